@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+import './polyfills.js';
+import { mkdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { convert, type ConvertProgress, type ConvertSummary } from './convert.js';
+import { INTERPOLATOR_KINDS, type InterpolatorChoice, type InterpolatorKind } from './engine/create-interpolator.js';
+import { parseRate, type RateTarget } from './engine/slot-planner.js';
+import { evaluate, formatEvalTable } from './eval/evaluate.js';
+import { captureFfmpegLog } from './ffmpeg-log.js';
+
+const USAGE = `frc: real-time frame-rate upconverter
+
+usage:
+  frc convert <input> <output> [--fps N | --factor K] [--interp model|blend|dup] [--model PATH]
+  frc eval <dir> [--interp model|blend|dup] [--model PATH] [--json]
+  frc demo [output]                 upconvert FFmpeg's synthetic testsrc2 (30 → 60 fps)
+
+options:
+  --fps N          output frame rate (60, 59.94, 30000/1001); output on a fixed grid
+  --factor K       K output frames per input frame (default 2); keeps variable timing
+  --interp KIND    model (default when a model is available), blend or dup
+  --model PATH     ONNX interpolator (default: models/fast.onnx)
+  --provider P     cpu (default) or cuda
+  --threads N      inference threads
+  --json           machine-readable output (eval)
+`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      fps: { type: 'string' },
+      factor: { type: 'string' },
+      interp: { type: 'string' },
+      model: { type: 'string' },
+      provider: { type: 'string' },
+      threads: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...args] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  captureFfmpegLog();
+  const choice = interpolatorChoice(values);
+
+  switch (command) {
+    case 'convert': {
+      if (args.length !== 2) throw new UsageError('convert needs <input> and <output>');
+      const summary = await convert({ input: args[0]!, output: args[1]!, target: rateTarget(values), ...choice, onProgress: progressPrinter() });
+      printSummary(summary);
+      return 0;
+    }
+    case 'demo': {
+      const output = args[0] ?? 'out/demo-60fps.mp4';
+      if (!args[0]) mkdirSync('out', { recursive: true });
+      process.stderr.write(`frc demo: testsrc2 640x360 30 fps, 6 s, with a tone → ${output}\n`);
+      const summary = await convert({
+        input: 'testsrc2=size=640x360:rate=30:duration=6[out0];sine=frequency=440:duration=6[out1]',
+        inputFormat: 'lavfi',
+        output,
+        target: { factor: 2 },
+        ...choice,
+        onProgress: progressPrinter(),
+      });
+      printSummary(summary);
+      return 0;
+    }
+    case 'eval': {
+      if (args.length !== 1) throw new UsageError('eval needs <dir>');
+      const report = await evaluate(args[0]!, choice);
+      process.stdout.write(values.json ? JSON.stringify(report) + '\n' : formatEvalTable(report));
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+function interpolatorChoice(values: { interp?: string; model?: string; provider?: string; threads?: string }): InterpolatorChoice {
+  if (values.interp && !INTERPOLATOR_KINDS.includes(values.interp as InterpolatorKind)) {
+    throw new UsageError(`--interp must be one of ${INTERPOLATOR_KINDS.join(', ')}, got "${values.interp}"`);
+  }
+  if (values.model && values.interp && values.interp !== 'model') throw new UsageError(`--model only applies to --interp model`);
+  if (values.provider && values.provider !== 'cpu' && values.provider !== 'cuda') throw new UsageError(`--provider must be cpu or cuda`);
+  const threads = values.threads === undefined ? undefined : Number(values.threads);
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new UsageError(`--threads must be a positive integer`);
+  return {
+    kind: (values.interp as InterpolatorKind | undefined) ?? (values.model ? 'model' : undefined),
+    modelPath: values.model,
+    provider: values.provider as 'cpu' | 'cuda' | undefined,
+    threads,
+  };
+}
+
+function rateTarget(values: { fps?: string; factor?: string }): RateTarget {
+  if (values.fps && values.factor) throw new UsageError('use either --fps or --factor, not both');
+  try {
+    if (values.fps) return { fps: parseRate(values.fps) };
+    const factor = values.factor === undefined ? 2 : Number(values.factor);
+    if (!Number.isInteger(factor) || factor < 1) throw new Error(`--factor must be a whole number ≥ 1, got "${values.factor}"`);
+    return { factor };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** A single self-overwriting status line, only when stderr is a terminal. */
+function progressPrinter(): ((p: ConvertProgress) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let last = 0;
+  return ({ stats, expectedFrames, elapsedSeconds }) => {
+    const now = performance.now();
+    if (now - last < 250) return;
+    last = now;
+    const fps = stats.framesOut / Math.max(elapsedSeconds, 1e-3);
+    let line = `frames in ${stats.framesIn}${expectedFrames ? `/${expectedFrames}` : ''}, out ${stats.framesOut}, ${fps.toFixed(1)} fps`;
+    if (expectedFrames && stats.framesIn > 0) {
+      const eta = (elapsedSeconds / stats.framesIn) * (expectedFrames - stats.framesIn);
+      line += `, ETA ${Math.max(0, eta).toFixed(0)} s`;
+    }
+    process.stderr.write(`\r${line}\x1b[K`);
+  };
+}
+
+function printSummary(s: ConvertSummary): void {
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  const extras = [
+    s.repeated ? `${s.repeated} repeated` : '',
+    s.dropped ? `${s.dropped} dropped (timestamps not increasing)` : '',
+    s.decodeErrors ? `${s.decodeErrors} damaged packets skipped` : '',
+  ].filter(Boolean);
+  process.stdout.write(
+    `frc: ${s.framesIn} frames in, ${s.framesOut} out (${s.interpolated} interpolated by ${s.interpolator}, ${s.fallbacks} fallbacks` +
+      (extras.length ? `, ${extras.join(', ')}` : '') +
+      `), ${s.width}x${s.height}, audio ${s.audio}, ${s.wallSeconds.toFixed(2)} s, ${s.fps.toFixed(1)} fps\n`,
+  );
+  for (const warning of s.warnings) process.stderr.write(`frc: warning: ${warning}\n`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`frc: error: ${message.split('\n')[0]}\n`);
+    if (err instanceof UsageError) process.stderr.write(`run "frc --help" for usage\n`);
+    if (process.env.FRC_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);

@@ -1,0 +1,92 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { createInterpolator, type InterpolatorChoice } from '../engine/create-interpolator.js';
+import { RgbConverter, unpad } from '../engine/rgb-convert.js';
+import { readStillImage } from '../ingest/still-image.js';
+import { InputError } from '../ingest/file-source.js';
+import { FrameMetrics } from './metrics.js';
+
+export interface SetScore {
+  n: number;
+  psnr: number;
+  ssim: number;
+}
+
+export interface EvalReport {
+  interp: string;
+  sets: Record<string, SetScore>;
+}
+
+const TRIPLET = ['frame0.png', 'gt.png', 'frame1.png'] as const;
+
+/**
+ * Scores an interpolator on triplet folders `<set>/<sample>/{frame0,gt,frame1}.png`:
+ * the frame synthesized at t = 0.5 against the true middle frame.
+ * `dir` may hold several sets, or be a single set.
+ */
+export async function evaluate(dir: string, choice: InterpolatorChoice): Promise<EvalReport> {
+  const sets = findSets(dir);
+  const interpolator = await createInterpolator(choice);
+  const metrics = await FrameMetrics.create();
+  using inputs = await RgbConverter.create(interpolator.padMultiple);
+  using truths = await RgbConverter.create(1);
+  try {
+    const report: EvalReport = { interp: interpolator.name, sets: {} };
+    for (const [name, samples] of sets) {
+      let psnr = 0;
+      let ssim = 0;
+      for (const sample of samples) {
+        const [f0, gt, f1] = await Promise.all(TRIPLET.map((file) => readStillImage(join(sample, file))));
+        try {
+          const a = await inputs.toRgb(f0!);
+          const b = await inputs.toRgb(f1!);
+          const truth = await truths.toRgb(gt!);
+          const { frame } = await interpolator.interpolate(a, b, 0.5);
+          const scores = await metrics.score(unpad(frame), truth);
+          psnr += scores.psnr;
+          ssim += scores.ssim;
+        } finally {
+          f0!.free();
+          gt!.free();
+          f1!.free();
+        }
+      }
+      report.sets[name] = { n: samples.length, psnr: round(psnr / samples.length, 3), ssim: round(ssim / samples.length, 4) };
+    }
+    return report;
+  } finally {
+    await interpolator.close();
+    await metrics.close();
+  }
+}
+
+export function formatEvalTable(report: EvalReport): string {
+  const rows = Object.entries(report.sets).map(([name, s]) => `${name.padEnd(20)} ${String(s.n).padStart(4)} ${s.psnr.toFixed(2).padStart(8)} ${s.ssim.toFixed(4).padStart(8)}`);
+  return [`interp: ${report.interp}`, `${'set'.padEnd(20)} ${'n'.padStart(4)} ${'PSNR'.padStart(8)} ${'SSIM'.padStart(8)}`, ...rows, ''].join('\n');
+}
+
+/** Set name → sample folders, sorted so runs are reproducible. */
+function findSets(dir: string): Map<string, string[]> {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`eval directory not found: ${dir}`);
+  const isSample = (d: string) => TRIPLET.every((f) => existsSync(join(d, f)));
+  const subdirs = (d: string) =>
+    readdirSync(d)
+      .sort()
+      .map((e) => join(d, e))
+      .filter((p) => statSync(p).isDirectory());
+  const sets = new Map<string, string[]>();
+  const direct = subdirs(dir).filter(isSample);
+  if (direct.length > 0) sets.set(basename(dir), direct);
+  else {
+    for (const set of subdirs(dir)) {
+      const samples = subdirs(set).filter(isSample);
+      if (samples.length > 0) sets.set(basename(set), samples);
+    }
+  }
+  if (sets.size === 0) throw new InputError(`no triplets (<set>/<sample>/frame0.png, gt.png, frame1.png) under ${dir}`);
+  return sets;
+}
+
+function round(value: number, digits: number): number {
+  return Number(value.toFixed(digits));
+}

@@ -1,0 +1,56 @@
+import { buildOnnxModel } from '../../src/engine/onnx-builder.js';
+
+/**
+ * A stand-in interpolator with a real model's shape constraints: it only
+ * accepts sizes divisible by 32 (SpaceToDepth/DepthToSpace round trip fails
+ * otherwise), returns the blend of its inputs as `frame`, and also has `flow`
+ * ([1,4,H/4,W/4]) and `mask` ([1,1,H/4,W/4]) outputs.
+ */
+export function padSensitiveModel(): Uint8Array {
+  const image = [1, 3, 'height', 'width'];
+  const quarter = [1, 'c', 'qh', 'qw'];
+  return buildOnnxModel({
+    name: 'pad-sensitive-blend',
+    inputs: [
+      { name: 'img0', dims: image },
+      { name: 'img1', dims: image },
+      { name: 'timestep', dims: [1, 1, 1, 1] },
+    ],
+    outputs: [
+      { name: 'frame', dims: image },
+      { name: 'flow', dims: quarter },
+      { name: 'mask', dims: quarter },
+    ],
+    initializers: [
+      { name: 'c0', dims: [1], type: 'int64', values: [0] },
+      { name: 'c1', dims: [1], type: 'int64', values: [1] },
+      { name: 'c4', dims: [1], type: 'int64', values: [4] },
+      { name: 'axis1', dims: [1], type: 'int64', values: [1] },
+    ],
+    nodes: [
+      { op: 'SpaceToDepth', inputs: ['img0'], outputs: ['s0'], attributes: { blocksize: 32 } },
+      { op: 'DepthToSpace', inputs: ['s0'], outputs: ['a'], attributes: { blocksize: 32 } },
+      { op: 'SpaceToDepth', inputs: ['img1'], outputs: ['s1'], attributes: { blocksize: 32 } },
+      { op: 'DepthToSpace', inputs: ['s1'], outputs: ['b'], attributes: { blocksize: 32 } },
+      { op: 'Sub', inputs: ['b', 'a'], outputs: ['d'] },
+      { op: 'Mul', inputs: ['d', 'timestep'], outputs: ['step'] },
+      { op: 'Add', inputs: ['a', 'step'], outputs: ['frame'] },
+      { op: 'Concat', inputs: ['a', 'b'], outputs: ['both'], attributes: { axis: 1 } },
+      { op: 'Slice', inputs: ['both', 'c0', 'c4', 'axis1'], outputs: ['four'] },
+      { op: 'AveragePool', inputs: ['four'], outputs: ['flow'], attributes: { kernel_shape: [4, 4], strides: [4, 4] } },
+      { op: 'Slice', inputs: ['both', 'c0', 'c1', 'axis1'], outputs: ['one'] },
+      { op: 'AveragePool', inputs: ['one'], outputs: ['pooled'], attributes: { kernel_shape: [4, 4], strides: [4, 4] } },
+      { op: 'Sigmoid', inputs: ['pooled'], outputs: ['mask'] },
+    ],
+  });
+}
+
+/** A graph with the wrong input names, to check the contract is enforced. */
+export function wrongContractModel(): Uint8Array {
+  return buildOnnxModel({
+    name: 'wrong',
+    inputs: [{ name: 'input', dims: [1, 7, 'h', 'w'] }],
+    outputs: [{ name: 'output', dims: [1, 7, 'h', 'w'] }],
+    nodes: [{ op: 'Identity', inputs: ['input'], outputs: ['output'] }],
+  });
+}

@@ -1,0 +1,84 @@
+import '../src/polyfills.js';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const CLI = join(REPO, 'dist/src/cli.js');
+/** Real footage and eval triplets; override with FRC_DATA_DIR. */
+export const DATA = process.env.FRC_DATA_DIR ?? resolve(REPO, '../shared/data');
+export const FOOTAGE = join(DATA, 'footage');
+export const EVAL = join(DATA, 'eval');
+
+export function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'frc-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs the ffmpeg CLI quietly; throws with its stderr on failure. */
+export function ffmpeg(...args: string[]): void {
+  execFileSync('ffmpeg', ['-v', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+export interface ProbedStream {
+  codec_name: string;
+  codec_type: string;
+  width?: number;
+  height?: number;
+  pix_fmt?: string;
+  r_frame_rate?: string;
+  avg_frame_rate?: string;
+  nb_read_frames?: string;
+  duration?: string;
+}
+
+/** ffprobe with frames counted by decoding (`-count_frames`), not taken from the header. */
+export function probe(file: string): { streams: ProbedStream[]; format: { duration: string } } {
+  const out = execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-show_streams', '-show_format', '-of', 'json', file], { encoding: 'utf8' });
+  return JSON.parse(out);
+}
+
+export function videoStream(file: string): ProbedStream {
+  const s = probe(file).streams.find((x) => x.codec_type === 'video');
+  if (!s) throw new Error(`${file} has no video stream`);
+  return s;
+}
+
+/** The md5 of one stream's packets as stored (`-c copy`), to prove a stream was copied bit for bit. */
+export function streamMd5(file: string, selector: string): string {
+  return execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-map', selector, '-c', 'copy', '-f', 'md5', '-'], { encoding: 'utf8' }).trim();
+}
+
+/** Decodes every frame of the first video stream to packed gray bytes (for motion checks). */
+export function grayFrames(file: string, width: number, height: number): Buffer[] {
+  const raw = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-map', '0:v:0', '-f', 'rawvideo', '-pix_fmt', 'gray', '-'], { maxBuffer: 1 << 30 });
+  const size = width * height;
+  const frames: Buffer[] = [];
+  for (let at = 0; at + size <= raw.length; at += size) frames.push(raw.subarray(at, at + size));
+  return frames;
+}
+
+export function meanAbsDiff(a: Buffer, b: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+  return sum / a.length;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `frc` CLI as a user would. */
+export function runCli(args: string[], timeoutMs = 300_000): Promise<CliResult> {
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
