@@ -7,7 +7,8 @@ import type { RateTarget } from './engine/slot-planner.js';
 import { Upconverter, type UpconverterStats } from './engine/upconverter.js';
 import { FileSource, InputError } from './ingest/file-source.js';
 import { FrameNormalizer, type NormalizedFrame } from './ingest/frame-normalizer.js';
-import { RingBuffer } from './ingest/ring-buffer.js';
+import { RingBuffer, RingBufferClosedError } from './ingest/ring-buffer.js';
+import type { Frame } from 'node-av/lib';
 
 export interface ConvertOptions extends InterpolatorChoice {
   input: string;
@@ -41,9 +42,9 @@ export interface ConvertSummary extends UpconverterStats {
 }
 
 /**
- * `frc convert`: file or URL in, file out at the target rate. Decoding runs
- * ahead of the engine through a ring buffer that makes the decoder wait
- * (a file must lose no frame); audio goes straight to the muxer.
+ * `frc convert`: file or URL in, file out at the target rate. The buffers
+ * between stages make the faster side wait (a file must lose no frame);
+ * audio goes straight to the muxer.
  */
 export async function convert(options: ConvertOptions): Promise<ConvertSummary> {
   const started = performance.now();
@@ -100,44 +101,53 @@ async function run(
     inputTimeBase: source.video.timeBase,
     target: options.target,
   });
-  const ring = new RingBuffer<NormalizedFrame>({
-    capacity: options.bufferFrames ?? 4,
-    policy: 'wait',
-    onDrop: (item) => item.frame.free(),
-  });
+  // Three stages run concurrently, joined by bounded buffers that make the
+  // faster side wait: decode → engine → encode. Decoding, inference and
+  // encoding all run on native threads, so on two cores they overlap.
+  const decoded = new RingBuffer<NormalizedFrame>({ capacity: options.bufferFrames ?? 4, policy: 'wait', onDrop: (item) => item.frame.free() });
+  const rendered = new RingBuffer<Frame>({ capacity: 4, policy: 'wait', onDrop: (frame) => frame.free() });
+  const expectedFrames = Number(source.video.nbFrames) || undefined;
 
-  const produce = async (): Promise<void> => {
-    try {
-      for await (const item of source.read()) {
-        if (ring.isClosed) break;
-        if (item.kind === 'audio') {
-          await sink.writeAudio(item.packet);
-          item.packet.free();
-        } else {
-          await ring.push(await normalizer.normalize(item.frame));
-        }
+  const decode = async (): Promise<void> => {
+    for await (const item of source.read()) {
+      if (decoded.isClosed) break;
+      if (item.kind === 'audio') {
+        await sink.writeAudio(item.packet);
+        item.packet.free();
+      } else {
+        await decoded.push(await normalizer.normalize(item.frame));
       }
-    } finally {
-      ring.close();
     }
   };
-  const producing = produce();
-
-  const expectedFrames = Number(source.video.nbFrames) || undefined;
-  try {
-    for await (const { frame, discontinuity } of ring) {
-      for (const out of await upconverter.push(frame, discontinuity)) {
-        await writeAndFree(sink, out);
-      }
+  const interpolate = async (): Promise<void> => {
+    for await (const { frame, discontinuity } of decoded) {
+      await pushAll(rendered, await upconverter.push(frame, discontinuity));
       options.onProgress?.({ stats: upconverter.stats, expectedFrames, elapsedSeconds: (performance.now() - started) / 1000 });
     }
-    for (const out of upconverter.finish()) await writeAndFree(sink, out);
-  } catch (err) {
-    ring.clear(); // unblocks and stops the producer
-    await producing.catch(() => {});
-    throw err;
-  }
-  await producing;
+    await pushAll(rendered, upconverter.finish());
+  };
+  const encode = async (): Promise<void> => {
+    for await (const frame of rendered) {
+      try {
+        await sink.writeVideo(frame);
+      } finally {
+        frame.free();
+      }
+    }
+  };
+
+  const abort = () => {
+    decoded.clear();
+    rendered.clear();
+  };
+  const results = await Promise.allSettled([
+    decode().then(() => decoded.close(), (err) => (abort(), Promise.reject(err))),
+    interpolate().then(() => rendered.close(), (err) => (abort(), Promise.reject(err))),
+    encode().catch((err) => (abort(), Promise.reject(err))),
+  ]);
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+  // A stage stopped by another's failure reports a closed buffer; the first real cause is the one to show.
+  if (failures.length) throw failures.find((e) => !(e instanceof RingBufferClosedError)) ?? failures[0];
 
   if (upconverter.stats.framesIn === 0) {
     throw new InputError(
@@ -148,10 +158,13 @@ async function run(
   return { stats: upconverter.stats, width: geometry.width, height: geometry.height };
 }
 
-async function writeAndFree(sink: FileSink, frame: import('node-av/lib').Frame): Promise<void> {
+/** Pushes frames in order; frees the ones that could not be pushed. */
+async function pushAll(ring: RingBuffer<Frame>, frames: Frame[]): Promise<void> {
+  let i = 0;
   try {
-    await sink.writeVideo(frame);
-  } finally {
-    frame.free();
+    for (; i < frames.length; i++) await ring.push(frames[i]!);
+  } catch (err) {
+    for (; i < frames.length; i++) frames[i]!.free();
+    throw err;
   }
 }

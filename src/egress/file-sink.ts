@@ -89,7 +89,7 @@ export class FileSink implements AsyncDisposable {
         audioIndex = muxer.addStream(options.audio);
       } else if (Codec.findEncoderByName(rule.audio)) {
         const decoder = await Decoder.create(options.audio);
-        const audioEncoder = await Encoder.create(rule.audio, { bitrate: '160k' });
+        const audioEncoder = await Encoder.create(rule.audio, { bitrate: '160k', autoResample: true });
         audioIndex = muxer.addStream(audioEncoder);
         audioTranscode = { decoder, encoder: audioEncoder };
       }

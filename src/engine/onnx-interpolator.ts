@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { ort } from './ort.js';
+import { ort, sessionOptions } from './ort.js';
 import type { Interpolated, Interpolator, RgbImage } from './interpolator.js';
 
 export interface SessionOptions {
@@ -51,7 +51,7 @@ export class OnnxInterpolator implements Interpolator {
     const card = readCard(path);
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(path, sessionOptions(options));
+      session = await ort.InferenceSession.create(path, sessionOptions(options.provider, options.threads));
     } catch (err) {
       throw new Error(`cannot load model ${path}: ${firstLine(err)}`);
     }
@@ -61,7 +61,7 @@ export class OnnxInterpolator implements Interpolator {
 
   /** Builds an interpolator from an in-memory graph (the `blend` graph, test models). */
   static async fromBytes(bytes: Uint8Array, name: string, padMultiple: number, options: SessionOptions = {}): Promise<OnnxInterpolator> {
-    const session = await ort.InferenceSession.create(bytes, sessionOptions(options));
+    const session = await ort.InferenceSession.create(bytes, sessionOptions(options.provider, options.threads));
     return new OnnxInterpolator(name, padMultiple, session);
   }
 
@@ -92,14 +92,6 @@ export class OnnxInterpolator implements Interpolator {
   async close(): Promise<void> {
     await this.session.release();
   }
-}
-
-function sessionOptions(options: SessionOptions): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: [options.provider ?? 'cpu'],
-    graphOptimizationLevel: 'all',
-    ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
-  };
 }
 
 function readCard(modelPath: string): ModelCard {

@@ -4,3 +4,18 @@ import ort from 'onnxruntime-node';
 ort.env.logLevel = 'error';
 
 export { ort };
+
+/**
+ * Session options shared by every graph the engine runs. ONNX Runtime's
+ * worker threads spin while waiting for work by default; next to the decoder
+ * and encoder threads on a small machine that spinning steals the cores they
+ * need, so it is off.
+ */
+export function sessionOptions(provider: 'cpu' | 'cuda' = 'cpu', threads?: number): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  };
+}

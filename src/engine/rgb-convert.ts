@@ -1,4 +1,4 @@
-import { ort } from './ort.js';
+import { ort, sessionOptions } from './ort.js';
 import { Frame, SoftwareScaleContext } from 'node-av/lib';
 import { AV_PIX_FMT_GBRP, SWS_ACCURATE_RND, SWS_BILINEAR, SWS_FULL_CHR_H_INP, SWS_FULL_CHR_H_INT, type AVPixelFormat } from 'node-av/constants';
 import { buildOnnxModel } from './onnx-builder.js';
@@ -30,7 +30,7 @@ export class RgbConverter implements Disposable {
   ) {}
 
   static async create(padMultiple: number): Promise<RgbConverter> {
-    const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
+    const options = sessionOptions();
     const [to, from] = await Promise.all([
       ort.InferenceSession.create(toTensorGraph(), options),
       ort.InferenceSession.create(fromTensorGraph(), options),

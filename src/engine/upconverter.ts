@@ -122,7 +122,7 @@ export class Upconverter implements Disposable {
 
   private async render(slot: Slot, a: Held, b: Held, morph: boolean): Promise<Frame> {
     if (slot.t === 0) return this.original(a.frame, slot, 'originals');
-    const nearer = slot.t < 0.5 ? a.frame : b.frame;
+    const nearer = slot.t <= 0.5 ? a.frame : b.frame; // a tie holds the earlier frame, as dup does
     if (!morph) return this.original(nearer, slot, 'repeated');
     // dup needs no pixels: the nearer frame goes out as it is.
     if (this.options.interpolator instanceof DupInterpolator) return this.original(nearer, slot, 'interpolated');

@@ -1,4 +1,4 @@
-import { ort } from '../engine/ort.js';
+import { ort, sessionOptions } from '../engine/ort.js';
 import { buildOnnxModel } from '../engine/onnx-builder.js';
 import type { RgbImage } from '../engine/interpolator.js';
 
@@ -21,7 +21,7 @@ export class FrameMetrics {
   private constructor(private readonly session: ort.InferenceSession) {}
 
   static async create(): Promise<FrameMetrics> {
-    return new FrameMetrics(await ort.InferenceSession.create(metricsGraph()));
+    return new FrameMetrics(await ort.InferenceSession.create(metricsGraph(), sessionOptions()));
   }
 
   /** Both images unpadded (`paddedWidth === width`), same size. */

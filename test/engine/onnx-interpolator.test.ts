@@ -79,5 +79,6 @@ test('blend computes (1−t)·a + t·b; dup returns the nearer frame', async (t)
   }
   const dup = new DupInterpolator();
   assert.equal((await dup.interpolate(a, b, 0.3)).frame, a);
+  assert.equal((await dup.interpolate(a, b, 0.5)).frame, a);
   assert.equal((await dup.interpolate(a, b, 0.7)).frame, b);
 });

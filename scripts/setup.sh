@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs everything frc needs on a fresh Debian machine, then builds it.
+# Safe to run again: it skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=()
+command -v ffmpeg >/dev/null || apt_packages+=(ffmpeg)   # the CLI: tests publish, probe and cut clips with it
+if ((${#apt_packages[@]})); then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
+fi
+
+# onnxruntime-node's install script would fetch CUDA libraries from the internet; the CPU build ships in the package.
+export ONNXRUNTIME_NODE_INSTALL=skip
+npm ci --no-audit --no-fund   # also compiles TypeScript (the "prepare" script)

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { FrameMetrics, PSNR_CAP } from '../../src/eval/metrics.js';
+import { EVAL, runCli, tempDir } from '../helpers.js';
+
+// Published baselines for ../shared/data/eval (see its README), mean PSNR in dB.
+const BLEND_BASELINE = { middlebury_other: 28.02, ucf101: 30.53, davis: 21.09 };
+const DUP_BASELINE = { middlebury_other: 24.75 };
+
+test('frc eval --interp blend reproduces the published blend baselines within 0.05 dB', async () => {
+  const run = await runCli(['eval', EVAL, '--interp', 'blend', '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout);
+  assert.equal(report.interp, 'blend');
+  assert.deepEqual(Object.keys(report.sets).sort(), ['davis', 'middlebury_other', 'ucf101', 'vimeo90k']);
+  assert.equal(report.sets.middlebury_other.n, 12);
+  for (const [set, psnr] of Object.entries(BLEND_BASELINE)) {
+    assert.ok(Math.abs(report.sets[set].psnr - psnr) <= 0.05, `${set}: ${report.sets[set].psnr} vs ${psnr}`);
+    assert.ok(report.sets[set].ssim > 0.5 && report.sets[set].ssim < 1, `${set} SSIM ${report.sets[set].ssim}`);
+  }
+});
+
+test('frc eval --interp dup on one set reproduces the frame-0 baseline, as a table', async () => {
+  const run = await runCli(['eval', join(EVAL, 'middlebury_other'), '--interp', 'dup']);
+  assert.equal(run.code, 0, run.stderr);
+  const row = run.stdout.split('\n').find((l) => l.startsWith('middlebury_other'));
+  assert.ok(row, run.stdout);
+  const psnr = Number(row!.trim().split(/\s+/)[2]);
+  assert.ok(Math.abs(psnr - DUP_BASELINE.middlebury_other) <= 0.05, `dup PSNR ${psnr}`);
+});
+
+test('identical images score PSNR cap and SSIM 1; a worse prediction scores lower', async () => {
+  const metrics = await FrameMetrics.create();
+  const w = 32;
+  const h = 24;
+  const truth = { width: w, height: h, paddedWidth: w, paddedHeight: h, data: new Float32Array(3 * w * h).map((_, i) => ((i * 37) % 250) / 255) };
+  const same = await metrics.score(truth, truth);
+  assert.equal(same.psnr, PSNR_CAP);
+  assert.ok(Math.abs(same.ssim - 1) < 1e-6);
+  // Uniform error of 4/255 on every sample: MSE 16, PSNR = 10·log10(255²/16).
+  const off = { ...truth, data: truth.data.map((v) => v + 4 / 255) };
+  const offScore = await metrics.score(off, truth);
+  assert.ok(Math.abs(offScore.psnr - 10 * Math.log10((255 * 255) / 16)) < 1e-3, `PSNR ${offScore.psnr}`);
+  assert.ok(offScore.ssim < 1);
+  await metrics.close();
+});
+
+test('eval refuses a folder without triplets', async (t) => {
+  const dir = tempDir(t);
+  cpSync(join(EVAL, 'vimeo90k'), join(dir, 'set'), { recursive: true, filter: (src) => !src.endsWith('gt.png') });
+  const run = await runCli(['eval', dir, '--interp', 'blend']);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /no triplets/);
+});
