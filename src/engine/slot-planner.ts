@@ -58,10 +58,15 @@ export class SlotPlanner {
     return previous === undefined ? [] : this.slotsBetween(previous, pts);
   }
 
-  /** Slots covered by the last frame's own display time, [last, last + duration). */
+  /**
+   * Slots covered by the last frame's own display time, [last, last + duration).
+   * With no known duration (a single-frame input) the last frame still gets
+   * the first slot at or after it, so it is never lost.
+   */
   finish(duration: bigint): Slot[] {
-    if (this.previous === undefined || duration <= 0n) return [];
-    return this.slotsBetween(this.previous, this.previous + duration).map((s) => ({ ...s, t: 0 }));
+    if (this.previous === undefined) return [];
+    const slots = this.slotsBetween(this.previous, this.previous + (duration > 0n ? duration : 1n));
+    return (duration > 0n ? slots : slots.slice(0, 1)).map((s) => ({ ...s, t: 0 }));
   }
 
   /** Gap length in seconds, for callers that refuse to interpolate across long gaps. */

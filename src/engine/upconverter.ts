@@ -97,6 +97,9 @@ export class Upconverter implements Disposable {
     const out: Frame[] = [];
     try {
       for (const slot of slots) out.push(await this.render(slot, previous, current, morph));
+    } catch (err) {
+      for (const frame of out) frame.free();
+      throw err;
     } finally {
       this.release(previous);
     }

@@ -87,6 +87,15 @@ test('variable frame rate keeps its timing: each gap is cut by its own length', 
   );
 });
 
+test('a single frame of unknown duration still gets one slot', () => {
+  const factor = new SlotPlanner({ num: 1, den: 25 }, { factor: 2 });
+  factor.push(7n);
+  assert.deepEqual(factor.finish(0n), [{ pts: 14n, duration: 1n, t: 0 }]);
+  const grid = new SlotPlanner({ num: 1, den: 1000 }, { fps: { num: 60, den: 1 } });
+  grid.push(0n);
+  assert.equal(grid.finish(0n).length, 1);
+});
+
 test('a frame whose timestamp does not move forward is refused', () => {
   const planner = new SlotPlanner({ num: 1, den: 30 }, { factor: 2 });
   assert.deepEqual(planner.push(5n), []);
