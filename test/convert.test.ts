@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { createReadStream, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ffmpeg, FOOTAGE, grayFrames, meanAbsDiff, probe, runCli, streamMd5, tempDir, videoStream } from './helpers.js';
@@ -99,4 +102,50 @@ test('an ONNX model given by path is used through the engine (padding included)'
   const output = videoStream(out);
   assert.equal(output.width, 201);
   assert.equal(output.height, 151);
+});
+
+function frameTimes(file: string): number[] {
+  const out = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=pts_time', '-of', 'csv=p=0', file], { encoding: 'utf8' });
+  return out.split('\n').filter(Boolean).map((l) => Number(l.split(',')[0]));
+}
+
+test('variable-frame-rate input keeps its timing: originals stay put, each in-between frame sits halfway', async (t) => {
+  const dir = tempDir(t);
+  const vfr = join(dir, 'vfr.mkv');
+  // Frames kept at irregular multiples of 10 ms (every 3rd and every 7th of a 100 fps source).
+  ffmpeg('-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=100:duration=1', '-vf', "select='not(mod(n\\,3))+not(mod(n\\,7))'", '-fps_mode', 'vfr', '-c:v', 'libx264', '-preset', 'ultrafast', vfr);
+  const out = join(dir, 'out.mkv');
+  const run = await runCli(['convert', vfr, out, '--interp', 'blend']);
+  assert.equal(run.code, 0, run.stderr);
+  const input = frameTimes(vfr);
+  const output = frameTimes(out);
+  assert.ok(new Set(input.slice(1).map((x, i) => Math.round((x - input[i]!) * 1000))).size > 1, 'the fixture really is VFR');
+  for (let i = 0; i + 1 < input.length; i++) {
+    assert.ok(Math.abs(output[2 * i]! - input[i]!) < 0.0015, `original ${i} moved: ${output[2 * i]} vs ${input[i]}`);
+    assert.ok(Math.abs(output[2 * i + 1]! - (input[i]! + input[i + 1]!) / 2) < 0.0015, `in-between ${i} not halfway`);
+  }
+});
+
+test('a URL input (HTTP on 127.0.0.1) converts like a file', async (t) => {
+  const size = statSync(BIRDS).size;
+  const server = createServer((req, res) => {
+    // FFmpeg's HTTP reader seeks with Range requests to find the mp4 index.
+    const range = /bytes=(\d+)-(\d*)/.exec(req.headers.range ?? '');
+    const start = range ? Number(range[1]) : 0;
+    const end = range && range[2] ? Number(range[2]) : size - 1;
+    res.writeHead(range ? 206 : 200, {
+      'content-type': 'video/mp4',
+      'accept-ranges': 'bytes',
+      'content-length': end - start + 1,
+      ...(range ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}),
+    });
+    createReadStream(BIRDS, { start, end }).pipe(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/birds.mp4`;
+  const out = join(tempDir(t), 'from-url.mp4');
+  const run = await runCli(['convert', url, out, '--interp', 'blend']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(Number(videoStream(out).nb_read_frames), 62);
 });
