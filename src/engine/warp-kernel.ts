@@ -1,0 +1,89 @@
+import { createRequire } from 'node:module';
+import { Frame } from 'node-av/lib';
+import { AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV422P, AV_PIX_FMT_YUV444P } from 'node-av/constants';
+
+interface NativeParams {
+  planes: number;
+  width: number[];
+  height: number[];
+  src0: Uint8Array[];
+  src1: Uint8Array[];
+  dst: Uint8Array[];
+  stride0: number[];
+  stride1: number[];
+  dstStride: number[];
+  flow: Float32Array;
+  mask: Float32Array;
+  flowWidth: number;
+  flowHeight: number;
+  rowStart: number;
+  rowEnd: number;
+}
+
+// Built by `node-gyp rebuild` (npm's install step) from src/engine/native/warp-blend.c.
+const native = createRequire(import.meta.url)('../../../build/Release/frc_native.node') as { warpBlend(p: NativeParams): Promise<void> };
+
+/** Intermediate flows and fusion mask at the model's (reduced) resolution. */
+export interface FlowField {
+  width: number;
+  height: number;
+  /** `[4, height, width]`: F(t→0) x, y then F(t→1) x, y, in pixels of this resolution. */
+  flow: Float32Array;
+  /** `[height, width]`: the weight of frame 0 (sigmoid already applied). */
+  mask: Float32Array;
+}
+
+// log2 of the chroma subsampling (x, y) of the 8-bit YUV formats the ingest normalises to.
+const CHROMA_SHIFT = new Map<number, [number, number]>([
+  [AV_PIX_FMT_YUV420P, [1, 1]],
+  [AV_PIX_FMT_YUV422P, [1, 0]],
+  [AV_PIX_FMT_YUV444P, [0, 0]],
+]);
+
+/**
+ * Synthesizes the in-between frame directly in YUV: upsample the flow field,
+ * backward-warp both frames and blend them with the mask, in one native pass
+ * per output sample (see native/warp-blend.c). Returns a new frame in the
+ * inputs' format; the caller owns it. `slices` row bands run in parallel on
+ * the libuv thread pool.
+ */
+export async function warpBlend(a: Frame, b: Frame, field: FlowField, slices = 2): Promise<Frame> {
+  const shift = CHROMA_SHIFT.get(a.format as number);
+  if (!shift) throw new Error(`warpBlend: unsupported pixel format ${a.format}`);
+  if (b.format !== a.format || b.width !== a.width || b.height !== a.height) throw new Error('warpBlend: frames differ in geometry');
+  const out = new Frame();
+  out.alloc();
+  out.width = a.width;
+  out.height = a.height;
+  out.format = a.format;
+  out.colorRange = a.colorRange;
+  out.colorSpace = a.colorSpace;
+  out.colorPrimaries = a.colorPrimaries;
+  out.colorTrc = a.colorTrc;
+  out.allocBuffer();
+
+  const cw = (a.width + (1 << shift[0]) - 1) >> shift[0];
+  const ch = (a.height + (1 << shift[1]) - 1) >> shift[1];
+  const params = {
+    planes: 3,
+    width: [a.width, cw, cw],
+    height: [a.height, ch, ch],
+    src0: a.data!.slice(0, 3),
+    src1: b.data!.slice(0, 3),
+    dst: out.data!.slice(0, 3),
+    stride0: a.linesize.slice(0, 3),
+    stride1: b.linesize.slice(0, 3),
+    dstStride: out.linesize.slice(0, 3),
+    flow: field.flow,
+    mask: field.mask,
+    flowWidth: field.width,
+    flowHeight: field.height,
+  };
+  const bands = Math.max(1, Math.min(slices, a.height));
+  await Promise.all(
+    Array.from({ length: bands }, (_, i) =>
+      native.warpBlend({ ...params, rowStart: Math.floor((i * a.height) / bands), rowEnd: Math.floor(((i + 1) * a.height) / bands) }),
+    ),
+  );
+  return out;
+}
