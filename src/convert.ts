@@ -1,8 +1,7 @@
 import { rmSync } from 'node:fs';
 import { FileSink } from './egress/file-sink.js';
-import { createBlendInterpolator } from './engine/classic-interpolators.js';
-import { createInterpolator, resolveKind, type InterpolatorChoice } from './engine/create-interpolator.js';
-import type { Interpolator } from './engine/interpolator.js';
+import { createSynthesizer, resolveKind, type InterpolatorChoice } from './engine/create-interpolator.js';
+import { createBlendSynthesizer, type Synthesizer } from './engine/synthesis.js';
 import type { RateTarget } from './engine/slot-planner.js';
 import { Upconverter, type UpconverterStats } from './engine/upconverter.js';
 import { FileSource, InputError } from './ingest/file-source.js';
@@ -49,20 +48,20 @@ export interface ConvertSummary extends UpconverterStats {
 export async function convert(options: ConvertOptions): Promise<ConvertSummary> {
   const started = performance.now();
   await using source = await FileSource.open(options.input, { format: options.inputFormat });
-  const interpolator = await createInterpolator(options);
+  const synthesizer = await createSynthesizer(options);
   // A model that fails mid-stream hands its slots to blend instead of ending the job.
-  const fallback = resolveKind(options) === 'model' ? await createBlendInterpolator(options) : undefined;
+  const fallback = resolveKind(options) === 'model' ? await createBlendSynthesizer(options) : undefined;
   let sink: FileSink | undefined;
   try {
     sink = await FileSink.open({ path: options.output, audio: source.audio });
-    const stats = await run(source, sink, interpolator, fallback, options, started);
+    const stats = await run(source, sink, synthesizer, fallback, options, started);
     await sink.close();
     const wallSeconds = (performance.now() - started) / 1000;
     const warnings = [source.truncationWarning()].filter((w): w is string => w !== undefined);
     if (source.decodeErrors) warnings.push(`${source.decodeErrors} damaged video packets could not be decoded; their frames are missing`);
     return {
       ...stats.stats,
-      interpolator: interpolator.name,
+      interpolator: synthesizer.name,
       warnings,
       decodeErrors: source.decodeErrors,
       audio: sink.audioMode,
@@ -81,7 +80,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
     }
     throw err;
   } finally {
-    await interpolator.close();
+    await synthesizer.close();
     await fallback?.close();
   }
 }
@@ -89,14 +88,14 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
 async function run(
   source: FileSource,
   sink: FileSink,
-  interpolator: Interpolator,
-  fallback: Interpolator | undefined,
+  synthesizer: Synthesizer,
+  fallback: Synthesizer | undefined,
   options: ConvertOptions,
   started: number,
 ): Promise<{ stats: UpconverterStats; width: number; height: number }> {
   using normalizer = new FrameNormalizer();
-  using upconverter = await Upconverter.create({
-    interpolator,
+  using upconverter = new Upconverter({
+    synthesizer,
     fallback,
     inputTimeBase: source.video.timeBase,
     target: options.target,

@@ -1,18 +1,5 @@
 import { buildOnnxModel } from './onnx-builder.js';
-import type { Interpolated, Interpolator, RgbImage } from './interpolator.js';
 import { OnnxInterpolator, type SessionOptions } from './onnx-interpolator.js';
-
-/** Repeats the nearer input frame (the earlier one at t = 0.5): no motion synthesis, no cost. */
-export class DupInterpolator implements Interpolator {
-  readonly name = 'dup';
-  readonly padMultiple = 1;
-
-  async interpolate(a: RgbImage, b: RgbImage, t: number): Promise<Interpolated> {
-    return { frame: t <= 0.5 ? a : b }; // a tie holds the earlier frame
-  }
-
-  async close(): Promise<void> {}
-}
 
 /**
  * Cross-fades the two frames, (1−t)·a + t·b. Expressed as a two-node ONNX

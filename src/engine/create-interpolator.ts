@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createBlendInterpolator, DupInterpolator } from './classic-interpolators.js';
-import type { Interpolator } from './interpolator.js';
 import { OnnxInterpolator, type SessionOptions } from './onnx-interpolator.js';
+import { createBlendSynthesizer, DupSynthesizer, synthesizerFor, type Synthesizer } from './synthesis.js';
 
 export type InterpolatorKind = 'model' | 'blend' | 'dup';
 export const INTERPOLATOR_KINDS: readonly InterpolatorKind[] = ['model', 'blend', 'dup'];
@@ -22,13 +21,14 @@ export function resolveKind(choice: InterpolatorChoice): InterpolatorKind {
   return choice.modelPath || existsSync(DEFAULT_MODEL_PATH) ? 'model' : 'blend';
 }
 
-export async function createInterpolator(choice: InterpolatorChoice): Promise<Interpolator> {
+/** The synthesizer for `--interp` / `--model`. */
+export async function createSynthesizer(choice: InterpolatorChoice): Promise<Synthesizer> {
   switch (resolveKind(choice)) {
     case 'dup':
-      return new DupInterpolator();
+      return new DupSynthesizer();
     case 'blend':
-      return createBlendInterpolator(choice);
+      return createBlendSynthesizer(choice);
     case 'model':
-      return OnnxInterpolator.fromFile(choice.modelPath ?? DEFAULT_MODEL_PATH, choice);
+      return synthesizerFor(await OnnxInterpolator.fromFile(choice.modelPath ?? DEFAULT_MODEL_PATH, choice));
   }
 }

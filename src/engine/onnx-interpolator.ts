@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ort, sessionOptions } from './ort.js';
 import type { Interpolated, Interpolator, RgbImage } from './interpolator.js';
+import type { FlowField } from './warp-kernel.js';
 
 export interface SessionOptions {
   /** `cpu` (default) or `cuda` where ONNX Runtime was installed with CUDA support. */
@@ -13,6 +14,13 @@ export interface SessionOptions {
 interface ModelCard {
   name?: string;
   padMultiple?: number;
+  /**
+   * `graph` (default): the graph outputs the finished `frame`. `engine`: it
+   * outputs only `flow` and `mask`, from inputs at `inputScale` of the frame
+   * size, and the engine warps and blends the full-resolution frames itself.
+   */
+  synthesis?: 'graph' | 'engine';
+  inputScale?: number;
 }
 
 const DEFAULT_PAD_MULTIPLE = 32; // what RIFE-family models need at scale 1
@@ -27,11 +35,15 @@ export class OnnxInterpolator implements Interpolator {
   private readonly frameOutput: string;
   private readonly hasFlow: boolean;
   private readonly hasMask: boolean;
+  /** Where the model wants the final synthesis done, and at which input scale it runs (see ModelCard). */
+  readonly synthesis: 'graph' | 'engine';
+  readonly inputScale: number;
 
   private constructor(
     readonly name: string,
     readonly padMultiple: number,
     private readonly session: ort.InferenceSession,
+    card: ModelCard = {},
   ) {
     const missing = ['img0', 'img1', 'timestep'].filter((n) => !session.inputNames.includes(n));
     if (missing.length > 0) {
@@ -43,6 +55,12 @@ export class OnnxInterpolator implements Interpolator {
     this.frameOutput = session.outputNames.includes('frame') ? 'frame' : session.outputNames[0]!;
     this.hasFlow = session.outputNames.includes('flow');
     this.hasMask = session.outputNames.includes('mask');
+    this.synthesis = card.synthesis ?? 'graph';
+    this.inputScale = card.inputScale ?? 1;
+    if (this.synthesis === 'engine' && !(this.hasFlow && this.hasMask)) {
+      throw new Error(`model "${name}" is marked for engine synthesis but lacks a flow or mask output`);
+    }
+    if (!(this.inputScale > 0 && this.inputScale <= 1)) throw new Error(`model "${name}": inputScale must be in (0, 1]`);
   }
 
   /** Loads a model file; its card (`<model>.json`), if present, gives the name and pad multiple. */
@@ -56,7 +74,7 @@ export class OnnxInterpolator implements Interpolator {
       throw new Error(`cannot load model ${path}: ${firstLine(err)}`);
     }
     const name = card.name ?? path.replace(/^.*\//, '').replace(/\.onnx$/, '');
-    return new OnnxInterpolator(name, options.padMultiple ?? card.padMultiple ?? DEFAULT_PAD_MULTIPLE, session);
+    return new OnnxInterpolator(name, options.padMultiple ?? card.padMultiple ?? DEFAULT_PAD_MULTIPLE, session, card);
   }
 
   /** Builds an interpolator from an in-memory graph (the `blend` graph, test models). */
@@ -66,20 +84,12 @@ export class OnnxInterpolator implements Interpolator {
   }
 
   async interpolate(a: RgbImage, b: RgbImage, t: number): Promise<Interpolated> {
-    if (a.paddedWidth !== b.paddedWidth || a.paddedHeight !== b.paddedHeight) {
-      throw new Error(`frame sizes differ: ${a.paddedWidth}x${a.paddedHeight} vs ${b.paddedWidth}x${b.paddedHeight}`);
-    }
-    const dims = [1, 3, a.paddedHeight, a.paddedWidth];
-    const feeds = {
-      img0: new ort.Tensor('float32', a.data, dims),
-      img1: new ort.Tensor('float32', b.data, dims),
-      timestep: new ort.Tensor('float32', Float32Array.of(t), [1, 1, 1, 1]),
-    };
-    const out = await this.session.run(feeds);
+    if (this.synthesis === 'engine') throw new Error(`model "${this.name}" outputs flow only; use it through the engine's flow synthesis`);
+    const out = await this.run(a, b, t);
     const frame = out[this.frameOutput]!;
     const [, channels, h, w] = frame.dims;
     if (channels !== 3 || h !== a.paddedHeight || w !== a.paddedWidth) {
-      throw new Error(`model "${this.name}" returned a ${frame.dims.join('x')} frame for a ${dims.join('x')} input`);
+      throw new Error(`model "${this.name}" returned a ${frame.dims.join('x')} frame for a ${a.paddedHeight}x${a.paddedWidth} input`);
     }
     const result: Interpolated = {
       frame: { width: a.width, height: a.height, paddedWidth: w, paddedHeight: h, data: frame.data as Float32Array },
@@ -89,9 +99,54 @@ export class OnnxInterpolator implements Interpolator {
     return result;
   }
 
+  /**
+   * Runs the model for its flow and mask only, cropped to the picture (the
+   * padding's share of the field is dropped), at the model's own resolution.
+   */
+  async estimateFlow(a: RgbImage, b: RgbImage, t: number): Promise<FlowField> {
+    if (!this.hasFlow || !this.hasMask) throw new Error(`model "${this.name}" has no flow and mask outputs`);
+    const out = await this.run(a, b, t);
+    const flow = out.flow!;
+    const mask = out.mask!;
+    const [, flowChannels, fh, fw] = flow.dims as number[];
+    if (flowChannels !== 4 || mask.dims[2] !== fh || mask.dims[3] !== fw) {
+      throw new Error(`model "${this.name}" returned flow ${flow.dims.join('x')} and mask ${mask.dims.join('x')}`);
+    }
+    // The picture covers the same share of the field as of the padded input.
+    const width = Math.min(fw!, Math.ceil((a.width * fw!) / a.paddedWidth));
+    const height = Math.min(fh!, Math.ceil((a.height * fh!) / a.paddedHeight));
+    return {
+      width,
+      height,
+      flow: cropPlanes(flow.data as Float32Array, 4, fw!, fh!, width, height),
+      mask: cropPlanes(mask.data as Float32Array, 1, fw!, fh!, width, height),
+    };
+  }
+
   async close(): Promise<void> {
     await this.session.release();
   }
+
+  private run(a: RgbImage, b: RgbImage, t: number): Promise<ort.InferenceSession.OnnxValueMapType> {
+    if (a.paddedWidth !== b.paddedWidth || a.paddedHeight !== b.paddedHeight) {
+      throw new Error(`frame sizes differ: ${a.paddedWidth}x${a.paddedHeight} vs ${b.paddedWidth}x${b.paddedHeight}`);
+    }
+    const dims = [1, 3, a.paddedHeight, a.paddedWidth];
+    return this.session.run({
+      img0: new ort.Tensor('float32', a.data, dims),
+      img1: new ort.Tensor('float32', b.data, dims),
+      timestep: new ort.Tensor('float32', Float32Array.of(t), [1, 1, 1, 1]),
+    });
+  }
+}
+
+/** The top-left `width × height` of each of `planes` planes of a `fw × fh` field, packed. */
+function cropPlanes(data: Float32Array, planes: number, fw: number, fh: number, width: number, height: number): Float32Array {
+  if (width === fw && height === fh) return data;
+  const out = new Float32Array(planes * width * height);
+  for (let p = 0; p < planes; p++)
+    for (let y = 0; y < height; y++) out.set(data.subarray((p * fh + y) * fw, (p * fh + y) * fw + width), (p * height + y) * width);
+  return out;
 }
 
 function readCard(modelPath: string): ModelCard {

@@ -1,6 +1,6 @@
 import { ort, sessionOptions } from './ort.js';
 import { Frame, SoftwareScaleContext } from 'node-av/lib';
-import { AV_PIX_FMT_GBRP, SWS_ACCURATE_RND, SWS_BILINEAR, SWS_FULL_CHR_H_INP, SWS_FULL_CHR_H_INT, type AVPixelFormat } from 'node-av/constants';
+import { AV_PIX_FMT_GBRP, SWS_ACCURATE_RND, SWS_AREA, SWS_BILINEAR, SWS_FULL_CHR_H_INP, SWS_FULL_CHR_H_INT, type AVPixelFormat } from 'node-av/constants';
 import { buildOnnxModel } from './onnx-builder.js';
 import { paddedSize, type RgbImage } from './interpolator.js';
 
@@ -25,23 +25,30 @@ export class RgbConverter implements Disposable {
 
   private constructor(
     private readonly padMultiple: number,
+    private readonly scale: number,
     private readonly toTensor: ort.InferenceSession,
     private readonly fromTensor: ort.InferenceSession,
   ) {}
 
-  static async create(padMultiple: number): Promise<RgbConverter> {
+  /**
+   * `scale` < 1 makes `toRgb` return a reduced copy (swscale's area filter,
+   * a box average at 1/2), for models that estimate flow at reduced size.
+   */
+  static async create(padMultiple: number, scale = 1): Promise<RgbConverter> {
     const options = sessionOptions();
     const [to, from] = await Promise.all([
       ort.InferenceSession.create(toTensorGraph(), options),
       ort.InferenceSession.create(fromTensorGraph(), options),
     ]);
-    return new RgbConverter(padMultiple, to, from);
+    return new RgbConverter(padMultiple, scale, to, from);
   }
 
-  /** Decoded frame → padded planar RGB in 0..1. */
+  /** Decoded frame → padded planar RGB in 0..1 (at the converter's scale). */
   async toRgb(frame: Frame): Promise<RgbImage> {
-    const { width, height } = frame;
-    const ctx = (this.toRgbCtx = ScaleContext.reuse(this.toRgbCtx, width, height, frame.format as AVPixelFormat, AV_PIX_FMT_GBRP, TO_RGB_FLAGS));
+    const width = Math.max(1, Math.round(frame.width * this.scale));
+    const height = Math.max(1, Math.round(frame.height * this.scale));
+    const flags = this.scale < 1 ? SWS_AREA | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT : TO_RGB_FLAGS;
+    const ctx = (this.toRgbCtx = ScaleContext.reuse(this.toRgbCtx, frame.width, frame.height, frame.format as AVPixelFormat, AV_PIX_FMT_GBRP, flags, width, height));
     await ctx.sws.scaleFrame(ctx.rgb, frame);
     const planes = new Uint8Array(3 * width * height);
     for (let p = 0; p < 3; p++) copyRows(ctx.rgb.data![p]!, ctx.rgb.linesize[p]!, planes, p * width * height, width, width, height);
@@ -106,20 +113,43 @@ class ScaleContext implements Disposable {
     readonly height: number,
     readonly from: AVPixelFormat,
     readonly to: AVPixelFormat,
+    readonly outWidth: number,
+    readonly outHeight: number,
     flags: number,
   ) {
-    this.sws.getContext(width, height, from, width, height, to, flags as never);
+    this.sws.getContext(width, height, from, outWidth, outHeight, to, flags as never);
+    // The RGB side: the destination on the way in (at the output size), the source on the way out.
+    const toRgb = to === AV_PIX_FMT_GBRP;
     this.rgb.alloc();
-    this.rgb.width = width;
-    this.rgb.height = height;
+    this.rgb.width = toRgb ? outWidth : width;
+    this.rgb.height = toRgb ? outHeight : height;
     this.rgb.format = AV_PIX_FMT_GBRP;
     this.rgb.allocBuffer();
   }
 
-  static reuse(current: ScaleContext | undefined, width: number, height: number, from: AVPixelFormat, to: AVPixelFormat, flags: number): ScaleContext {
-    if (current && current.width === width && current.height === height && current.from === from && current.to === to) return current;
+  static reuse(
+    current: ScaleContext | undefined,
+    width: number,
+    height: number,
+    from: AVPixelFormat,
+    to: AVPixelFormat,
+    flags: number,
+    outWidth = width,
+    outHeight = height,
+  ): ScaleContext {
+    if (
+      current &&
+      current.width === width &&
+      current.height === height &&
+      current.from === from &&
+      current.to === to &&
+      current.outWidth === outWidth &&
+      current.outHeight === outHeight
+    ) {
+      return current;
+    }
     current?.[Symbol.dispose]();
-    return new ScaleContext(width, height, from, to, flags);
+    return new ScaleContext(width, height, from, to, outWidth, outHeight, flags);
   }
 
   [Symbol.dispose](): void {
@@ -129,7 +159,7 @@ class ScaleContext implements Disposable {
 }
 
 /** Copies a `width × height` picture between two buffers of different row strides. */
-function copyRows<T extends Uint8Array | Float32Array>(src: T, srcStride: number, dst: Uint8Array | Float32Array, dstOffset: number, dstStride: number, width: number, height: number): void {
+function copyRows(src: Uint8Array, srcStride: number, dst: Uint8Array, dstOffset: number, dstStride: number, width: number, height: number): void {
   if (srcStride === width && dstStride === width) {
     dst.set(src.subarray(0, width * height) as never, dstOffset);
     return;
@@ -189,13 +219,4 @@ function fromTensorGraph(): Uint8Array {
       { op: 'Gather', inputs: ['planes', 'gbr_order'], outputs: ['gbr'], attributes: { axis: 0 } },
     ],
   });
-}
-
-/** The picture without its padding, tightly packed (the same object when there is none). */
-export function unpad(image: RgbImage): RgbImage {
-  const { width, height, paddedWidth, paddedHeight } = image;
-  if (width === paddedWidth && height === paddedHeight) return image;
-  const data = new Float32Array(3 * width * height);
-  for (let c = 0; c < 3; c++) copyRows(image.data.subarray(c * paddedWidth * paddedHeight), paddedWidth, data, c * width * height, width, width, height);
-  return { width, height, paddedWidth: width, paddedHeight: height, data };
 }

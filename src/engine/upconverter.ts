@@ -1,14 +1,12 @@
 import type { Frame } from 'node-av/lib';
 import { AV_PICTURE_TYPE_NONE } from 'node-av/constants';
-import { DupInterpolator } from './classic-interpolators.js';
-import type { Interpolator, RgbImage } from './interpolator.js';
-import { RgbConverter } from './rgb-convert.js';
+import type { Synthesizer } from './synthesis.js';
 import { SlotPlanner, type Rational, type RateTarget, type Slot } from './slot-planner.js';
 
 export interface UpconverterOptions {
-  interpolator: Interpolator;
-  /** Takes over for a slot when `interpolator` throws (a model failing mid-stream). */
-  fallback?: Interpolator;
+  synthesizer: Synthesizer;
+  /** Takes over for a slot when `synthesizer` throws (a model failing mid-stream). */
+  fallback?: Synthesizer;
   inputTimeBase: Rational;
   target: RateTarget;
   /** Gaps longer than this (seconds) are filled by repeating frames, not by morphing. Default 1. */
@@ -20,7 +18,7 @@ export interface UpconverterStats {
   framesOut: number;
   /** Output frames that are input frames passed through. */
   originals: number;
-  /** Output frames synthesized by the interpolator. */
+  /** Output frames synthesized by the synthesizer (the chosen interpolator). */
   interpolated: number;
   /** Output frames synthesized by the fallback after the interpolator failed. */
   fallbacks: number;
@@ -30,19 +28,13 @@ export interface UpconverterStats {
   dropped: number;
 }
 
-/** An input frame and, once a slot needed it, its RGB tensor. */
-interface Held {
-  frame: Frame;
-  rgb?: RgbImage;
-}
-
 const NO_PTS = -0x8000000000000000n;
 
 /**
  * The engine core: input frames in, output frames out at the target rate.
  * Input frames pass through untouched at their own slots; each slot between
  * two frames is synthesized at its timestep. Only the frame pair around the
- * current gap is held, each converted to RGB once.
+ * current gap is held.
  *
  * Output frames belong to the caller, who must `free()` them.
  */
@@ -51,21 +43,14 @@ export class Upconverter implements Disposable {
   readonly outputTimeBase: Rational;
   private readonly planner: SlotPlanner;
   private readonly maxGapSeconds: number;
-  private previous?: Held;
+  private previous?: Frame;
   private lastGap = 0n;
   private fallbackError?: unknown;
 
-  private constructor(
-    private readonly options: UpconverterOptions,
-    private readonly converter: RgbConverter,
-  ) {
+  constructor(private readonly options: UpconverterOptions) {
     this.planner = new SlotPlanner(options.inputTimeBase, options.target);
     this.outputTimeBase = this.planner.outputTimeBase;
     this.maxGapSeconds = options.maxGapSeconds ?? 1;
-  }
-
-  static async create(options: UpconverterOptions): Promise<Upconverter> {
-    return new Upconverter(options, await RgbConverter.create(options.interpolator.padMultiple));
   }
 
   /** Why the fallback was first needed, if it was. */
@@ -87,21 +72,20 @@ export class Upconverter implements Disposable {
       return [];
     }
     const previous = this.previous;
-    const current: Held = { frame };
-    this.previous = current;
+    this.previous = frame;
     if (!previous) return [];
 
-    const gap = frame.pts - previous.frame.pts;
+    const gap = frame.pts - previous.pts;
     this.lastGap = gap;
     const morph = !discontinuity && this.planner.seconds(gap) <= this.maxGapSeconds;
     const out: Frame[] = [];
     try {
-      for (const slot of slots) out.push(await this.render(slot, previous, current, morph));
+      for (const slot of slots) out.push(await this.render(slot, previous, frame, morph));
     } catch (err) {
-      for (const frame of out) frame.free();
+      for (const f of out) f.free();
       throw err;
     } finally {
-      this.release(previous);
+      previous.free();
     }
     return out;
   }
@@ -111,38 +95,30 @@ export class Upconverter implements Disposable {
     const last = this.previous;
     if (!last) return [];
     this.previous = undefined;
-    const duration = last.frame.duration > 0n ? last.frame.duration : this.lastGap;
-    const out = this.planner.finish(duration).map((slot) => this.original(last.frame, slot, 'repeated'));
-    this.release(last);
+    const duration = last.duration > 0n ? last.duration : this.lastGap;
+    const out = this.planner.finish(duration).map((slot) => this.original(last, slot, 'repeated'));
+    last.free();
     return out;
   }
 
   [Symbol.dispose](): void {
-    if (this.previous) this.release(this.previous);
+    this.previous?.free();
     this.previous = undefined;
-    this.converter[Symbol.dispose]();
   }
 
-  private async render(slot: Slot, a: Held, b: Held, morph: boolean): Promise<Frame> {
-    if (slot.t === 0) return this.original(a.frame, slot, 'originals');
-    const nearer = slot.t <= 0.5 ? a.frame : b.frame; // a tie holds the earlier frame, as dup does
-    if (!morph) return this.original(nearer, slot, 'repeated');
-    // dup needs no pixels: the nearer frame goes out as it is.
-    if (this.options.interpolator instanceof DupInterpolator) return this.original(nearer, slot, 'interpolated');
-
-    a.rgb ??= await this.converter.toRgb(a.frame);
-    b.rgb ??= await this.converter.toRgb(b.frame);
-    let image: RgbImage;
+  private async render(slot: Slot, a: Frame, b: Frame, morph: boolean): Promise<Frame> {
+    if (slot.t === 0) return this.original(a, slot, 'originals');
+    if (!morph) return this.original(slot.t <= 0.5 ? a : b, slot, 'repeated'); // a tie holds the earlier frame, as dup does
+    let frame: Frame;
     try {
-      image = (await this.options.interpolator.interpolate(a.rgb, b.rgb, slot.t)).frame;
+      frame = await this.options.synthesizer.synthesize(a, b, slot.t);
       this.stats.interpolated++;
     } catch (err) {
       if (!this.options.fallback) throw err;
       this.fallbackError ??= err;
-      image = (await this.options.fallback.interpolate(a.rgb, b.rgb, slot.t)).frame;
+      frame = await this.options.fallback.synthesize(a, b, slot.t);
       this.stats.fallbacks++;
     }
-    const frame = await this.converter.fromRgb(image, a.frame);
     this.stats.framesOut++;
     return stamp(frame, slot, this.outputTimeBase);
   }
@@ -156,9 +132,6 @@ export class Upconverter implements Disposable {
     return stamp(out, slot, this.outputTimeBase);
   }
 
-  private release(held: Held): void {
-    held.frame.free();
-  }
 }
 
 function stamp(frame: Frame, slot: Slot, timeBase: Rational): Frame {

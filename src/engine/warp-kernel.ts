@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { Frame } from 'node-av/lib';
-import { AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV422P, AV_PIX_FMT_YUV444P } from 'node-av/constants';
+import { AV_PIX_FMT_GBRP, AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV422P, AV_PIX_FMT_YUV444P } from 'node-av/constants';
 
 interface NativeParams {
   planes: number;
@@ -33,8 +33,9 @@ export interface FlowField {
   mask: Float32Array;
 }
 
-// log2 of the chroma subsampling (x, y) of the 8-bit YUV formats the ingest normalises to.
+// log2 of the chroma subsampling (x, y) of the 8-bit planar formats the engine sees.
 const CHROMA_SHIFT = new Map<number, [number, number]>([
+  [AV_PIX_FMT_GBRP, [0, 0]], // planar RGB: what eval feeds
   [AV_PIX_FMT_YUV420P, [1, 1]],
   [AV_PIX_FMT_YUV422P, [1, 0]],
   [AV_PIX_FMT_YUV444P, [0, 0]],

@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { createInterpolator, type InterpolatorChoice } from '../engine/create-interpolator.js';
-import { RgbConverter, unpad } from '../engine/rgb-convert.js';
+import { AV_PIX_FMT_GBRP } from 'node-av/constants';
+import { createSynthesizer, type InterpolatorChoice } from '../engine/create-interpolator.js';
+import { RgbConverter } from '../engine/rgb-convert.js';
 import { readStillImage } from '../ingest/still-image.js';
 import { InputError } from '../ingest/file-source.js';
 import { FrameMetrics } from './metrics.js';
@@ -22,40 +23,36 @@ const TRIPLET = ['frame0.png', 'gt.png', 'frame1.png'] as const;
 /**
  * Scores an interpolator on triplet folders `<set>/<sample>/{frame0,gt,frame1}.png`:
  * the frame synthesized at t = 0.5 against the true middle frame.
- * `dir` may hold several sets, or be a single set.
+ * `dir` may hold several sets, or be a single set. The frames go through the
+ * same synthesis as in `convert`, in 8-bit planar RGB, so what is scored is
+ * what an encoder would receive.
  */
 export async function evaluate(dir: string, choice: InterpolatorChoice): Promise<EvalReport> {
   const sets = findSets(dir);
-  const interpolator = await createInterpolator(choice);
+  const synthesizer = await createSynthesizer(choice);
   const metrics = await FrameMetrics.create();
-  using inputs = await RgbConverter.create(interpolator.padMultiple);
-  using truths = await RgbConverter.create(1);
+  using toTensor = await RgbConverter.create(1);
   try {
-    const report: EvalReport = { interp: interpolator.name, sets: {} };
+    const report: EvalReport = { interp: synthesizer.name, sets: {} };
     for (const [name, samples] of sets) {
       let psnr = 0;
       let ssim = 0;
       for (const sample of samples) {
-        const [f0, gt, f1] = await Promise.all(TRIPLET.map((file) => readStillImage(join(sample, file))));
+        const [f0, gt, f1] = await Promise.all(TRIPLET.map((file) => readStillImage(join(sample, file), AV_PIX_FMT_GBRP)));
+        const middle = await synthesizer.synthesize(f0!, f1!, 0.5);
         try {
-          const a = await inputs.toRgb(f0!);
-          const b = await inputs.toRgb(f1!);
-          const truth = await truths.toRgb(gt!);
-          const { frame } = await interpolator.interpolate(a, b, 0.5);
-          const scores = await metrics.score(unpad(frame), truth);
+          const scores = await metrics.score(await toTensor.toRgb(middle), await toTensor.toRgb(gt!));
           psnr += scores.psnr;
           ssim += scores.ssim;
         } finally {
-          f0!.free();
-          gt!.free();
-          f1!.free();
+          for (const frame of [f0!, gt!, f1!, middle]) frame.free();
         }
       }
       report.sets[name] = { n: samples.length, psnr: round(psnr / samples.length, 3), ssim: round(ssim / samples.length, 4) };
     }
     return report;
   } finally {
-    await interpolator.close();
+    await synthesizer.close();
     await metrics.close();
   }
 }

@@ -1,10 +1,34 @@
 import { Decoder, Demuxer } from 'node-av/api';
-import type { Frame } from 'node-av/lib';
+import { Frame, SoftwareScaleContext } from 'node-av/lib';
+import { SWS_ACCURATE_RND, SWS_BILINEAR, type AVPixelFormat } from 'node-av/constants';
 import { describeFfmpegError } from '../ffmpeg-log.js';
 import { InputError } from './file-source.js';
 
-/** Decodes a still image (PNG, JPEG, ...) to a frame in its native pixel format. The caller owns the frame. */
-export async function readStillImage(path: string): Promise<Frame> {
+/**
+ * Decodes a still image (PNG, JPEG, ...) to a frame, in its own pixel format
+ * or converted to `format` by swscale. The caller owns the frame.
+ */
+export async function readStillImage(path: string, format?: AVPixelFormat): Promise<Frame> {
+  const frame = await decodeStill(path);
+  if (format === undefined || frame.format === format) return frame;
+  const converted = new Frame();
+  converted.alloc();
+  converted.width = frame.width;
+  converted.height = frame.height;
+  converted.format = format;
+  converted.allocBuffer();
+  const sws = new SoftwareScaleContext();
+  try {
+    sws.getContext(frame.width, frame.height, frame.format as AVPixelFormat, frame.width, frame.height, format, (SWS_BILINEAR | SWS_ACCURATE_RND) as never);
+    await sws.scaleFrame(converted, frame);
+  } finally {
+    sws.freeContext();
+    frame.free();
+  }
+  return converted;
+}
+
+async function decodeStill(path: string): Promise<Frame> {
   let demuxer: Demuxer;
   try {
     demuxer = await Demuxer.open(path);

@@ -54,3 +54,42 @@ export function wrongContractModel(): Uint8Array {
     nodes: [{ op: 'Identity', inputs: ['input'], outputs: ['output'] }],
   });
 }
+
+/**
+ * A flow-only model for engine synthesis (card: synthesis "engine"): zero
+ * flow and a constant 0.5 mask, so the engine's warp+blend must reproduce a
+ * plain blend. Its outputs have the input's size, like a model run on
+ * reduced inputs that estimates flow at its input resolution.
+ */
+export function zeroFlowModel(): Uint8Array {
+  const image = [1, 3, 'height', 'width'];
+  return buildOnnxModel({
+    name: 'zero-flow',
+    inputs: [
+      { name: 'img0', dims: image },
+      { name: 'img1', dims: image },
+      { name: 'timestep', dims: [1, 1, 1, 1] },
+    ],
+    outputs: [
+      { name: 'flow', dims: [1, 4, 'height', 'width'] },
+      { name: 'mask', dims: [1, 1, 'height', 'width'] },
+    ],
+    initializers: [
+      { name: 'c0', dims: [1], type: 'int64', values: [0] },
+      { name: 'c1', dims: [1], type: 'int64', values: [1] },
+      { name: 'c2', dims: [1], type: 'int64', values: [2] },
+      { name: 'axis1', dims: [1], type: 'int64', values: [1] },
+      { name: 'zero', dims: [], type: 'float', values: [0] },
+      { name: 'half', dims: [], type: 'float', values: [0.5] },
+    ],
+    nodes: [
+      { op: 'Slice', inputs: ['img0', 'c0', 'c2', 'axis1'], outputs: ['a2'] },
+      { op: 'Slice', inputs: ['img1', 'c0', 'c2', 'axis1'], outputs: ['b2'] },
+      { op: 'Concat', inputs: ['a2', 'b2'], outputs: ['four'], attributes: { axis: 1 } },
+      { op: 'Mul', inputs: ['four', 'zero'], outputs: ['flow'] },
+      { op: 'Slice', inputs: ['img0', 'c0', 'c1', 'axis1'], outputs: ['one'] },
+      { op: 'Mul', inputs: ['one', 'zero'], outputs: ['nothing'] },
+      { op: 'Add', inputs: ['nothing', 'half'], outputs: ['mask'] },
+    ],
+  });
+}

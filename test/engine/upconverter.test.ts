@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
-import { createBlendInterpolator, DupInterpolator } from '../../src/engine/classic-interpolators.js';
-import type { Interpolated, Interpolator } from '../../src/engine/interpolator.js';
+import { createBlendSynthesizer, DupSynthesizer, type Synthesizer } from '../../src/engine/synthesis.js';
 import { Upconverter } from '../../src/engine/upconverter.js';
 
 /** A 64x32 yuv420p frame filled with one luma value. */
@@ -21,10 +20,9 @@ function flatFrame(pts: bigint, luma: number): Frame {
   return f;
 }
 
-class FailingInterpolator implements Interpolator {
+class FailingSynthesizer implements Synthesizer {
   readonly name = 'failing';
-  readonly padMultiple = 32;
-  async interpolate(): Promise<Interpolated> {
+  async synthesize(): Promise<Frame> {
     throw new Error('inference session exploded');
   }
   async close(): Promise<void> {}
@@ -42,9 +40,9 @@ async function run(up: Upconverter, frames: { pts: bigint; luma: number; cut?: b
 }
 
 test('2x: originals pass through, the in-between frame is synthesized, the last frame is held', async (t) => {
-  const blend = await createBlendInterpolator();
+  const blend = await createBlendSynthesizer();
   t.after(() => blend.close());
-  using up = await Upconverter.create({ interpolator: blend, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 } });
+  using up = new Upconverter({ synthesizer: blend, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 } });
   const out = await run(up, [
     { pts: 0n, luma: 50 },
     { pts: 1n, luma: 150 },
@@ -62,9 +60,9 @@ test('2x: originals pass through, the in-between frame is synthesized, the last 
 });
 
 test('a failing model hands its slots to the fallback, counted, and the stream goes on', async (t) => {
-  const blend = await createBlendInterpolator();
+  const blend = await createBlendSynthesizer();
   t.after(() => blend.close());
-  using up = await Upconverter.create({ interpolator: new FailingInterpolator(), fallback: blend, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 } });
+  using up = new Upconverter({ synthesizer: new FailingSynthesizer(), fallback: blend, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 } });
   const out = await run(up, [
     { pts: 0n, luma: 40 },
     { pts: 1n, luma: 80 },
@@ -78,15 +76,15 @@ test('a failing model hands its slots to the fallback, counted, and the stream g
 });
 
 test('without a fallback, a failing model fails the job instead of writing wrong frames', async () => {
-  using up = await Upconverter.create({ interpolator: new FailingInterpolator(), inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 } });
+  using up = new Upconverter({ synthesizer: new FailingSynthesizer(), inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 } });
   await up.push(flatFrame(0n, 10));
   await assert.rejects(up.push(flatFrame(1n, 20)), /exploded/);
 });
 
 test('no morphing across a discontinuity or a long gap: the nearer frame is repeated', async (t) => {
-  const blend = await createBlendInterpolator();
+  const blend = await createBlendSynthesizer();
   t.after(() => blend.close());
-  using up = await Upconverter.create({ interpolator: blend, inputTimeBase: { num: 1, den: 10 }, target: { factor: 2 }, maxGapSeconds: 1 });
+  using up = new Upconverter({ synthesizer: blend, inputTimeBase: { num: 1, den: 10 }, target: { factor: 2 }, maxGapSeconds: 1 });
   const out = await run(up, [
     { pts: 0n, luma: 20 },
     { pts: 1n, luma: 60, cut: true }, // discontinuity
@@ -101,7 +99,7 @@ test('no morphing across a discontinuity or a long gap: the nearer frame is repe
 });
 
 test('frames with non-increasing timestamps are dropped and counted', async () => {
-  using up = await Upconverter.create({ interpolator: new DupInterpolator(), inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 } });
+  using up = new Upconverter({ synthesizer: new DupSynthesizer(), inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 } });
   const out = await run(up, [
     { pts: 5n, luma: 1 },
     { pts: 5n, luma: 2 },

@@ -1,0 +1,120 @@
+import type { Frame } from 'node-av/lib';
+import { createBlendInterpolator } from './classic-interpolators.js';
+import type { Interpolator, RgbImage } from './interpolator.js';
+import { OnnxInterpolator } from './onnx-interpolator.js';
+import { RgbConverter } from './rgb-convert.js';
+import { warpBlend } from './warp-kernel.js';
+
+/**
+ * Makes the frame at timestep t between two decoded frames. This is what the
+ * engine calls per output slot; the three kinds differ in where pixels are
+ * made:
+ * - `DupSynthesizer` references the nearer frame, no pixel work at all;
+ * - `TensorSynthesizer` converts both frames to the RGB tensor layout, runs an
+ *   interpolator that returns the whole frame (blend, RIFE-style graphs) and
+ *   converts back;
+ * - `FlowSynthesizer` runs a flow model on reduced RGB copies and lets the
+ *   native kernel warp and blend the full-resolution frames in their own
+ *   pixel format.
+ * Each converts a frame at most once: a frame is in two consecutive pairs and
+ * in every slot of its gaps.
+ */
+export interface Synthesizer {
+  readonly name: string;
+  /** A new frame (the caller owns it) at `t` ∈ (0,1), in `a`'s pixel format and size. */
+  synthesize(a: Frame, b: Frame, t: number): Promise<Frame>;
+  close(): Promise<void>;
+}
+
+export class DupSynthesizer implements Synthesizer {
+  readonly name = 'dup';
+
+  async synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
+    // A tie holds the earlier frame. clone() references the same pixels: no copy.
+    const out = (t <= 0.5 ? a : b).clone();
+    if (!out) throw new Error('out of memory while referencing a frame');
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Remembers the converted form of the last two frames seen, by identity. */
+class PairCache<T> {
+  private entries: [Frame, T][] = [];
+
+  async get(frame: Frame, make: (frame: Frame) => Promise<T>): Promise<T> {
+    const hit = this.entries.find(([f]) => f === frame);
+    if (hit) return hit[1];
+    const value = await make(frame);
+    this.entries = [...this.entries.slice(-1), [frame, value]];
+    return value;
+  }
+}
+
+export class TensorSynthesizer implements Synthesizer {
+  private readonly cache = new PairCache<RgbImage>();
+
+  private constructor(
+    private readonly interpolator: Interpolator,
+    private readonly converter: RgbConverter,
+  ) {}
+
+  get name(): string {
+    return this.interpolator.name;
+  }
+
+  static async create(interpolator: Interpolator): Promise<TensorSynthesizer> {
+    return new TensorSynthesizer(interpolator, await RgbConverter.create(interpolator.padMultiple));
+  }
+
+  async synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
+    const toRgb = (f: Frame) => this.converter.toRgb(f);
+    const [ra, rb] = [await this.cache.get(a, toRgb), await this.cache.get(b, toRgb)];
+    const { frame } = await this.interpolator.interpolate(ra, rb, t);
+    return this.converter.fromRgb(frame, a);
+  }
+
+  async close(): Promise<void> {
+    this.converter[Symbol.dispose]();
+    await this.interpolator.close();
+  }
+}
+
+export class FlowSynthesizer implements Synthesizer {
+  private readonly cache = new PairCache<RgbImage>();
+
+  private constructor(
+    private readonly model: OnnxInterpolator,
+    private readonly converter: RgbConverter,
+  ) {}
+
+  get name(): string {
+    return this.model.name;
+  }
+
+  static async create(model: OnnxInterpolator): Promise<FlowSynthesizer> {
+    return new FlowSynthesizer(model, await RgbConverter.create(model.padMultiple, model.inputScale));
+  }
+
+  async synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
+    const toRgb = (f: Frame) => this.converter.toRgb(f);
+    const [ra, rb] = [await this.cache.get(a, toRgb), await this.cache.get(b, toRgb)];
+    return warpBlend(a, b, await this.model.estimateFlow(ra, rb, t));
+  }
+
+  async close(): Promise<void> {
+    this.converter[Symbol.dispose]();
+    await this.model.close();
+  }
+}
+
+/** `blend` as a synthesizer (the engine's fallback). */
+export async function createBlendSynthesizer(options: { provider?: 'cpu' | 'cuda'; threads?: number } = {}): Promise<Synthesizer> {
+  return TensorSynthesizer.create(await createBlendInterpolator(options));
+}
+
+/** Wraps a loaded model in the synthesis its card asks for. */
+export function synthesizerFor(model: OnnxInterpolator): Promise<Synthesizer> {
+  return model.synthesis === 'engine' ? FlowSynthesizer.create(model) : TensorSynthesizer.create(model);
+}
