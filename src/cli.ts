@@ -2,11 +2,13 @@
 import './polyfills.js';
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { convert, type ConvertProgress, type ConvertSummary } from './convert.js';
 import { INTERPOLATOR_KINDS, type InterpolatorChoice, type InterpolatorKind } from './engine/create-interpolator.js';
 import { parseRate, type RateTarget } from './engine/slot-planner.js';
 import { evaluate, formatEvalTable } from './eval/evaluate.js';
 import { captureFfmpegLog } from './ffmpeg-log.js';
+import { Server } from './serve.js';
 
 const USAGE = `frc: real-time frame-rate upconverter
 
@@ -14,6 +16,9 @@ usage:
   frc convert <input> <output> [--fps N | --factor K] [--interp model|blend|dup] [--model PATH]
   frc eval <dir> [--interp model|blend|dup] [--model PATH] [--json]
   frc demo [output]                 upconvert FFmpeg's synthetic testsrc2 (30 → 60 fps)
+  frc serve [--http-port 8080] [--rtmp-port 1935] [--host 127.0.0.1] [--stream-key KEY] [--interp ...]
+                                    RTMP in (rtmp://host:1935/live/<key>), 2x-rate HLS out
+                                    (http://host:8080/hls/<key>/index.m3u8), stats at /api/streams
 
 options:
   --fps N          output frame rate (60, 59.94, 30000/1001); output on a fixed grid
@@ -23,6 +28,10 @@ options:
   --provider P     cpu (default) or cuda
   --threads N      inference threads
   --json           machine-readable output (eval)
+  --http-port N    HTTP port for HLS and /api/streams (serve; default 8080)
+  --rtmp-port N    RTMP ingest port (serve; default 1935)
+  --host ADDR      address both listen on (serve; default 127.0.0.1)
+  --stream-key KEY the only stream key allowed to publish (serve; default: any)
 `;
 
 class UsageError extends Error {}
@@ -39,6 +48,10 @@ async function main(argv: string[]): Promise<number> {
       provider: { type: 'string' },
       threads: { type: 'string' },
       json: { type: 'boolean' },
+      'http-port': { type: 'string' },
+      'rtmp-port': { type: 'string' },
+      host: { type: 'string' },
+      'stream-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -78,9 +91,41 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(values.json ? JSON.stringify(report) + '\n' : formatEvalTable(report));
       return 0;
     }
+    case 'serve': {
+      if (args.length) throw new UsageError('serve takes no positional arguments');
+      return serve({
+        ...choice,
+        httpPort: port(values['http-port'], 8080, '--http-port'),
+        rtmpPort: port(values['rtmp-port'], 1935, '--rtmp-port'),
+        host: values.host ?? '127.0.0.1',
+        streamKey: values['stream-key'],
+      });
+    }
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/** Runs the live server until SIGINT or SIGTERM, then shuts it down cleanly. */
+async function serve(options: ConstructorParameters<typeof Server>[0] & { host: string }): Promise<number> {
+  const log = pino({ name: 'frc' }, pino.destination(2));
+  const server = new Server({ ...options, logger: log });
+  const { httpPort, rtmpPort } = await server.listen();
+  log.info(`RTMP ingest at rtmp://${options.host}:${rtmpPort}/live/<key>; HLS at http://${options.host}:${httpPort}/hls/<key>/index.m3u8; stats at /api/streams`);
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  log.info(`${signal}: shutting down`);
+  await server.close();
+  return 0;
+}
+
+function port(text: string | undefined, fallback: number, name: string): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value > 65535) throw new UsageError(`${name} must be a port number (0–65535), got "${text}"`);
+  return value;
 }
 
 function interpolatorChoice(values: { interp?: string; model?: string; provider?: string; threads?: string }): InterpolatorChoice {

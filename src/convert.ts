@@ -6,7 +6,8 @@ import type { RateTarget } from './engine/slot-planner.js';
 import { Upconverter, type UpconverterStats } from './engine/upconverter.js';
 import { FileSource, InputError } from './ingest/file-source.js';
 import { FrameNormalizer, type NormalizedFrame } from './ingest/frame-normalizer.js';
-import { RingBuffer, RingBufferClosedError } from './ingest/ring-buffer.js';
+import { RingBuffer } from './ingest/ring-buffer.js';
+import { pushAll, runStages } from './engine/stages.js';
 import type { Frame } from 'node-av/lib';
 
 export interface ConvertOptions extends InterpolatorChoice {
@@ -135,18 +136,11 @@ async function run(
     }
   };
 
-  const abort = () => {
-    decoded.clear();
-    rendered.clear();
-  };
-  const results = await Promise.allSettled([
-    decode().then(() => decoded.close(), (err) => (abort(), Promise.reject(err))),
-    interpolate().then(() => rendered.close(), (err) => (abort(), Promise.reject(err))),
-    encode().catch((err) => (abort(), Promise.reject(err))),
+  await runStages([
+    { run: decode, output: decoded },
+    { run: interpolate, output: rendered },
+    { run: encode },
   ]);
-  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
-  // A stage stopped by another's failure reports a closed buffer; the first real cause is the one to show.
-  if (failures.length) throw failures.find((e) => !(e instanceof RingBufferClosedError)) ?? failures[0];
 
   if (upconverter.stats.framesIn === 0) {
     throw new InputError(
@@ -155,15 +149,4 @@ async function run(
   }
   const geometry = normalizer.geometry!;
   return { stats: upconverter.stats, width: geometry.width, height: geometry.height };
-}
-
-/** Pushes frames in order; frees the ones that could not be pushed. */
-async function pushAll(ring: RingBuffer<Frame>, frames: Frame[]): Promise<void> {
-  let i = 0;
-  try {
-    for (; i < frames.length; i++) await ring.push(frames[i]!);
-  } catch (err) {
-    for (; i < frames.length; i++) frames[i]!.free();
-    throw err;
-  }
 }

@@ -1,0 +1,44 @@
+import type { Frame } from 'node-av/lib';
+import { RingBuffer, RingBufferClosedError } from '../ingest/ring-buffer.js';
+
+/** One concurrent step of a pipeline; its `output` buffer feeds the next step. */
+export interface Stage {
+  run(): Promise<void>;
+  /** Closed when `run()` finishes, so the next stage drains it and ends too. */
+  output?: Pick<RingBuffer<unknown>, 'close' | 'clear'>;
+}
+
+/**
+ * Runs pipeline stages (decode → engine → encode) concurrently. When one
+ * fails, every buffer is cleared, which unblocks and stops the others; the
+ * error thrown is the first real cause, not a neighbour's "buffer closed".
+ */
+export async function runStages(stages: Stage[]): Promise<void> {
+  const abort = () => {
+    for (const stage of stages) stage.output?.clear();
+  };
+  const results = await Promise.allSettled(
+    stages.map((stage) =>
+      stage.run().then(
+        () => stage.output?.close(),
+        (err) => {
+          abort();
+          throw err;
+        },
+      ),
+    ),
+  );
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  if (failures.length) throw failures.find((e) => !(e instanceof RingBufferClosedError)) ?? failures[0];
+}
+
+/** Pushes frames in order; frees the ones that could not be pushed. */
+export async function pushAll(ring: RingBuffer<Frame>, frames: Frame[]): Promise<void> {
+  let i = 0;
+  try {
+    for (; i < frames.length; i++) await ring.push(frames[i]!);
+  } catch (err) {
+    for (; i < frames.length; i++) frames[i]!.free();
+    throw err;
+  }
+}

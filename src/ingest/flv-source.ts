@@ -1,0 +1,140 @@
+import type { Readable } from 'node:stream';
+import { Decoder, Demuxer } from 'node-av/api';
+import type { Frame, Packet, Stream } from 'node-av/lib';
+import { AVMEDIA_TYPE_AUDIO, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
+import { avGetCodecName } from 'node-av/lib';
+import type { Rational } from '../engine/slot-planner.js';
+import { describeFfmpegError } from '../ffmpeg-log.js';
+import { InputError, type SourceItem } from './file-source.js';
+
+export interface FlvSourceOptions {
+  /** What the source is called in error messages (e.g. `rtmp live/<key>`). */
+  name?: string;
+  /**
+   * How long FFmpeg may read the live stream to learn its codecs before the
+   * first frame comes out, in seconds (default 0.2). FLV publishers send their
+   * codec headers first, so this rarely matters; it bounds the start-up
+   * delay when one does not.
+   */
+  probeSeconds?: number;
+}
+
+const AV_NOPTS = -0x8000000000000000n;
+
+/**
+ * A live FLV byte stream (what `RtmpServer` hands over per publish) opened for
+ * upconversion: video decoded to frames, the first audio stream passed on as
+ * packets, in arrival order — the same items `FileSource` yields.
+ *
+ * node-av reads the Readable through custom I/O: its read callback returns a
+ * promise that waits until the stream has bytes ("no data yet" is simply a
+ * pending read), and `null` once the stream has ended or been destroyed, which
+ * FFmpeg sees as end of file. So a publisher that leaves, or `close()`,
+ * ends `read()` normally after the decoder is flushed.
+ */
+export class FlvSource implements AsyncDisposable {
+  /** Video packets the decoder rejected; a live stream keeps going past them. */
+  decodeErrors = 0;
+  /** The video codec's name (`h264`, …), for stats. Read at open: the stream objects die with the demuxer. */
+  readonly videoCodec: string;
+  /** The frame rate the publisher announced (FLV `onMetaData`) or FFmpeg measured while probing, if plausible. */
+  readonly frameRate: Rational | undefined;
+  private closed = false;
+  private disposed = false;
+
+  private constructor(
+    readonly name: string,
+    private readonly flv: Readable,
+    private readonly demuxer: Demuxer,
+    private readonly decoder: Decoder,
+    readonly video: Stream,
+    readonly audio: Stream | undefined,
+  ) {
+    this.videoCodec = avGetCodecName(video.codecpar.codecId) ?? 'unknown';
+    const { num, den } = video.avgFrameRate;
+    this.frameRate = num > 0 && den > 0 && num / den >= 1 && num / den <= 240 ? { num, den } : undefined;
+  }
+
+  /** Resolves once FFmpeg has seen the stream's codec headers (the first second or so of a publish). */
+  static async open(flv: Readable, options: FlvSourceOptions = {}): Promise<FlvSource> {
+    const name = options.name ?? 'live stream';
+    const probeMicros = String(Math.round((options.probeSeconds ?? 0.2) * 1e6));
+    let demuxer: Demuxer;
+    try {
+      demuxer = await Demuxer.open(flv, {
+        format: 'flv',
+        // Probing reads (and keeps) the first packets; a short bound gets the stream going sooner.
+        // Not `fflags nobuffer`: that would throw those packets away.
+        options: { analyzeduration: probeMicros },
+      });
+    } catch (err) {
+      throw new InputError(`cannot read ${name} as FLV: ${await describeFfmpegError(err)}`);
+    }
+    const video = demuxer.video();
+    if (!video || video.codecpar.width <= 0 || video.codecpar.height <= 0) {
+      await demuxer.close();
+      throw new InputError(`${name} carries no usable video`);
+    }
+    let decoder: Decoder;
+    try {
+      decoder = await Decoder.create(video);
+    } catch (err) {
+      await demuxer.close();
+      throw new InputError(`${name}: cannot decode ${avGetCodecName(video.codecpar.codecId)} video: ${await describeFfmpegError(err)}`);
+    }
+    return new FlvSource(name, flv, demuxer, decoder, video, demuxer.audio());
+  }
+
+
+  /** Frames carry the demuxer's timestamps (`pts` in the video stream's time base, milliseconds for FLV). */
+  async *read(): AsyncGenerator<SourceItem> {
+    for await (const packet of this.demuxer.packets()) {
+      if (this.closed || !packet) {
+        packet?.free();
+        break;
+      }
+      const type = this.demuxer.streams[packet.streamIndex]?.codecpar.codecType;
+      if (packet.streamIndex === this.audio?.index && type === AVMEDIA_TYPE_AUDIO) {
+        yield { kind: 'audio', packet };
+        continue;
+      }
+      if (packet.streamIndex === this.video.index && type === AVMEDIA_TYPE_VIDEO) {
+        yield* this.decode(packet);
+      }
+      packet.free();
+    }
+    if (!this.closed) yield* this.decode(null);
+  }
+
+  /**
+   * Stops reading: the FLV stream is destroyed (which drops the publisher),
+   * so a pending read returns end of file and `read()` finishes.
+   */
+  close(): void {
+    this.closed = true;
+    this.flv.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.close();
+    this.decoder.close();
+    await this.demuxer.close();
+  }
+
+  private async *decode(packet: Packet | null): AsyncGenerator<SourceItem> {
+    let frames: Frame[];
+    try {
+      frames = await this.decoder.decodeAll(packet);
+    } catch {
+      // A damaged packet costs its frame(s), not the stream.
+      this.decodeErrors++;
+      return;
+    }
+    for (const frame of frames) {
+      if (frame.pts === AV_NOPTS) frame.pts = frame.bestEffortTimestamp;
+      yield { kind: 'video', frame };
+    }
+  }
+}

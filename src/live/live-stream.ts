@@ -1,0 +1,298 @@
+import { EventEmitter } from 'node:events';
+import { rmSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Frame } from 'node-av/lib';
+import { HlsSink } from '../egress/hls-sink.js';
+import { createSynthesizer, resolveKind, type InterpolatorChoice } from '../engine/create-interpolator.js';
+import { createBlendSynthesizer, type Synthesizer } from '../engine/synthesis.js';
+import { Upconverter, type UpconverterStats } from '../engine/upconverter.js';
+import { FlvSource } from '../ingest/flv-source.js';
+import { FrameNormalizer, type NormalizedFrame } from '../ingest/frame-normalizer.js';
+import { RingBuffer } from '../ingest/ring-buffer.js';
+import { pushAll, runStages } from '../engine/stages.js';
+import type { RtmpLogger } from '../ingest/rtmp/rtmp-server.js';
+import { RateGrid } from './rate-grid.js';
+import { RateMeter } from './rate-meter.js';
+
+/**
+ * `starting`: waiting for the publisher's codec headers and the first frames;
+ * `live`: HLS is being written; `ended`: the publisher left (or `stop()`) and
+ * the playlist is complete; `failed`: the stream could not be processed
+ * (`error` says why). Only the last two are final.
+ */
+export type LiveStreamState = 'starting' | 'live' | 'ended' | 'failed';
+
+export interface LiveStreamStats {
+  key: string;
+  state: LiveStreamState;
+  /** Why the stream failed, when it did. */
+  error?: string;
+  /** When the publish started (ISO 8601). */
+  startedAt: string;
+  uptimeSeconds: number;
+  /** Decoded input frames per second over the last few seconds. */
+  inputFps: number;
+  /** Encoded output frames per second over the last few seconds. */
+  outputFps: number;
+  width?: number;
+  height?: number;
+  /** The publisher's video codec. */
+  codec?: string;
+  audio?: 'copy' | 'none';
+  interpolator?: string;
+  framesIn: number;
+  framesOut: number;
+  interpolated: number;
+  fallbacks: number;
+  repeated: number;
+  /** Decoded frames thrown away because the engine fell behind the publisher. */
+  ringDrops: number;
+  decodeErrors: number;
+}
+
+export interface LiveStreamEvents {
+  /** The state changed; `ended` and `failed` are the last. */
+  state: [state: LiveStreamState];
+}
+
+export interface LiveStreamOptions extends InterpolatorChoice {
+  key: string;
+  /** The publisher's FLV bytes; destroying it drops the publisher. */
+  flv: Readable;
+  /** The stream's own directory for its HLS output; `close()` removes it. */
+  dir: string;
+  /** Output frames per input frame (default 2). */
+  factor?: number;
+  /** Decoded frames held ahead of the engine before the oldest is dropped (default 8). */
+  bufferFrames?: number;
+  logger?: RtmpLogger;
+  /** Clock for the rate meters, in ms (default `performance.now`). */
+  now?: () => number;
+}
+
+const quietLogger: RtmpLogger = { info: () => {}, warn: () => {} };
+
+/**
+ * One published stream, live: FLV in, upconverted HLS out.
+ *
+ *   FlvSource → ring (drop-oldest) → Upconverter → ring (wait) → HlsSink
+ *
+ * The stages run concurrently as in `convert`, with one difference: a live
+ * source cannot be made to wait, so when the engine (or the encoder behind
+ * it) falls behind, the first ring drops its oldest decoded frame and counts
+ * it rather than letting latency grow without bound. The engine then
+ * interpolates across the wider gap. Audio goes straight to the sink.
+ *
+ * Nothing a stream does throws out of it: every failure ends in state
+ * `failed` with the reason in the stats, so a bad publisher never takes
+ * others (or the server) down.
+ */
+export class LiveStream extends EventEmitter<LiveStreamEvents> {
+  readonly key: string;
+  readonly dir: string;
+  /** Settles (never rejects) once the pipeline has stopped and the playlist is final. */
+  readonly done: Promise<void>;
+  private currentState: LiveStreamState = 'starting';
+  private error?: string;
+  private readonly startedAt = new Date();
+  private readonly now: () => number;
+  private readonly inputRate: RateMeter;
+  private readonly outputRate: RateMeter;
+  private readonly logger: RtmpLogger;
+  private engineStats?: Readonly<UpconverterStats>;
+  private source?: FlvSource;
+  private sink?: HlsSink;
+  private normalizer?: FrameNormalizer;
+  private interpolator?: string;
+  private ringDrops = 0;
+  private stopping = false;
+  private closed = false;
+
+  constructor(private readonly options: LiveStreamOptions) {
+    super();
+    this.key = options.key;
+    this.dir = options.dir;
+    this.now = options.now ?? (() => performance.now());
+    this.inputRate = new RateMeter();
+    this.outputRate = new RateMeter();
+    this.logger = options.logger ?? quietLogger;
+    this.done = this.run();
+  }
+
+  get state(): LiveStreamState {
+    return this.currentState;
+  }
+
+  /** True once the playlist is final (ended or failed). */
+  get finished(): boolean {
+    return this.currentState === 'ended' || this.currentState === 'failed';
+  }
+
+  stats(): LiveStreamStats {
+    const now = this.now();
+    const s = this.engineStats;
+    const geometry = this.normalizer?.geometry;
+    const final = this.finished;
+    return {
+      key: this.key,
+      state: this.currentState,
+      ...(this.error !== undefined ? { error: this.error } : {}),
+      startedAt: this.startedAt.toISOString(),
+      uptimeSeconds: (Date.now() - this.startedAt.getTime()) / 1000,
+      inputFps: final ? 0 : round(this.inputRate.rate(now)),
+      outputFps: final ? 0 : round(this.outputRate.rate(now)),
+      width: geometry?.width,
+      height: geometry?.height,
+      codec: this.source?.videoCodec,
+      audio: this.sink?.audioMode,
+      interpolator: this.interpolator,
+      framesIn: s?.framesIn ?? 0,
+      framesOut: s?.framesOut ?? 0,
+      interpolated: s?.interpolated ?? 0,
+      fallbacks: s?.fallbacks ?? 0,
+      repeated: s?.repeated ?? 0,
+      ringDrops: this.ringDrops,
+      decodeErrors: this.source?.decodeErrors ?? 0,
+    };
+  }
+
+  /**
+   * Ends the stream as if the publisher had left: drops the publisher, lets
+   * the frames in flight through and finishes the playlist. Resolves with `done`.
+   */
+  stop(): Promise<void> {
+    this.stopping = true;
+    this.source?.close();
+    // Before the source exists (still probing), destroying the bytes ends the probe.
+    this.options.flv.destroy();
+    return this.done;
+  }
+
+  /** Stops the stream and deletes its HLS directory. */
+  async close(): Promise<void> {
+    if (this.closed) return this.done;
+    this.closed = true;
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private setState(state: LiveStreamState): void {
+    if (this.currentState === state || this.finished) return;
+    this.currentState = state;
+    this.emit('state', state);
+  }
+
+  private async run(): Promise<void> {
+    let synthesizer: Synthesizer | undefined;
+    let fallback: Synthesizer | undefined;
+    try {
+      this.source = await FlvSource.open(this.options.flv, { name: `stream '${this.key}'` });
+      synthesizer = await createSynthesizer(this.options);
+      // As in convert: a model failing mid-stream hands its slots to blend.
+      fallback = resolveKind(this.options) === 'model' ? await createBlendSynthesizer(this.options) : undefined;
+      this.interpolator = synthesizer.name;
+      const factor = this.options.factor ?? 2;
+      const rate = this.source.frameRate;
+      this.sink = await HlsSink.open({ dir: this.dir, fps: (rate ? rate.num / rate.den : 30) * factor, audio: this.source.audio });
+      await this.pipeline(this.source, this.sink, synthesizer, fallback, factor);
+      await this.sink.close();
+      this.setState('ended');
+    } catch (err) {
+      if (this.stopping && this.currentState === 'starting') {
+        // Stopped (or the publisher left) before anything was produced: nothing failed.
+        this.setState('ended');
+      } else {
+        this.error = err instanceof Error ? err.message : String(err);
+        this.logger.warn(`stream '${this.key}' failed: ${this.error}`);
+        this.setState('failed');
+      }
+      await this.sink?.close().catch(() => {});
+    } finally {
+      this.options.flv.destroy();
+      await this.source?.[Symbol.asyncDispose]().catch(() => {});
+      await synthesizer?.close().catch(() => {});
+      await fallback?.close().catch(() => {});
+      this.normalizer?.[Symbol.dispose]();
+    }
+  }
+
+  private async pipeline(source: FlvSource, sink: HlsSink, synthesizer: Synthesizer, fallback: Synthesizer | undefined, factor: number): Promise<void> {
+    const normalizer = (this.normalizer = new FrameNormalizer());
+    // With an announced rate, timestamps are snapped to its grid (see RateGrid); without one they are used as they come.
+    const grid = source.frameRate ? new RateGrid(source.video.timeBase, source.frameRate) : undefined;
+    using upconverter = new Upconverter({ synthesizer, fallback, inputTimeBase: grid?.timeBase ?? source.video.timeBase, target: { factor } });
+    this.engineStats = upconverter.stats;
+    const decoded = new RingBuffer<NormalizedFrame>({
+      capacity: this.options.bufferFrames ?? 8,
+      policy: 'drop-oldest',
+      onDrop: (item) => item.frame.free(),
+    });
+    const rendered = new RingBuffer<Frame>({ capacity: 4, policy: 'wait', onDrop: (frame) => frame.free() });
+
+    const decode = async (): Promise<void> => {
+      for await (const item of source.read()) {
+        if (item.kind === 'audio') {
+          try {
+            await sink.writeAudio(item.packet);
+          } finally {
+            item.packet.free();
+          }
+          continue;
+        }
+        if (grid) onGrid(item.frame, grid);
+        const normalized = await normalizer.normalize(item.frame);
+        if (decoded.isClosed) {
+          normalized.frame.free();
+          break;
+        }
+        this.inputRate.tick(this.now());
+        await decoded.push(normalized);
+        this.ringDrops = decoded.dropped;
+      }
+    };
+    const interpolate = async (): Promise<void> => {
+      for await (const { frame, discontinuity } of decoded) {
+        await pushAll(rendered, await upconverter.push(frame, discontinuity));
+      }
+      await pushAll(rendered, upconverter.finish());
+    };
+    const encode = async (): Promise<void> => {
+      for await (const frame of rendered) {
+        try {
+          await sink.writeVideo(frame);
+        } finally {
+          frame.free();
+        }
+        this.outputRate.tick(this.now());
+        this.setState('live');
+      }
+    };
+
+    try {
+      await runStages([
+        { run: decode, output: decoded },
+        { run: interpolate, output: rendered },
+        { run: encode },
+      ]);
+    } finally {
+      this.ringDrops = decoded.dropped;
+      // The stats must outlive the upconverter, which is disposed on return.
+      this.engineStats = { ...upconverter.stats };
+    }
+  }
+}
+
+/** Restamps a frame in the grid's time base; its duration is left to the engine (the gap to the next frame). */
+function onGrid(frame: Frame, grid: RateGrid): void {
+  if (frame.pts === NO_PTS) return;
+  frame.pts = grid.snap(frame.pts);
+  frame.duration = 0n;
+  frame.timeBase = grid.timeBase as Frame['timeBase'];
+}
+
+const NO_PTS = -0x8000000000000000n;
+
+/** Rates to one decimal: more digits would only show measurement noise. */
+function round(value: number): number {
+  return Math.round(value * 10) / 10;
+}

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { route } from '../../src/server/routes.js';
+
+test('HLS files and the stats API are routed with their content types', () => {
+  assert.deepEqual(route('GET', '/api/streams'), { kind: 'streams' });
+  assert.deepEqual(route('GET', '/api/streams?x=1'), { kind: 'streams' });
+  assert.deepEqual(route('GET', '/hls/cam_1/index.m3u8'), { kind: 'hls', key: 'cam_1', file: 'index.m3u8', contentType: 'application/vnd.apple.mpegurl' });
+  assert.deepEqual(route('HEAD', '/hls/a/seg00042.ts'), { kind: 'hls', key: 'a', file: 'seg00042.ts', contentType: 'video/mp2t' });
+  assert.equal(route('GET', '/hls/a/seg7.m4s').kind, 'hls');
+});
+
+test('traversal, encoded separators and unknown names never reach a file', () => {
+  const attempts = [
+    '/hls/a/../../etc/passwd',
+    '/hls/a/..%2f..%2fetc%2fpasswd',
+    '/hls/a/%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+    '/hls/%2e%2e/index.m3u8',
+    '/hls/../index.m3u8',
+    '/hls/a/..',
+    '/hls/a/index.m3u8/..',
+    '/hls/a/index.m3u8%00.ts',
+    '/hls/a/..\\..\\etc\\passwd',
+    '/hls/a/seg00001.ts.tmp',
+    '/hls/a/index.m3u8.tmp',
+    '/hls/a//index.m3u8',
+    '/hls//a/index.m3u8',
+    '/hls/a/.index.m3u8',
+    '/hls/a',
+    '/hls/a/',
+    '//etc/passwd',
+    'http://evil/hls/a/index.m3u8',
+    '*',
+    '',
+  ];
+  for (const path of attempts) {
+    const found = route('GET', path);
+    assert.equal(found.kind, 'error', path);
+    assert.equal(found.kind === 'error' && found.status, 404, path);
+  }
+  assert.equal(route('GET', `/hls/${'k'.repeat(65)}/index.m3u8`).kind, 'error', 'keys are at most 64 characters');
+});
+
+test('known resources with another method are 405 with Allow; unknown ones stay 404', () => {
+  assert.deepEqual(route('POST', '/api/streams'), { kind: 'error', status: 405, reason: 'POST is not allowed here', allow: 'GET, HEAD' });
+  assert.equal(route('DELETE', '/hls/a/index.m3u8').kind === 'error' && (route('DELETE', '/hls/a/index.m3u8') as { status: number }).status, 405);
+  assert.equal((route('POST', '/nope') as { status: number }).status, 404);
+});
