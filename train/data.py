@@ -1,0 +1,155 @@
+"""On-the-fly triplet sampling from the decoded footage cache (see prep_data.py).
+
+A triplet is frames (i, j, k) of one clip with i < j < k, no scene cut in [i, k], and timestep
+t = (j - i) / (k - i). Mostly k - i = 2 (t = 0.5); some larger gaps give other timesteps and larger
+motion. The last `val_frac` of every clip (plus a guard gap) is held out for validation.
+Augmentations: random crop, horizontal / vertical flips, 90-degree rotations, temporal reversal
+(swap img0/img1, t -> 1 - t) and RGB channel-order shuffles.
+"""
+import glob, json, os
+import numpy as np
+import torch
+
+CACHE = os.path.expanduser(os.environ.get('FRC_FRAMES', '~/.cache/frc/frames'))
+
+
+def find_cuts(mad, abs_thr=12.0, rel=3.0):
+    """Transition i (between frames i and i+1) is a cut when its mean-abs-difference is large both
+    absolutely and relative to the median of its neighbours."""
+    mad = np.asarray(mad, np.float32)
+    cuts = set()
+    for i in range(len(mad)):
+        nb = np.concatenate([mad[max(0, i - 4):i], mad[i + 1:i + 5]])
+        ref = float(np.median(nb)) if len(nb) else 0.0
+        if mad[i] > abs_thr and mad[i] > rel * max(ref, 1.0):
+            cuts.add(i)
+    return cuts
+
+
+class Clip:
+    def __init__(self, d):
+        self.meta = json.load(open(os.path.join(d, 'meta.json')))
+        self.name = self.meta['name']
+        self.small = np.load(os.path.join(d, 's432.npy'), mmap_mode='r')
+        self.full = np.load(os.path.join(d, 'full.npy'), mmap_mode='r') if self.meta['full'] else None
+        self.n = self.small.shape[0]
+        self.mad = np.asarray(self.meta['mad'], np.float32)
+        self.cuts = find_cuts(self.mad)
+        cut_arr = np.zeros(max(self.n - 1, 1), np.int32)
+        for c in self.cuts:
+            cut_arr[c] = 1
+        self.cum_cuts = np.concatenate([[0], np.cumsum(cut_arr)])
+        nval = max(4, int(round(self.n * 0.1)))
+        self.val_start = self.n - nval           # frames >= val_start are validation only
+        self.train_end = self.val_start - 3      # training triplets use frames < train_end
+
+    def has_cut(self, i, k):
+        return self.cum_cuts[k] - self.cum_cuts[i] > 0
+
+    def motion(self, i, k):
+        return float(self.mad[i:k].sum())
+
+
+def load_clips(cache=CACHE):
+    return [Clip(d) for d in sorted(glob.glob(os.path.join(cache, '*'))) if os.path.exists(os.path.join(d, 'meta.json'))]
+
+
+class TripletSampler:
+    def __init__(self, clips, crop=256, p_full=0.25, p_gap=0.3, max_gap=6, seed=0):
+        self.clips = clips
+        self.crop = crop
+        self.p_full = p_full
+        self.p_gap = p_gap
+        self.max_gap = max_gap
+        self.rng = np.random.default_rng(seed)
+        w = np.array([np.sqrt(c.train_end) for c in clips], np.float64)
+        self.w = w / w.sum()
+
+    def _pick(self):
+        rng = self.rng
+        for _ in range(100):
+            c = self.clips[rng.choice(len(self.clips), p=self.w)]
+            fps = c.meta['fps']
+            gmax = self.max_gap if fps >= 20 else 3
+            g = 2 if rng.random() > self.p_gap else int(rng.integers(3, gmax + 1))
+            if c.train_end - g <= 0:
+                continue
+            i = int(rng.integers(0, c.train_end - g))
+            k = i + g
+            if c.has_cut(i, k):
+                continue
+            if c.motion(i, k) < 0.3 * g and rng.random() < 0.8:  # mostly skip static triplets
+                continue
+            j = int(rng.integers(i + 1, k))
+            return c, i, j, k
+        raise RuntimeError('could not sample a triplet')
+
+    def sample(self):
+        rng, cs = self.rng, self.crop
+        c, i, j, k = self._pick()
+        src = c.full if (c.full is not None and rng.random() < self.p_full) else c.small
+        H, W = src.shape[1:3]
+        y = int(rng.integers(0, H - cs + 1))
+        x = int(rng.integers(0, W - cs + 1))
+        a = np.asarray(src[i, y:y + cs, x:x + cs])
+        b = np.asarray(src[j, y:y + cs, x:x + cs])
+        d = np.asarray(src[k, y:y + cs, x:x + cs])
+        t = (j - i) / (k - i)
+        x3 = np.stack([a, b, d])  # [3,h,w,3]
+        if rng.random() < 0.5:
+            x3 = x3[:, :, ::-1]
+        if rng.random() < 0.5:
+            x3 = x3[:, ::-1]
+        r = int(rng.integers(0, 4))
+        if r:
+            x3 = np.rot90(x3, r, axes=(1, 2))
+        if rng.random() < 0.5:
+            x3 = x3[::-1]
+            t = 1.0 - t
+        if rng.random() < 0.5:
+            x3 = x3[..., rng.permutation(3)]
+        return np.ascontiguousarray(x3), t
+
+    def batch(self, bs):
+        xs, ts = zip(*[self.sample() for _ in range(bs)])
+        x = torch.from_numpy(np.stack(xs)).permute(0, 1, 4, 2, 3).float().div_(255.0)  # [B,3,C,h,w]
+        t = torch.tensor(ts, dtype=torch.float32).view(bs, 1, 1, 1)
+        return x[:, 0], x[:, 1], x[:, 2], t
+
+
+def val_triplets(clips, per_clip=3, max_hw=(384, 640)):
+    """Fixed held-out triplets from the tail of each clip (frames >= val_start), centre-cropped to
+    a multiple of 32. Returns list of (name, img0, gt, img1, t) tensors [1,3,h,w]."""
+    out = []
+    for c in clips:
+        lo = c.val_start
+        cands = []
+        for i in range(lo, c.n - 2):
+            for g in (2, 4):
+                k = i + g
+                if k < c.n and not c.has_cut(i, k):
+                    cands.append((i, i + g // 2, k))
+        if not cands:
+            continue
+        sel = [cands[int(round(q))] for q in np.linspace(0, len(cands) - 1, per_clip)]
+        H, W = c.small.shape[1:3]
+        h, w = min(H // 32 * 32, max_hw[0]), min(W // 32 * 32, max_hw[1])
+        y, x = (H - h) // 2, (W - w) // 2
+        for (i, j, k) in dict.fromkeys(sel):
+            f = [torch.from_numpy(np.array(c.small[q, y:y + h, x:x + w])).permute(2, 0, 1)[None].float() / 255.0 for q in (i, j, k)]
+            out.append((f'{c.name}:{i}-{j}-{k}', f[0], f[1], f[2], torch.full((1, 1, 1, 1), (j - i) / (k - i))))
+    return out
+
+
+if __name__ == '__main__':
+    clips = load_clips()
+    for c in clips:
+        print(c.name, c.n, 'cuts', sorted(c.cuts), 'train<', c.train_end, 'val>=', c.val_start)
+    s = TripletSampler(clips)
+    import time
+    t0 = time.time()
+    for _ in range(10):
+        a, b, d, t = s.batch(8)
+    print('batch', a.shape, t.view(-1).tolist(), '%.3f s/batch' % ((time.time() - t0) / 10))
+    v = val_triplets(clips)
+    print(len(v), 'val triplets', [x[0] for x in v])

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Train an IFNet variant on footage triplets (CPU).
+
+  nice -n 19 env OPENBLAS_NUM_THREADS=1 /usr/bin/python3 train/train.py --variant fast --steps 60000
+
+Checkpoints: ~/.cache/frc/ckpt/<variant>/{latest,best}.pt (resumes from latest automatically).
+Log: ~/.cache/frc/logs/<variant>.log
+"""
+import argparse, math, os, sys, time, json
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ifnet  # noqa: E402
+from data import load_clips, TripletSampler, val_triplets  # noqa: E402
+from losses import lap_loss, distill_loss, psnr  # noqa: E402
+
+
+def lr_at(step, args):
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    p = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * p))
+
+
+class ThreadGovernor:
+    """Use 2 intra-op threads only while the rest of the machine is idle. This process runs at
+    nice 19 on a shared 2-core box; when another (non-niced) process keeps one core busy, a 2-thread
+    step stalls on the starved thread (measured 6 s/step instead of 0.8), so fall back to 1 thread.
+    Other processes' load = delta(user + system of /proc/stat) - own system time, in cores."""
+
+    def __init__(self, max_threads, every=10):
+        self.max = max_threads
+        self.every = every
+        self.n = 0
+        self.cur = max_threads
+        self.hz = os.sysconf('SC_CLK_TCK')
+        self.prev = self._read()
+
+    def _read(self):
+        with open('/proc/stat') as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        with open('/proc/self/stat') as f:
+            own_sys = int(f.read().rsplit(')', 1)[1].split()[12])
+        return v[0] + v[2] - own_sys, sum(v[:8]), time.time()
+
+    def tick(self):
+        self.n += 1
+        if self.max <= 1 or self.n % self.every:
+            return self.cur
+        busy, total, _ = self._read()
+        pb, pt, _ = self.prev
+        self.prev = (busy, total, 0)
+        ncpu = os.cpu_count() or 1
+        others = (busy - pb) / max(1, total - pt) * ncpu
+        want = 1 if others > 0.35 else self.max
+        if want != self.cur:
+            torch.set_num_threads(want)
+            self.cur = want
+        return self.cur
+
+
+def run_val(model, vals):
+    model.eval()
+    pm, pb = [], []
+    with torch.no_grad():
+        for name, a, g, b, t in vals:
+            frame, _, _ = model(a, b, t)
+            pm.append(psnr(frame, g))
+            pb.append(psnr(a * (1 - t) + b * t, g))
+    model.train()
+    return sum(pm) / len(pm), sum(pb) / len(pb), pm, pb
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--variant', default='fast', choices=list(ifnet.VARIANTS))
+    ap.add_argument('--steps', type=int, default=60000)
+    ap.add_argument('--batch', type=int, default=8)
+    ap.add_argument('--crop', type=int, default=256)
+    ap.add_argument('--lr', type=float, default=3e-4)
+    ap.add_argument('--min_lr', type=float, default=1e-5)
+    ap.add_argument('--wd', type=float, default=1e-4)
+    ap.add_argument('--warmup', type=int, default=500)
+    ap.add_argument('--distill', type=float, default=0.01)
+    ap.add_argument('--ckpt_every', type=int, default=250)
+    ap.add_argument('--val_every', type=int, default=500)
+    ap.add_argument('--log_every', type=int, default=25)
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--root', default=os.path.expanduser('~/.cache/frc'))
+    ap.add_argument('--max_steps_this_run', type=int, default=0, help='stop after N steps (smoke test)')
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    ckdir = os.path.join(args.root, 'ckpt', args.variant)
+    os.makedirs(ckdir, exist_ok=True)
+    os.makedirs(os.path.join(args.root, 'logs'), exist_ok=True)
+    logf = open(os.path.join(args.root, 'logs', f'{args.variant}.log'), 'a')
+
+    def log(msg):
+        line = time.strftime('%Y-%m-%d %H:%M:%S ') + msg
+        print(line, flush=True)
+        logf.write(line + '\n')
+        logf.flush()
+
+    model = ifnet.build(args.variant, teacher=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
+    step, best, train_time = 0, -1.0, 0.0
+    latest = os.path.join(ckdir, 'latest.pt')
+    if os.path.exists(latest):
+        ck = torch.load(latest, map_location='cpu')
+        model.load_state_dict(ck['model'])
+        opt.load_state_dict(ck['opt'])
+        step, best, train_time = ck['step'], ck.get('best', -1.0), ck.get('train_time', 0.0)
+        log(f'resumed from {latest} at step {step} (best val {best:.3f})')
+    else:
+        log(f'new run {vars(args)} student params {ifnet.count_params(model)} '
+            f'teacher params {ifnet.count_params(model, False) - ifnet.count_params(model)}')
+
+    clips = load_clips()
+    sampler = TripletSampler(clips, crop=args.crop, seed=args.seed + step)
+    vals = val_triplets(clips)
+    log(f'{len(clips)} clips, {len(vals)} val triplets')
+
+    def save(path, val=None):
+        tmp = path + '.tmp'
+        torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=step, best=best,
+                        variant=args.variant, cfg=model.cfg, train_time=train_time,
+                        args=vars(args), val=val), tmp)
+        os.replace(tmp, path)
+
+    gov = ThreadGovernor(args.threads)
+    model.train()
+    acc = dict(loss=0.0, rec=0.0, tea=0.0, dis=0.0, n=0)
+    t_last = time.time()
+    run_steps = 0
+    while step < args.steps:
+        t0 = time.time()
+        gov.tick()
+        lr = lr_at(step, args)
+        for g in opt.param_groups:
+            g['lr'] = lr
+        img0, gt, img1, t = sampler.batch(args.batch)
+        outs, tea = model.estimate(img0, img1, t, gt)
+        frame, _, _, _ = model.synth(img0, img1, *outs[-1])
+        tframe, _, _, _ = model.synth(img0, img1, *tea)
+        rec = lap_loss(frame, gt)
+        rtea = lap_loss(tframe, gt)
+        dis = distill_loss([f for f, _ in outs], tea[0], frame, tframe, gt, down=model.down)
+        loss = rec + rtea + args.distill * dis
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        run_steps += 1
+        train_time += time.time() - t0
+        for k, v in (('loss', loss), ('rec', rec), ('tea', rtea), ('dis', dis)):
+            acc[k] += float(v)
+        acc['n'] += 1
+        if step % args.log_every == 0:
+            n = acc['n']
+            now = time.time()
+            log(f'step {step} loss {acc["loss"]/n:.4f} rec {acc["rec"]/n:.4f} tea {acc["tea"]/n:.4f} '
+                f'dis {acc["dis"]/n:.4f} lr {lr:.2e} s/step {(now - t_last)/n:.3f} thr {gov.cur}')
+            acc = dict(loss=0.0, rec=0.0, tea=0.0, dis=0.0, n=0)
+            t_last = now
+        if step % args.val_every == 0 or step == args.steps:
+            pm, pb, _, _ = run_val(model, vals)
+            improved = pm > best
+            if improved:
+                best = pm
+            log(f'val step {step} psnr {pm:.3f} blend {pb:.3f} gain {pm - pb:+.3f} best {best:.3f}')
+            save(latest, dict(psnr=pm, blend=pb))
+            if improved:
+                save(os.path.join(ckdir, 'best.pt'), dict(psnr=pm, blend=pb))
+            t_last = time.time()
+        elif step % args.ckpt_every == 0:
+            save(latest)
+        if args.max_steps_this_run and run_steps >= args.max_steps_this_run:
+            break
+    save(latest)
+    log(f'stopped at step {step}, train_time {train_time:.0f}s')
+
+
+if __name__ == '__main__':
+    main()
