@@ -87,6 +87,9 @@ export class FileSink implements AsyncDisposable {
       const codecName = avGetCodecName(options.audio.codecpar.codecId) ?? '';
       if (rule.copyAudio === 'any' || rule.copyAudio.has(codecName)) {
         audioIndex = muxer.addStream(options.audio);
+        // The source container's codec tag (MP4's 'mp4a') means nothing to, or is refused by,
+        // another container: let the muxer choose its own, as the ffmpeg CLI does.
+        muxer.getStream(audioIndex)!.codecpar.codecTag = 0;
       } else if (Codec.findEncoderByName(rule.audio)) {
         const decoder = await Decoder.create(options.audio);
         const audioEncoder = await Encoder.create(rule.audio, { bitrate: '160k', autoResample: true });
