@@ -4,7 +4,7 @@
  * clip in the same run (both write H.264 with libx264 veryfast, CRF 18).
  * The clip is real 30 fps footage looped to 93 frames and scaled.
  *
- *   node dist/bench/throughput.js [--interp blend --interp model ...] [--sizes 480,720,1080]
+ *   node dist/bench/throughput.js [--interp blend --interp model ...] [--model path.onnx ...] [--sizes 480,720,1080]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -31,8 +31,12 @@ function timed(cmd: string, args: string[]): { seconds: number; stdout: string }
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { interp: { type: 'string', multiple: true }, sizes: { type: 'string' } } });
-  const interps = values.interp ?? ['blend', ...(existsSync(DEFAULT_MODEL_PATH) ? ['model'] : [])];
+  const { values } = parseArgs({ options: { interp: { type: 'string', multiple: true }, model: { type: 'string', multiple: true }, sizes: { type: 'string' } } });
+  // Each entry is the CLI arguments that pick one interpolator.
+  const interps: string[][] = [
+    ...(values.interp ?? ['blend', ...(existsSync(DEFAULT_MODEL_PATH) ? ['model'] : [])]).map((kind) => ['--interp', kind]),
+    ...(values.model ?? []).map((path) => ['--model', path]),
+  ];
   const sizes = (values.sizes ?? '480,720,1080').split(',');
   const work = mkdtempSync(join(tmpdir(), 'frc-tp-'));
   const rows: string[] = [];
@@ -49,12 +53,12 @@ function main(): void {
       const miFps = miInterpolated / ffm.seconds;
       rows.push(`| ${size}p | minterpolate (mci) | ${inputFrames} | ${miInterpolated} | ${ffm.seconds.toFixed(2)} | ${miFps.toFixed(1)} | 1.00 |`);
 
-      for (const interp of interps) {
-        const out = join(work, `frc-${interp}-${size}.mp4`);
-        const run = timed(process.execPath, [join(REPO, 'dist/src/cli.js'), 'convert', clip, out, '--fps', '60', '--interp', interp]);
-        const interpolated = Number(/(\d+) interpolated/.exec(run.stdout)?.[1]);
-        const fps = interpolated / run.seconds;
-        rows.push(`| ${size}p | frc ${interp} | ${inputFrames} | ${interpolated} | ${run.seconds.toFixed(2)} | ${fps.toFixed(1)} | ${(fps / miFps).toFixed(2)} |`);
+      for (const choice of interps) {
+        const out = join(work, `frc-${size}.mp4`);
+        const run = timed(process.execPath, [join(REPO, 'dist/src/cli.js'), 'convert', clip, out, '--fps', '60', ...choice]);
+        const [, interpolated, name] = /(\d+) interpolated by (\S+),/.exec(run.stdout) ?? [];
+        const fps = Number(interpolated) / run.seconds;
+        rows.push(`| ${size}p | frc ${name} | ${inputFrames} | ${interpolated} | ${run.seconds.toFixed(2)} | ${fps.toFixed(1)} | ${(fps / miFps).toFixed(2)} |`);
       }
       process.stderr.write(`${size}p done\n`);
     }
