@@ -16,9 +16,10 @@ usage:
   frc convert <input> <output> [--fps N | --factor K] [--interp model|blend|dup] [--model PATH]
   frc eval <dir> [--interp model|blend|dup] [--model PATH] [--json]
   frc demo [output]                 upconvert FFmpeg's synthetic testsrc2 (30 → 60 fps)
-  frc serve [--http-port 8080] [--rtmp-port 1935] [--host 127.0.0.1] [--stream-key KEY] [--interp ...]
+  frc serve [--http-port 8080] [--rtmp-port 1935] [--host 127.0.0.1] [--stream-key KEY] [--push URL] [--interp ...]
                                     RTMP in (rtmp://host:1935/live/<key>), 2x-rate HLS out
                                     (http://host:8080/hls/<key>/index.m3u8), stats at /api/streams
+                                    and every second over WebSocket at /api/ws
 
 options:
   --fps N          output frame rate (60, 59.94, 30000/1001); output on a fixed grid
@@ -32,6 +33,9 @@ options:
   --rtmp-port N    RTMP ingest port (serve; default 1935)
   --host ADDR      address both listen on (serve; default 127.0.0.1)
   --stream-key KEY the only stream key allowed to publish (serve; default: any)
+  --push URL       also publish each upconverted stream to this RTMP server, e.g.
+                   rtmp://host/app/{key} ({key} becomes the stream key); a failing
+                   push ends alone, HLS goes on (serve)
 `;
 
 class UsageError extends Error {}
@@ -52,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
       'rtmp-port': { type: 'string' },
       host: { type: 'string' },
       'stream-key': { type: 'string' },
+      push: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -99,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
         rtmpPort: port(values['rtmp-port'], 1935, '--rtmp-port'),
         host: values.host ?? '127.0.0.1',
         streamKey: values['stream-key'],
+        push: pushTemplate(values.push),
       });
     }
     default:
@@ -111,7 +117,7 @@ async function serve(options: ConstructorParameters<typeof Server>[0] & { host: 
   const log = pino({ name: 'frc' }, pino.destination(2));
   const server = new Server({ ...options, logger: log });
   const { httpPort, rtmpPort } = await server.listen();
-  log.info(`RTMP ingest at rtmp://${options.host}:${rtmpPort}/live/<key>; HLS at http://${options.host}:${httpPort}/hls/<key>/index.m3u8; stats at /api/streams`);
+  log.info(`RTMP ingest at rtmp://${options.host}:${rtmpPort}/live/<key>; HLS at http://${options.host}:${httpPort}/hls/<key>/index.m3u8; stats at /api/streams and ws://${options.host}:${httpPort}/api/ws` + (options.push ? '; pushing each stream onward over RTMP' : ''));
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -119,6 +125,12 @@ async function serve(options: ConstructorParameters<typeof Server>[0] & { host: 
   log.info(`${signal}: shutting down`);
   await server.close();
   return 0;
+}
+
+function pushTemplate(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (!/^rtmps?:\/\/[^/\s]+\/\S+$/.test(text)) throw new UsageError(`--push must be an RTMP URL like rtmp://host/app/{key}, got "${text}"`);
+  return text;
 }
 
 function port(text: string | undefined, fallback: number, name: string): number {

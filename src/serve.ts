@@ -20,6 +20,11 @@ export interface ServeOptions extends InterpolatorChoice {
   factor?: number;
   /** How long an ended stream stays listed and its HLS served, so players can finish (default 30 s). */
   endedRetentionMs?: number;
+  /**
+   * Also publish each stream's output to this RTMP URL; `{key}` in it becomes
+   * the stream key. A push that fails ends alone: the stream and its HLS go on.
+   */
+  push?: string;
   /** Where per-stream HLS directories go (default: a new directory under the system temp dir). */
   hlsRoot?: string;
   logger?: RtmpLogger;
@@ -38,7 +43,9 @@ const stderrLogger: RtmpLogger = {
 /**
  * `frc serve`: RTMP publishers in, upconverted HLS out. Each publish on
  * `rtmp://host/live/<key>` becomes a `LiveStream` writing into its own
- * directory, served at `/hls/<key>/index.m3u8`; `/api/streams` lists them.
+ * directory, served at `/hls/<key>/index.m3u8` (and, with `push`, published
+ * onward over RTMP); `/api/streams` lists them, and `/api/ws` streams the
+ * same list to WebSocket clients every second.
  *
  * A stream that ends stays listed (state `ended`) and served for
  * `endedRetentionMs`, so a player can play out the last segments, then its
@@ -115,6 +122,7 @@ export class Server implements StreamCatalog {
       key,
       flv: publish.flv,
       dir: mkdtempSync(join(this.root, `${key}-`)),
+      push: this.options.push === undefined ? undefined : pushUrl(this.options.push, key),
       logger: this.logger,
     });
     this.live.set(key, stream);
@@ -136,4 +144,9 @@ export class Server implements StreamCatalog {
     if (this.live.get(stream.key) === stream) this.live.delete(stream.key);
     stream.close().catch((error: unknown) => this.logger.warn(`stream '${stream.key}': cleanup failed: ${String(error)}`));
   }
+}
+
+/** The push URL for one stream: every `{key}` in the template becomes its key (which `STREAM_KEY` keeps URL-safe). */
+export function pushUrl(template: string, key: string): string {
+  return template.replaceAll('{key}', key);
 }

@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Frame } from 'node-av/lib';
-import { HlsSink } from '../egress/hls-sink.js';
+import { LiveEgress } from '../egress/live-egress.js';
+import { type PushState, RtmpPush } from '../egress/rtmp-push.js';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from '../engine/create-interpolator.js';
 import { createBlendSynthesizer, type Synthesizer } from '../engine/synthesis.js';
 import { Upconverter, type UpconverterStats } from '../engine/upconverter.js';
@@ -39,6 +40,8 @@ export interface LiveStreamStats {
   /** The publisher's video codec. */
   codec?: string;
   audio?: 'copy' | 'none';
+  /** The RTMP push of the output, when one is configured: `connecting`, `ok`, `ended` or `failed: <reason>`. */
+  push?: PushState;
   interpolator?: string;
   framesIn: number;
   framesOut: number;
@@ -63,6 +66,8 @@ export interface LiveStreamOptions extends InterpolatorChoice {
   dir: string;
   /** Output frames per input frame (default 2). */
   factor?: number;
+  /** Also publish the output to this RTMP URL; its failure ends only the push, never the stream. */
+  push?: string;
   /** Decoded frames held ahead of the engine before the oldest is dropped (default 8). */
   bufferFrames?: number;
   logger?: RtmpLogger;
@@ -73,9 +78,10 @@ export interface LiveStreamOptions extends InterpolatorChoice {
 const quietLogger: RtmpLogger = { info: () => {}, warn: () => {} };
 
 /**
- * One published stream, live: FLV in, upconverted HLS out.
+ * One published stream, live: FLV in, upconverted HLS out (and, with `push`,
+ * the same encoded output published to another RTMP server).
  *
- *   FlvSource → ring (drop-oldest) → Upconverter → ring (wait) → HlsSink
+ *   FlvSource → ring (drop-oldest) → Upconverter → ring (wait) → LiveEgress → HLS (+ RTMP push)
  *
  * The stages run concurrently as in `convert`, with one difference: a live
  * source cannot be made to wait, so when the engine (or the encoder behind
@@ -101,7 +107,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private readonly logger: RtmpLogger;
   private engineStats?: Readonly<UpconverterStats>;
   private source?: FlvSource;
-  private sink?: HlsSink;
+  private sink?: LiveEgress;
+  private push?: RtmpPush;
   private normalizer?: FrameNormalizer;
   private interpolator?: string;
   private ringDrops = 0;
@@ -145,6 +152,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       height: geometry?.height,
       codec: this.source?.videoCodec,
       audio: this.sink?.audioMode,
+      ...(this.push ? { push: this.push.state } : {}),
       interpolator: this.interpolator,
       framesIn: s?.framesIn ?? 0,
       framesOut: s?.framesOut ?? 0,
@@ -186,6 +194,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     let synthesizer: Synthesizer | undefined;
     let fallback: Synthesizer | undefined;
     try {
+      // The push connects while the input is probed, so it is usually ready before the first frame.
+      if (this.options.push) this.push = RtmpPush.connect({ url: this.options.push, name: `stream '${this.key}'`, logger: this.logger });
       this.source = await FlvSource.open(this.options.flv, { name: `stream '${this.key}'` });
       synthesizer = await createSynthesizer(this.options);
       // As in convert: a model failing mid-stream hands its slots to blend.
@@ -193,7 +203,13 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       this.interpolator = synthesizer.name;
       const factor = this.options.factor ?? 2;
       const rate = this.source.frameRate;
-      this.sink = await HlsSink.open({ dir: this.dir, fps: (rate ? rate.num / rate.den : 30) * factor, audio: this.source.audio });
+      this.sink = await LiveEgress.open({
+        dir: this.dir,
+        fps: (rate ? rate.num / rate.den : 30) * factor,
+        frameRate: rate ? { num: rate.num * factor, den: rate.den } : undefined,
+        audio: this.source.audio,
+        push: this.push,
+      });
       await this.pipeline(this.source, this.sink, synthesizer, fallback, factor);
       await this.sink.close();
       this.setState('ended');
@@ -212,11 +228,13 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       await this.source?.[Symbol.asyncDispose]().catch(() => {});
       await synthesizer?.close().catch(() => {});
       await fallback?.close().catch(() => {});
+      // Only needed when the stream stopped before the egress took the push over.
+      await this.push?.close();
       this.normalizer?.[Symbol.dispose]();
     }
   }
 
-  private async pipeline(source: FlvSource, sink: HlsSink, synthesizer: Synthesizer, fallback: Synthesizer | undefined, factor: number): Promise<void> {
+  private async pipeline(source: FlvSource, sink: LiveEgress, synthesizer: Synthesizer, fallback: Synthesizer | undefined, factor: number): Promise<void> {
     const normalizer = (this.normalizer = new FrameNormalizer());
     // With an announced rate, timestamps are snapped to its grid (see RateGrid); without one they are used as they come.
     const grid = source.frameRate ? new RateGrid(source.video.timeBase, source.frameRate) : undefined;

@@ -10,6 +10,8 @@
  */
 export type Route =
   | { kind: 'streams' }
+  /** The WebSocket stats feed; only an HTTP upgrade can use it. */
+  | { kind: 'ws' }
   | { kind: 'hls'; key: string; file: string; contentType: string }
   | { kind: 'error'; status: 404 | 405; reason: string; allow?: string };
 
@@ -31,13 +33,15 @@ export function route(method: string | undefined, target: string | undefined): R
   let found: Route;
   if (parts.length === 2 && parts[0] === 'api' && parts[1] === 'streams') {
     found = { kind: 'streams' };
+  } else if (parts.length === 2 && parts[0] === 'api' && parts[1] === 'ws') {
+    found = { kind: 'ws' };
   } else if (parts.length === 3 && parts[0] === 'hls') {
     const [, key, file] = parts as [string, string, string];
     if (!STREAM_KEY.test(key)) return notFound('no such stream');
     if (!HLS_FILE.test(file)) return notFound('no such file');
     found = { kind: 'hls', key, file, contentType: CONTENT_TYPES[file.slice(file.lastIndexOf('.') + 1)]! };
   } else {
-    return notFound('no such resource; try /api/streams or /hls/<key>/index.m3u8');
+    return notFound('no such resource; try /api/streams, /api/ws or /hls/<key>/index.m3u8');
   }
   if (method !== 'GET' && method !== 'HEAD') return { kind: 'error', status: 405, reason: `${method} is not allowed here`, allow: 'GET, HEAD' };
   return found;

@@ -5,6 +5,8 @@ import { route } from '../../src/server/routes.js';
 test('HLS files and the stats API are routed with their content types', () => {
   assert.deepEqual(route('GET', '/api/streams'), { kind: 'streams' });
   assert.deepEqual(route('GET', '/api/streams?x=1'), { kind: 'streams' });
+  assert.deepEqual(route('GET', '/api/ws'), { kind: 'ws' });
+  assert.equal(route('GET', '/api/ws/x').kind, 'error');
   assert.deepEqual(route('GET', '/hls/cam_1/index.m3u8'), { kind: 'hls', key: 'cam_1', file: 'index.m3u8', contentType: 'application/vnd.apple.mpegurl' });
   assert.deepEqual(route('HEAD', '/hls/a/seg00042.ts'), { kind: 'hls', key: 'a', file: 'seg00042.ts', contentType: 'video/mp2t' });
   assert.equal(route('GET', '/hls/a/seg7.m4s').kind, 'hls');

@@ -1,0 +1,139 @@
+import { Encoder } from 'node-av/api';
+import { type Frame, type Packet, Rational, type Stream } from 'node-av/lib';
+import { FF_ENCODER_LIBX264 } from 'node-av/constants';
+import { describeFfmpegError } from '../ffmpeg-log.js';
+import { OutputError } from './file-sink.js';
+import { HlsSink } from './hls-sink.js';
+import type { PushState, RtmpPush } from './rtmp-push.js';
+
+export interface LiveEgressOptions {
+  /** The stream's own directory for its HLS output. */
+  dir: string;
+  /** Output frames per second, for the keyframe interval (one keyframe a segment). */
+  fps: number;
+  /**
+   * The exact output rate, when the input announced one: declared to the
+   * encoder and the outputs (FLV's `onMetaData` framerate), so players and
+   * push targets need not guess it from millisecond timestamps.
+   */
+  frameRate?: { num: number; den: number };
+  /** The input's audio stream, copied to every output that takes its codec. */
+  audio?: Stream;
+  /** Target HLS segment length in seconds (default 1). */
+  segmentSeconds?: number;
+  /** An RTMP push already connecting (see `RtmpPush.connect`); the egress owns it from here. */
+  push?: RtmpPush;
+  /** How long opening waits for the push's connection (default 2 s). */
+  pushGraceMs?: number;
+}
+
+/**
+ * The live output of one stream: encodes the upconverted video ONCE and fans
+ * the packets out, with the input's audio copied alongside, to the HLS
+ * playlist and, optionally, to an RTMP push.
+ *
+ * Live settings: x264 `zerolatency` (no B-frames, no lookahead, so a frame
+ * leaves the encoder as soon as it goes in) and a keyframe every segment, so
+ * each ~1 s segment starts with one, a player can join at any segment, and a
+ * push target's viewers wait at most a second for a picture.
+ *
+ * The outputs are not equals: HLS is the stream's product, and its errors
+ * are the stream's (they throw). The push is best effort: `RtmpPush` never
+ * throws and never makes `writeVideo` wait, so a push target that refuses,
+ * drops or dawdles ends only the push (see `pushState`).
+ */
+export class LiveEgress implements AsyncDisposable {
+  private closed = false;
+
+  private constructor(
+    private readonly encoder: Encoder,
+    private readonly hls: HlsSink,
+    private readonly push: RtmpPush | undefined,
+  ) {}
+
+  static async open(options: LiveEgressOptions): Promise<LiveEgress> {
+    const segmentSeconds = options.segmentSeconds ?? 1;
+    let encoder: Encoder;
+    try {
+      encoder = await Encoder.create(FF_ENCODER_LIBX264, {
+        gopSize: Math.max(1, Math.round(options.fps * segmentSeconds)),
+        maxBFrames: 0,
+        options: { preset: 'veryfast', tune: 'zerolatency', crf: 23 },
+        // After node-av picked the time base (the frames'), so only the declared rate changes.
+        configure: (context) => {
+          if (options.frameRate) context.framerate = new Rational(options.frameRate.num, options.frameRate.den);
+        },
+      });
+    } catch (err) {
+      await options.push?.close();
+      throw new OutputError(`cannot start the H.264 encoder: ${await describeFfmpegError(err)}`);
+    }
+    let hls: HlsSink;
+    try {
+      // Both outputs register the encoder before its first frame: each muxer
+      // takes the stream's parameters (and FLV its global header) from it.
+      [hls] = await Promise.all([
+        HlsSink.open({ dir: options.dir, video: encoder, audio: options.audio, segmentSeconds }),
+        options.push?.attach({ video: encoder, audio: options.audio, graceMs: options.pushGraceMs }),
+      ]);
+    } catch (err) {
+      await options.push?.close();
+      encoder.close();
+      throw err;
+    }
+    return new LiveEgress(encoder, hls, options.push);
+  }
+
+  /** Whether the input's audio reaches the HLS output. */
+  get audioMode(): 'copy' | 'none' {
+    return this.hls.audioMode;
+  }
+
+  /** The push's state, when there is one. */
+  get pushState(): PushState | undefined {
+    return this.push?.state;
+  }
+
+  /** Encodes one output frame and sends its packets everywhere; the frame stays the caller's. */
+  async writeVideo(frame: Frame): Promise<void> {
+    await this.send(await this.encoder.encodeAll(frame));
+  }
+
+  /** Copies one audio packet everywhere; the packet stays the caller's. */
+  async writeAudio(packet: Packet): Promise<void> {
+    this.push?.write(packet, 'audio');
+    await this.hls.writeAudio(packet);
+  }
+
+  /** Flushes the encoder, ends the playlist (`#EXT-X-ENDLIST`) and hangs up the push. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.send(await this.encoder.encodeAll(null));
+    } finally {
+      try {
+        await this.hls.close();
+      } finally {
+        // The push reads the encoder's parameters on its first packet: close it first.
+        await this.push?.close();
+        this.encoder.close();
+      }
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async send(packets: Packet[]): Promise<void> {
+    try {
+      for (const packet of packets) {
+        this.push?.write(packet, 'video');
+        await this.hls.writeVideo(packet);
+      }
+    } finally {
+      for (const packet of packets) packet.free();
+    }
+  }
+}
