@@ -1,74 +1,15 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { captureFfmpegLog } from '../src/ffmpeg-log.js';
 import type { LiveStreamStats } from '../src/live/live-stream.js';
-import { Server, type ServeOptions } from '../src/serve.js';
-import { FOOTAGE, type ProbedStream, tempDir } from './helpers.js';
-import { captureLog } from './ingest/rtmp/rtmp-helpers.js';
-
-type TestContext = Parameters<typeof tempDir>[0];
-
-const BIRDS = join(FOOTAGE, 'birds_animation_720p30_wp2022.mp4'); // 31 frames at 30 fps, AAC
-const BIRDS_LOOPED_FRAMES = 62; // -stream_loop 1 plays it twice
-
-// FFmpeg's own log (x264's banner and stats) stays off the test output.
-captureFfmpegLog();
-
-async function startServer(t: TestContext, options: ServeOptions = {}) {
-  const log = captureLog();
-  const server = new Server({ kind: 'blend', httpPort: 0, rtmpPort: 0, endedRetentionMs: 60_000, logger: log, ...options });
-  const { httpPort, rtmpPort } = await server.listen();
-  t.after(() => server.close());
-  const http = `http://127.0.0.1:${httpPort}`;
-  return {
-    server,
-    log,
-    http,
-    rtmp: (key: string) => `rtmp://127.0.0.1:${rtmpPort}/live/${key}`,
-    streams: async (): Promise<LiveStreamStats[]> => ((await (await fetch(`${http}/api/streams`)).json()) as { streams: LiveStreamStats[] }).streams,
-  };
-}
-
-interface Publisher {
-  child: ChildProcess;
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
-}
-
-/** Publishes in real time (`-re`) as OBS would: H.264 (GOP 1 s) + AAC over RTMP. */
-function publish(url: string, input: string[]): Publisher {
-  const args = ['-v', 'error', '-re', ...input, '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-c:a', 'aac', '-f', 'flv', url];
-  const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stderr });
-    });
-  });
-  return { child, done };
-}
+import type { ProbedStream } from './helpers.js';
+import { BIRDS, BIRDS_LOOPED_FRAMES, publish, startServer, until } from './live-helpers.js';
 
 const birds = () => ['-stream_loop', '1', '-i', BIRDS, '-vf', 'scale=320:180'];
 const testSignal = (seconds: number) => ['-f', 'lavfi', '-i', `testsrc2=size=320x240:rate=30:duration=${seconds}`, '-f', 'lavfi', '-i', `sine=duration=${seconds}`];
-
-/** Polls until `check` returns a value (not undefined), or fails after `ms`. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const stream = (list: LiveStreamStats[], key: string) => list.find((s) => s.key === key);
 
