@@ -4,6 +4,7 @@ import type { Frame, Packet, Stream } from 'node-av/lib';
 import { AVMEDIA_TYPE_AUDIO, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
 import { avGetCodecName, avGetMediaTypeString } from 'node-av/lib';
 import { describeFfmpegError, takeFfmpegErrors } from '../ffmpeg-log.js';
+import { decodePacket } from './decode-packet.js';
 
 /** An input problem the user can act on; its message is one line naming the problem. */
 export class InputError extends Error {
@@ -100,17 +101,12 @@ export class FileSource implements AsyncDisposable {
   }
 
   private async *decode(packet: Packet | null): AsyncGenerator<SourceItem> {
-    let frames: Frame[];
-    try {
-      frames = await this.decoder.decodeAll(packet);
-    } catch {
-      // A damaged packet costs its frame(s), not the stream: count it, keep going.
+    const frames = await decodePacket(this.decoder, packet);
+    if (!frames) {
       this.decodeErrors++;
       return;
     }
     for (const frame of frames) {
-      // The decoder's best guess survives packets without pts (raw streams, some AVIs).
-      if (frame.pts === AV_NOPTS) frame.pts = frame.bestEffortTimestamp;
       if (frame.pts !== AV_NOPTS) {
         this.firstPts ??= frame.pts;
         const end = frame.pts + (frame.duration > 0n ? frame.duration : 0n);

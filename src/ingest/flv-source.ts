@@ -1,10 +1,11 @@
 import type { Readable } from 'node:stream';
 import { Decoder, Demuxer } from 'node-av/api';
-import type { Frame, Packet, Stream } from 'node-av/lib';
+import type { Packet, Stream } from 'node-av/lib';
 import { AVMEDIA_TYPE_AUDIO, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
 import { avGetCodecName } from 'node-av/lib';
 import type { Rational } from '../engine/slot-planner.js';
 import { describeFfmpegError } from '../ffmpeg-log.js';
+import { decodePacket } from './decode-packet.js';
 import { InputError, type SourceItem } from './file-source.js';
 
 export interface FlvSourceOptions {
@@ -19,7 +20,6 @@ export interface FlvSourceOptions {
   probeSeconds?: number;
 }
 
-const AV_NOPTS = -0x8000000000000000n;
 
 /**
  * A live FLV byte stream (what `RtmpServer` hands over per publish) opened for
@@ -124,17 +124,11 @@ export class FlvSource implements AsyncDisposable {
   }
 
   private async *decode(packet: Packet | null): AsyncGenerator<SourceItem> {
-    let frames: Frame[];
-    try {
-      frames = await this.decoder.decodeAll(packet);
-    } catch {
-      // A damaged packet costs its frame(s), not the stream.
+    const frames = await decodePacket(this.decoder, packet);
+    if (!frames) {
       this.decodeErrors++;
       return;
     }
-    for (const frame of frames) {
-      if (frame.pts === AV_NOPTS) frame.pts = frame.bestEffortTimestamp;
-      yield { kind: 'video', frame };
-    }
+    for (const frame of frames) yield { kind: 'video', frame };
   }
 }
