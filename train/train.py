@@ -59,16 +59,23 @@ class ThreadGovernor:
         return self.cur
 
 
-def run_val(model, vals):
+def run_val(model, vals, fixed_mask=False):
+    """Mean PSNR of the model and of blend on the validation triplets, and the model's mean
+    |flow| in full-resolution pixels (near 0 means it is only blending)."""
     model.eval()
-    pm, pb = [], []
+    pm, pb, mag = [], [], []
     with torch.no_grad():
         for name, a, g, b, t in vals:
-            frame, _, _ = model(a, b, t)
+            outs, _ = model.estimate(a, b, t)
+            flow, mask = outs[-1]
+            if fixed_mask:
+                mask = torch.zeros_like(mask)
+            frame = model.synth(a, b, flow, mask)[0].clamp(0, 1)
             pm.append(psnr(frame, g))
             pb.append(psnr(a * (1 - t) + b * t, g))
+            mag.append(flow.abs().mean().item() * model.down)
     model.train()
-    return sum(pm) / len(pm), sum(pb) / len(pb), pm, pb
+    return sum(pm) / len(pm), sum(pb) / len(pb), pm, pb, sum(mag) / len(mag)
 
 
 def main():
@@ -89,6 +96,9 @@ def main():
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--root', default=os.path.expanduser('~/.cache/frc'))
     ap.add_argument('--max_steps_this_run', type=int, default=0, help='stop after N steps (smoke test)')
+    ap.add_argument('--fixed-mask', action='store_true',
+                    help='experiment: fuse with a fixed 0.5 mask, so lowering the loss needs flow '
+                         '(tests whether the learned mask holding the model at "blend" is what stops the flows)')
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -143,6 +153,9 @@ def main():
             g['lr'] = lr
         img0, gt, img1, t = sampler.batch(args.batch)
         outs, tea = model.estimate(img0, img1, t, gt)
+        if args.fixed_mask:  # mask logit 0 = weight 0.5 for both warped frames
+            outs = [(f, torch.zeros_like(m)) for f, m in outs]
+            tea = (tea[0], torch.zeros_like(tea[1]))
         frame, _, _, _ = model.synth(img0, img1, *outs[-1])
         tframe, _, _, _ = model.synth(img0, img1, *tea)
         rec = lap_loss(frame, gt)
@@ -167,11 +180,11 @@ def main():
             acc = dict(loss=0.0, rec=0.0, tea=0.0, dis=0.0, n=0)
             t_last = now
         if step % args.val_every == 0 or step == args.steps:
-            pm, pb, _, _ = run_val(model, vals)
+            pm, pb, _, _, mag = run_val(model, vals, args.fixed_mask)
             improved = pm > best
             if improved:
                 best = pm
-            log(f'val step {step} psnr {pm:.3f} blend {pb:.3f} gain {pm - pb:+.3f} best {best:.3f}')
+            log(f'val step {step} psnr {pm:.3f} blend {pb:.3f} gain {pm - pb:+.3f} best {best:.3f} |flow| {mag:.3f}px')
             save(latest, dict(psnr=pm, blend=pb))
             if improved:
                 save(os.path.join(ckdir, 'best.pt'), dict(psnr=pm, blend=pb))
