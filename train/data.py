@@ -55,8 +55,9 @@ def load_clips(cache=CACHE):
 
 
 class TripletSampler:
-    def __init__(self, clips, crop=256, p_full=0.25, p_gap=0.3, max_gap=6, seed=0):
+    def __init__(self, clips, crop=256, p_full=0.25, p_gap=0.3, max_gap=6, min_mad=0.0, seed=0):
         self.clips = clips
+        self.min_mad = min_mad
         self.crop = crop
         self.p_full = p_full
         self.p_gap = p_gap
@@ -79,6 +80,8 @@ class TripletSampler:
             if c.has_cut(i, k):
                 continue
             if c.motion(i, k) < 0.3 * g and rng.random() < 0.8:  # mostly skip static triplets
+                continue
+            if c.motion(i, k) < self.min_mad * g:
                 continue
             j = int(rng.integers(i + 1, k))
             return c, i, j, k

@@ -96,6 +96,10 @@ def main():
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--root', default=os.path.expanduser('~/.cache/frc'))
     ap.add_argument('--max_steps_this_run', type=int, default=0, help='stop after N steps (smoke test)')
+    ap.add_argument('--p-full', type=float, default=0.25, help='share of crops taken from native-resolution frames')
+    ap.add_argument('--p-gap', type=float, default=0.3, help='share of triplets with gaps of 3..6 frames instead of 2')
+    ap.add_argument('--min-mad', type=float, default=0.0,
+                    help='skip triplets whose mean abs frame difference per step is below this (more motion)')
     ap.add_argument('--fixed-mask', action='store_true',
                     help='experiment: fuse with a fixed 0.5 mask, so lowering the loss needs flow '
                          '(tests whether the learned mask holding the model at "blend" is what stops the flows)')
@@ -129,7 +133,8 @@ def main():
             f'teacher params {ifnet.count_params(model, False) - ifnet.count_params(model)}')
 
     clips = load_clips()
-    sampler = TripletSampler(clips, crop=args.crop, seed=args.seed + step)
+    sampler = TripletSampler(clips, crop=args.crop, p_full=args.p_full, p_gap=args.p_gap,
+                             min_mad=args.min_mad, seed=args.seed + step)
     vals = val_triplets(clips)
     log(f'{len(clips)} clips, {len(vals)} val triplets')
 
