@@ -1,17 +1,16 @@
 import { statSync } from 'node:fs';
 import { Decoder, Demuxer } from 'node-av/api';
-import type { Frame, Packet, Stream } from 'node-av/lib';
-import { AVMEDIA_TYPE_AUDIO, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
+import type { Stream } from 'node-av/lib';
 import { avGetCodecName, avGetMediaTypeString } from 'node-av/lib';
 import { describeFfmpegError, takeFfmpegErrors } from '../ffmpeg-log.js';
-import { decodePacket } from './decode-packet.js';
+import { readDemuxed, type SourceItem } from './read-demuxed.js';
 
 /** An input problem the user can act on; its message is one line naming the problem. */
 export class InputError extends Error {
   override name = 'InputError';
 }
 
-export type SourceItem = { kind: 'video'; frame: Frame } | { kind: 'audio'; packet: Packet };
+export type { SourceItem } from './read-demuxed.js';
 
 /**
  * A file or URL opened for upconversion: its video stream decoded to frames,
@@ -64,19 +63,23 @@ export class FileSource implements AsyncDisposable {
 
   /** Frames carry the decoder's timestamps (`pts` in the video stream's time base). */
   async *read(): AsyncGenerator<SourceItem> {
-    for await (const packet of this.demuxer.packets()) {
-      if (this.closed || !packet) break;
-      const type = this.demuxer.streams[packet.streamIndex]?.codecpar.codecType;
-      if (packet.streamIndex === this.audio?.index && type === AVMEDIA_TYPE_AUDIO) {
-        yield { kind: 'audio', packet };
-        continue;
+    const items = readDemuxed({
+      demuxer: this.demuxer,
+      decoder: this.decoder,
+      video: this.video,
+      audio: this.audio,
+      stopped: () => this.closed,
+      onDamaged: () => this.decodeErrors++,
+    });
+    for await (const item of items) {
+      if (item.kind === 'video' && item.frame.pts !== AV_NOPTS) {
+        const { pts, duration } = item.frame;
+        this.firstPts ??= pts;
+        const end = pts + (duration > 0n ? duration : 0n);
+        if (this.endPts === undefined || end > this.endPts) this.endPts = end;
       }
-      if (packet.streamIndex === this.video.index && type === AVMEDIA_TYPE_VIDEO) {
-        yield* this.decode(packet);
-      }
-      packet.free();
+      yield item;
     }
-    if (!this.closed) yield* this.decode(null);
   }
 
   /**
@@ -100,21 +103,6 @@ export class FileSource implements AsyncDisposable {
     await this.demuxer.close();
   }
 
-  private async *decode(packet: Packet | null): AsyncGenerator<SourceItem> {
-    const frames = await decodePacket(this.decoder, packet);
-    if (!frames) {
-      this.decodeErrors++;
-      return;
-    }
-    for (const frame of frames) {
-      if (frame.pts !== AV_NOPTS) {
-        this.firstPts ??= frame.pts;
-        const end = frame.pts + (frame.duration > 0n ? frame.duration : 0n);
-        if (this.endPts === undefined || end > this.endPts) this.endPts = end;
-      }
-      yield { kind: 'video', frame };
-    }
-  }
 }
 
 const AV_NOPTS = -0x8000000000000000n;

@@ -1,12 +1,11 @@
 import type { Readable } from 'node:stream';
 import { Decoder, Demuxer } from 'node-av/api';
-import type { Packet, Stream } from 'node-av/lib';
-import { AVMEDIA_TYPE_AUDIO, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
+import type { Stream } from 'node-av/lib';
 import { avGetCodecName } from 'node-av/lib';
 import type { Rational } from '../engine/slot-planner.js';
 import { describeFfmpegError } from '../ffmpeg-log.js';
-import { decodePacket } from './decode-packet.js';
-import { InputError, type SourceItem } from './file-source.js';
+import { readDemuxed, type SourceItem } from './read-demuxed.js';
+import { InputError } from './file-source.js';
 
 export interface FlvSourceOptions {
   /** What the source is called in error messages (e.g. `rtmp live/<key>`). */
@@ -85,26 +84,18 @@ export class FlvSource implements AsyncDisposable {
     return new FlvSource(name, flv, demuxer, decoder, video, demuxer.audio());
   }
 
-
   /** Frames carry the demuxer's timestamps (`pts` in the video stream's time base, milliseconds for FLV). */
   async *read(): AsyncGenerator<SourceItem> {
-    for await (const packet of this.demuxer.packets()) {
-      if (this.closed || !packet) {
-        packet?.free();
-        break;
-      }
-      const type = this.demuxer.streams[packet.streamIndex]?.codecpar.codecType;
-      if (packet.streamIndex === this.audio?.index && type === AVMEDIA_TYPE_AUDIO) {
-        yield { kind: 'audio', packet };
-        continue;
-      }
-      if (packet.streamIndex === this.video.index && type === AVMEDIA_TYPE_VIDEO) {
-        yield* this.decode(packet);
-      }
-      packet.free();
-    }
-    if (!this.closed) yield* this.decode(null);
+    yield* readDemuxed({
+      demuxer: this.demuxer,
+      decoder: this.decoder,
+      video: this.video,
+      audio: this.audio,
+      stopped: () => this.closed,
+      onDamaged: () => this.decodeErrors++,
+    });
   }
+
 
   /**
    * Stops reading: the FLV stream is destroyed (which drops the publisher),
@@ -123,12 +114,4 @@ export class FlvSource implements AsyncDisposable {
     await this.demuxer.close();
   }
 
-  private async *decode(packet: Packet | null): AsyncGenerator<SourceItem> {
-    const frames = await decodePacket(this.decoder, packet);
-    if (!frames) {
-      this.decodeErrors++;
-      return;
-    }
-    for (const frame of frames) yield { kind: 'video', frame };
-  }
 }

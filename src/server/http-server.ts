@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { route } from './routes.js';
 import { StatsFeed, type StatsFeedOptions } from './stats-feed.js';
+import { listen } from '../listen.js';
 
 /** What the HTTP side needs to know about the streams. */
 export interface StreamCatalog {
@@ -61,14 +62,7 @@ export class HttpServer {
 
   /** Starts listening; resolves with the bound port (useful with port 0). */
   listen(port = 8080, host = '127.0.0.1'): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const fail = (error: Error) => reject(error);
-      this.server.once('error', fail);
-      this.server.listen(port, host, () => {
-        this.server.off('error', fail);
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+    return listen(this.server, port, host);
   }
 
   /** Stops listening and drops open connections (players keep them alive between segment fetches). */

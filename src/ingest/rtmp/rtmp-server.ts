@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
+import { type Server, type Socket, createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { FlvMuxer } from './flv.js';
 import { type MediaKind, type RtmpOutput, RtmpSession } from './session.js';
+import { listen } from '../../listen.js';
 
 /**
  * An RTMP ingest server for OBS-style publishers: `rtmp://host:1935/live/<key>`.
@@ -119,14 +120,7 @@ export class RtmpServer extends EventEmitter<RtmpServerEvents> {
 
   /** Starts accepting connections; resolves with the bound port (useful with port 0). */
   listen(port = 1935, host = '0.0.0.0'): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const fail = (error: Error) => reject(error);
-      this.server.once('error', fail);
-      this.server.listen(port, host, () => {
-        this.server.off('error', fail);
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+    return listen(this.server, port, host);
   }
 
   /** Stops listening and drops every connection; their publishes end with `'server closed'`. */

@@ -1,0 +1,59 @@
+import type { Decoder, Demuxer } from 'node-av/api';
+import type { Frame, Packet, Stream } from 'node-av/lib';
+import { AVMEDIA_TYPE_AUDIO, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
+
+export type SourceItem = { kind: 'video'; frame: Frame } | { kind: 'audio'; packet: Packet };
+
+const AV_NOPTS = -0x8000000000000000n;
+
+export interface DemuxedInput {
+  demuxer: Demuxer;
+  decoder: Decoder;
+  video: Stream;
+  audio?: Stream;
+  /** True once the owning source is closed: reading stops early. */
+  stopped(): boolean;
+  /** A video packet the decoder rejected (its frames are missing). */
+  onDamaged(): void;
+}
+
+/**
+ * What file and live sources share: items in demux order, the audio stream's
+ * packets passed on (the consumer frees them), the video stream's packets
+ * decoded, other streams dropped; the decoder is flushed at the end.
+ */
+export async function* readDemuxed(input: DemuxedInput): AsyncGenerator<SourceItem> {
+  for await (const packet of input.demuxer.packets()) {
+    if (input.stopped() || !packet) {
+      packet?.free();
+      break;
+    }
+    const type = input.demuxer.streams[packet.streamIndex]?.codecpar.codecType;
+    if (packet.streamIndex === input.audio?.index && type === AVMEDIA_TYPE_AUDIO) {
+      yield { kind: 'audio', packet };
+      continue;
+    }
+    if (packet.streamIndex === input.video.index && type === AVMEDIA_TYPE_VIDEO) yield* decode(input, packet);
+    packet.free();
+  }
+  if (!input.stopped()) yield* decode(input, null);
+}
+
+/**
+ * Decodes one packet (`null` flushes). A damaged packet costs its frames, not
+ * the stream. Frames without a pts get the decoder's best guess (raw streams,
+ * some AVIs).
+ */
+async function* decode(input: DemuxedInput, packet: Packet | null): AsyncGenerator<SourceItem> {
+  let frames: Frame[];
+  try {
+    frames = await input.decoder.decodeAll(packet);
+  } catch {
+    input.onDamaged();
+    return;
+  }
+  for (const frame of frames) {
+    if (frame.pts === AV_NOPTS) frame.pts = frame.bestEffortTimestamp;
+    yield { kind: 'video', frame };
+  }
+}
