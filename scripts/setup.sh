@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 apt_packages=()
 command -v ffmpeg >/dev/null || apt_packages+=(ffmpeg)   # the CLI: tests publish, probe and cut clips with it
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium)   # the WebRTC tests publish and play with headless Chromium
 if ((${#apt_packages[@]})); then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
