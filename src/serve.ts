@@ -2,9 +2,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InterpolatorChoice } from './engine/create-interpolator.js';
-import { type RtmpLogger, type RtmpPublish, RtmpServer } from './ingest/rtmp/rtmp-server.js';
+import { flvInput } from './ingest/flv-source.js';
+import { type RtmpLogger, RtmpServer } from './ingest/rtmp/rtmp-server.js';
+import type { LiveInput } from './ingest/live-source.js';
+import type { ParsedOffer as ParsedOfferType } from './ingest/webrtc/sdp-offer.js';
 import { LiveStream, type LiveStreamStats } from './live/live-stream.js';
-import { HttpServer, type StreamCatalog } from './server/http-server.js';
+import { HttpServer, type OfferRequest, type SessionRequest, type SignalResult, type StreamCatalog } from './server/http-server.js';
+import { WhepViewer } from './egress/whep-viewer.js';
+import { whipInput } from './ingest/webrtc/rtp-video-source.js';
+import { chooseVideoCodec, h264PacketizationMode1, parseOffer } from './ingest/webrtc/sdp-offer.js';
+import { WhipSession } from './ingest/webrtc/whip-session.js';
 import { STREAM_KEY } from './server/routes.js';
 
 export interface ServeOptions extends InterpolatorChoice {
@@ -16,6 +23,15 @@ export interface ServeOptions extends InterpolatorChoice {
   host?: string;
   /** When set, only this key may publish. */
   streamKey?: string;
+  /** When set, WHIP publishers must send `Authorization: Bearer <token>`. */
+  token?: string;
+  /**
+   * Addresses offered to WebRTC peers as ICE host candidates besides the
+   * machine's interfaces (default: 127.0.0.1, which werift's interface scan skips).
+   */
+  iceHosts?: string[];
+  /** A WHIP publisher that sends no video for this long has vanished: its stream ends (default 5 s). */
+  whipIdleTimeoutMs?: number;
   /** Output frames per input frame (default 2). */
   factor?: number;
   /** How long an ended stream stays listed and its HLS served, so players can finish (default 30 s). */
@@ -59,6 +75,10 @@ export class Server implements StreamCatalog {
   private readonly live = new Map<string, LiveStream>();
   private readonly expiry = new Map<LiveStream, NodeJS.Timeout>();
   private readonly logger: RtmpLogger;
+  /** Keys whose publisher (RTMP or WHIP) is connected now: a second one gets 409 / a refusal. */
+  private readonly publishing = new Set<string>();
+  private readonly whip = new Map<string, { key: string; session: WhipSession }>();
+  private readonly whep = new Map<string, { key: string; viewer: WhepViewer }>();
   private root?: string;
   private closing = false;
 
@@ -68,8 +88,14 @@ export class Server implements StreamCatalog {
       logger: this.logger,
       // Keys become URL path segments: refuse what could not be served.
       authorize: (key) => STREAM_KEY.test(key) && (options.streamKey === undefined || key === options.streamKey),
+      isLive: (key) => this.publishing.has(key),
     });
-    this.rtmp.on('publish', (publish) => this.start(publish));
+    this.rtmp.on('publish', (publish) => {
+      this.publishing.add(publish.key);
+      publish.on('end', () => this.publishing.delete(publish.key));
+      this.start(publish.key, flvInput(publish.flv, { name: `stream '${publish.key}'` }), publish.remoteAddress);
+      publish.on('end', (reason) => this.logger.info(`stream '${publish.key}' publisher left: ${reason}`));
+    });
     this.http = new HttpServer(this, this.logger);
   }
 
@@ -91,6 +117,8 @@ export class Server implements StreamCatalog {
     if (this.closing) return;
     this.closing = true;
     await this.rtmp.close();
+    for (const { session } of this.whip.values()) session.close('server closed');
+    for (const { viewer } of this.whep.values()) viewer.close('server closed');
     for (const timer of this.expiry.values()) clearTimeout(timer);
     this.expiry.clear();
     await Promise.all([...this.live.values()].map((stream) => stream.close()));
@@ -107,27 +135,120 @@ export class Server implements StreamCatalog {
     return [...this.live.values()].map((stream) => stream.stats());
   }
 
-  private start(publish: RtmpPublish): void {
+  /** WHIP: a publisher's offer. WHEP: a viewer's. */
+  async offer(request: OfferRequest): Promise<SignalResult> {
+    if (this.closing || !this.root) return { status: 503, error: 'the server is shutting down' };
+    const parsed = parseOffer(request.sdp);
+    if (!parsed.ok) return { status: 400, error: parsed.reason };
+    return request.protocol === 'whip' ? this.publishWhip(request, parsed.offer) : this.playWhep(request, parsed.offer);
+  }
+
+  /** `DELETE` on a WHIP or WHEP session resource. */
+  endSession(request: SessionRequest): SignalResult {
+    if (request.protocol === 'whip') {
+      if (!this.authorized(request.authorization)) return { status: 401, error: 'missing or wrong bearer token' };
+      const entry = this.whip.get(request.id);
+      if (!entry || entry.key !== request.key) return { status: 404, error: 'no such session' };
+      entry.session.close('deleted');
+      return { status: 200 };
+    }
+    const entry = this.whep.get(request.id);
+    if (!entry || entry.key !== request.key) return { status: 404, error: 'no such session' };
+    entry.viewer.close('deleted');
+    return { status: 200 };
+  }
+
+  private authorized(header: string | undefined): boolean {
+    if (this.options.token === undefined) return true;
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+    return match !== null && match[1] === this.options.token;
+  }
+
+  private async publishWhip(request: OfferRequest, offer: ParsedOfferType): Promise<SignalResult> {
+    const { key } = request;
+    if (!this.authorized(request.authorization)) return { status: 401, error: 'missing or wrong bearer token' };
+    if (this.options.streamKey !== undefined && key !== this.options.streamKey) return { status: 403, error: 'this stream key may not publish here' };
+    const choice = chooseVideoCodec(offer, ['H264', 'VP8']);
+    if ('reason' in choice) return { status: 406, error: choice.reason };
+    if (choice.section.direction !== 'sendonly' && choice.section.direction !== 'sendrecv') return { status: 400, error: 'the offer\'s video section does not send: a WHIP offer must be sendonly' };
+    if (this.publishing.has(key)) return { status: 409, error: 'this stream key is already live' };
+    this.publishing.add(key);
+    let accepted: Awaited<ReturnType<typeof WhipSession.accept>>;
+    try {
+      accepted = await WhipSession.accept(request.sdp, choice, {
+        name: `whip '${key}'`,
+        logger: this.logger,
+        idleTimeoutMs: this.options.whipIdleTimeoutMs,
+        ...(this.options.iceHosts ? { hostAddresses: this.options.iceHosts } : {}),
+      });
+    } catch (error) {
+      this.publishing.delete(key);
+      return { status: 400, error: `cannot answer the offer: ${error instanceof Error ? error.message : String(error)}` };
+    }
+    const { session, answer } = accepted;
+    if (this.closing) {
+      session.close('server closed');
+      return { status: 503, error: 'the server is shutting down' };
+    }
+    this.whip.set(session.id, { key, session });
+    session.on('end', (reason) => {
+      this.whip.delete(session.id);
+      this.publishing.delete(key);
+      this.logger.info(`stream '${key}' WHIP publisher left: ${reason}`);
+    });
+    this.start(key, whipInput(session), `WHIP (${session.codec})`);
+    return { status: 201, sdp: answer, location: `/whip/${key}/${session.id}` };
+  }
+
+  private async playWhep(request: OfferRequest, offer: ParsedOfferType): Promise<SignalResult> {
+    const { key } = request;
+    const stream = this.live.get(key);
+    if (!stream || stream.finished) return { status: 404, error: stream ? 'this stream has ended' : 'no such stream: nothing is published on this key' };
+    // The stream is encoded once, as H.264, for HLS and every viewer alike.
+    const choice = chooseVideoCodec(offer, ['H264'], h264PacketizationMode1);
+    if ('reason' in choice) return { status: 406, error: choice.reason };
+    if (choice.section.direction !== 'recvonly' && choice.section.direction !== 'sendrecv') return { status: 400, error: 'the offer\'s video section does not receive: a WHEP offer must be recvonly' };
+    let accepted: Awaited<ReturnType<typeof WhepViewer.accept>>;
+    try {
+      accepted = await WhepViewer.accept(request.sdp, choice, {
+        name: `whep '${key}'`,
+        logger: this.logger,
+        onKeyframeRequest: () => stream.requestKeyframe(),
+        onReady: () => stream.requestKeyframe(),
+        ...(this.options.iceHosts ? { hostAddresses: this.options.iceHosts } : {}),
+      });
+    } catch (error) {
+      return { status: 400, error: `cannot answer the offer: ${error instanceof Error ? error.message : String(error)}` };
+    }
+    const { viewer, answer } = accepted;
+    this.whep.set(viewer.id, { key, viewer });
+    viewer.on('end', (reason) => {
+      this.whep.delete(viewer.id);
+      this.logger.info(`stream '${key}' WHEP viewer left: ${reason}`);
+    });
+    stream.addViewer(viewer);
+    return { status: 201, sdp: answer, location: `/whep/${key}/${viewer.id}` };
+  }
+
+  private start(key: string, input: LiveInput, from: string): void {
     if (this.closing || !this.root) {
-      publish.close();
+      input.abort();
       return;
     }
-    const key = publish.key;
-    // The key is free at the RTMP level, so whatever is here is over or finishing: replace it.
+    // The key's publisher is new, so whatever is here is over or finishing: replace it.
     const previous = this.live.get(key);
     if (previous) this.retire(previous);
 
     const stream = new LiveStream({
       ...this.options,
       key,
-      flv: publish.flv,
+      input,
       dir: mkdtempSync(join(this.root, `${key}-`)),
       push: this.options.push === undefined ? undefined : pushUrl(this.options.push, key),
       logger: this.logger,
     });
     this.live.set(key, stream);
-    this.logger.info(`stream '${key}' published from ${publish.remoteAddress}`);
-    publish.on('end', (reason) => this.logger.info(`stream '${key}' publisher left: ${reason}`));
+    this.logger.info(`stream '${key}' published from ${from}`);
     stream.on('state', (state) => {
       this.logger.info(`stream '${key}' is ${state}`);
       if (!stream.finished) return;

@@ -130,7 +130,7 @@ test('HTTP: content types, CORS, 404 for traversal and unknown names, 405 for wr
     '/hls/cam/seg99999.ts',
     '/hls/nobody/index.m3u8',
     '/hls/cam/index.m3u8.tmp',
-    '/',
+    '/index.html',
     '/etc/passwd',
   ]) {
     const res = await rawGet(http, path);

@@ -1,10 +1,12 @@
 import { Encoder } from 'node-av/api';
 import { type Frame, type Packet, Rational, type Stream } from 'node-av/lib';
-import { FF_ENCODER_LIBX264 } from 'node-av/constants';
+import { AV_PICTURE_TYPE_I, FF_ENCODER_LIBX264 } from 'node-av/constants';
 import { describeFfmpegError } from '../ffmpeg-log.js';
 import { OutputError } from './file-sink.js';
 import { HlsSink } from './hls-sink.js';
 import type { PushState, RtmpPush } from './rtmp-push.js';
+import { parameterSets } from './h264-parameter-sets.js';
+import type { VideoFanout } from './video-fanout.js';
 
 export interface LiveEgressOptions {
   /** The stream's own directory for its HLS output. */
@@ -25,7 +27,12 @@ export interface LiveEgressOptions {
   push?: RtmpPush;
   /** How long opening waits for the push's connection (default 2 s). */
   pushGraceMs?: number;
+  /** WebRTC (WHEP) viewers: the same H.264 packets, as RTP. */
+  rtp?: VideoFanout;
 }
+
+/** Forced keyframes come at most this often, however many viewers join or ask. */
+const KEYFRAME_REQUEST_INTERVAL_MS = 250;
 
 /**
  * The live output of one stream: encodes the upconverted video ONCE and fans
@@ -37,6 +44,10 @@ export interface LiveEgressOptions {
  * each ~1 s segment starts with one, a player can join at any segment, and a
  * push target's viewers wait at most a second for a picture.
  *
+ * WebRTC viewers (`rtp`) get the same packets as RTP. A viewer can only
+ * start at a keyframe, so `requestKeyframe()` makes the next frame one (a
+ * viewer joined, or lost track), rather than making it wait up to a second.
+ *
  * The outputs are not equals: HLS is the stream's product, and its errors
  * are the stream's (they throw). The push is best effort: `RtmpPush` never
  * throws and never makes `writeVideo` wait, so a push target that refuses,
@@ -44,11 +55,17 @@ export interface LiveEgressOptions {
  */
 export class LiveEgress implements AsyncDisposable {
   private closed = false;
+  private keyframeWanted = false;
+  private lastForcedKeyframe = -Infinity;
+  private sps?: Buffer[];
+  /** RTP timestamps start at a random point (RFC 3550). */
+  private readonly rtpBase = BigInt(Math.floor(Math.random() * 0x100000000));
 
   private constructor(
     private readonly encoder: Encoder,
     private readonly hls: HlsSink,
     private readonly push: RtmpPush | undefined,
+    private readonly rtp: VideoFanout | undefined,
   ) {}
 
   static async open(options: LiveEgressOptions): Promise<LiveEgress> {
@@ -81,7 +98,7 @@ export class LiveEgress implements AsyncDisposable {
       encoder.close();
       throw err;
     }
-    return new LiveEgress(encoder, hls, options.push);
+    return new LiveEgress(encoder, hls, options.push, options.rtp);
   }
 
   /** Whether the input's audio reaches the HLS output. */
@@ -94,8 +111,20 @@ export class LiveEgress implements AsyncDisposable {
     return this.push?.state;
   }
 
+  /** Makes one of the next frames a keyframe (IDR), at most every 250 ms. */
+  requestKeyframe(): void {
+    this.keyframeWanted = true;
+  }
+
   /** Encodes one output frame and sends its packets everywhere; the frame stays the caller's. */
   async writeVideo(frame: Frame): Promise<void> {
+    const now = performance.now();
+    if (this.keyframeWanted && now - this.lastForcedKeyframe >= KEYFRAME_REQUEST_INTERVAL_MS) {
+      // libx264 turns a frame typed I into an IDR (closed GOP), which is what a joining decoder needs.
+      frame.pictType = AV_PICTURE_TYPE_I;
+      this.keyframeWanted = false;
+      this.lastForcedKeyframe = now;
+    }
     await this.send(await this.encoder.encodeAll(frame));
   }
 
@@ -130,10 +159,20 @@ export class LiveEgress implements AsyncDisposable {
     try {
       for (const packet of packets) {
         this.push?.write(packet, 'video');
+        this.sendRtp(packet);
         await this.hls.writeVideo(packet);
       }
     } finally {
       for (const packet of packets) packet.free();
     }
+  }
+
+  private sendRtp(packet: Packet): void {
+    if (!this.rtp || this.rtp.count === 0 || !packet.data) return;
+    // Read once: with a global header (FLV push), the SPS and PPS are only there.
+    this.sps ??= parameterSets(this.encoder.getCodecContext()?.extraData ?? null);
+    const { num, den } = packet.timeBase;
+    const timestamp = Number((this.rtpBase + (packet.pts * 90000n * BigInt(num)) / BigInt(den)) & 0xffffffffn);
+    this.rtp.writeH264(packet.data, timestamp, packet.isKeyframe, this.sps);
   }
 }

@@ -6,6 +6,7 @@ import type { Rational } from '../engine/slot-planner.js';
 import { describeFfmpegError } from '../ffmpeg-log.js';
 import { readDemuxed, type SourceItem } from './read-demuxed.js';
 import { InputError } from './file-source.js';
+import type { LiveInput, LiveSource } from './live-source.js';
 
 export interface FlvSourceOptions {
   /** What the source is called in error messages (e.g. `rtmp live/<key>`). */
@@ -31,7 +32,7 @@ export interface FlvSourceOptions {
  * FFmpeg sees as end of file. So a publisher that leaves, or `close()`,
  * ends `read()` normally after the decoder is flushed.
  */
-export class FlvSource implements AsyncDisposable {
+export class FlvSource implements LiveSource {
   /** Video packets the decoder rejected; a live stream keeps going past them. */
   decodeErrors = 0;
   /** The video codec's name (`h264`, …), for stats. Read at open: the stream objects die with the demuxer. */
@@ -114,4 +115,13 @@ export class FlvSource implements AsyncDisposable {
     await this.demuxer.close();
   }
 
+}
+
+/** A publisher's FLV bytes as a live stream's input. */
+export function flvInput(flv: Readable, options: FlvSourceOptions = {}): LiveInput {
+  return {
+    protocol: 'rtmp',
+    open: () => FlvSource.open(flv, options),
+    abort: () => flv.destroy(),
+  };
 }

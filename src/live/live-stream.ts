@@ -1,13 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
-import type { Readable } from 'node:stream';
 import type { Frame } from 'node-av/lib';
 import { LiveEgress } from '../egress/live-egress.js';
+import { VideoFanout } from '../egress/video-fanout.js';
+import type { WhepViewer } from '../egress/whep-viewer.js';
 import { type PushState, RtmpPush } from '../egress/rtmp-push.js';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from '../engine/create-interpolator.js';
 import { createBlendSynthesizer, type Synthesizer } from '../engine/synthesis.js';
 import { Upconverter, type UpconverterStats } from '../engine/upconverter.js';
-import { FlvSource } from '../ingest/flv-source.js';
+import type { LiveInput, LiveSource } from '../ingest/live-source.js';
 import { FrameNormalizer, type NormalizedFrame } from '../ingest/frame-normalizer.js';
 import { RingBuffer } from '../ingest/ring-buffer.js';
 import { pushAll, runStages } from '../engine/stages.js';
@@ -28,6 +29,8 @@ export interface LiveStreamStats {
   state: LiveStreamState;
   /** Why the stream failed, when it did. */
   error?: string;
+  /** How the publisher sends: `rtmp` or `whip`. */
+  protocol: string;
   /** When the publish started (ISO 8601). */
   startedAt: string;
   uptimeSeconds: number;
@@ -51,6 +54,14 @@ export interface LiveStreamStats {
   /** Decoded frames thrown away because the engine fell behind the publisher. */
   ringDrops: number;
   decodeErrors: number;
+  /** WebRTC (WHEP) viewers connected now. */
+  viewers: number;
+  /**
+   * Added latency in ms: how long after an input frame arrived (decoded) it
+   * left the server (encoded), over the last second or so. It includes the
+   * wait for the next input frame, which interpolating between the two needs.
+   */
+  latencyMs?: number;
 }
 
 export interface LiveStreamEvents {
@@ -60,8 +71,8 @@ export interface LiveStreamEvents {
 
 export interface LiveStreamOptions extends InterpolatorChoice {
   key: string;
-  /** The publisher's FLV bytes; destroying it drops the publisher. */
-  flv: Readable;
+  /** The publisher (RTMP's FLV, a WHIP session); aborting it drops the publisher. */
+  input: LiveInput;
   /** The stream's own directory for its HLS output; `close()` removes it. */
   dir: string;
   /** Output frames per input frame (default 2). */
@@ -81,7 +92,7 @@ const quietLogger: RtmpLogger = { info: () => {}, warn: () => {} };
  * One published stream, live: FLV in, upconverted HLS out (and, with `push`,
  * the same encoded output published to another RTMP server).
  *
- *   FlvSource → ring (drop-oldest) → Upconverter → ring (wait) → LiveEgress → HLS (+ RTMP push)
+ *   source (FLV or WebRTC) → ring (drop-oldest) → Upconverter → ring (wait) → LiveEgress → HLS (+ RTMP push)
  *
  * The stages run concurrently as in `convert`, with one difference: a live
  * source cannot be made to wait, so when the engine (or the encoder behind
@@ -106,12 +117,17 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private readonly outputRate: RateMeter;
   private readonly logger: RtmpLogger;
   private engineStats?: Readonly<UpconverterStats>;
-  private source?: FlvSource;
+  private source?: LiveSource;
   private sink?: LiveEgress;
   private push?: RtmpPush;
   private normalizer?: FrameNormalizer;
   private interpolator?: string;
   private ringDrops = 0;
+  private readonly fanout: VideoFanout;
+  private readonly viewers = new Set<WhepViewer>();
+  /** Input frames on their way through the engine: their time (in output time base units, as a rational key) and arrival. */
+  private readonly arrivals: { at: number; time: number }[] = [];
+  private readonly latencies: { at: number; ms: number }[] = [];
   private stopping = false;
   private closed = false;
 
@@ -123,6 +139,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.inputRate = new RateMeter();
     this.outputRate = new RateMeter();
     this.logger = options.logger ?? quietLogger;
+    this.fanout = new VideoFanout({ onKeyframeNeeded: () => this.sink?.requestKeyframe() });
     this.done = this.run();
   }
 
@@ -135,6 +152,28 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     return this.currentState === 'ended' || this.currentState === 'failed';
   }
 
+  /**
+   * Adds a WebRTC viewer: from here the stream owns it, sends it the encoded
+   * video, and closes it when either ends. A finished stream closes it at once.
+   */
+  addViewer(viewer: WhepViewer): void {
+    if (this.finished) {
+      viewer.close('stream ended');
+      return;
+    }
+    this.viewers.add(viewer);
+    this.fanout.add(viewer);
+    viewer.on('end', () => {
+      this.viewers.delete(viewer);
+      this.fanout.remove(viewer.id);
+    });
+  }
+
+  /** A viewer needs a keyframe (it joined, or its decoder lost track). */
+  requestKeyframe(): void {
+    this.sink?.requestKeyframe();
+  }
+
   stats(): LiveStreamStats {
     const now = this.now();
     const s = this.engineStats;
@@ -142,6 +181,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     const final = this.finished;
     return {
       key: this.key,
+      protocol: this.options.input.protocol,
       state: this.currentState,
       ...(this.error !== undefined ? { error: this.error } : {}),
       startedAt: this.startedAt.toISOString(),
@@ -161,6 +201,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       repeated: s?.repeated ?? 0,
       ringDrops: this.ringDrops,
       decodeErrors: this.source?.decodeErrors ?? 0,
+      viewers: this.viewers.size,
+      ...(final ? {} : { latencyMs: this.latency(now) }),
     };
   }
 
@@ -171,8 +213,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   stop(): Promise<void> {
     this.stopping = true;
     this.source?.close();
-    // Before the source exists (still probing), destroying the bytes ends the probe.
-    this.options.flv.destroy();
+    // Before the source exists (still probing), aborting the input ends the probe.
+    this.options.input.abort();
     return this.done;
   }
 
@@ -187,7 +229,33 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private setState(state: LiveStreamState): void {
     if (this.currentState === state || this.finished) return;
     this.currentState = state;
+    if (this.finished) for (const viewer of this.viewers) viewer.close(`stream ${state}`);
     this.emit('state', state);
+  }
+
+  /** The median added latency over the last 2 s, in whole ms. */
+  private latency(now: number): number | undefined {
+    while (this.latencies.length > 0 && now - this.latencies[0]!.at > 2000) this.latencies.shift();
+    if (this.latencies.length === 0) return undefined;
+    const sorted = this.latencies.map((l) => l.ms).sort((a, b) => a - b);
+    return Math.round(sorted[sorted.length >> 1]!);
+  }
+
+  /** An input frame (its time in seconds) was decoded now. */
+  private arrived(time: number): void {
+    this.arrivals.push({ at: this.now(), time });
+    if (this.arrivals.length > 64) this.arrivals.shift(); // dropped by the ring, or a stalled engine: keep it bounded
+  }
+
+  /** An output frame (its time in seconds) was encoded now: an input frame passing through gives one latency sample. */
+  private left(time: number): void {
+    while (this.arrivals.length > 0 && this.arrivals[0]!.time < time - 1e-6) this.arrivals.shift();
+    const first = this.arrivals[0];
+    if (!first || Math.abs(first.time - time) > 1e-6) return;
+    this.arrivals.shift();
+    const now = this.now();
+    this.latencies.push({ at: now, ms: now - first.at });
+    if (this.latencies.length > 256) this.latencies.shift();
   }
 
   private async run(): Promise<void> {
@@ -196,7 +264,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     try {
       // The push connects while the input is probed, so it is usually ready before the first frame.
       if (this.options.push) this.push = RtmpPush.connect({ url: this.options.push, name: `stream '${this.key}'`, logger: this.logger });
-      this.source = await FlvSource.open(this.options.flv, { name: `stream '${this.key}'` });
+      this.source = await this.options.input.open();
       synthesizer = await createSynthesizer(this.options);
       // As in convert: a model failing mid-stream hands its slots to blend.
       fallback = resolveKind(this.options) === 'model' ? await createBlendSynthesizer(this.options) : undefined;
@@ -209,6 +277,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         frameRate: rate ? { num: rate.num * factor, den: rate.den } : undefined,
         audio: this.source.audio,
         push: this.push,
+        rtp: this.fanout,
       });
       await this.pipeline(this.source, this.sink, synthesizer, fallback, factor);
       await this.sink.close();
@@ -224,8 +293,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       }
       await this.sink?.close().catch(() => {});
     } finally {
-      this.options.flv.destroy();
-      await this.source?.[Symbol.asyncDispose]().catch(() => {});
+      this.options.input.abort();
+      await Promise.resolve(this.source?.[Symbol.asyncDispose]()).catch(() => {});
       await synthesizer?.close().catch(() => {});
       await fallback?.close().catch(() => {});
       // Only needed when the stream stopped before the egress took the push over.
@@ -234,11 +303,12 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     }
   }
 
-  private async pipeline(source: FlvSource, sink: LiveEgress, synthesizer: Synthesizer, fallback: Synthesizer | undefined, factor: number): Promise<void> {
+  private async pipeline(source: LiveSource, sink: LiveEgress, synthesizer: Synthesizer, fallback: Synthesizer | undefined, factor: number): Promise<void> {
     const normalizer = (this.normalizer = new FrameNormalizer());
     // With an announced rate, timestamps are snapped to its grid (see RateGrid); without one they are used as they come.
     const grid = source.frameRate ? new RateGrid(source.video.timeBase, source.frameRate) : undefined;
-    using upconverter = new Upconverter({ synthesizer, fallback, inputTimeBase: grid?.timeBase ?? source.video.timeBase, target: { factor } });
+    const inputTimeBase = grid?.timeBase ?? source.video.timeBase;
+    using upconverter = new Upconverter({ synthesizer, fallback, inputTimeBase, target: { factor } });
     this.engineStats = upconverter.stats;
     const decoded = new RingBuffer<NormalizedFrame>({
       capacity: this.options.bufferFrames ?? 8,
@@ -264,6 +334,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
           break;
         }
         this.inputRate.tick(this.now());
+        this.arrived(seconds(normalized.frame.pts, inputTimeBase));
         await decoded.push(normalized);
         this.ringDrops = decoded.dropped;
       }
@@ -276,11 +347,13 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     };
     const encode = async (): Promise<void> => {
       for await (const frame of rendered) {
+        const time = seconds(frame.pts, upconverter.outputTimeBase);
         try {
           await sink.writeVideo(frame);
         } finally {
           frame.free();
         }
+        this.left(time);
         this.outputRate.tick(this.now());
         this.setState('live');
       }
@@ -309,6 +382,11 @@ function onGrid(frame: Frame, grid: RateGrid): void {
 }
 
 const NO_PTS = -0x8000000000000000n;
+
+/** A timestamp in seconds (exact enough to match an input frame with its pass-through output: both come from the same integer ticks). */
+function seconds(pts: bigint, timeBase: { num: number; den: number }): number {
+  return (Number(pts) * timeBase.num) / timeBase.den;
+}
 
 /** Rates to one decimal: more digits would only show measurement noise. */
 function round(value: number): number {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { route } from './routes.js';
 import { StatsFeed, type StatsFeedOptions } from './stats-feed.js';
@@ -13,7 +14,42 @@ export interface StreamCatalog {
   hlsDir(key: string): string | undefined;
   /** JSON-ready stats of every stream. */
   streams(): unknown[];
+  /** A WHIP publish or WHEP play offer; the answer is `201` with the SDP and the session's path, or an error. */
+  offer?(request: OfferRequest): Promise<SignalResult>;
+  /** Ends a WHIP or WHEP session (`DELETE` on its resource). */
+  endSession?(request: SessionRequest): SignalResult;
 }
+
+export interface OfferRequest {
+  protocol: 'whip' | 'whep';
+  key: string;
+  sdp: string;
+  /** The `Authorization` header, if any. */
+  authorization?: string;
+}
+
+export interface SessionRequest {
+  protocol: 'whip' | 'whep';
+  key: string;
+  id: string;
+  authorization?: string;
+}
+
+export type SignalResult =
+  | { status: 201; sdp: string; location: string }
+  | { status: 200 }
+  | { status: 400 | 401 | 403 | 404 | 406 | 409 | 500 | 503; error: string };
+
+/** The page and its script live in `web/` at the repository root (dist/src/server → ../../../web). */
+const WEB_DIR = fileURLToPath(new URL('../../../web/', import.meta.url));
+const MAX_OFFER_BYTES = 64 * 1024;
+/** What browsers need to POST offers with a bearer token and read the session's Location. */
+const CORS_SIGNAL_HEADERS = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Headers': 'Authorization, Content-Type, If-Match',
+  'Access-Control-Expose-Headers': 'Location, ETag, Accept-Post, Link',
+  'Access-Control-Max-Age': '600',
+};
 
 export interface HttpLogger {
   warn(message: string): void;
@@ -28,6 +64,13 @@ export interface HttpLogger {
  * muxer writes, and files are read from the stream's own directory.
  * Everything is `Access-Control-Allow-Origin: *`, so a player on any page can
  * fetch it.
+ *
+ * WebRTC signalling (RFC 9725 WHIP, and WHEP on the same model): `POST
+ * /whip/<key>` or `/whep/<key>` with an `application/sdp` offer, answered
+ * `201 Created` with the SDP answer and a `Location` naming the session;
+ * `DELETE` on that ends it; `OPTIONS` answers CORS preflights. The SDP
+ * itself is the catalog's business (`offer`), this only checks the envelope.
+ * `/` and `/app.js` are the web page.
  */
 export class HttpServer {
   private readonly server: Server;
@@ -87,6 +130,31 @@ export class HttpServer {
     socket.end(response, () => socket.destroy());
   }
 
+  private async signal(req: IncomingMessage, res: ServerResponse, protocol: 'whip' | 'whep', key: string, method: 'POST' | 'OPTIONS'): Promise<void> {
+    for (const [name, value] of Object.entries(CORS_SIGNAL_HEADERS)) res.setHeader(name, value);
+    res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
+    res.setHeader('Accept-Post', 'application/sdp');
+    if (method === 'OPTIONS') {
+      res.statusCode = 204;
+      res.end();
+      return;
+    }
+    const type = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+    if (type !== 'application/sdp') {
+      req.resume();
+      send(res, 415, 'application/json', JSON.stringify({ error: `expected Content-Type: application/sdp, got ${type || 'none'}` }));
+      return;
+    }
+    const sdp = await readBody(req, MAX_OFFER_BYTES);
+    if (sdp === undefined) {
+      send(res, 413, 'application/json', JSON.stringify({ error: `SDP offer larger than ${MAX_OFFER_BYTES} bytes` }));
+      req.destroy();
+      return;
+    }
+    const result = (await this.catalog.offer?.({ protocol, key, sdp, authorization: req.headers.authorization })) ?? { status: 404, error: 'WebRTC is not available on this server' };
+    sendSignalResult(res, result);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const found = route(req.method, req.url);
     const head = req.method === 'HEAD';
@@ -103,6 +171,33 @@ export class HttpServer {
         res.setHeader('Connection', 'Upgrade');
         send(res, 426, 'application/json', JSON.stringify({ error: 'this is a WebSocket endpoint; connect with Upgrade: websocket' }), head);
         return;
+      case 'page': {
+        const body = await readFile(join(WEB_DIR, found.file));
+        res.setHeader('Cache-Control', 'no-cache');
+        send(res, 200, found.contentType, body, head);
+        return;
+      }
+      case 'signal':
+        await this.signal(req, res, found.protocol, found.key, found.method);
+        return;
+      case 'session': {
+        for (const [name, value] of Object.entries(CORS_SIGNAL_HEADERS)) res.setHeader(name, value);
+        res.setHeader('Access-Control-Allow-Methods', 'DELETE, OPTIONS');
+        if (found.method === 'OPTIONS') {
+          res.statusCode = 204;
+          res.end();
+          return;
+        }
+        if (found.method === 'PATCH') {
+          // RFC 9725 §4.3.1: a server without trickle ICE answers PATCH with 405.
+          res.setHeader('Allow', 'DELETE, OPTIONS');
+          send(res, 405, 'application/json', JSON.stringify({ error: 'trickle ICE is not supported: the answer already holds every candidate' }));
+          return;
+        }
+        const result = this.catalog.endSession?.({ protocol: found.protocol, key: found.key, id: found.id, authorization: req.headers.authorization }) ?? { status: 404, error: 'no such session' };
+        sendSignalResult(res, result);
+        return;
+      }
       case 'hls': {
         const dir = this.catalog.hlsDir(found.key);
         if (dir === undefined) {
@@ -123,6 +218,30 @@ export class HttpServer {
         return;
       }
     }
+  }
+}
+
+/** Reads a request body up to `limit` bytes; undefined when it is longer. */
+async function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function sendSignalResult(res: ServerResponse, result: SignalResult): void {
+  if (result.status === 201) {
+    res.setHeader('Location', result.location);
+    send(res, 201, 'application/sdp', result.sdp);
+  } else if (result.status === 200) {
+    send(res, 200, 'application/json', JSON.stringify({ ok: true }));
+  } else {
+    if (result.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+    send(res, result.status, 'application/json', JSON.stringify({ error: result.error }));
   }
 }
 

@@ -13,11 +13,24 @@ export type Route =
   /** The WebSocket stats feed; only an HTTP upgrade can use it. */
   | { kind: 'ws' }
   | { kind: 'hls'; key: string; file: string; contentType: string }
+  /** The web page and its script. */
+  | { kind: 'page'; file: string; contentType: string }
+  /** WHIP (publish) or WHEP (play) on a stream: POST an offer, or OPTIONS. */
+  | { kind: 'signal'; protocol: 'whip' | 'whep'; key: string; method: 'POST' | 'OPTIONS' }
+  /** One WHIP or WHEP session's resource: DELETE ends it; OPTIONS; PATCH (trickle ICE) is not supported. */
+  | { kind: 'session'; protocol: 'whip' | 'whep'; key: string; id: string; method: 'DELETE' | 'OPTIONS' | 'PATCH' }
   | { kind: 'error'; status: 404 | 405; reason: string; allow?: string };
 
 /** Stream keys that can be published and served. */
 export const STREAM_KEY = /^[A-Za-z0-9_-]{1,64}$/;
 const HLS_FILE = /^(index\.m3u8|seg\d{1,9}\.(ts|m4s))$/;
+/** Session ids are the UUIDs the server made. */
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const PAGES: Record<string, { file: string; contentType: string }> = {
+  '': { file: 'index.html', contentType: 'text/html; charset=utf-8' },
+  'app.js': { file: 'app.js', contentType: 'text/javascript; charset=utf-8' },
+};
 
 const CONTENT_TYPES: Record<string, string> = {
   m3u8: 'application/vnd.apple.mpegurl',
@@ -31,7 +44,12 @@ export function route(method: string | undefined, target: string | undefined): R
   if (!path.startsWith('/')) return notFound('no such resource');
   const parts = path.split('/').slice(1);
   let found: Route;
-  if (parts.length === 2 && parts[0] === 'api' && parts[1] === 'streams') {
+  if ((parts[0] === 'whip' || parts[0] === 'whep') && (parts.length === 2 || parts.length === 3)) {
+    return signalRoute(method, parts[0], parts[1]!, parts[2]);
+  }
+  if (parts.length === 1 && PAGES[parts[0]!]) {
+    found = { kind: 'page', ...PAGES[parts[0]!]! };
+  } else if (parts.length === 2 && parts[0] === 'api' && parts[1] === 'streams') {
     found = { kind: 'streams' };
   } else if (parts.length === 2 && parts[0] === 'api' && parts[1] === 'ws') {
     found = { kind: 'ws' };
@@ -41,10 +59,21 @@ export function route(method: string | undefined, target: string | undefined): R
     if (!HLS_FILE.test(file)) return notFound('no such file');
     found = { kind: 'hls', key, file, contentType: CONTENT_TYPES[file.slice(file.lastIndexOf('.') + 1)]! };
   } else {
-    return notFound('no such resource; try /api/streams, /api/ws or /hls/<key>/index.m3u8');
+    return notFound('no such resource; try /, /api/streams, /api/ws, /whip/<key>, /whep/<key> or /hls/<key>/index.m3u8');
   }
   if (method !== 'GET' && method !== 'HEAD') return { kind: 'error', status: 405, reason: `${method} is not allowed here`, allow: 'GET, HEAD' };
   return found;
+}
+
+function signalRoute(method: string | undefined, protocol: 'whip' | 'whep', key: string, id: string | undefined): Route {
+  if (!STREAM_KEY.test(key)) return notFound('no such stream: keys are letters, digits, _ and -');
+  if (id === undefined) {
+    if (method === 'POST' || method === 'OPTIONS') return { kind: 'signal', protocol, key, method };
+    return { kind: 'error', status: 405, reason: `${method} is not allowed here; POST an SDP offer`, allow: 'POST, OPTIONS' };
+  }
+  if (!SESSION_ID.test(id)) return notFound('no such session');
+  if (method === 'DELETE' || method === 'OPTIONS' || method === 'PATCH') return { kind: 'session', protocol, key, id, method };
+  return { kind: 'error', status: 405, reason: `${method} is not allowed here; DELETE ends the session`, allow: 'DELETE, OPTIONS' };
 }
 
 function notFound(reason: string): Route {

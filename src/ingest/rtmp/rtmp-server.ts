@@ -43,6 +43,8 @@ export interface RtmpLogger {
 export interface RtmpServerOptions {
   /** Decides whether a stream key may publish; every key may when absent. */
   authorize?: (key: string) => boolean;
+  /** Keys being published by other means (WHIP): refused like a key already live here. */
+  isLive?: (key: string) => boolean;
   /** A connection silent this long is dropped (default 10 s). */
   idleTimeoutMs?: number;
   /** FLV bytes buffered per publish before the socket is paused (default 4 MiB). */
@@ -143,7 +145,7 @@ export class RtmpServer extends EventEmitter<RtmpServerEvents> {
       }
     }
     // The reason goes back to the publisher, who knows the key; logs never see it.
-    if (this.live.has(key)) return 'this stream key is already live';
+    if (this.live.has(key) || this.options.isLive?.(key)) return 'this stream key is already live';
     return undefined;
   }
 

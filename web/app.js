@@ -1,0 +1,235 @@
+// frc live page: publish with WHIP, watch with WHEP, show the server's stats.
+// No framework, no build step: plain browser APIs. `window.frc` exposes the
+// peer connections, for the browser tests and for poking at in the console.
+
+const $ = (id) => document.getElementById(id);
+const state = { publisher: null, publishUrl: null, viewer: null, viewUrl: null, source: null, fileVideo: null };
+window.frc = state;
+
+const origin = location.origin;
+const keyInput = $('key');
+const key = () => keyInput.value.trim();
+
+function showUrls() {
+  const k = key() || '<key>';
+  $('whip-url').textContent = `${origin}/whip/${k}`;
+  $('rtmp-url').textContent = `rtmp://${location.hostname}:1935/live`;
+  $('hls-url').textContent = `${origin}/hls/${k}/index.m3u8`;
+}
+keyInput.addEventListener('input', showUrls);
+showUrls();
+
+function status(text, error = false) {
+  $('status').textContent = text;
+  $('status').className = error ? 'error' : '';
+}
+
+function checkKey() {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(key())) throw new Error('The stream key may only have letters, digits, _ and - (at most 64).');
+}
+
+/** No trickle ICE: the offer goes out with every candidate, the answer comes back with all of the server's. */
+function gathered(pc) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === 'complete') resolve(); };
+    pc.addEventListener('icegatheringstatechange', done);
+    setTimeout(resolve, 2000); // some candidates are enough
+  });
+}
+
+/** WHIP and WHEP alike: POST the offer, 201 with the answer and the session's URL. */
+async function negotiate(pc, url, token) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const headers = { 'Content-Type': 'application/sdp' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(url, { method: 'POST', headers, body: pc.localDescription.sdp });
+  if (res.status !== 201) {
+    let reason = res.statusText;
+    try { reason = (await res.json()).error; } catch {}
+    throw new Error(`${res.status}: ${reason}`);
+  }
+  const session = new URL(res.headers.get('Location'), url).href;
+  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  return session;
+}
+
+async function endSession(url, token) {
+  if (!url) return;
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  await fetch(url, { method: 'DELETE', headers }).catch(() => {});
+}
+
+function peer() {
+  return new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' });
+}
+
+async function publish(stream, label) {
+  checkKey();
+  await stopPublishing();
+  const pc = peer();
+  state.publisher = pc;
+  state.source = stream;
+  for (const track of stream.getVideoTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+  $('original').srcObject = stream;
+  pc.addEventListener('connectionstatechange', () => {
+    if (pc !== state.publisher) return;
+    if (pc.connectionState === 'connected') status(`Publishing ${label} on “${key()}”. Press “Watch stream” to see it upconverted.`);
+    if (pc.connectionState === 'failed') status('The connection to the server failed.', true);
+  });
+  state.publishUrl = await negotiate(pc, `${origin}/whip/${encodeURIComponent(key())}`, $('token').value);
+  $('stop-publish').disabled = false;
+  status(`Connecting ${label} to the server…`);
+}
+
+async function stopPublishing() {
+  const pc = state.publisher;
+  if (!pc) return;
+  state.publisher = null;
+  await endSession(state.publishUrl, $('token').value);
+  state.publishUrl = null;
+  pc.close();
+  state.source?.getTracks().forEach((t) => t.stop());
+  state.source = null;
+  state.fileVideo?.pause();
+  $('original').srcObject = null;
+  $('stop-publish').disabled = true;
+}
+
+$('publish-camera').addEventListener('click', async () => {
+  try {
+    status('Asking for the camera…');
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { frameRate: { ideal: 30 } }, audio: false });
+    await publish(stream, 'the camera');
+  } catch (error) {
+    status(`Cannot publish the camera: ${error.message}`, true);
+  }
+});
+
+$('file').addEventListener('change', () => { $('publish-file').disabled = !$('file').files.length; });
+$('publish-file').addEventListener('click', async () => {
+  try {
+    const file = $('file').files[0];
+    const video = state.fileVideo ?? document.createElement('video');
+    state.fileVideo = video;
+    video.muted = true;
+    video.loop = true;
+    video.playsInline = true;
+    video.src = URL.createObjectURL(file);
+    await video.play();
+    // captureStream follows the file's own frame rate.
+    await publish(video.captureStream(), `“${file.name}”`);
+  } catch (error) {
+    status(`Cannot publish the file: ${error.message}`, true);
+  }
+});
+
+$('stop-publish').addEventListener('click', async () => {
+  await stopPublishing();
+  status('Stopped publishing.');
+});
+
+async function watch() {
+  checkKey();
+  await stopWatching();
+  const pc = peer();
+  state.viewer = pc;
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addEventListener('track', (event) => { $('upconverted').srcObject = new MediaStream([event.track]); });
+  pc.addEventListener('connectionstatechange', () => {
+    if (pc !== state.viewer) return;
+    if (pc.connectionState === 'connected') status(`Watching “${key()}” upconverted.`);
+    if (pc.connectionState === 'failed' || pc.connectionState === 'closed') status('The stream ended or the connection was lost.', pc.connectionState === 'failed');
+  });
+  state.viewUrl = await negotiate(pc, `${origin}/whep/${encodeURIComponent(key())}`);
+  $('stop-watch').disabled = false;
+}
+
+async function stopWatching() {
+  const pc = state.viewer;
+  if (!pc) return;
+  state.viewer = null;
+  await endSession(state.viewUrl);
+  state.viewUrl = null;
+  pc.close();
+  $('upconverted').srcObject = null;
+  $('stop-watch').disabled = true;
+}
+
+$('watch').addEventListener('click', async () => {
+  try {
+    status('Connecting to the stream…');
+    await watch();
+  } catch (error) {
+    status(`Cannot watch: ${error.message}`, true);
+  }
+});
+$('stop-watch').addEventListener('click', async () => {
+  await stopWatching();
+  status('Stopped watching.');
+});
+
+// Frame rates as the browser sees them: frames sent by the publisher, decoded by the viewer.
+const last = new Map();
+function rate(id, frames, timestamp) {
+  const previous = last.get(id);
+  last.set(id, { frames, timestamp });
+  if (!previous || timestamp <= previous.timestamp) return undefined;
+  return ((frames - previous.frames) * 1000) / (timestamp - previous.timestamp);
+}
+
+async function browserStats() {
+  if (state.publisher) {
+    const lines = [];
+    (await state.publisher.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        const fps = rate('out', s.framesEncoded ?? 0, s.timestamp);
+        lines.push(`sending ${s.frameWidth ?? '?'}x${s.frameHeight ?? '?'} at ${fps === undefined ? '…' : fps.toFixed(1)} fps`);
+        if (s.qualityLimitationReason && s.qualityLimitationReason !== 'none') lines.push(`limited by ${s.qualityLimitationReason}`);
+      }
+    });
+    $('original-stats').textContent = lines.join('\n') || 'connecting…';
+  } else {
+    $('original-stats').textContent = 'not publishing';
+  }
+  if (state.viewer) {
+    const lines = [];
+    (await state.viewer.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        const fps = rate('in', s.framesDecoded ?? 0, s.timestamp);
+        lines.push(`receiving ${s.frameWidth ?? '?'}x${s.frameHeight ?? '?'} at ${fps === undefined ? '…' : fps.toFixed(1)} fps`);
+        lines.push(`${s.framesDecoded ?? 0} frames decoded, ${s.framesDropped ?? 0} dropped, ${s.packetsLost ?? 0} packets lost`);
+        if (s.jitterBufferEmittedCount) lines.push(`jitter buffer ${((s.jitterBufferDelay / s.jitterBufferEmittedCount) * 1000).toFixed(0)} ms`);
+      }
+    });
+    $('upconverted-stats').textContent = lines.join('\n') || 'connecting…';
+  } else {
+    $('upconverted-stats').textContent = 'not watching';
+  }
+}
+setInterval(() => browserStats().catch(() => {}), 1000);
+
+// The server's own view: the same objects as GET /api/streams, every second.
+function connectStats() {
+  const ws = new WebSocket(`${origin.replace(/^http/, 'ws')}/api/ws`);
+  ws.addEventListener('message', (event) => {
+    const { streams } = JSON.parse(event.data);
+    const s = streams.find((x) => x.key === key());
+    if (!s) {
+      $('server-stats').textContent = `nothing published on “${key()}” yet` + (streams.length ? ` (live now: ${streams.map((x) => x.key).join(', ')})` : '');
+      return;
+    }
+    $('server-stats').textContent = [
+      `${s.state}${s.error ? ` (${s.error})` : ''}: ${s.protocol} ${s.codec ?? ''} ${s.width ?? '?'}x${s.height ?? '?'}, up ${Math.round(s.uptimeSeconds)} s`,
+      `fps in ${s.inputFps}, fps out ${s.outputFps}, added latency ${s.latencyMs ?? '…'} ms`,
+      `${s.interpolated} interpolated by ${s.interpolator ?? '…'}, ${s.fallbacks} fallbacks, ${s.repeated} repeated, ${s.ringDrops} dropped (engine behind)`,
+      `${s.viewers} WebRTC viewer${s.viewers === 1 ? '' : 's'}`,
+    ].join('\n');
+  });
+  ws.addEventListener('close', () => {
+    $('server-stats').textContent = 'lost the connection to the server; retrying…';
+    setTimeout(connectStats, 2000);
+  });
+}
+connectStats();
