@@ -48,3 +48,20 @@ test('known resources with another method are 405 with Allow; unknown ones stay 
   assert.equal(route('DELETE', '/hls/a/index.m3u8').kind === 'error' && (route('DELETE', '/hls/a/index.m3u8') as { status: number }).status, 405);
   assert.equal((route('POST', '/nope') as { status: number }).status, 404);
 });
+
+test('the page, WHIP and WHEP resources are routed; sessions only by the ids the server makes', () => {
+  assert.deepEqual(route('GET', '/'), { kind: 'page', file: 'index.html', contentType: 'text/html; charset=utf-8' });
+  assert.equal(route('GET', '/app.js').kind, 'page');
+  assert.equal((route('POST', '/') as { status: number }).status, 405);
+  assert.deepEqual(route('POST', '/whip/cam'), { kind: 'signal', protocol: 'whip', key: 'cam', method: 'POST' });
+  assert.deepEqual(route('OPTIONS', '/whep/cam'), { kind: 'signal', protocol: 'whep', key: 'cam', method: 'OPTIONS' });
+  assert.deepEqual(route('GET', '/whip/cam'), { kind: 'error', status: 405, reason: 'GET is not allowed here; POST an SDP offer', allow: 'POST, OPTIONS' });
+  const id = '0123abcd-0000-4000-8000-00000000abcd';
+  assert.deepEqual(route('DELETE', `/whep/cam/${id}`), { kind: 'session', protocol: 'whep', key: 'cam', id, method: 'DELETE' });
+  assert.equal(route('PATCH', `/whip/cam/${id}`).kind, 'session');
+  assert.equal((route('POST', `/whip/cam/${id}`) as { status: number }).status, 405);
+  for (const path of ['/whip/..%2f/x', '/whip/cam/../x', '/whip/cam/not-an-id', `/whip/c%2fam/${id}`, '/whip', `/whip/cam/${id}/x`]) {
+    const found = route('DELETE', path);
+    assert.equal(found.kind === 'error' && found.status, 404, path);
+  }
+});

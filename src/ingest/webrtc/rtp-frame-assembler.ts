@@ -52,13 +52,13 @@ export class RtpFrameAssembler {
         if (!frame || frame.data.length === 0) continue;
         if (this.waitingForKeyframe && !frame.isKeyframe) {
           this.skipped++;
+          out.push({ needKeyframe: true });
           continue;
         }
         this.waitingForKeyframe = false;
         out.push({ frame: { data: frame.data, keyframe: frame.isKeyframe, timestamp: frame.timestamp as number } });
       }
     }
-    if (this.waitingForKeyframe && out.length === 0 && this.skipped > 0) out.push({ needKeyframe: true });
     return out;
   }
 
