@@ -16,10 +16,13 @@ usage:
   frc convert <input> <output> [--fps N | --factor K] [--interp model|blend|dup] [--model PATH]
   frc eval <dir> [--interp model|blend|dup] [--model PATH] [--json]
   frc demo [output]                 upconvert FFmpeg's synthetic testsrc2 (30 → 60 fps)
-  frc serve [--http-port 8080] [--rtmp-port 1935] [--host 127.0.0.1] [--stream-key KEY] [--push URL] [--interp ...]
-                                    RTMP in (rtmp://host:1935/live/<key>), 2x-rate HLS out
-                                    (http://host:8080/hls/<key>/index.m3u8), stats at /api/streams
-                                    and every second over WebSocket at /api/ws
+  frc serve [--http-port 8080] [--rtmp-port 1935] [--host 127.0.0.1] [--stream-key KEY] [--token T]
+            [--push URL] [--test-pattern] [--interp ...]
+                                    the live server: a page at http://host:8080/ to publish and watch;
+                                    WHIP in (http://host:8080/whip/<key>) and RTMP in
+                                    (rtmp://host:1935/live/<key>); 2x-rate WHEP out (/whep/<key>) and
+                                    HLS out (/hls/<key>/index.m3u8); stats at /api/streams and every
+                                    second over WebSocket at /api/ws
 
 options:
   --fps N          output frame rate (60, 59.94, 30000/1001); output on a fixed grid
@@ -33,6 +36,8 @@ options:
   --rtmp-port N    RTMP ingest port (serve; default 1935)
   --host ADDR      address both listen on (serve; default 127.0.0.1)
   --stream-key KEY the only stream key allowed to publish (serve; default: any)
+  --token T        WHIP publishers must send "Authorization: Bearer T" (serve)
+  --test-pattern   also publish FFmpeg's testsrc2 at 30 fps on the key "test" (serve)
   --push URL       also publish each upconverted stream to this RTMP server, e.g.
                    rtmp://host/app/{key} ({key} becomes the stream key); a failing
                    push ends alone, HLS goes on (serve)
@@ -57,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
       host: { type: 'string' },
       'stream-key': { type: 'string' },
       push: { type: 'string' },
+      token: { type: 'string' },
+      'test-pattern': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -105,6 +112,8 @@ async function main(argv: string[]): Promise<number> {
         host: values.host ?? '127.0.0.1',
         streamKey: values['stream-key'],
         push: pushTemplate(values.push),
+        token: values.token,
+        testPattern: values['test-pattern'] ? 'test' : undefined,
       });
     }
     default:
@@ -117,7 +126,10 @@ async function serve(options: ConstructorParameters<typeof Server>[0] & { host: 
   const log = pino({ name: 'frc' }, pino.destination(2));
   const server = new Server({ ...options, logger: log });
   const { httpPort, rtmpPort } = await server.listen();
-  log.info(`RTMP ingest at rtmp://${options.host}:${rtmpPort}/live/<key>; HLS at http://${options.host}:${httpPort}/hls/<key>/index.m3u8; stats at /api/streams and ws://${options.host}:${httpPort}/api/ws` + (options.push ? '; pushing each stream onward over RTMP' : ''));
+  // The one line a person needs, on stdout; the JSON logs go to stderr.
+  const page = `http://${options.host}:${httpPort}/` + (options.testPattern ? `?key=${options.testPattern}` : '');
+  process.stdout.write(`frc serve: open ${page} to publish and watch` + (options.testPattern ? ` (the test pattern is live on key "${options.testPattern}")` : '') + '\n');
+  log.info(`WHIP ingest at http://${options.host}:${httpPort}/whip/<key>; RTMP ingest at rtmp://${options.host}:${rtmpPort}/live/<key>; WHEP at /whep/<key>; HLS at http://${options.host}:${httpPort}/hls/<key>/index.m3u8; stats at /api/streams and ws://${options.host}:${httpPort}/api/ws` + (options.push ? '; pushing each stream onward over RTMP' : ''));
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -5,6 +5,7 @@ import type { InterpolatorChoice } from './engine/create-interpolator.js';
 import { flvInput } from './ingest/flv-source.js';
 import { type RtmpLogger, RtmpServer } from './ingest/rtmp/rtmp-server.js';
 import type { LiveInput } from './ingest/live-source.js';
+import { testPatternInput } from './ingest/test-pattern.js';
 import type { ParsedOffer as ParsedOfferType } from './ingest/webrtc/sdp-offer.js';
 import { LiveStream, type LiveStreamStats } from './live/live-stream.js';
 import { HttpServer, type OfferRequest, type SessionRequest, type SignalResult, type StreamCatalog } from './server/http-server.js';
@@ -32,6 +33,8 @@ export interface ServeOptions extends InterpolatorChoice {
   iceHosts?: string[];
   /** A WHIP publisher that sends no video for this long has vanished: its stream ends (default 5 s). */
   whipIdleTimeoutMs?: number;
+  /** Publish FFmpeg's testsrc2 (30 fps) on this key while the server runs, so there is always something to watch. */
+  testPattern?: string;
   /** Output frames per input frame (default 2). */
   factor?: number;
   /** How long an ended stream stays listed and its HLS served, so players can finish (default 30 s). */
@@ -105,6 +108,11 @@ export class Server implements StreamCatalog {
     const httpPort = await this.http.listen(this.options.httpPort ?? 8080, host);
     try {
       const rtmpPort = await this.rtmp.listen(this.options.rtmpPort ?? 1935, host);
+      const key = this.options.testPattern;
+      if (key !== undefined) {
+        this.publishing.add(key);
+        this.start(key, testPatternInput(), 'the built-in test pattern');
+      }
       return { httpPort, rtmpPort };
     } catch (error) {
       await this.http.close();

@@ -8,6 +8,9 @@ window.frc = state;
 
 const origin = location.origin;
 const keyInput = $('key');
+// `/?key=test` opens the page on that stream (what `npm start` prints).
+const wanted = new URLSearchParams(location.search).get('key');
+if (wanted) keyInput.value = wanted;
 const key = () => keyInput.value.trim();
 
 function showUrls() {
