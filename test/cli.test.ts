@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { probe, runCli, tempDir, videoStream } from './helpers.js';
 
-test('frc demo (what `npm start` runs) upconverts the built-in test source with its audio', async (t) => {
+test('frc demo upconverts the built-in test source with its audio', async (t) => {
   const out = join(tempDir(t), 'demo.mp4');
   const run = await runCli(['demo', out]);
   assert.equal(run.code, 0, run.stderr);
