@@ -10,8 +10,8 @@ import type { ParsedOffer as ParsedOfferType } from './ingest/webrtc/sdp-offer.j
 import { LiveStream, type LiveStreamStats } from './live/live-stream.js';
 import { HttpServer, type OfferRequest, type SessionRequest, type SignalResult, type StreamCatalog } from './server/http-server.js';
 import { WhepViewer } from './egress/whep-viewer.js';
-import { whipInput } from './ingest/webrtc/rtp-video-source.js';
-import { chooseVideoCodec, h264PacketizationMode1, parseOffer } from './ingest/webrtc/sdp-offer.js';
+import { whipInput } from './ingest/webrtc/whip-source.js';
+import { chooseAudioCodec, chooseVideoCodec, h264PacketizationMode1, parseOffer } from './ingest/webrtc/sdp-offer.js';
 import { WhipSession } from './ingest/webrtc/whip-session.js';
 import { STREAM_KEY } from './server/routes.js';
 
@@ -185,6 +185,8 @@ export class Server implements StreamCatalog {
     try {
       accepted = await WhipSession.accept(request.sdp, choice, {
         name: `whip '${key}'`,
+        // Opus, when the publisher sends audio: relayed to WebRTC viewers, transcoded to AAC for HLS.
+        audio: chooseAudioCodec(offer, 'send'),
         logger: this.logger,
         idleTimeoutMs: this.options.whipIdleTimeoutMs,
         ...(this.options.iceHosts ? { hostAddresses: this.options.iceHosts } : {}),
@@ -212,17 +214,26 @@ export class Server implements StreamCatalog {
     const { key } = request;
     const stream = this.live.get(key);
     if (!stream || stream.finished) return { status: 404, error: stream ? 'this stream has ended' : 'no such stream: nothing is published on this key' };
-    // The stream is encoded once, as H.264, for HLS and every viewer alike.
-    const choice = chooseVideoCodec(offer, ['H264'], h264PacketizationMode1);
-    if ('reason' in choice) return { status: 406, error: choice.reason };
+    const original = request.variant === 'original';
+    // The upconverted stream is encoded once, as H.264, for HLS and every viewer alike;
+    // the original is relayed as the publisher sent it, so only its codec will do.
+    const codec = original ? stream.originalCodec : 'H264';
+    if (!codec) {
+      if (stream.state === 'starting') return { status: 503, error: 'the stream is still starting: try again in a second' };
+      return { status: 406, error: `the original is ${stream.stats().codec ?? 'in a codec'} that WebRTC viewers cannot be sent as it is (H.264 and VP8 can)` };
+    }
+    const choice = chooseVideoCodec(offer, [codec], h264PacketizationMode1);
+    if ('reason' in choice) return { status: 406, error: original ? `${choice.reason} (the original is relayed in the publisher's codec)` : choice.reason };
     if (choice.section.direction !== 'recvonly' && choice.section.direction !== 'sendrecv') return { status: 400, error: 'the offer\'s video section does not receive: a WHEP offer must be recvonly' };
     let accepted: Awaited<ReturnType<typeof WhepViewer.accept>>;
     try {
+      const keyframe = original ? () => stream.requestOriginalKeyframe() : () => stream.requestKeyframe();
       accepted = await WhepViewer.accept(request.sdp, choice, {
-        name: `whep '${key}'`,
+        name: `whep '${key}'${original ? ' (original)' : ''}`,
         logger: this.logger,
-        onKeyframeRequest: () => stream.requestKeyframe(),
-        onReady: () => stream.requestKeyframe(),
+        audio: chooseAudioCodec(offer, 'receive'),
+        onKeyframeRequest: keyframe,
+        onReady: keyframe,
         ...(this.options.iceHosts ? { hostAddresses: this.options.iceHosts } : {}),
       });
     } catch (error) {
@@ -234,7 +245,8 @@ export class Server implements StreamCatalog {
       this.whep.delete(viewer.id);
       this.logger.info(`stream '${key}' WHEP viewer left: ${reason}`);
     });
-    stream.addViewer(viewer);
+    if (original) stream.addOriginalViewer(viewer);
+    else stream.addViewer(viewer);
     return { status: 201, sdp: answer, location: `/whep/${key}/${viewer.id}` };
   }
 

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { LiveStreamStats } from '../src/live/live-stream.js';
@@ -9,16 +12,39 @@ import { chromiumMissing, fakeCameraClip, launchChromium } from './browser/chrom
 const missing = chromiumMissing();
 const stream = (list: LiveStreamStats[], key: string) => list.find((s) => s.key === key);
 
-/** The viewer page's decoded-frame counter and the browser's timestamp for it (ms). */
-async function decoded(page: Page): Promise<{ frames: number; at: number; width?: number; height?: number; codec?: string }> {
+/** A viewer peer's decoded-frame counter and the browser's timestamp for it (ms): `viewer` upconverted, `original` the original. */
+async function decoded(page: Page, peer: 'viewer' | 'original' = 'viewer'): Promise<{ frames: number; at: number; width?: number; height?: number; codec?: string }> {
   // Runs in the page (as source text: the test build has no DOM types).
   return page.evaluate(`(async () => {
     let result = { frames: 0, at: performance.now() };
-    const report = await window.frc.viewer.getStats();
+    const report = await window.frc.${peer}.getStats();
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'video') {
         const codec = s.codecId ? report.get(s.codecId)?.mimeType : undefined;
         result = { frames: s.framesDecoded ?? 0, at: performance.now(), width: s.frameWidth, height: s.frameHeight, codec };
+      }
+    });
+    return result;
+  })()`);
+}
+
+interface AudioIn {
+  packets: number;
+  bytes: number;
+  energy: number;
+  level: number;
+  codec?: string;
+}
+
+/** The upconverted viewer's audio as the browser reports it. */
+async function audioIn(page: Page): Promise<AudioIn> {
+  return page.evaluate(`(async () => {
+    const result = { packets: 0, bytes: 0, energy: 0, level: 0 };
+    const report = await window.frc.viewer.getStats();
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        Object.assign(result, { packets: s.packetsReceived ?? 0, bytes: s.bytesReceived ?? 0, energy: s.totalAudioEnergy ?? 0, level: s.audioLevel ?? 0,
+          codec: s.codecId ? report.get(s.codecId)?.mimeType : undefined });
       }
     });
     return result;
@@ -37,7 +63,7 @@ async function publishFromPage(page: Page, http: string, key: string): Promise<v
   await statusSays(page, /^Publishing/);
 }
 
-test('the page publishes a 30 fps camera via WHIP; a second page plays it via WHEP at 60 fps; a vanished publisher ends only its stream', { skip: missing }, async (t) => {
+test('the page publishes a 30 fps camera and the microphone via WHIP; a second page plays the original at 30 fps and the upconverted at 60 fps with Opus audio via WHEP; HLS gets AAC; a vanished publisher ends only its stream', { skip: missing }, async (t) => {
   const dir = tempDir(t);
   const browser = await launchChromium(fakeCameraClip(dir));
   t.after(() => browser.close());
@@ -55,10 +81,25 @@ test('the page publishes a 30 fps camera via WHIP; a second page plays it via WH
   // Let the first keyframe arrive and the jitter buffer settle.
   await until('frames decoded', 10_000, async () => ((await decoded(viewer)).frames > 30 ? true : undefined));
 
+  await until('original frames decoded', 10_000, async () => ((await decoded(viewer, 'original')).frames > 15 ? true : undefined));
+
   const before = await decoded(viewer);
+  const originalBefore = await decoded(viewer, 'original');
+  const audioBefore = await audioIn(viewer);
   const engineBefore = stream(await streams(), 'cam')!;
-  await new Promise((resolve) => setTimeout(resolve, 10_000));
+  const holds: number[] = [];
+  const latencies: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const s = stream(await streams(), 'cam')!;
+    if (s.audioHoldMs !== undefined && s.latencyMs !== undefined) {
+      holds.push(s.audioHoldMs);
+      latencies.push(s.latencyMs);
+    }
+  }
   const after = await decoded(viewer);
+  const originalAfter = await decoded(viewer, 'original');
+  const audioAfter = await audioIn(viewer);
   const engineAfter = stream(await streams(), 'cam')!;
   const fps = ((after.frames - before.frames) * 1000) / (after.at - before.at);
   const interpolated = engineAfter.interpolated - engineBefore.interpolated;
@@ -66,7 +107,28 @@ test('the page publishes a 30 fps camera via WHIP; a second page plays it via WH
     `viewer decoded ${after.frames - before.frames} frames in ${((after.at - before.at) / 1000).toFixed(2)} s = ${fps.toFixed(1)} fps (${after.codec} ${after.width}x${after.height}); ` +
       `server: ${engineAfter.protocol} ${engineAfter.codec} in ${engineAfter.inputFps} fps, out ${engineAfter.outputFps} fps, +${interpolated} interpolated, latency ${engineAfter.latencyMs} ms, ${engineAfter.viewers} viewer(s), ring drops ${engineAfter.ringDrops}`,
   );
+  const originalFps = ((originalAfter.frames - originalBefore.frames) * 1000) / (originalAfter.at - originalBefore.at);
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+  t.diagnostic(
+    `original: ${originalFps.toFixed(1)} fps (${originalAfter.codec} ${originalAfter.width}x${originalAfter.height}); ` +
+      `audio: ${audioAfter.packets - audioBefore.packets} packets, ${audioAfter.bytes - audioBefore.bytes} bytes in 10 s (${audioAfter.codec}), energy ${audioAfter.energy.toFixed(4)}, level ${audioAfter.level.toFixed(4)}; ` +
+      `server: audio ${engineAfter.audio} to HLS, ${engineAfter.webrtcAudio} to WebRTC, held median ${median(holds)} ms vs video latency median ${median(latencies)} ms (holds ${holds.join(' ')}; latencies ${latencies.join(' ')})`,
+  );
   assert.ok(fps >= 55, `the viewer received ${fps.toFixed(1)} fps`);
+  assert.ok(originalFps >= 25 && originalFps <= 35, `the original arrived at ${originalFps.toFixed(1)} fps`);
+  // Relayed as published: Chromium sends VP8 unless told otherwise.
+  assert.equal(originalAfter.codec, `video/${engineAfter.codec!.toUpperCase()}`);
+  assert.equal(engineAfter.originalViewers, 1);
+  // Opus at 50 packets a second, and not silence: the fake microphone beeps.
+  assert.equal(audioAfter.codec, 'audio/opus');
+  assert.ok(audioAfter.packets - audioBefore.packets >= 400, `${audioAfter.packets - audioBefore.packets} audio packets in 10 s`);
+  assert.ok(audioAfter.bytes > audioBefore.bytes);
+  assert.ok(audioAfter.energy > 0, 'the viewer heard something');
+  assert.equal(engineAfter.audio, 'encode');
+  assert.equal(engineAfter.webrtcAudio, 'relay');
+  // The audio waits as long as the video does (both medians over the same seconds).
+  assert.ok(holds.length >= 5, 'the server reported audio holds');
+  assert.ok(Math.abs(median(holds)! - median(latencies)!) <= 40, `audio held ${median(holds)} ms, video delayed ${median(latencies)} ms`);
   assert.equal(after.codec, 'video/H264');
   assert.deepEqual([after.width, after.height], [320, 240]);
   assert.equal(engineAfter.protocol, 'whip');
@@ -95,7 +157,15 @@ test('the page publishes a 30 fps camera via WHIP; a second page plays it via WH
   });
   assert.equal(ended.state, 'ended', ended.error);
   assert.equal(ended.viewers, 0, 'the viewer was closed with the stream');
-  assert.match(await (await fetch(`${http}/hls/cam/index.m3u8`)).text(), /#EXT-X-ENDLIST/);
+  const playlist = await (await fetch(`${http}/hls/cam/index.m3u8`)).text();
+  assert.match(playlist, /#EXT-X-ENDLIST/);
+  // The WHIP stream's HLS carries the microphone as AAC.
+  const segment = playlist.split('\n').find((line) => line.endsWith('.ts'))!;
+  const file = join(dir, 'segment.ts');
+  writeFileSync(file, Buffer.from(await (await fetch(`${http}/hls/cam/${segment}`)).arrayBuffer()));
+  const probe = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,sample_rate', '-of', 'csv=p=0', file], { encoding: 'utf8' });
+  t.diagnostic(`HLS segment ${segment}: ${probe.stdout.trim().replace(/\n/g, '; ')}`);
+  assert.match(probe.stdout, /aac,audio,48000|audio.*aac|aac.*audio/);
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const other = stream(await streams(), 'other')!;
   assert.equal(other.state, 'live');

@@ -3,7 +3,7 @@
 // peer connections, for the browser tests and for poking at in the console.
 
 const $ = (id) => document.getElementById(id);
-const state = { publisher: null, publishUrl: null, viewer: null, viewUrl: null, source: null, fileVideo: null };
+const state = { publisher: null, publishUrl: null, viewer: null, viewUrl: null, original: null, originalUrl: null, source: null, fileVideo: null };
 window.frc = state;
 
 const origin = location.origin;
@@ -74,8 +74,9 @@ async function publish(stream, label) {
   const pc = peer();
   state.publisher = pc;
   state.source = stream;
-  for (const track of stream.getVideoTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
-  $('original').srcObject = stream;
+  // Video and, when there is some, audio (Opus: relayed to WebRTC viewers, AAC in HLS).
+  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+  if (!state.original) showLocalPreview(stream);
   pc.addEventListener('connectionstatechange', () => {
     if (pc !== state.publisher) return;
     if (pc.connectionState === 'connected') status(`Publishing ${label} on “${key()}”. Press “Watch stream” to see it upconverted.`);
@@ -96,14 +97,16 @@ async function stopPublishing() {
   state.source?.getTracks().forEach((t) => t.stop());
   state.source = null;
   state.fileVideo?.pause();
-  $('original').srcObject = null;
+  if (!state.original) $('original').srcObject = null;
   $('stop-publish').disabled = true;
 }
 
 $('publish-camera').addEventListener('click', async () => {
   try {
     status('Asking for the camera…');
-    const stream = await navigator.mediaDevices.getUserMedia({ video: { frameRate: { ideal: 30 } }, audio: false });
+    const video = { frameRate: { ideal: 30 } };
+    // The microphone too, if there is one (and the user allows it); video alone otherwise.
+    const stream = await navigator.mediaDevices.getUserMedia({ video, audio: true }).catch(() => navigator.mediaDevices.getUserMedia({ video, audio: false }));
     await publish(stream, 'the camera');
   } catch (error) {
     status(`Cannot publish the camera: ${error.message}`, true);
@@ -133,13 +136,23 @@ $('stop-publish').addEventListener('click', async () => {
   status('Stopped publishing.');
 });
 
+function showLocalPreview(stream) {
+  $('original-title').textContent = '(what this page sends)';
+  $('original').srcObject = stream;
+}
+
 async function watch() {
   checkKey();
   await stopWatching();
   const pc = peer();
   state.viewer = pc;
   pc.addTransceiver('video', { direction: 'recvonly' });
-  pc.addEventListener('track', (event) => { $('upconverted').srcObject = new MediaStream([event.track]); });
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  const upconverted = new MediaStream();
+  $('upconverted').srcObject = upconverted;
+  // Pressing “Watch” is the gesture that lets the page play sound.
+  $('upconverted').muted = false;
+  pc.addEventListener('track', (event) => upconverted.addTrack(event.track));
   pc.addEventListener('connectionstatechange', () => {
     if (pc !== state.viewer) return;
     if (pc.connectionState === 'connected') status(`Watching “${key()}” upconverted.`);
@@ -147,6 +160,19 @@ async function watch() {
   });
   state.viewUrl = await negotiate(pc, `${origin}/whep/${encodeURIComponent(key())}`);
   $('stop-watch').disabled = false;
+  await watchOriginal().catch((error) => status(`Watching upconverted; the original is not available: ${error.message}`, true));
+}
+
+/** The original, from the server too (the publisher's video as it came, video only: the sound comes with the upconverted one). */
+async function watchOriginal() {
+  const pc = peer();
+  state.original = pc;
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addEventListener('track', (event) => {
+    $('original-title').textContent = '(from the server, as published, via WHEP)';
+    $('original').srcObject = new MediaStream([event.track]);
+  });
+  state.originalUrl = await negotiate(pc, `${origin}/whep/${encodeURIComponent(key())}/original`);
 }
 
 async function stopWatching() {
@@ -157,6 +183,15 @@ async function stopWatching() {
   state.viewUrl = null;
   pc.close();
   $('upconverted').srcObject = null;
+  const original = state.original;
+  state.original = null;
+  if (original) {
+    await endSession(state.originalUrl);
+    state.originalUrl = null;
+    original.close();
+    if (state.source) showLocalPreview(state.source);
+    else $('original').srcObject = null;
+  }
   $('stop-watch').disabled = true;
 }
 
@@ -182,8 +217,27 @@ function rate(id, frames, timestamp) {
   return ((frames - previous.frames) * 1000) / (timestamp - previous.timestamp);
 }
 
+/** Lines for a receiving peer: video fps and counts, and audio when there is some. */
+async function receiverLines(pc, id) {
+  const lines = [];
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') {
+      const fps = rate(id, s.framesDecoded ?? 0, s.timestamp);
+      lines.unshift(`receiving ${s.frameWidth ?? '?'}x${s.frameHeight ?? '?'} at ${fps === undefined ? '…' : fps.toFixed(1)} fps`);
+      lines.push(`${s.framesDecoded ?? 0} frames decoded, ${s.framesDropped ?? 0} dropped, ${s.packetsLost ?? 0} packets lost`);
+      if (s.jitterBufferEmittedCount) lines.push(`jitter buffer ${((s.jitterBufferDelay / s.jitterBufferEmittedCount) * 1000).toFixed(0)} ms`);
+    }
+    if (s.type === 'inbound-rtp' && s.kind === 'audio' && s.packetsReceived) {
+      lines.push(`audio: ${s.packetsReceived} packets, level ${(s.audioLevel ?? 0).toFixed(3)}`);
+    }
+  });
+  return lines;
+}
+
 async function browserStats() {
-  if (state.publisher) {
+  if (state.original) {
+    $('original-stats').textContent = (await receiverLines(state.original, 'original')).join('\n') || 'connecting…';
+  } else if (state.publisher) {
     const lines = [];
     (await state.publisher.getStats()).forEach((s) => {
       if (s.type === 'outbound-rtp' && s.kind === 'video') {
@@ -197,16 +251,7 @@ async function browserStats() {
     $('original-stats').textContent = 'not publishing';
   }
   if (state.viewer) {
-    const lines = [];
-    (await state.viewer.getStats()).forEach((s) => {
-      if (s.type === 'inbound-rtp' && s.kind === 'video') {
-        const fps = rate('in', s.framesDecoded ?? 0, s.timestamp);
-        lines.push(`receiving ${s.frameWidth ?? '?'}x${s.frameHeight ?? '?'} at ${fps === undefined ? '…' : fps.toFixed(1)} fps`);
-        lines.push(`${s.framesDecoded ?? 0} frames decoded, ${s.framesDropped ?? 0} dropped, ${s.packetsLost ?? 0} packets lost`);
-        if (s.jitterBufferEmittedCount) lines.push(`jitter buffer ${((s.jitterBufferDelay / s.jitterBufferEmittedCount) * 1000).toFixed(0)} ms`);
-      }
-    });
-    $('upconverted-stats').textContent = lines.join('\n') || 'connecting…';
+    $('upconverted-stats').textContent = (await receiverLines(state.viewer, 'in')).join('\n') || 'connecting…';
   } else {
     $('upconverted-stats').textContent = 'not watching';
   }
@@ -227,7 +272,8 @@ function connectStats() {
       `${s.state}${s.error ? ` (${s.error})` : ''}: ${s.protocol} ${s.codec ?? ''} ${s.width ?? '?'}x${s.height ?? '?'}, up ${Math.round(s.uptimeSeconds)} s`,
       `fps in ${s.inputFps}, fps out ${s.outputFps}, added latency ${s.latencyMs ?? '…'} ms`,
       `${s.interpolated} interpolated by ${s.interpolator ?? '…'}, ${s.fallbacks} fallbacks, ${s.repeated} repeated, ${s.ringDrops} dropped (engine behind)`,
-      `${s.viewers} WebRTC viewer${s.viewers === 1 ? '' : 's'}`,
+      `audio: ${s.audio ?? 'none'} to HLS, ${s.webrtcAudio ?? 'none'} to WebRTC${s.audioHoldMs !== undefined ? ` (held ${s.audioHoldMs} ms to match the video)` : ''}`,
+      `${s.viewers} WebRTC viewer${s.viewers === 1 ? '' : 's'} upconverted, ${s.originalViewers ?? 0} of the original`,
     ].join('\n');
   });
   ws.addEventListener('close', () => {

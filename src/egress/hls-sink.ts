@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type Encoder, Muxer } from 'node-av/api';
+import { Encoder, Muxer } from 'node-av/api';
 import { avGetCodecName, type Packet, type Stream } from 'node-av/lib';
 import { describeFfmpegError } from '../ffmpeg-log.js';
 import { OutputError } from './file-sink.js';
@@ -9,8 +9,12 @@ export interface HlsSinkOptions {
   dir: string;
   /** The (shared) H.264 encoder whose packets this sink muxes; it must not have produced a packet yet. */
   video: Encoder;
-  /** The input's audio stream: copied into the segments when MPEG-TS takes its codec (AAC, MP3), else left out. */
-  audio?: Stream;
+  /**
+   * The input's audio stream, copied into the segments when MPEG-TS takes its
+   * codec (AAC, MP3; else left out), or an audio encoder whose packets
+   * `writeAudio` gets (WebRTC's Opus transcoded to AAC).
+   */
+  audio?: Stream | Encoder;
   /** Target segment length in seconds (default 1); the encoder's keyframe interval should match. */
   segmentSeconds?: number;
   /** Segments listed in the rolling playlist; older ones are deleted (default 6). */
@@ -32,15 +36,16 @@ const TS_AUDIO = new Set(['aac', 'mp3', 'mp2', 'ac3', 'eac3']);
  * trailer, which ends the playlist with `#EXT-X-ENDLIST`.
  */
 export class HlsSink implements AsyncDisposable {
-  readonly audioMode: 'copy' | 'none';
+  readonly audioMode: 'copy' | 'encode' | 'none';
   private closed = false;
 
   private constructor(
     private readonly muxer: Muxer,
     private readonly videoIndex: number,
     private readonly audioIndex: number,
+    encoded: boolean,
   ) {
-    this.audioMode = audioIndex < 0 ? 'none' : 'copy';
+    this.audioMode = audioIndex < 0 ? 'none' : encoded ? 'encode' : 'copy';
   }
 
   static async open(options: HlsSinkOptions): Promise<HlsSink> {
@@ -65,10 +70,10 @@ export class HlsSink implements AsyncDisposable {
     }
     const videoIndex = muxer.addStream(options.video);
     let audioIndex = -1;
-    if (options.audio && TS_AUDIO.has(avGetCodecName(options.audio.codecpar.codecId) ?? '')) {
-      audioIndex = muxer.addStream(options.audio);
-    }
-    return new HlsSink(muxer, videoIndex, audioIndex);
+    const { audio } = options;
+    if (audio instanceof Encoder) audioIndex = muxer.addStream(audio);
+    else if (audio && TS_AUDIO.has(avGetCodecName(audio.codecpar.codecId) ?? '')) audioIndex = muxer.addStream(audio);
+    return new HlsSink(muxer, videoIndex, audioIndex, audio instanceof Encoder);
   }
 
   /** Muxes one encoded video packet; the packet stays the caller's. */
@@ -76,7 +81,7 @@ export class HlsSink implements AsyncDisposable {
     await this.muxer.writePacket(packet, this.videoIndex);
   }
 
-  /** Copies one audio packet; the packet stays the caller's. */
+  /** Muxes one audio packet (copied or encoded); the packet stays the caller's. */
   async writeAudio(packet: Packet): Promise<void> {
     if (this.audioIndex >= 0) await this.muxer.writePacket(packet, this.audioIndex);
   }

@@ -1,5 +1,5 @@
 import { Encoder } from 'node-av/api';
-import { type Frame, type Packet, Rational, type Stream } from 'node-av/lib';
+import { avGetCodecName, type Frame, type Packet, Rational, type Stream } from 'node-av/lib';
 import { AV_PICTURE_TYPE_I, FF_ENCODER_LIBX264 } from 'node-av/constants';
 import { describeFfmpegError } from '../ffmpeg-log.js';
 import { OutputError } from './file-sink.js';
@@ -7,6 +7,9 @@ import { HlsSink } from './hls-sink.js';
 import type { PushState, RtmpPush } from './rtmp-push.js';
 import { parameterSets } from './h264-parameter-sets.js';
 import type { VideoFanout } from './video-fanout.js';
+import type { AudioFanout } from './audio-fanout.js';
+import { AudioTranscoder } from './audio-transcoder.js';
+import { AudioGate } from '../live/audio-gate.js';
 
 export interface LiveEgressOptions {
   /** The stream's own directory for its HLS output. */
@@ -19,7 +22,11 @@ export interface LiveEgressOptions {
    * push targets need not guess it from millisecond timestamps.
    */
   frameRate?: { num: number; den: number };
-  /** The input's audio stream, copied to every output that takes its codec. */
+  /**
+   * The input's audio stream: copied to HLS and the push when they take its
+   * codec, transcoded to AAC when it is Opus (from WebRTC); relayed to
+   * WebRTC viewers as it is when it is Opus, else transcoded to Opus.
+   */
   audio?: Stream;
   /** Target HLS segment length in seconds (default 1). */
   segmentSeconds?: number;
@@ -29,6 +36,18 @@ export interface LiveEgressOptions {
   pushGraceMs?: number;
   /** WebRTC (WHEP) viewers: the same H.264 packets, as RTP. */
   rtp?: VideoFanout;
+  /** WebRTC viewers' audio: Opus, held back to leave with the video of the same time (see `AudioGate`). */
+  rtpAudio?: AudioFanout;
+}
+
+/** How the audio reaches WebRTC viewers: Opus `relay`ed as it came, or `transcode`d to Opus once for all of them. */
+export type WebRtcAudioMode = 'relay' | 'transcode' | 'none';
+
+interface HeldOpus {
+  payload: Buffer;
+  timestamp: number;
+  /** When it was handed to the egress (ms), for the hold statistics. */
+  at: number;
 }
 
 /** Forced keyframes come at most this often, however many viewers join or ask. */
@@ -60,13 +79,27 @@ export class LiveEgress implements AsyncDisposable {
   private sps?: Buffer[];
   /** RTP timestamps start at a random point (RFC 3550). */
   private readonly rtpBase = BigInt(Math.floor(Math.random() * 0x100000000));
+  private readonly opusBase = BigInt(Math.floor(Math.random() * 0x100000000));
+  private readonly gate = new AudioGate<HeldOpus>();
+  /** AAC → Opus for WebRTC viewers, started when the first one with audio joins. */
+  private toOpus?: Promise<AudioTranscoder | undefined>;
+  /** How long relayed audio was held for the video, recent samples (ms). */
+  private readonly holds: { at: number; ms: number }[] = [];
+  readonly webrtcAudio: WebRtcAudioMode;
 
   private constructor(
     private readonly encoder: Encoder,
     private readonly hls: HlsSink,
     private readonly push: RtmpPush | undefined,
     private readonly rtp: VideoFanout | undefined,
-  ) {}
+    private readonly rtpAudio: AudioFanout | undefined,
+    private readonly audio: Stream | undefined,
+    /** Opus → AAC for HLS and the push. */
+    private readonly toAac: AudioTranscoder | undefined,
+  ) {
+    const codec = audio ? avGetCodecName(audio.codecpar.codecId) : undefined;
+    this.webrtcAudio = !audio || !rtpAudio ? 'none' : codec === 'opus' ? 'relay' : 'transcode';
+  }
 
   static async open(options: LiveEgressOptions): Promise<LiveEgress> {
     const segmentSeconds = options.segmentSeconds ?? 1;
@@ -86,24 +119,37 @@ export class LiveEgress implements AsyncDisposable {
       throw new OutputError(`cannot start the H.264 encoder: ${await describeFfmpegError(err)}`);
     }
     let hls: HlsSink;
+    let toAac: AudioTranscoder | undefined;
     try {
-      // Both outputs register the encoder before its first frame: each muxer
-      // takes the stream's parameters (and FLV its global header) from it.
+      // HLS players and FLV take AAC, not WebRTC's Opus.
+      if (options.audio && avGetCodecName(options.audio.codecpar.codecId) === 'opus') toAac = await AudioTranscoder.open(options.audio, 'aac');
+      const audio = toAac?.encoder ?? options.audio;
+      // Both outputs register the encoders before their first frame: each muxer
+      // takes the stream's parameters (and FLV its global header) from them.
       [hls] = await Promise.all([
-        HlsSink.open({ dir: options.dir, video: encoder, audio: options.audio, segmentSeconds }),
-        options.push?.attach({ video: encoder, audio: options.audio, graceMs: options.pushGraceMs }),
+        HlsSink.open({ dir: options.dir, video: encoder, audio, segmentSeconds }),
+        options.push?.attach({ video: encoder, audio, graceMs: options.pushGraceMs }),
       ]);
     } catch (err) {
       await options.push?.close();
+      toAac?.close();
       encoder.close();
       throw err;
     }
-    return new LiveEgress(encoder, hls, options.push, options.rtp);
+    return new LiveEgress(encoder, hls, options.push, options.rtp, options.rtpAudio, options.audio, toAac);
   }
 
-  /** Whether the input's audio reaches the HLS output. */
-  get audioMode(): 'copy' | 'none' {
+  /** How the input's audio reaches the HLS output. */
+  get audioMode(): 'copy' | 'encode' | 'none' {
     return this.hls.audioMode;
+  }
+
+  /** The median time relayed audio waited for its video over the last 2 s (ms), when audio is relayed. */
+  audioHoldMs(now = performance.now()): number | undefined {
+    while (this.holds.length > 0 && now - this.holds[0]!.at > 2000) this.holds.shift();
+    if (this.holds.length === 0) return undefined;
+    const sorted = this.holds.map((h) => h.ms).sort((a, b) => a - b);
+    return Math.round(sorted[sorted.length >> 1]!);
   }
 
   /** The push's state, when there is one. */
@@ -116,8 +162,12 @@ export class LiveEgress implements AsyncDisposable {
     this.keyframeWanted = true;
   }
 
-  /** Encodes one output frame and sends its packets everywhere; the frame stays the caller's. */
-  async writeVideo(frame: Frame): Promise<void> {
+  /**
+   * Encodes one output frame and sends its packets everywhere; the frame
+   * stays the caller's. `time` is its media time in seconds (the input's
+   * timeline): relayed audio up to that time follows it out.
+   */
+  async writeVideo(frame: Frame, time?: number): Promise<void> {
     const now = performance.now();
     if (this.keyframeWanted && now - this.lastForcedKeyframe >= KEYFRAME_REQUEST_INTERVAL_MS) {
       // libx264 turns a frame typed I into an IDR (closed GOP), which is what a joining decoder needs.
@@ -126,12 +176,26 @@ export class LiveEgress implements AsyncDisposable {
       this.lastForcedKeyframe = now;
     }
     await this.send(await this.encoder.encodeAll(frame));
+    if (time !== undefined) this.sendOpus(this.gate.videoSent(time));
   }
 
-  /** Copies one audio packet everywhere; the packet stays the caller's. */
+  /** Sends one audio packet everywhere (copied or transcoded as each output needs); the packet stays the caller's. */
   async writeAudio(packet: Packet): Promise<void> {
-    this.push?.write(packet, 'audio');
-    await this.hls.writeAudio(packet);
+    if (this.toAac) {
+      const packets = await this.toAac.transcode(packet);
+      try {
+        for (const aac of packets) {
+          this.push?.write(aac, 'audio');
+          await this.hls.writeAudio(aac);
+        }
+      } finally {
+        for (const aac of packets) aac.free();
+      }
+    } else {
+      this.push?.write(packet, 'audio');
+      await this.hls.writeAudio(packet);
+    }
+    await this.relayAudio(packet);
   }
 
   /** Flushes the encoder, ends the playlist (`#EXT-X-ENDLIST`) and hangs up the push. */
@@ -140,7 +204,18 @@ export class LiveEgress implements AsyncDisposable {
     this.closed = true;
     try {
       await this.send(await this.encoder.encodeAll(null));
+      this.sendOpus(this.gate.drain());
+      if (this.toAac) {
+        const packets = await this.toAac.flush();
+        for (const aac of packets) {
+          this.push?.write(aac, 'audio');
+          await this.hls.writeAudio(aac);
+          aac.free();
+        }
+      }
     } finally {
+      this.toAac?.close();
+      void this.toOpus?.then((transcoder) => transcoder?.close());
       try {
         await this.hls.close();
       } finally {
@@ -165,6 +240,43 @@ export class LiveEgress implements AsyncDisposable {
     } finally {
       for (const packet of packets) packet.free();
     }
+  }
+
+  /** Opus for WebRTC viewers: into the gate (transcoded first if the input is not Opus); what the gate lets out is sent. */
+  private async relayAudio(packet: Packet): Promise<void> {
+    if (!this.rtpAudio || this.rtpAudio.count === 0 || this.webrtcAudio === 'none' || !this.audio) return;
+    if (this.webrtcAudio === 'relay') {
+      this.gateOpus(packet, this.audio.timeBase);
+      return;
+    }
+    // Started on the first viewer with audio, then kept: one encode for all of them.
+    const audio = this.audio;
+    this.toOpus ??= AudioTranscoder.open(audio, 'opus').catch(() => undefined);
+    const transcoder = await this.toOpus;
+    if (!transcoder) return;
+    const packets = await transcoder.transcode(packet);
+    for (const opus of packets) {
+      this.gateOpus(opus, opus.timeBase);
+      opus.free();
+    }
+  }
+
+  private gateOpus(packet: Packet, timeBase: { num: number; den: number }): void {
+    if (!packet.data) return;
+    const time = (Number(packet.pts) * timeBase.num) / timeBase.den;
+    const timestamp = Number((this.opusBase + (packet.pts * 48000n * BigInt(timeBase.num)) / BigInt(timeBase.den)) & 0xffffffffn);
+    // A copy: the packet's memory goes back to FFmpeg when the caller frees it.
+    this.sendOpus(this.gate.push(time, { payload: Buffer.from(packet.data), timestamp, at: performance.now() }));
+  }
+
+  private sendOpus(items: HeldOpus[]): void {
+    if (items.length === 0) return;
+    const now = performance.now();
+    for (const item of items) {
+      this.rtpAudio?.writeOpus(item.payload, item.timestamp);
+      this.holds.push({ at: now, ms: now - item.at });
+    }
+    if (this.holds.length > 512) this.holds.splice(0, this.holds.length - 512);
   }
 
   private sendRtp(packet: Packet): void {

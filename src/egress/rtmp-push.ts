@@ -1,4 +1,4 @@
-import { type Encoder, Muxer } from 'node-av/api';
+import { Encoder, Muxer } from 'node-av/api';
 import { avGetCodecName, type Packet, type Stream } from 'node-av/lib';
 import { describeFfmpegError } from '../ffmpeg-log.js';
 
@@ -26,8 +26,8 @@ export interface RtmpPushOptions {
 export interface PushStreams {
   /** The shared H.264 encoder; it must not have produced a packet yet. */
   video: Encoder;
-  /** The input's audio: copied when FLV takes its codec (AAC, MP3), else left out. */
-  audio?: Stream;
+  /** The input's audio: copied when FLV takes its codec (AAC, MP3), else left out; or an audio encoder (AAC) whose packets come to `write`. */
+  audio?: Stream | Encoder;
   /** How long to wait for the connection before giving up on the push (default 2 s). */
   graceMs?: number;
 }
@@ -113,8 +113,11 @@ export class RtmpPush {
     if (!muxer || this.isFinal || this.closing) return;
     try {
       this.indices.video = muxer.addStream(streams.video);
-      if (streams.audio && FLV_AUDIO.has(avGetCodecName(streams.audio.codecpar.codecId) ?? '')) {
-        this.indices.audio = muxer.addStream(streams.audio);
+      const { audio } = streams;
+      if (audio instanceof Encoder) {
+        this.indices.audio = muxer.addStream(audio);
+      } else if (audio && FLV_AUDIO.has(avGetCodecName(audio.codecpar.codecId) ?? '')) {
+        this.indices.audio = muxer.addStream(audio);
         // The input's codec tag is its container's business; let FLV pick its own.
         muxer.getStream(this.indices.audio)!.codecpar.codecTag = 0;
       }

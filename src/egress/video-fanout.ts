@@ -1,5 +1,6 @@
 import { RtpHeader, RtpPacket } from 'werift';
 import { accessUnitNals, packetizeH264 } from './h264-packetizer.js';
+import { packetizeVp8 } from './vp8-packetizer.js';
 
 /** One receiver of the fanned-out RTP (a WHEP viewer). */
 export interface RtpViewer {
@@ -25,8 +26,8 @@ interface ViewerState {
 }
 
 /**
- * Encoded once, sent to many: each H.264 access unit is cut into RTP
- * payloads once, then stamped for each viewer with that viewer's own
+ * Encoded once, sent to many: each H.264 access unit (or VP8 frame, when
+ * relaying a publisher's original VP8) is cut into RTP payloads once, then stamped for each viewer with that viewer's own
  * sequence numbers (so a viewer that skipped frames sees no gap, and asks
  * for no retransmission of what it was never sent).
  *
@@ -65,7 +66,16 @@ export class VideoFanout {
    */
   writeH264(data: Buffer, timestamp: number, keyframe: boolean, parameterSets: Buffer[]): void {
     if (this.viewers.size === 0) return;
-    const payloads = packetizeH264(accessUnitNals(data, parameterSets));
+    this.writePayloads(packetizeH264(accessUnitNals(data, parameterSets)), timestamp, keyframe);
+  }
+
+  /** Sends one VP8 frame to every viewer that can take it; `timestamp` as for `writeH264`. */
+  writeVp8(frame: Buffer, timestamp: number, keyframe: boolean): void {
+    if (this.viewers.size === 0) return;
+    this.writePayloads(packetizeVp8(frame), timestamp, keyframe);
+  }
+
+  private writePayloads(payloads: Buffer[], timestamp: number, keyframe: boolean): void {
     if (payloads.length === 0) return;
     let needKeyframe = false;
     for (const state of this.viewers.values()) {

@@ -5,6 +5,7 @@ import { answerOffer, peerConfig, type PeerNetworkOptions } from '../ingest/webr
 import { type CodecChoice, restrictOffer, type VideoCodecName } from '../ingest/webrtc/sdp-offer.js';
 import type { RtmpLogger } from '../ingest/rtmp/rtmp-server.js';
 import type { RtpViewer } from './video-fanout.js';
+import type { AudioViewer } from './audio-fanout.js';
 
 export interface WhepViewerOptions extends PeerNetworkOptions {
   logger: RtmpLogger;
@@ -14,6 +15,8 @@ export interface WhepViewerOptions extends PeerNetworkOptions {
   onKeyframeRequest?: () => void;
   /** Became able to take packets: needs a keyframe to start. */
   onReady?: () => void;
+  /** The offer's Opus (see `chooseAudioCodec`): the viewer gets an audio track too. */
+  audio?: CodecChoice;
 }
 
 export interface WhepViewerEvents {
@@ -21,25 +24,29 @@ export interface WhepViewerEvents {
 }
 
 /**
- * One WHEP viewer: a werift peer connection sending one video track. The
- * packets come from the stream's `VideoFanout`; the viewer only stamps and
+ * One WHEP viewer: a werift peer connection sending one video track and,
+ * when the offer asks for audio, one Opus track. The packets come from the
+ * stream's `VideoFanout` and `AudioFanout`; the viewer only stamps and
  * encrypts them (werift's sender sets SSRC and payload type, keeps a
- * history for NACK retransmission, and sends sender reports).
+ * history for NACK retransmission, and sends sender reports, which is what
+ * the browser lines audio and video up by).
  *
  * The viewer owns its peer connection; `close()` — a DELETE, the stream
  * ending, or the connection failing — closes it.
  */
-export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpViewer {
+export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpViewer, AudioViewer {
   readonly id = randomUUID();
   readonly codec: VideoCodecName;
   backlog = 0;
   sent = 0;
+  audioSent = 0;
   private connected = false;
   private endReason?: string;
 
   private constructor(
     private readonly pc: RTCPeerConnection,
     private readonly sender: RTCRtpSender,
+    private readonly audioSender: RTCRtpSender | undefined,
     choice: CodecChoice,
     private readonly options: WhepViewerOptions,
   ) {
@@ -66,10 +73,15 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
   static async accept(offer: string, choice: CodecChoice, options: WhepViewerOptions): Promise<{ viewer: WhepViewer; answer: string }> {
     const pc = new RTCPeerConnection(peerConfig(choice.codec.name as VideoCodecName, options));
     // A send-only video transceiver, matched to the offer's (receive-only) video section.
-    const transceiver = pc.addTransceiver('video', { direction: 'sendonly' });
-    const viewer = new WhepViewer(pc, transceiver.sender, choice, options);
+    // Transceivers are matched to the offer's sections by kind, in order.
+    const sections = [{ kind: 'video' as const, index: choice.section.index }, ...(options.audio ? [{ kind: 'audio' as const, index: options.audio.section.index }] : [])].sort((a, b) => a.index - b.index);
+    const senders: Partial<Record<'video' | 'audio', RTCRtpSender>> = {};
+    for (const { kind } of sections) senders[kind] = pc.addTransceiver(kind, { direction: 'sendonly' }).sender;
+    const viewer = new WhepViewer(pc, senders.video!, senders.audio, choice, options);
     try {
-      const answer = await answerOffer(pc, restrictOffer(offer, choice.section.index, choice.codec.payloadType));
+      let restricted = restrictOffer(offer, choice.section.index, choice.codec.payloadType);
+      if (options.audio) restricted = restrictOffer(restricted, options.audio.section.index, options.audio.codec.payloadType);
+      const answer = await answerOffer(pc, restricted);
       return { viewer, answer };
     } catch (error) {
       viewer.close('negotiation failed');
@@ -83,6 +95,19 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
 
   get ended(): boolean {
     return this.endReason !== undefined;
+  }
+
+  get audioReady(): boolean {
+    return this.audioSender !== undefined && this.ready;
+  }
+
+  /** One Opus packet, already stamped (see `AudioFanout`); a failure here costs the packet, not the viewer. */
+  sendAudio(packet: RtpPacket): void {
+    if (this.ended || !this.audioSender) return;
+    this.audioSender.sendRtp(packet).then(
+      () => this.audioSent++,
+      () => {},
+    );
   }
 
   send(packet: RtpPacket): void {

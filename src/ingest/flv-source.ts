@@ -1,12 +1,14 @@
 import type { Readable } from 'node:stream';
 import { Decoder, Demuxer } from 'node-av/api';
-import type { Stream } from 'node-av/lib';
+import type { Packet, Stream } from 'node-av/lib';
 import { avGetCodecName } from 'node-av/lib';
 import type { Rational } from '../engine/slot-planner.js';
 import { describeFfmpegError } from '../ffmpeg-log.js';
-import { readDemuxed, type SourceItem } from './read-demuxed.js';
+import { readDemuxed } from './read-demuxed.js';
 import { InputError } from './file-source.js';
-import type { LiveInput, LiveSource } from './live-source.js';
+import type { EncodedItem, LiveInput, LiveItem, LiveSource } from './live-source.js';
+import { annexBFromAvcc } from './avcc.js';
+import { parameterSets } from '../egress/h264-parameter-sets.js';
 
 export interface FlvSourceOptions {
   /** What the source is called in error messages (e.g. `rtmp live/<key>`). */
@@ -85,16 +87,36 @@ export class FlvSource implements LiveSource {
     return new FlvSource(name, flv, demuxer, decoder, video, demuxer.audio());
   }
 
-  /** Frames carry the demuxer's timestamps (`pts` in the video stream's time base, milliseconds for FLV). */
-  async *read(): AsyncGenerator<SourceItem> {
-    yield* readDemuxed({
+  /**
+   * Frames carry the demuxer's timestamps (`pts` in the video stream's time
+   * base, milliseconds for FLV). H.264 packets also come out as they are
+   * (Annex-B, 90 kHz timestamps), for viewers of the original.
+   */
+  async *read(): AsyncGenerator<LiveItem> {
+    const h264 = this.videoCodec === 'h264';
+    const { num, den } = this.video.timeBase;
+    const tap = (packet: Packet): EncodedItem | undefined => {
+      const data = h264 ? packet.data : null;
+      if (!data) return undefined;
+      const timestamp = Number(((packet.pts * 90000n * BigInt(num)) / BigInt(den)) & 0xffffffffn);
+      return { kind: 'encoded', codec: 'H264', data: annexBFromAvcc(data), keyframe: packet.isKeyframe, timestamp };
+    };
+    yield* readDemuxed(
+      {
       demuxer: this.demuxer,
       decoder: this.decoder,
       video: this.video,
       audio: this.audio,
       stopped: () => this.closed,
       onDamaged: () => this.decodeErrors++,
-    });
+      },
+      tap,
+    );
+  }
+
+  /** RTMP's H.264 keeps its SPS and PPS in the stream header (avcC), not in the keyframes. */
+  parameterSets(): Buffer[] {
+    return parameterSets(this.video.codecpar.extradata);
   }
 
 

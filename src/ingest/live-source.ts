@@ -3,9 +3,25 @@ import type { Rational } from '../engine/slot-planner.js';
 import type { SourceItem } from './read-demuxed.js';
 
 /**
+ * A live source's video as it came in, before decoding, for viewers of the
+ * original: an H.264 access unit (Annex-B) or a VP8 frame, stamped with a
+ * 90 kHz RTP timestamp. Plain buffers: nothing to free.
+ */
+export interface EncodedItem {
+  kind: 'encoded';
+  codec: 'H264' | 'VP8';
+  data: Buffer;
+  keyframe: boolean;
+  timestamp: number;
+}
+
+/** What a live source yields: decoded video, audio packets and, ahead of each decoded frame, its encoded form. */
+export type LiveItem = SourceItem | EncodedItem;
+
+/**
  * What a live stream reads, whatever the publisher speaks (FLV over RTMP,
- * RTP over WebRTC): decoded video frames and, where they can be copied,
- * audio packets, in arrival order.
+ * RTP over WebRTC): decoded video frames, audio packets and the video as
+ * received, in arrival order.
  */
 export interface LiveSource extends AsyncDisposable {
   /** The publisher's video codec (`h264`, `vp8`, …), for stats. */
@@ -14,12 +30,16 @@ export interface LiveSource extends AsyncDisposable {
   readonly frameRate: Rational | undefined;
   /** The time base of the video frames' `pts`. */
   readonly video: { readonly timeBase: Rational };
-  /** An audio stream the outputs can copy, if any. */
+  /** The audio stream (its packets are what `read()` yields), if any: outputs copy or transcode it. */
   readonly audio: Stream | undefined;
   /** Video the decoder rejected; a live stream keeps going past it. */
   readonly decodeErrors: number;
   /** Ends when the publisher leaves or `close()` is called. */
-  read(): AsyncGenerator<SourceItem>;
+  read(): AsyncGenerator<LiveItem>;
+  /** Asks the publisher for a keyframe, where the protocol can (WHIP: a PLI); for viewers of the original. */
+  requestKeyframe?(): void;
+  /** H.264's SPS and PPS when they are out of band (FLV's header), for relaying the original. */
+  parameterSets?(): Buffer[];
   /** Stops reading and drops the publisher; `read()` then finishes. */
   close(): void;
 }

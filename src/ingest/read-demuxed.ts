@@ -17,12 +17,15 @@ export interface DemuxedInput {
   onDamaged(): void;
 }
 
+/** A look at each video packet before it is decoded: what it returns is yielded ahead of the packet's frames. */
+export type VideoTap<T> = (packet: Packet) => T | undefined;
+
 /**
  * What file and live sources share: items in demux order, the audio stream's
  * packets passed on (the consumer frees them), the video stream's packets
  * decoded, other streams dropped; the decoder is flushed at the end.
  */
-export async function* readDemuxed(input: DemuxedInput): AsyncGenerator<SourceItem> {
+export async function* readDemuxed<T = never>(input: DemuxedInput, tap?: VideoTap<T>): AsyncGenerator<SourceItem | T> {
   for await (const packet of input.demuxer.packets()) {
     if (input.stopped() || !packet) {
       packet?.free();
@@ -33,7 +36,11 @@ export async function* readDemuxed(input: DemuxedInput): AsyncGenerator<SourceIt
       yield { kind: 'audio', packet };
       continue;
     }
-    if (packet.streamIndex === input.video.index && type === AVMEDIA_TYPE_VIDEO) yield* decode(input, packet);
+    if (packet.streamIndex === input.video.index && type === AVMEDIA_TYPE_VIDEO) {
+      const tapped = tap?.(packet);
+      if (tapped !== undefined) yield tapped;
+      yield* decode(input, packet);
+    }
     packet.free();
   }
   if (!input.stopped()) yield* decode(input, null);

@@ -3,12 +3,13 @@ import { rmSync } from 'node:fs';
 import type { Frame } from 'node-av/lib';
 import { LiveEgress } from '../egress/live-egress.js';
 import { VideoFanout } from '../egress/video-fanout.js';
+import { AudioFanout } from '../egress/audio-fanout.js';
 import type { WhepViewer } from '../egress/whep-viewer.js';
 import { type PushState, RtmpPush } from '../egress/rtmp-push.js';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from '../engine/create-interpolator.js';
 import { createBlendSynthesizer, type Synthesizer } from '../engine/synthesis.js';
 import { Upconverter, type UpconverterStats } from '../engine/upconverter.js';
-import type { LiveInput, LiveSource } from '../ingest/live-source.js';
+import type { EncodedItem, LiveInput, LiveSource } from '../ingest/live-source.js';
 import { FrameNormalizer, type NormalizedFrame } from '../ingest/frame-normalizer.js';
 import { RingBuffer } from '../ingest/ring-buffer.js';
 import { pushAll, runStages } from '../engine/stages.js';
@@ -42,7 +43,15 @@ export interface LiveStreamStats {
   height?: number;
   /** The publisher's video codec. */
   codec?: string;
-  audio?: 'copy' | 'none';
+  /** How the audio reaches HLS and the push: copied, `encode`d (WebRTC's Opus to AAC), or `none`. */
+  audio?: 'copy' | 'encode' | 'none';
+  /** How the audio reaches WebRTC viewers: Opus `relay`ed, `transcode`d to Opus (from RTMP's AAC), or `none`. */
+  webrtcAudio?: 'relay' | 'transcode' | 'none';
+  /**
+   * How long WebRTC viewers' audio was held back so it leaves with the video
+   * of the same time (median over the last 2 s, ms): it tracks `latencyMs`.
+   */
+  audioHoldMs?: number;
   /** The RTMP push of the output, when one is configured: `connecting`, `ok`, `ended` or `failed: <reason>`. */
   push?: PushState;
   interpolator?: string;
@@ -54,8 +63,10 @@ export interface LiveStreamStats {
   /** Decoded frames thrown away because the engine fell behind the publisher. */
   ringDrops: number;
   decodeErrors: number;
-  /** WebRTC (WHEP) viewers connected now. */
+  /** WebRTC (WHEP) viewers connected now, of the upconverted stream. */
   viewers: number;
+  /** WebRTC viewers of the original (the publisher's video relayed as it came). */
+  originalViewers: number;
   /**
    * Added latency in ms: how long after an input frame arrived (decoded) it
    * left the server (encoded), over the last second or so. It includes the
@@ -124,7 +135,12 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private interpolator?: string;
   private ringDrops = 0;
   private readonly fanout: VideoFanout;
+  private readonly audioFanout = new AudioFanout();
   private readonly viewers = new Set<WhepViewer>();
+  /** The publisher's video as it came, to viewers of the original; keyframes come when the publisher sends them (WHIP: asked for). */
+  private readonly originalFanout: VideoFanout;
+  private readonly originalViewers = new Set<WhepViewer>();
+  private parameterSets: Buffer[] = [];
   /** Input frames on their way through the engine: their time (in output time base units, as a rational key) and arrival. */
   private readonly arrivals: { at: number; time: number }[] = [];
   private readonly latencies: { at: number; ms: number }[] = [];
@@ -140,6 +156,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.outputRate = new RateMeter();
     this.logger = options.logger ?? quietLogger;
     this.fanout = new VideoFanout({ onKeyframeNeeded: () => this.sink?.requestKeyframe() });
+    this.originalFanout = new VideoFanout({ onKeyframeNeeded: () => this.source?.requestKeyframe?.() });
     this.done = this.run();
   }
 
@@ -163,10 +180,43 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     }
     this.viewers.add(viewer);
     this.fanout.add(viewer);
+    this.audioFanout.add(viewer);
     viewer.on('end', () => {
       this.viewers.delete(viewer);
       this.fanout.remove(viewer.id);
+      this.audioFanout.remove(viewer.id);
     });
+  }
+
+  /**
+   * Adds a viewer of the original: the publisher's encoded video relayed
+   * without decoding or upconverting (its codec must be the publisher's,
+   * see `originalCodec`). Owned as `addViewer`'s are.
+   */
+  addOriginalViewer(viewer: WhepViewer): void {
+    if (this.finished) {
+      viewer.close('stream ended');
+      return;
+    }
+    this.originalViewers.add(viewer);
+    this.originalFanout.add(viewer);
+    this.audioFanout.add(viewer);
+    viewer.on('end', () => {
+      this.originalViewers.delete(viewer);
+      this.originalFanout.remove(viewer.id);
+      this.audioFanout.remove(viewer.id);
+    });
+  }
+
+  /** The publisher's video codec as WebRTC names it, once known: what a viewer of the original must take. */
+  get originalCodec(): 'H264' | 'VP8' | undefined {
+    const codec = this.source?.videoCodec;
+    return codec === 'h264' ? 'H264' : codec === 'vp8' ? 'VP8' : undefined;
+  }
+
+  /** A viewer of the original needs a keyframe (joined, or lost track): a WHIP publisher is asked; RTMP's come every GOP. */
+  requestOriginalKeyframe(): void {
+    this.source?.requestKeyframe?.();
   }
 
   /** A viewer needs a keyframe (it joined, or its decoder lost track). */
@@ -192,6 +242,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       height: geometry?.height,
       codec: this.source?.videoCodec,
       audio: this.sink?.audioMode,
+      ...(this.sink && this.source?.audio ? { webrtcAudio: this.sink.webrtcAudio, audioHoldMs: this.sink.audioHoldMs() } : {}),
       ...(this.push ? { push: this.push.state } : {}),
       interpolator: this.interpolator,
       framesIn: s?.framesIn ?? 0,
@@ -202,6 +253,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       ringDrops: this.ringDrops,
       decodeErrors: this.source?.decodeErrors ?? 0,
       viewers: this.viewers.size,
+      originalViewers: this.originalViewers.size,
       ...(final ? {} : { latencyMs: this.latency(now) }),
     };
   }
@@ -229,7 +281,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private setState(state: LiveStreamState): void {
     if (this.currentState === state || this.finished) return;
     this.currentState = state;
-    if (this.finished) for (const viewer of this.viewers) viewer.close(`stream ${state}`);
+    if (this.finished) for (const viewer of [...this.viewers, ...this.originalViewers]) viewer.close(`stream ${state}`);
     this.emit('state', state);
   }
 
@@ -278,6 +330,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         audio: this.source.audio,
         push: this.push,
         rtp: this.fanout,
+        rtpAudio: this.audioFanout,
       });
       await this.pipeline(this.source, this.sink, synthesizer, fallback, factor);
       await this.sink.close();
@@ -303,6 +356,18 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     }
   }
 
+  /** The publisher's frame, as it came, to the viewers of the original. */
+  private relayOriginal(item: EncodedItem, source: LiveSource): void {
+    if (this.originalFanout.count === 0) return;
+    if (item.codec === 'VP8') {
+      this.originalFanout.writeVp8(item.data, item.timestamp, item.keyframe);
+      return;
+    }
+    // RTMP's H.264 keeps SPS and PPS in its header; WebRTC publishers send them in band.
+    if (this.parameterSets.length === 0) this.parameterSets = source.parameterSets?.() ?? [];
+    this.originalFanout.writeH264(item.data, item.timestamp, item.keyframe, this.parameterSets);
+  }
+
   private async pipeline(source: LiveSource, sink: LiveEgress, synthesizer: Synthesizer, fallback: Synthesizer | undefined, factor: number): Promise<void> {
     const normalizer = (this.normalizer = new FrameNormalizer());
     // With an announced rate, timestamps are snapped to its grid (see RateGrid); without one they are used as they come.
@@ -319,6 +384,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
 
     const decode = async (): Promise<void> => {
       for await (const item of source.read()) {
+        if (item.kind === 'encoded') {
+          this.relayOriginal(item, source);
+          continue;
+        }
         if (item.kind === 'audio') {
           try {
             await sink.writeAudio(item.packet);
@@ -349,7 +418,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       for await (const frame of rendered) {
         const time = seconds(frame.pts, upconverter.outputTimeBase);
         try {
-          await sink.writeVideo(frame);
+          await sink.writeVideo(frame, time);
         } finally {
           frame.free();
         }

@@ -23,6 +23,8 @@ export interface StreamCatalog {
 export interface OfferRequest {
   protocol: 'whip' | 'whep';
   key: string;
+  /** WHEP only: `original` watches the publisher's video as it came instead of the upconverted stream. */
+  variant?: 'original';
   sdp: string;
   /** The `Authorization` header, if any. */
   authorization?: string;
@@ -130,7 +132,7 @@ export class HttpServer {
     socket.end(response, () => socket.destroy());
   }
 
-  private async signal(req: IncomingMessage, res: ServerResponse, protocol: 'whip' | 'whep', key: string, method: 'POST' | 'OPTIONS'): Promise<void> {
+  private async signal(req: IncomingMessage, res: ServerResponse, protocol: 'whip' | 'whep', key: string, method: 'POST' | 'OPTIONS', variant?: 'original'): Promise<void> {
     for (const [name, value] of Object.entries(CORS_SIGNAL_HEADERS)) res.setHeader(name, value);
     res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
     res.setHeader('Accept-Post', 'application/sdp');
@@ -151,7 +153,7 @@ export class HttpServer {
       req.destroy();
       return;
     }
-    const result = (await this.catalog.offer?.({ protocol, key, sdp, authorization: req.headers.authorization })) ?? { status: 404, error: 'WebRTC is not available on this server' };
+    const result = (await this.catalog.offer?.({ protocol, key, sdp, authorization: req.headers.authorization, ...(variant ? { variant } : {}) })) ?? { status: 404, error: 'WebRTC is not available on this server' };
     sendSignalResult(res, result);
   }
 
@@ -178,7 +180,7 @@ export class HttpServer {
         return;
       }
       case 'signal':
-        await this.signal(req, res, found.protocol, found.key, found.method);
+        await this.signal(req, res, found.protocol, found.key, found.method, found.variant);
         return;
       case 'session': {
         for (const [name, value] of Object.entries(CORS_SIGNAL_HEADERS)) res.setHeader(name, value);

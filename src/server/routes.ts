@@ -15,8 +15,8 @@ export type Route =
   | { kind: 'hls'; key: string; file: string; contentType: string }
   /** The web page and its script. */
   | { kind: 'page'; file: string; contentType: string }
-  /** WHIP (publish) or WHEP (play) on a stream: POST an offer, or OPTIONS. */
-  | { kind: 'signal'; protocol: 'whip' | 'whep'; key: string; method: 'POST' | 'OPTIONS' }
+  /** WHIP (publish) or WHEP (play) on a stream: POST an offer, or OPTIONS. `/whep/<key>/original` plays the original. */
+  | { kind: 'signal'; protocol: 'whip' | 'whep'; key: string; method: 'POST' | 'OPTIONS'; variant?: 'original' }
   /** One WHIP or WHEP session's resource: DELETE ends it; OPTIONS; PATCH (trickle ICE) is not supported. */
   | { kind: 'session'; protocol: 'whip' | 'whep'; key: string; id: string; method: 'DELETE' | 'OPTIONS' | 'PATCH' }
   | { kind: 'error'; status: 404 | 405; reason: string; allow?: string };
@@ -67,6 +67,10 @@ export function route(method: string | undefined, target: string | undefined): R
 
 function signalRoute(method: string | undefined, protocol: 'whip' | 'whep', key: string, id: string | undefined): Route {
   if (!STREAM_KEY.test(key)) return notFound('no such stream: keys are letters, digits, _ and -');
+  if (protocol === 'whep' && id === 'original') {
+    if (method === 'POST' || method === 'OPTIONS') return { kind: 'signal', protocol, key, method, variant: 'original' };
+    return { kind: 'error', status: 405, reason: `${method} is not allowed here; POST an SDP offer`, allow: 'POST, OPTIONS' };
+  }
   if (id === undefined) {
     if (method === 'POST' || method === 'OPTIONS') return { kind: 'signal', protocol, key, method };
     return { kind: 'error', status: 405, reason: `${method} is not allowed here; POST an SDP offer`, allow: 'POST, OPTIONS' };

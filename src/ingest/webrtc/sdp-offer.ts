@@ -133,6 +133,21 @@ export function chooseVideoCodec(offer: ParsedOffer, accept: readonly VideoCodec
   return { section, codec };
 }
 
+/**
+ * The offer's Opus, if it has an audio section that can carry it in the
+ * wanted direction: audio is optional on both WHIP and WHEP (an offer
+ * without it gets video only), and Opus is the one audio codec WebRTC
+ * peers all have, so nothing else is looked for.
+ */
+export function chooseAudioCodec(offer: ParsedOffer, direction: 'send' | 'receive'): CodecChoice | undefined {
+  const section = offer.sections.find((s) => s.kind === 'audio');
+  if (!section) return undefined;
+  const wanted = direction === 'send' ? ['sendonly', 'sendrecv'] : ['recvonly', 'sendrecv'];
+  if (!wanted.includes(section.direction)) return undefined;
+  const codec = section.codecs.find((c) => c.name === 'OPUS' && c.clockRate === 48000);
+  return codec ? { section, codec } : undefined;
+}
+
 /** H.264 that frc can send: non-interleaved (FU-A) packetization. */
 export function h264PacketizationMode1(codec: OfferedCodec): boolean {
   return codec.name !== 'H264' || codec.params['packetization-mode'] === '1';

@@ -6,11 +6,18 @@ import { answerOffer, peerConfig, type PeerNetworkOptions } from './peer-config.
 import { RtpFrameAssembler, type EncodedVideoFrame } from './rtp-frame-assembler.js';
 import { type CodecChoice, restrictOffer, type VideoCodecName } from './sdp-offer.js';
 
+/** What a WHIP session receives, in arrival order: whole video frames, and Opus packets (one RTP payload each, RFC 7587). */
+export type WhipItem =
+  | { kind: 'video'; frame: EncodedVideoFrame; receivedAt: number }
+  | { kind: 'audio'; payload: Buffer; timestamp: number; receivedAt: number };
+
 export interface WhipSessionOptions extends PeerNetworkOptions {
   /** No video packet for this long ends the session: the publisher vanished (default 5 s; 15 s before the first one). */
   idleTimeoutMs?: number;
   /** Frames waiting for the decoder before the backlog is dropped and a keyframe requested (default 60). */
   maxQueuedFrames?: number;
+  /** The offer's Opus (see `chooseAudioCodec`): its packets are received too. Without it, audio is refused. */
+  audio?: CodecChoice;
   logger: RtmpLogger;
   /** What the session is called in logs (`whip 'key'`). */
   name: string;
@@ -26,7 +33,14 @@ const FIRST_PACKET_TIMEOUT_MS = 15_000;
 
 /**
  * One WHIP publisher: a werift peer connection receiving one video track,
- * turned into whole encoded frames (`frames()`) for the decoder.
+ * turned into whole encoded frames, and optionally one Opus track, whose
+ * packets need no reassembly (`items()`, in arrival order).
+ *
+ * Audio has no jitter buffer here: it is relayed as it comes (a WHEP
+ * viewer's own jitter buffer orders it) or decoded (Opus conceals a gap).
+ * Only video counts as a sign of life, and only video is dropped when the
+ * reader falls behind (audio is small, and a reader that is behind on audio
+ * is behind on everything).
  *
  * The session owns its peer connection; `close()` (or the publisher leaving,
  * or going quiet for `idleTimeoutMs`) closes it and ends `frames()` once
@@ -39,8 +53,12 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
   readonly id = randomUUID();
   readonly codec: VideoCodecName;
   packets = 0;
+  audioPackets = 0;
   private readonly assembler: RtpFrameAssembler;
-  private readonly queue: EncodedVideoFrame[] = [];
+  private readonly queue: WhipItem[] = [];
+  private queuedVideo = 0;
+  /** Whether the answer accepted the publisher's audio. */
+  readonly hasAudio: boolean;
   private wake?: () => void;
   private idleTimer?: NodeJS.Timeout;
   private lastPli = 0;
@@ -48,6 +66,7 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
   private endReason?: string;
   private videoTransceiver?: RTCRtpTransceiver;
   private videoTrack?: MediaStreamTrack;
+  private audioTrack?: MediaStreamTrack;
 
   private constructor(
     private readonly pc: RTCPeerConnection,
@@ -57,6 +76,7 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
     super();
     this.codec = choice.codec.name as VideoCodecName;
     this.assembler = new RtpFrameAssembler(this.codec);
+    this.hasAudio = options.audio !== undefined;
     pc.onTrack.subscribe(this.guard('track', (track: MediaStreamTrack) => this.onTrack(track)));
     pc.connectionStateChange.subscribe(
       this.guard('connection state', (state: string) => {
@@ -71,7 +91,9 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
     const pc = new RTCPeerConnection(peerConfig(choice.codec.name as VideoCodecName, options));
     const session = new WhipSession(pc, choice, options);
     try {
-      const answer = await answerOffer(pc, restrictOffer(offer, choice.section.index, choice.codec.payloadType));
+      let restricted = restrictOffer(offer, choice.section.index, choice.codec.payloadType);
+      if (options.audio) restricted = restrictOffer(restricted, options.audio.section.index, options.audio.codec.payloadType);
+      const answer = await answerOffer(pc, restricted);
       return { session, answer };
     } catch (error) {
       session.close('negotiation failed');
@@ -83,12 +105,13 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
     return this.endReason !== undefined;
   }
 
-  /** Encoded frames in order; ends after `close()` once the queue is drained. Read it once. */
-  async *frames(): AsyncGenerator<EncodedVideoFrame> {
+  /** Encoded frames and audio packets in arrival order; ends after `close()` once the queue is drained. Read it once. */
+  async *items(): AsyncGenerator<WhipItem> {
     for (;;) {
-      const frame = this.queue.shift();
-      if (frame) {
-        yield frame;
+      const item = this.queue.shift();
+      if (item) {
+        if (item.kind === 'video') this.queuedVideo--;
+        yield item;
         continue;
       }
       if (this.ended) return;
@@ -115,7 +138,13 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
   }
 
   private onTrack(track: MediaStreamTrack): void {
-    if (track.kind !== 'video' || this.videoTrack) return; // audio is negotiated but not used yet
+    if (track.kind === 'audio') {
+      if (this.audioTrack || !this.hasAudio) return;
+      this.audioTrack = track;
+      track.onReceiveRtp.subscribe(this.guard('audio rtp', (rtp: RtpPacket) => this.onAudioRtp(rtp)));
+      return;
+    }
+    if (track.kind !== 'video' || this.videoTrack) return;
     this.videoTrack = track;
     this.videoTransceiver = this.pc.getTransceivers().find((t) => t.receiver.track === track || t.receiver.tracks.includes(track));
     track.onReceiveRtp.subscribe(this.guard('rtp', (rtp: RtpPacket) => this.onRtp(rtp)));
@@ -132,17 +161,29 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
       }
       if (this.dropping && !out.frame.keyframe) continue;
       this.dropping = false;
-      if (this.queue.length >= (this.options.maxQueuedFrames ?? 60)) {
+      if (this.queuedVideo >= (this.options.maxQueuedFrames ?? 60)) {
         // The decoder fell far behind: skip to the next keyframe rather than decode stale video.
         this.queue.length = 0;
+        this.queuedVideo = 0;
         this.dropping = true;
         this.requestKeyframe();
         continue;
       }
-      this.queue.push(out.frame);
-      this.wake?.();
-      this.wake = undefined;
+      this.queuedVideo++;
+      this.enqueue({ kind: 'video', frame: out.frame, receivedAt: performance.now() });
     }
+  }
+
+  private onAudioRtp(rtp: RtpPacket): void {
+    if (this.ended || rtp.payload.length === 0) return;
+    this.audioPackets++;
+    this.enqueue({ kind: 'audio', payload: rtp.payload, timestamp: rtp.header.timestamp, receivedAt: performance.now() });
+  }
+
+  private enqueue(item: WhipItem): void {
+    this.queue.push(item);
+    this.wake?.();
+    this.wake = undefined;
   }
 
   private armIdleTimer(ms: number): void {

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RtpTimeline } from '../../../src/ingest/webrtc/rtp-timeline.js';
+
+/** A publisher capturing audio (20 ms packets) and video (30 fps) together from wall time 1000 ms, with random RTP starts. */
+function publisher(videoStart: number, audioStart: number) {
+  return {
+    video: (ms: number) => (videoStart + Math.round(ms * 90)) >>> 0,
+    audio: (ms: number) => (audioStart + Math.round(ms * 48)) >>> 0,
+  };
+}
+
+test('video pts count 90 kHz ticks from the first frame, across the 32-bit wrap', () => {
+  const timeline = new RtpTimeline();
+  const p = publisher(0xffffffff - 4500, 0);
+  assert.equal(timeline.video(p.video(0), 1000), 0n);
+  assert.equal(timeline.video(p.video(33.333), 1033), 3000n);
+  assert.equal(timeline.video(p.video(100), 1100), 9000n);
+});
+
+test('audio lands on the video timeline by the least-delayed arrivals, despite a start-up burst of video', () => {
+  const timeline = new RtpTimeline();
+  const p = publisher(123456, 0xfffff000);
+  const audio: bigint[] = [];
+  // No video yet: audio cannot be placed.
+  assert.equal(timeline.audio(p.audio(-20), 1000 - 20 + 5), undefined);
+  // The first 6 video frames (0–166 ms) arrive together at 190 ms, after the first keyframe; then on time (+5 ms).
+  for (let i = 0; i <= 5; i++) timeline.video(p.video(i * 33.333), 1000 + 190);
+  for (let ms = 0; ms < 3000; ms += 20) {
+    if (ms > 190 && Math.round(ms / 33.333) * 33.333 <= ms) timeline.video(p.video(Math.round(ms / 33.333) * 33.333), 1000 + Math.round(ms / 33.333) * 33.333 + 5);
+    const pts = timeline.audio(p.audio(ms), 1000 + ms + 5 + (ms % 60 === 0 ? 15 : 0)); // some audio packets late too
+    if (pts !== undefined) audio.push(pts);
+  }
+  // Audio captured at `ms` belongs at video time `ms` (48 ticks a ms); within a few ms once settled.
+  const last = audio.at(-1)!;
+  const errorMs = Number(last) / 48 - 2980;
+  assert.ok(Math.abs(errorMs) <= 3, `audio placed ${errorMs.toFixed(1)} ms off`);
+  // Its timestamps only go forward.
+  for (let i = 1; i < audio.length; i++) assert.ok(audio[i]! > audio[i - 1]!, `audio pts went back at ${i}`);
+});
