@@ -50,6 +50,9 @@ interface HeldOpus {
   at: number;
 }
 
+/** The Opus frame length `AudioTranscoder` encodes (20 ms, as browsers send). */
+const OPUS_FRAME_SECONDS = 0.02;
+
 /** Forced keyframes come at most this often, however many viewers join or ask. */
 const KEYFRAME_REQUEST_INTERVAL_MS = 250;
 
@@ -83,6 +86,9 @@ export class LiveEgress implements AsyncDisposable {
   private readonly gate = new AudioGate<HeldOpus>();
   /** AAC → Opus for WebRTC viewers, started when the first one with audio joins. */
   private toOpus?: Promise<AudioTranscoder | undefined>;
+  /** The media time of the first packet into `toOpus`, and how many packets came out since. */
+  private opusStart?: number;
+  private opusCount = 0;
   /** How long relayed audio was held for the video, recent samples (ms). */
   private readonly holds: { at: number; ms: number }[] = [];
   readonly webrtcAudio: WebRtcAudioMode;
@@ -244,29 +250,34 @@ export class LiveEgress implements AsyncDisposable {
 
   /** Opus for WebRTC viewers: into the gate (transcoded first if the input is not Opus); what the gate lets out is sent. */
   private async relayAudio(packet: Packet): Promise<void> {
-    if (!this.rtpAudio || this.rtpAudio.count === 0 || this.webrtcAudio === 'none' || !this.audio) return;
+    if (this.webrtcAudio === 'none' || !this.audio) return;
+    const { num, den } = this.audio.timeBase;
+    const time = (Number(packet.pts) * num) / den;
     if (this.webrtcAudio === 'relay') {
-      this.gateOpus(packet, this.audio.timeBase);
+      if (this.rtpAudio?.count && packet.data) this.gateOpus(Buffer.from(packet.data), time); // a copy: the packet goes back to FFmpeg
       return;
     }
-    // Started on the first viewer with audio, then kept: one encode for all of them.
-    const audio = this.audio;
-    this.toOpus ??= AudioTranscoder.open(audio, 'opus').catch(() => undefined);
+    // Started on the first viewer, then fed all along (one encode for every viewer, and its clock unbroken).
+    if (!this.toOpus && !this.rtpAudio?.count) return;
+    this.toOpus ??= AudioTranscoder.open(this.audio, 'opus').catch(() => undefined);
     const transcoder = await this.toOpus;
     if (!transcoder) return;
+    // The encoder's packets are 20 ms each, back to back from the first input packet. Their own
+    // timestamps are no use here: after node-av's resampler they count from the encoder's start
+    // (and were labelled 1/44100 for 48 kHz samples, measured), not on the input's timeline.
+    this.opusStart ??= time;
     const packets = await transcoder.transcode(packet);
     for (const opus of packets) {
-      this.gateOpus(opus, opus.timeBase);
+      if (opus.data) this.gateOpus(Buffer.from(opus.data), this.opusStart + this.opusCount * OPUS_FRAME_SECONDS);
+      this.opusCount++;
       opus.free();
     }
   }
 
-  private gateOpus(packet: Packet, timeBase: { num: number; den: number }): void {
-    if (!packet.data) return;
-    const time = (Number(packet.pts) * timeBase.num) / timeBase.den;
-    const timestamp = Number((this.opusBase + (packet.pts * 48000n * BigInt(timeBase.num)) / BigInt(timeBase.den)) & 0xffffffffn);
-    // A copy: the packet's memory goes back to FFmpeg when the caller frees it.
-    this.sendOpus(this.gate.push(time, { payload: Buffer.from(packet.data), timestamp, at: performance.now() }));
+  /** One Opus packet at media time `time` (seconds) into the gate. */
+  private gateOpus(payload: Buffer, time: number): void {
+    const timestamp = Number((this.opusBase + BigInt(Math.round(time * 48000))) & 0xffffffffn);
+    this.sendOpus(this.gate.push(time, { payload, timestamp, at: performance.now() }));
   }
 
   private sendOpus(items: HeldOpus[]): void {
