@@ -55,6 +55,10 @@ test('the page, WHIP and WHEP resources are routed; sessions only by the ids the
   assert.equal((route('POST', '/') as { status: number }).status, 405);
   assert.deepEqual(route('POST', '/whip/cam'), { kind: 'signal', protocol: 'whip', key: 'cam', method: 'POST' });
   assert.deepEqual(route('OPTIONS', '/whep/cam'), { kind: 'signal', protocol: 'whep', key: 'cam', method: 'OPTIONS' });
+  // The original: WHEP only.
+  assert.deepEqual(route('POST', '/whep/cam/original'), { kind: 'signal', protocol: 'whep', key: 'cam', method: 'POST', variant: 'original' });
+  assert.equal(route('GET', '/whep/cam/original').kind, 'error');
+  assert.deepEqual(route('POST', '/whip/cam/original'), { kind: 'error', status: 404, reason: 'no such session' });
   assert.deepEqual(route('GET', '/whip/cam'), { kind: 'error', status: 405, reason: 'GET is not allowed here; POST an SDP offer', allow: 'POST, OPTIONS' });
   const id = '0123abcd-0000-4000-8000-00000000abcd';
   assert.deepEqual(route('DELETE', `/whep/cam/${id}`), { kind: 'session', protocol: 'whep', key: 'cam', id, method: 'DELETE' });

@@ -1,0 +1,16 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { annexBFromAvcc } from '../../src/ingest/avcc.js';
+import { splitAnnexB } from '../../src/egress/h264-packetizer.js';
+
+test('AVCC (length-prefixed) H.264 becomes Annex-B; Annex-B stays; a length past the end stops there', () => {
+  const idr = Buffer.from([0x65, 1, 2, 3, 0, 0, 1, 9]); // holds a fake start code: length framing must not care
+  const slice = Buffer.from([0x41, 7, 7]);
+  const avcc = Buffer.concat([Buffer.from([0, 0, 0, idr.length]), idr, Buffer.from([0, 0, 0, slice.length]), slice]);
+  const annexB = annexBFromAvcc(avcc);
+  assert.deepEqual(annexB.subarray(0, 4), Buffer.from([0, 0, 0, 1]));
+  assert.equal(annexB.length, avcc.length);
+  const already = Buffer.concat([Buffer.from([0, 0, 0, 1]), slice]);
+  assert.equal(annexBFromAvcc(already), already);
+  assert.deepEqual(splitAnnexB(annexBFromAvcc(Buffer.concat([Buffer.from([0, 0, 0, slice.length]), slice, Buffer.from([0, 0, 0, 99, 1])]))), [slice]);
+});
