@@ -1,5 +1,7 @@
 import type { Frame } from 'node-av/lib';
 import { AV_PICTURE_TYPE_NONE } from 'node-av/constants';
+import type { FrameTiming } from './frame-timing.js';
+import { SlotDeadline, type SlotDeadlineOptions } from './slot-deadline.js';
 import type { Synthesizer } from './synthesis.js';
 import { SlotPlanner, type Rational, type RateTarget, type Slot } from './slot-planner.js';
 
@@ -11,6 +13,46 @@ export interface UpconverterOptions {
   target: RateTarget;
   /** Gaps longer than this (seconds) are filled by repeating frames, not by morphing. Default 1. */
   maxGapSeconds?: number;
+  /**
+   * Live: every in-between slot has a deadline, and when the synthesizer
+   * would miss it a cheaper stand-in renders the slot (see `SlotDeadline`).
+   * Files have none: they wait for every frame.
+   */
+  deadline?: DeadlineOptions;
+  /** Monotonic clock in ms (default `performance.now`), for deadlines and timings. */
+  now?: () => number;
+}
+
+export interface DeadlineOptions extends Omit<SlotDeadlineOptions, 'rungs'> {
+  /** Cheaper synthesizers, in the order they are tried (blend, then dup); the last should cost nothing. */
+  standIns: Synthesizer[];
+  /**
+   * How long the slots of one gap may take, from the arrival of the input
+   * frame that closes it (ms); slot i of n is due at (i+1)/n of it, i.e. one
+   * output frame interval after the one before. Default: the gap's own length
+   * (one input frame interval), which is what keeps the engine in real time.
+   */
+  budgetMs?: number;
+}
+
+/** Why a stand-in rendered a slot: the synthesizer threw, or would have been late. */
+export type FallbackReason = 'error' | 'deadline';
+
+export interface FallbackCount {
+  reason: FallbackReason;
+  /** The stand-in that rendered the slots. */
+  synthesizer: string;
+  frames: number;
+}
+
+/** One output frame, how it was made, and its timing record (see `FrameTiming`). */
+export interface RenderedFrame {
+  frame: Frame;
+  kind: 'original' | 'interpolated' | 'fallback' | 'repeated';
+  /** The synthesizer that made a synthesized frame. */
+  synthesizer?: string;
+  reason?: FallbackReason;
+  timing: FrameTiming;
 }
 
 export interface UpconverterStats {
@@ -20,8 +62,12 @@ export interface UpconverterStats {
   originals: number;
   /** Output frames synthesized by the synthesizer (the chosen interpolator). */
   interpolated: number;
-  /** Output frames synthesized by the fallback after the interpolator failed. */
+  /** Output frames synthesized by a stand-in: the fallback after the interpolator failed, or a cheaper one to meet a deadline. */
   fallbacks: number;
+  /** `fallbacks` by reason and stand-in. */
+  fallbackFrames: FallbackCount[];
+  /** Synthesized frames that were ready after their deadline all the same (live only). */
+  late: number;
   /** Output frames that repeat an input frame: across a discontinuity, a long gap, or the last frame's tail. */
   repeated: number;
   /** Input frames dropped because their timestamp did not move forward. */
@@ -39,11 +85,16 @@ const NO_PTS = -0x8000000000000000n;
  * Output frames belong to the caller, who must `free()` them.
  */
 export class Upconverter implements Disposable {
-  readonly stats: UpconverterStats = { framesIn: 0, framesOut: 0, originals: 0, interpolated: 0, fallbacks: 0, repeated: 0, dropped: 0 };
+  readonly stats: UpconverterStats = { framesIn: 0, framesOut: 0, originals: 0, interpolated: 0, fallbacks: 0, fallbackFrames: [], late: 0, repeated: 0, dropped: 0 };
   readonly outputTimeBase: Rational;
   private readonly planner: SlotPlanner;
   private readonly maxGapSeconds: number;
+  private readonly now: () => number;
+  private readonly deadline?: SlotDeadline;
+  /** The synthesizer, then its stand-ins: the deadline ladder's rungs. */
+  private readonly ladder: Synthesizer[];
   private previous?: Frame;
+  private previousTiming?: FrameTiming;
   private lastGap = 0n;
   private fallbackError?: unknown;
 
@@ -51,6 +102,9 @@ export class Upconverter implements Disposable {
     this.planner = new SlotPlanner(options.inputTimeBase, options.target);
     this.outputTimeBase = this.planner.outputTimeBase;
     this.maxGapSeconds = options.maxGapSeconds ?? 1;
+    this.now = options.now ?? (() => performance.now());
+    this.ladder = [options.synthesizer, ...(options.deadline?.standIns ?? [])];
+    if (options.deadline) this.deadline = new SlotDeadline({ ...options.deadline, rungs: this.ladder.length });
   }
 
   /** Why the fallback was first needed, if it was. */
@@ -64,6 +118,15 @@ export class Upconverter implements Disposable {
    * that must not be morphed with its predecessor (a scene or format change).
    */
   async push(frame: Frame, discontinuity = false): Promise<Frame[]> {
+    return (await this.pushTimed(frame, discontinuity)).map((r) => r.frame);
+  }
+
+  /**
+   * `push`, with each output frame's kind and timing record. `timing` is the
+   * input frame's record so far (its arrival at least; default: now); it is
+   * copied into the output frames that derive from it.
+   */
+  async pushTimed(frame: Frame, discontinuity = false, timing?: FrameTiming): Promise<RenderedFrame[]> {
     this.stats.framesIn++;
     const slots = frame.pts === NO_PTS ? null : this.planner.push(frame.pts);
     if (slots === null) {
@@ -71,18 +134,25 @@ export class Upconverter implements Disposable {
       frame.free();
       return [];
     }
+    const arrived = timing ?? { arrival: this.now() };
     const previous = this.previous;
+    const previousTiming = this.previousTiming ?? arrived;
     this.previous = frame;
+    this.previousTiming = arrived;
     if (!previous) return [];
 
     const gap = frame.pts - previous.pts;
     this.lastGap = gap;
     const morph = !discontinuity && this.planner.seconds(gap) <= this.maxGapSeconds;
-    const out: Frame[] = [];
+    const budgetMs = this.options.deadline?.budgetMs ?? this.planner.seconds(gap) * 1000;
+    const out: RenderedFrame[] = [];
     try {
-      for (const slot of slots) out.push(await this.render(slot, previous, frame, morph));
+      for (const [i, slot] of slots.entries()) {
+        const due = arrived.arrival + (budgetMs * (i + 1)) / slots.length;
+        out.push(await this.render(slot, previous, frame, morph, previousTiming, arrived, due));
+      }
     } catch (err) {
-      for (const f of out) f.free();
+      for (const r of out) r.frame.free();
       throw err;
     } finally {
       previous.free();
@@ -92,11 +162,18 @@ export class Upconverter implements Disposable {
 
   /** Emits the slots covered by the last frame's own display time and lets it go. */
   finish(): Frame[] {
+    return this.finishTimed().map((r) => r.frame);
+  }
+
+  /** `finish`, with kinds and timing records. */
+  finishTimed(): RenderedFrame[] {
     const last = this.previous;
     if (!last) return [];
+    const timing = this.previousTiming ?? { arrival: this.now() };
     this.previous = undefined;
+    this.previousTiming = undefined;
     const duration = last.duration > 0n ? last.duration : this.lastGap;
-    const out = this.planner.finish(duration).map((slot) => this.original(last, slot, 'repeated'));
+    const out = this.planner.finish(duration).map((slot) => this.original(last, slot, 'repeated', timing));
     last.free();
     return out;
   }
@@ -106,32 +183,66 @@ export class Upconverter implements Disposable {
     this.previous = undefined;
   }
 
-  private async render(slot: Slot, a: Frame, b: Frame, morph: boolean): Promise<Frame> {
-    if (slot.t === 0) return this.original(a, slot, 'originals');
-    if (!morph) return this.original(slot.t <= 0.5 ? a : b, slot, 'repeated'); // a tie holds the earlier frame, as dup does
+  private async render(slot: Slot, a: Frame, b: Frame, morph: boolean, ta: FrameTiming, tb: FrameTiming, due: number): Promise<RenderedFrame> {
+    if (slot.t === 0) return this.original(a, slot, 'originals', ta);
+    // A tie holds the earlier frame, as dup does.
+    if (!morph) return slot.t <= 0.5 ? this.original(a, slot, 'repeated', ta) : this.original(b, slot, 'repeated', tb);
+    let rung = 0;
+    let reason: FallbackReason | undefined;
+    if (this.deadline) {
+      const [decision] = this.deadline.processInput({ kind: 'slot', now: this.now(), deadline: due });
+      if (decision?.kind === 'render') {
+        rung = decision.rung;
+        reason = decision.reason;
+      }
+    }
+    const start = this.now();
+    let synthesizer = this.ladder[rung]!;
     let frame: Frame;
     try {
-      frame = await this.options.synthesizer.synthesize(a, b, slot.t);
-      this.stats.interpolated++;
+      frame = await synthesizer.synthesize(a, b, slot.t);
     } catch (err) {
-      if (!this.options.fallback) throw err;
+      if (!this.options.fallback || rung !== 0) throw err;
       this.fallbackError ??= err;
-      frame = await this.options.fallback.synthesize(a, b, slot.t);
+      synthesizer = this.options.fallback;
+      reason = 'error';
+      frame = await synthesizer.synthesize(a, b, slot.t);
+    }
+    const end = this.now();
+    if (this.deadline && reason !== 'error') {
+      for (const out of this.deadline.processInput({ kind: 'done', rung, ms: end - start, now: end })) if (out.kind === 'late') this.stats.late++;
+    }
+    if (reason) {
       this.stats.fallbacks++;
+      this.countFallback(reason, synthesizer.name);
+    } else {
+      this.stats.interpolated++;
     }
     this.stats.framesOut++;
-    return stamp(frame, slot, this.outputTimeBase);
+    return {
+      frame: stamp(frame, slot, this.outputTimeBase),
+      kind: reason ? 'fallback' : 'interpolated',
+      synthesizer: synthesizer.name,
+      ...(reason ? { reason } : {}),
+      timing: { ...tb, interpStart: start, interpEnd: end },
+    };
   }
 
-  private original(frame: Frame, slot: Slot, counter: 'originals' | 'repeated' | 'interpolated'): Frame {
+  private countFallback(reason: FallbackReason, synthesizer: string): void {
+    const entry = this.stats.fallbackFrames.find((f) => f.reason === reason && f.synthesizer === synthesizer);
+    if (entry) entry.frames++;
+    else this.stats.fallbackFrames.push({ reason, synthesizer, frames: 1 });
+  }
+
+  private original(frame: Frame, slot: Slot, counter: 'originals' | 'repeated', timing: FrameTiming): RenderedFrame {
     // clone() takes a new reference to the same pixels: no copy.
     const out = frame.clone();
     if (!out) throw new Error('out of memory while referencing a frame');
     this.stats[counter]++;
     this.stats.framesOut++;
-    return stamp(out, slot, this.outputTimeBase);
+    const now = this.now();
+    return { frame: stamp(out, slot, this.outputTimeBase), kind: counter === 'originals' ? 'original' : 'repeated', timing: { ...timing, interpStart: now, interpEnd: now } };
   }
-
 }
 
 function stamp(frame: Frame, slot: Slot, timeBase: Rational): Frame {

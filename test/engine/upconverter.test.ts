@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
 import { createBlendSynthesizer, DupSynthesizer, type Synthesizer } from '../../src/engine/synthesis.js';
-import { Upconverter } from '../../src/engine/upconverter.js';
+import { type RenderedFrame, Upconverter } from '../../src/engine/upconverter.js';
+import { DelayedSynthesizer, FakeClock } from './delayed-synthesizer.js';
 
 /** A 64x32 yuv420p frame filled with one luma value. */
 function flatFrame(pts: bigint, luma: number): Frame {
@@ -56,7 +57,7 @@ test('2x: originals pass through, the in-between frame is synthesized, the last 
   assert.ok(Math.abs(out[1]!.luma - 100) <= 1, `midpoint luma ${out[1]!.luma}`);
   assert.equal(out[2]!.luma, 150);
   assert.equal(out[3]!.luma, 150);
-  assert.deepEqual(up.stats, { framesIn: 2, framesOut: 4, originals: 1, interpolated: 1, fallbacks: 0, repeated: 2, dropped: 0 });
+  assert.deepEqual(up.stats, { framesIn: 2, framesOut: 4, originals: 1, interpolated: 1, fallbacks: 0, fallbackFrames: [], late: 0, repeated: 2, dropped: 0 });
 });
 
 test('a failing model hands its slots to the fallback, counted, and the stream goes on', async (t) => {
@@ -110,5 +111,84 @@ test('frames with non-increasing timestamps are dropped and counted', async () =
   assert.deepEqual(
     out.map((o) => o.luma),
     [1, 1, 4, 4],
+  );
+});
+
+test('live deadlines: a model too slow for its slots is replaced by blend, counted, and every slot still goes out on its grid', async (t) => {
+  const blend = await createBlendSynthesizer();
+  t.after(() => blend.close());
+  const clock = new FakeClock();
+  // The "model": blend taking 50 ms, against 33 ms per input frame at 30 fps.
+  const model = new DelayedSynthesizer(blend, 50, clock.advance, 'model');
+  const standIn = new DelayedSynthesizer(blend, 5, clock.advance, 'blend');
+  const dup = new DupSynthesizer();
+  using up = new Upconverter({ synthesizer: model, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { standIns: [standIn, dup] }, now: clock.now });
+  const out: RenderedFrame[] = [];
+  for (let i = 0; i < 30; i++) {
+    // Input frames arrive every 33.3 ms; the engine is idle until then.
+    clock.time = Math.max(clock.time, (i * 1000) / 30);
+    out.push(...(await up.pushTimed(flatFrame(BigInt(i), 40 + i), false, { arrival: (i * 1000) / 30 })));
+  }
+  out.push(...up.finishTimed());
+  const pts = out.map((r) => r.frame.pts);
+  for (const r of out) r.frame.free();
+
+  // Never stalls, never drifts: one frame per output slot, exactly on the 60 fps grid.
+  assert.deepEqual(pts, Array.from({ length: 60 }, (_, i) => BigInt(i)));
+  const synthesized = out.filter((r) => r.kind === 'interpolated' || r.kind === 'fallback');
+  assert.equal(synthesized.length, 29);
+  // The first slot finds the model unmeasured and tries it (late); from then on blend stands in,
+  // but for a probe now and then (every 30 skipped slots at most).
+  assert.ok(up.stats.interpolated <= 3, `interpolated by the model: ${up.stats.interpolated}`);
+  assert.equal(up.stats.fallbacks, 29 - up.stats.interpolated);
+  assert.deepEqual(up.stats.fallbackFrames, [{ reason: 'deadline', synthesizer: 'blend', frames: up.stats.fallbacks }]);
+  assert.ok(synthesized.filter((r) => r.kind === 'fallback').every((r) => r.reason === 'deadline' && r.synthesizer === 'blend'));
+  assert.equal(up.stats.late, up.stats.interpolated);
+  // With blend standing in, every slot was ready within its input frame interval of its frame's arrival.
+  for (const r of synthesized.filter((r) => r.kind === 'fallback')) assert.ok(r.timing.interpEnd! - r.timing.arrival <= 1000 / 30 + 1e-9, JSON.stringify(r.timing));
+});
+
+test('live deadlines: a stream that reaches the engine late gets dup until it has caught up, then the model again', async (t) => {
+  const blend = await createBlendSynthesizer();
+  t.after(() => blend.close());
+  const clock = new FakeClock();
+  const model = new DelayedSynthesizer(blend, 10, clock.advance, 'model');
+  const standIn = new DelayedSynthesizer(blend, 5, clock.advance, 'blend');
+  using up = new Upconverter({ synthesizer: model, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { standIns: [standIn, new DupSynthesizer()] }, now: clock.now });
+  const kinds: string[] = [];
+  /** Frame i arrives at `arrival` and reaches the engine at `at` (or when the engine is free). */
+  const push = async (i: number, arrival: number, at = arrival) => {
+    clock.time = Math.max(clock.time, at);
+    for (const r of await up.pushTimed(flatFrame(BigInt(i), 100), false, { arrival })) {
+      if (r.kind !== 'original') kinds.push(r.kind === 'fallback' ? r.synthesizer! : 'model');
+      r.frame.free();
+    }
+  };
+  for (let i = 0; i < 5; i++) await push(i, (i * 1000) / 30);
+  // A stall downstream: frames 5..9 reach the engine only at 400 ms, all at once.
+  for (let i = 5; i < 10; i++) await push(i, (i * 1000) / 30, 400);
+  // Then on time again.
+  for (let i = 10; i < 15; i++) await push(i, (i * 1000) / 30 + 100);
+  assert.deepEqual(kinds, ['model', 'model', 'model', 'model', 'dup', 'dup', 'dup', 'dup', 'dup', 'model', 'model', 'model', 'model', 'model']);
+  assert.deepEqual(up.stats.fallbackFrames, [{ reason: 'deadline', synthesizer: 'dup', frames: 5 }]);
+});
+
+test('timing records: synthesized frames derive from the later input frame, originals from themselves', async (t) => {
+  const blend = await createBlendSynthesizer();
+  t.after(() => blend.close());
+  const clock = new FakeClock();
+  using up = new Upconverter({ synthesizer: new DelayedSynthesizer(blend, 7, clock.advance, 'model'), inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, now: clock.now });
+  const out: RenderedFrame[] = [];
+  clock.time = 100;
+  out.push(...(await up.pushTimed(flatFrame(0n, 10), false, { arrival: 90, decoded: 95 })));
+  clock.time = 140;
+  out.push(...(await up.pushTimed(flatFrame(1n, 20), false, { arrival: 130, decoded: 138 })));
+  for (const r of out) r.frame.free();
+  assert.deepEqual(
+    out.map((r) => [r.kind, r.timing]),
+    [
+      ['original', { arrival: 90, decoded: 95, interpStart: 140, interpEnd: 140 }],
+      ['interpolated', { arrival: 130, decoded: 138, interpStart: 140, interpEnd: 147 }],
+    ],
   );
 });

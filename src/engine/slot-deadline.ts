@@ -1,0 +1,121 @@
+/**
+ * Per-slot deadlines for live output: which synthesizer renders an
+ * in-between slot so that it is ready in time.
+ *
+ * The synthesizers form a ladder, most wanted first and cheapest last
+ * (model → blend → dup). Before each slot the core predicts, from the
+ * durations it has recently seen, whether each rung can finish by the slot's
+ * deadline, and picks the first that can; the last rung (dup: a reference to
+ * a frame, no pixel work) is taken when none can. A stream that has fallen
+ * behind (its frames reach the engine already late) therefore gets cheap
+ * slots until it is back on time: it catches up instead of drifting, and its
+ * output never waits for a slow model.
+ *
+ * A rung that is not picked is not measured, so a model skipped once could
+ * be skipped forever. It is re-tried ("probed") after `probeInterval`
+ * skipped slots; a probe that comes back too slow doubles the interval (up to
+ * `maxProbeInterval`), one that fits is followed by more until the estimate
+ * has recovered.
+ *
+ * Pure (werift style): time comes in with the inputs, there is no timer and
+ * no synthesizer here; `Upconverter` is the adapter that runs the decisions.
+ */
+export type DeadlineInput =
+  /** An in-between slot is about to be rendered; it must be ready by `deadline` (same clock as `now`, ms). */
+  | { kind: 'slot'; now: number; deadline: number }
+  /** The rung chosen for the last slot finished, `ms` after it started; `now` is when. */
+  | { kind: 'done'; rung: number; ms: number; now: number };
+
+export type DeadlineOutput =
+  /**
+   * Render the slot with this rung (0 = the wanted synthesizer). `reason` is
+   * set when a cheaper rung stands in because the wanted one would be late;
+   * `probe` when the wanted one is tried again although it was predicted late.
+   */
+  | { kind: 'render'; rung: number; reason?: 'deadline'; probe?: true }
+  /** The slot just done missed its deadline by `lateMs` (it still goes out: late rather than never). */
+  | { kind: 'late'; lateMs: number };
+
+export interface SlotDeadlineOptions {
+  /** Rungs on the ladder, wanted first; the last is assumed to cost (almost) nothing. */
+  rungs: number;
+  /** Recent durations kept per rung for the prediction (default 5). */
+  window?: number;
+  /** Slack added to every prediction, ms (default 1). */
+  marginMs?: number;
+  /** Skipped slots before the wanted rung is tried again (default 30: one second at 30 fps in). */
+  probeInterval?: number;
+  /** Upper bound of the probe interval after repeated slow probes (default 480). */
+  maxProbeInterval?: number;
+}
+
+export class SlotDeadline {
+  private readonly rungs: number;
+  private readonly window: number;
+  private readonly marginMs: number;
+  private readonly baseProbe: number;
+  private readonly maxProbe: number;
+  private readonly samples: number[][];
+  private probeInterval: number;
+  private skipped = 0;
+  /** The slot in flight: its deadline, rung and whether it is a probe. */
+  private pending?: { deadline: number; rung: number; probe: boolean };
+
+  constructor(options: SlotDeadlineOptions) {
+    if (!Number.isInteger(options.rungs) || options.rungs < 1) throw new RangeError(`a deadline ladder needs at least one rung, got ${options.rungs}`);
+    this.rungs = options.rungs;
+    this.window = options.window ?? 5;
+    this.marginMs = options.marginMs ?? 1;
+    this.baseProbe = options.probeInterval ?? 30;
+    this.maxProbe = Math.max(this.baseProbe, options.maxProbeInterval ?? 480);
+    this.probeInterval = this.baseProbe;
+    this.samples = Array.from({ length: this.rungs }, () => []);
+  }
+
+  /** The predicted duration of a rung (ms): the second largest of its recent durations, 0 before any. */
+  estimate(rung: number): number {
+    const recent = [...this.samples[rung]!].sort((a, b) => b - a);
+    return recent.length === 0 ? 0 : recent[Math.min(1, recent.length - 1)]!;
+  }
+
+  processInput(input: DeadlineInput): DeadlineOutput[] {
+    return input.kind === 'slot' ? this.slot(input.now, input.deadline) : this.done(input.rung, input.ms, input.now);
+  }
+
+  private slot(now: number, deadline: number): DeadlineOutput[] {
+    const fits = (rung: number) => now + this.estimate(rung) + this.marginMs <= deadline;
+    let rung = 0;
+    while (rung < this.rungs - 1 && !fits(rung)) rung++;
+    if (rung === 0) {
+      this.skipped = 0;
+      this.pending = { deadline, rung, probe: false };
+      return [{ kind: 'render', rung }];
+    }
+    this.skipped++;
+    if (this.skipped >= this.probeInterval) {
+      this.skipped = 0;
+      this.pending = { deadline, rung: 0, probe: true };
+      return [{ kind: 'render', rung: 0, probe: true }];
+    }
+    this.pending = { deadline, rung, probe: false };
+    return [{ kind: 'render', rung, reason: 'deadline' }];
+  }
+
+  private done(rung: number, ms: number, now: number): DeadlineOutput[] {
+    const samples = this.samples[rung];
+    if (!samples || !Number.isFinite(ms) || ms < 0) return [];
+    samples.push(ms);
+    if (samples.length > this.window) samples.shift();
+    const pending = this.pending;
+    this.pending = undefined;
+    if (!pending || pending.rung !== rung) return [];
+    const late = now > pending.deadline;
+    if (pending.probe) {
+      // A probe that fits asks for another at once, so a recovered model returns within a few slots.
+      this.probeInterval = late ? Math.min(this.maxProbe, this.probeInterval * 2) : 1;
+    } else if (rung === 0) {
+      this.probeInterval = this.baseProbe;
+    }
+    return late ? [{ kind: 'late', lateMs: now - pending.deadline }] : [];
+  }
+}
