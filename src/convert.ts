@@ -3,12 +3,12 @@ import { FileSink } from './egress/file-sink.js';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from './engine/create-interpolator.js';
 import { createBlendSynthesizer, type Synthesizer } from './engine/synthesis.js';
 import type { RateTarget } from './engine/slot-planner.js';
-import { Upconverter, type UpconverterStats } from './engine/upconverter.js';
+import { type RenderedFrame, Upconverter, type UpconverterStats } from './engine/upconverter.js';
+import { type FrameTiming, type Stage, STAGES, stageMs } from './engine/frame-timing.js';
 import { FileSource, InputError } from './ingest/file-source.js';
 import { FrameNormalizer, type NormalizedFrame } from './ingest/frame-normalizer.js';
 import { RingBuffer } from './ingest/ring-buffer.js';
 import { pushAll, runStages } from './engine/stages.js';
-import type { Frame } from 'node-av/lib';
 
 export interface ConvertOptions extends InterpolatorChoice {
   input: string;
@@ -19,6 +19,14 @@ export interface ConvertOptions extends InterpolatorChoice {
   /** Decoded frames buffered ahead of the engine. */
   bufferFrames?: number;
   onProgress?: (progress: ConvertProgress) => void;
+  /** Every output frame as it is written: how it was made and its timing record (decode, interpolate, encode). */
+  onFrame?: (frame: { kind: RenderedFrame['kind']; timing: FrameTiming }) => void;
+}
+
+/** Median and 95th percentile of one stage's time per frame (ms). */
+export interface StageFigures {
+  p50: number;
+  p95: number;
 }
 
 export interface ConvertProgress {
@@ -39,6 +47,10 @@ export interface ConvertSummary extends UpconverterStats {
   fps: number;
   width: number;
   height: number;
+  /** Decoded input frames per second of wall time. */
+  inputFps: number;
+  /** Time per frame in each stage: decode per input frame, interpolate per synthesized frame, encode per output frame. */
+  stages: Record<Stage, StageFigures>;
 }
 
 /**
@@ -68,8 +80,10 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
       audio: sink.audioMode,
       wallSeconds,
       fps: stats.stats.framesOut / wallSeconds,
+      inputFps: stats.stats.framesIn / wallSeconds,
       width: stats.width,
       height: stats.height,
+      stages: stats.stages,
     };
   } catch (err) {
     // A half-written file would pass for a result: remove it.
@@ -93,7 +107,7 @@ async function run(
   fallback: Synthesizer | undefined,
   options: ConvertOptions,
   started: number,
-): Promise<{ stats: UpconverterStats; width: number; height: number }> {
+): Promise<{ stats: UpconverterStats; width: number; height: number; stages: Record<Stage, StageFigures> }> {
   using normalizer = new FrameNormalizer();
   using upconverter = new Upconverter({
     synthesizer,
@@ -104,35 +118,49 @@ async function run(
   // Three stages run concurrently, joined by bounded buffers that make the
   // faster side wait: decode → engine → encode. Decoding, inference and
   // encoding all run on native threads, so on two cores they overlap.
-  const decoded = new RingBuffer<NormalizedFrame>({ capacity: options.bufferFrames ?? 4, policy: 'wait', onDrop: (item) => item.frame.free() });
-  const rendered = new RingBuffer<Frame>({ capacity: 4, policy: 'wait', onDrop: (frame) => frame.free() });
+  const decoded = new RingBuffer<NormalizedFrame & { timing: FrameTiming }>({ capacity: options.bufferFrames ?? 4, policy: 'wait', onDrop: (item) => item.frame.free() });
+  const rendered = new RingBuffer<RenderedFrame>({ capacity: 4, policy: 'wait', onDrop: (r) => r.frame.free() });
   const expectedFrames = Number(source.video.nbFrames) || undefined;
+  const times: Record<Stage, number[]> = { decode: [], interpolate: [], encode: [] };
 
   const decode = async (): Promise<void> => {
+    // A file's frames "arrive" when the decoder is asked for them: its decode span starts there.
+    let decodeStart = performance.now();
     for await (const item of source.read()) {
       if (decoded.isClosed) break;
       if (item.kind === 'audio') {
         await sink.writeAudio(item.packet);
         item.packet.free();
       } else {
-        await decoded.push(await normalizer.normalize(item.frame));
+        const normalized = await normalizer.normalize(item.frame);
+        const timing = { arrival: decodeStart, decodeStart, decoded: performance.now() };
+        times.decode.push(timing.decoded - decodeStart);
+        await decoded.push({ ...normalized, timing });
       }
+      decodeStart = performance.now();
     }
   };
   const interpolate = async (): Promise<void> => {
-    for await (const { frame, discontinuity } of decoded) {
-      await pushAll(rendered, await upconverter.push(frame, discontinuity));
+    for await (const { frame, discontinuity, timing } of decoded) {
+      await pushAll(rendered, await upconverter.pushTimed(frame, discontinuity, timing));
       options.onProgress?.({ stats: upconverter.stats, expectedFrames, elapsedSeconds: (performance.now() - started) / 1000 });
     }
-    await pushAll(rendered, upconverter.finish());
+    await pushAll(rendered, upconverter.finishTimed());
   };
   const encode = async (): Promise<void> => {
-    for await (const frame of rendered) {
+    for await (const { frame, kind, timing } of rendered) {
+      const encodeStart = performance.now();
       try {
         await sink.writeVideo(frame);
       } finally {
         frame.free();
       }
+      const encoded = performance.now();
+      const done = { ...timing, encodeStart, encoded, sent: encoded };
+      // Pass-through frames take no engine time: only synthesized ones say what interpolating costs.
+      if (kind === 'interpolated' || kind === 'fallback') times.interpolate.push(stageMs(done, 'interpolate')!);
+      times.encode.push(encoded - encodeStart);
+      options.onFrame?.({ kind, timing: done });
     }
   };
 
@@ -148,5 +176,12 @@ async function run(
     );
   }
   const geometry = normalizer.geometry!;
-  return { stats: upconverter.stats, width: geometry.width, height: geometry.height };
+  const stages = Object.fromEntries(STAGES.map((stage) => [stage, figures(times[stage])])) as Record<Stage, StageFigures>;
+  return { stats: upconverter.stats, width: geometry.width, height: geometry.height, stages };
+}
+
+function figures(values: number[]): StageFigures {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
+  return { p50: at(0.5), p95: at(0.95) };
 }

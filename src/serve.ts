@@ -14,6 +14,8 @@ import { whipInput } from './ingest/webrtc/whip-source.js';
 import { chooseAudioCodec, chooseVideoCodec, h264PacketizationMode1, parseOffer } from './ingest/webrtc/sdp-offer.js';
 import { WhipSession } from './ingest/webrtc/whip-session.js';
 import { STREAM_KEY } from './server/routes.js';
+import { metricsPage } from './server/metrics-page.js';
+import { processFigures } from './metrics/process-metrics.js';
 
 export interface ServeOptions extends InterpolatorChoice {
   /** HTTP port for HLS and the stats API (default 8080; 0 picks a free one). */
@@ -141,6 +143,13 @@ export class Server implements StreamCatalog {
 
   streams(): LiveStreamStats[] {
     return [...this.live.values()].map((stream) => stream.stats());
+  }
+
+  metrics(): string {
+    return metricsPage(
+      [...this.live.values()].map((stream) => stream.metrics()),
+      processFigures(),
+    );
   }
 
   /** WHIP: a publisher's offer. WHEP: a viewer's. */

@@ -171,9 +171,11 @@ export class LiveEgress implements AsyncDisposable {
   /**
    * Encodes one output frame and sends its packets everywhere; the frame
    * stays the caller's. `time` is its media time in seconds (the input's
-   * timeline): relayed audio up to that time follows it out.
+   * timeline): relayed audio up to that time follows it out. Resolves with
+   * when encoding started and ended and when the packets had been handed to
+   * every output (x264 `zerolatency` returns a frame's packets for that frame).
    */
-  async writeVideo(frame: Frame, time?: number): Promise<void> {
+  async writeVideo(frame: Frame, time?: number): Promise<{ encodeStart: number; encoded: number; sent: number }> {
     const now = performance.now();
     if (this.keyframeWanted && now - this.lastForcedKeyframe >= KEYFRAME_REQUEST_INTERVAL_MS) {
       // libx264 turns a frame typed I into an IDR (closed GOP), which is what a joining decoder needs.
@@ -181,8 +183,12 @@ export class LiveEgress implements AsyncDisposable {
       this.keyframeWanted = false;
       this.lastForcedKeyframe = now;
     }
-    await this.send(await this.encoder.encodeAll(frame));
+    const packets = await this.encoder.encodeAll(frame);
+    const encoded = performance.now();
+    await this.send(packets);
+    const sent = performance.now();
     if (time !== undefined) this.sendOpus(this.gate.videoSent(time));
+    return { encodeStart: now, encoded, sent };
   }
 
   /** Sends one audio packet everywhere (copied or transcoded as each output needs); the packet stays the caller's. */

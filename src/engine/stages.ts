@@ -32,13 +32,16 @@ export async function runStages(stages: Stage[]): Promise<void> {
   if (failures.length) throw failures.find((e) => !(e instanceof RingBufferClosedError)) ?? failures[0];
 }
 
-/** Pushes frames in order; frees the ones that could not be pushed. */
-export async function pushAll(ring: RingBuffer<Frame>, frames: Frame[]): Promise<void> {
+/** Pushes frames (or items holding one) in order; frees the ones that could not be pushed. */
+export async function pushAll<T extends Frame | { frame: Frame }>(ring: RingBuffer<T>, items: T[]): Promise<void> {
   let i = 0;
   try {
-    for (; i < frames.length; i++) await ring.push(frames[i]!);
+    for (; i < items.length; i++) await ring.push(items[i]!);
   } catch (err) {
-    for (; i < frames.length; i++) frames[i]!.free();
+    for (; i < items.length; i++) {
+      const item = items[i]!;
+      ('frame' in item ? (item as { frame: Frame }).frame : (item as Frame)).free();
+    }
     throw err;
   }
 }

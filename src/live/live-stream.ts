@@ -7,8 +7,9 @@ import { AudioFanout } from '../egress/audio-fanout.js';
 import type { WhepViewer } from '../egress/whep-viewer.js';
 import { type PushState, RtmpPush } from '../egress/rtmp-push.js';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from '../engine/create-interpolator.js';
-import { createBlendSynthesizer, type Synthesizer } from '../engine/synthesis.js';
-import { Upconverter, type UpconverterStats } from '../engine/upconverter.js';
+import type { FrameTiming } from '../engine/frame-timing.js';
+import { createBlendSynthesizer, DupSynthesizer, type Synthesizer } from '../engine/synthesis.js';
+import { type RenderedFrame, Upconverter, type UpconverterStats, type FallbackCount } from '../engine/upconverter.js';
 import type { EncodedItem, LiveInput, LiveSource } from '../ingest/live-source.js';
 import { FrameNormalizer, type NormalizedFrame } from '../ingest/frame-normalizer.js';
 import { RingBuffer } from '../ingest/ring-buffer.js';
@@ -16,6 +17,8 @@ import { pushAll, runStages } from '../engine/stages.js';
 import type { RtmpLogger } from '../ingest/rtmp/rtmp-server.js';
 import { RateGrid } from './rate-grid.js';
 import { RateMeter } from './rate-meter.js';
+import { ArrivalLog } from './arrival-log.js';
+import { StreamTimings, type StreamTimingSnapshot } from './stream-timings.js';
 
 /**
  * `starting`: waiting for the publisher's codec headers and the first frames;
@@ -58,7 +61,11 @@ export interface LiveStreamStats {
   framesIn: number;
   framesOut: number;
   interpolated: number;
+  /** Slots rendered by a stand-in: `fallbackFrames` says why (`error`, `deadline`) and by which (`blend`, `dup`). */
   fallbacks: number;
+  fallbackFrames: FallbackCount[];
+  /** Synthesized frames that were ready after their deadline all the same. */
+  lateFrames: number;
   repeated: number;
   /** Decoded frames thrown away because the engine fell behind the publisher. */
   ringDrops: number;
@@ -68,11 +75,20 @@ export interface LiveStreamStats {
   /** WebRTC viewers of the original (the publisher's video relayed as it came). */
   originalViewers: number;
   /**
-   * Added latency in ms: how long after an input frame arrived (decoded) it
-   * left the server (encoded), over the last second or so. It includes the
-   * wait for the next input frame, which interpolating between the two needs.
+   * Added latency in ms: how long after an input frame arrived (its encoded
+   * data demuxed or reassembled) it left the server (encoded and handed to
+   * the outputs), median over the last 2 s. It includes the wait for the
+   * next input frame, which interpolating between the two needs.
    */
   latencyMs?: number;
+  /** The time the engine gives the slots of one input frame interval (ms), when deadlines are on. */
+  deadlineMs?: number;
+}
+
+/** What `/metrics` shows of a stream: its stats and its timing histograms. */
+export interface LiveStreamMetrics {
+  stats: LiveStreamStats;
+  timings: StreamTimingSnapshot;
 }
 
 export interface LiveStreamEvents {
@@ -93,8 +109,21 @@ export interface LiveStreamOptions extends InterpolatorChoice {
   /** Decoded frames held ahead of the engine before the oldest is dropped (default 8). */
   bufferFrames?: number;
   logger?: RtmpLogger;
-  /** Clock for the rate meters, in ms (default `performance.now`). */
+  /** Clock for the rate meters, deadlines and timings, in ms (default `performance.now`). */
   now?: () => number;
+  /**
+   * Per-slot deadlines: when the interpolator cannot have a slot ready in
+   * time, blend (or dup, if even blend would be late) renders it instead,
+   * counted in `fallbackFrames`. `false` turns them off (every slot waits for
+   * the interpolator; the ring drops input frames instead when it falls behind).
+   */
+  deadline?: boolean;
+  /**
+   * How long the slots of one input frame interval may take from the arrival
+   * of the frame that closes it (ms). Default: one input frame interval
+   * (`factor` output frame intervals), what keeps the engine in real time.
+   */
+  deadlineMs?: number;
 }
 
 const quietLogger: RtmpLogger = { info: () => {}, warn: () => {} };
@@ -141,9 +170,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private readonly originalFanout: VideoFanout;
   private readonly originalViewers = new Set<WhepViewer>();
   private parameterSets: Buffer[] = [];
-  /** Input frames on their way through the engine: their time (in output time base units, as a rational key) and arrival. */
-  private readonly arrivals: { at: number; time: number }[] = [];
-  private readonly latencies: { at: number; ms: number }[] = [];
+  private readonly arrivals = new ArrivalLog();
+  /** Every output frame's timing record, as it leaves. */
+  readonly timings = new StreamTimings();
+  private deadlineMs?: number;
   private stopping = false;
   private closed = false;
 
@@ -249,13 +279,21 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       framesOut: s?.framesOut ?? 0,
       interpolated: s?.interpolated ?? 0,
       fallbacks: s?.fallbacks ?? 0,
+      fallbackFrames: (s?.fallbackFrames ?? []).map((f) => ({ ...f })),
+      lateFrames: s?.late ?? 0,
       repeated: s?.repeated ?? 0,
       ringDrops: this.ringDrops,
       decodeErrors: this.source?.decodeErrors ?? 0,
       viewers: this.viewers.size,
       originalViewers: this.originalViewers.size,
-      ...(final ? {} : { latencyMs: this.latency(now) }),
+      ...(final ? {} : { latencyMs: this.timings.medianOriginalLatencyMs(now) }),
+      ...(this.deadlineMs !== undefined ? { deadlineMs: round(this.deadlineMs) } : {}),
     };
+  }
+
+  /** Stats and timing histograms, for `/metrics`. */
+  metrics(): LiveStreamMetrics {
+    return { stats: this.stats(), timings: this.timings.snapshot() };
   }
 
   /**
@@ -283,31 +321,6 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.currentState = state;
     if (this.finished) for (const viewer of [...this.viewers, ...this.originalViewers]) viewer.close(`stream ${state}`);
     this.emit('state', state);
-  }
-
-  /** The median added latency over the last 2 s, in whole ms. */
-  private latency(now: number): number | undefined {
-    while (this.latencies.length > 0 && now - this.latencies[0]!.at > 2000) this.latencies.shift();
-    if (this.latencies.length === 0) return undefined;
-    const sorted = this.latencies.map((l) => l.ms).sort((a, b) => a - b);
-    return Math.round(sorted[sorted.length >> 1]!);
-  }
-
-  /** An input frame (its time in seconds) was decoded now. */
-  private arrived(time: number): void {
-    this.arrivals.push({ at: this.now(), time });
-    if (this.arrivals.length > 64) this.arrivals.shift(); // dropped by the ring, or a stalled engine: keep it bounded
-  }
-
-  /** An output frame (its time in seconds) was encoded now: an input frame passing through gives one latency sample. */
-  private left(time: number): void {
-    while (this.arrivals.length > 0 && this.arrivals[0]!.time < time - 1e-6) this.arrivals.shift();
-    const first = this.arrivals[0];
-    if (!first || Math.abs(first.time - time) > 1e-6) return;
-    this.arrivals.shift();
-    const now = this.now();
-    this.latencies.push({ at: now, ms: now - first.at });
-    if (this.latencies.length > 256) this.latencies.shift();
   }
 
   private async run(): Promise<void> {
@@ -373,18 +386,33 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     // With an announced rate, timestamps are snapped to its grid (see RateGrid); without one they are used as they come.
     const grid = source.frameRate ? new RateGrid(source.video.timeBase, source.frameRate) : undefined;
     const inputTimeBase = grid?.timeBase ?? source.video.timeBase;
-    using upconverter = new Upconverter({ synthesizer, fallback, inputTimeBase, target: { factor } });
+    // The deadline ladder: the chosen synthesizer, then blend (unless it is blend), then dup (free).
+    const standIns = this.options.deadline === false || synthesizer.name === 'dup' ? undefined : [...(fallback ? [fallback] : []), new DupSynthesizer()];
+    const rate = source.frameRate;
+    // Without an announced rate (WebRTC) each gap's own length is its budget.
+    this.deadlineMs = standIns ? (this.options.deadlineMs ?? (rate ? (1000 * rate.den) / rate.num : undefined)) : undefined;
+    using upconverter = new Upconverter({
+      synthesizer,
+      fallback,
+      inputTimeBase,
+      target: { factor },
+      now: this.now,
+      ...(standIns ? { deadline: { standIns, budgetMs: this.deadlineMs } } : {}),
+    });
     this.engineStats = upconverter.stats;
-    const decoded = new RingBuffer<NormalizedFrame>({
+    const decoded = new RingBuffer<NormalizedFrame & { timing: FrameTiming }>({
       capacity: this.options.bufferFrames ?? 8,
       policy: 'drop-oldest',
       onDrop: (item) => item.frame.free(),
     });
-    const rendered = new RingBuffer<Frame>({ capacity: 4, policy: 'wait', onDrop: (frame) => frame.free() });
+    const rendered = new RingBuffer<RenderedFrame>({ capacity: 4, policy: 'wait', onDrop: (r) => r.frame.free() });
+    const { num, den } = source.video.timeBase;
+    const rtpTime = (pts: bigint) => (pts === NO_PTS ? undefined : Number(((pts * 90000n * BigInt(num)) / BigInt(den)) & 0xffffffffn));
 
     const decode = async (): Promise<void> => {
       for await (const item of source.read()) {
         if (item.kind === 'encoded') {
+          this.arrivals.note(item.timestamp, this.now());
           this.relayOriginal(item, source);
           continue;
         }
@@ -396,33 +424,37 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
           }
           continue;
         }
+        const arrival = this.arrivals.take(rtpTime(item.frame.pts));
         if (grid) onGrid(item.frame, grid);
         const normalized = await normalizer.normalize(item.frame);
         if (decoded.isClosed) {
           normalized.frame.free();
           break;
         }
-        this.inputRate.tick(this.now());
-        this.arrived(seconds(normalized.frame.pts, inputTimeBase));
-        await decoded.push(normalized);
+        const now = this.now();
+        this.inputRate.tick(now);
+        // Sources without an encoded form (the test pattern) arrive decoded.
+        await decoded.push({ ...normalized, timing: { arrival: arrival !== undefined && arrival <= now ? arrival : now, decoded: now } });
         this.ringDrops = decoded.dropped;
       }
     };
     const interpolate = async (): Promise<void> => {
-      for await (const { frame, discontinuity } of decoded) {
-        await pushAll(rendered, await upconverter.push(frame, discontinuity));
+      for await (const { frame, discontinuity, timing } of decoded) {
+        await pushAll(rendered, await upconverter.pushTimed(frame, discontinuity, timing));
       }
-      await pushAll(rendered, upconverter.finish());
+      await pushAll(rendered, upconverter.finishTimed());
     };
     const encode = async (): Promise<void> => {
-      for await (const frame of rendered) {
+      for await (const output of rendered) {
+        const { frame } = output;
         const time = seconds(frame.pts, upconverter.outputTimeBase);
+        let times: Awaited<ReturnType<LiveEgress['writeVideo']>>;
         try {
-          await sink.writeVideo(frame, time);
+          times = await sink.writeVideo(frame, time);
         } finally {
           frame.free();
         }
-        this.left(time);
+        this.timings.record({ original: output.kind === 'original', timing: { ...output.timing, ...times } });
         this.outputRate.tick(this.now());
         this.setState('live');
       }
@@ -437,7 +469,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     } finally {
       this.ringDrops = decoded.dropped;
       // The stats must outlive the upconverter, which is disposed on return.
-      this.engineStats = { ...upconverter.stats };
+      this.engineStats = { ...upconverter.stats, fallbackFrames: upconverter.stats.fallbackFrames.map((f) => ({ ...f })) };
     }
   }
 }

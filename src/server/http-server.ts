@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { route } from './routes.js';
 import { StatsFeed, type StatsFeedOptions } from './stats-feed.js';
 import { listen } from '../listen.js';
+import { CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus.js';
 
 /** What the HTTP side needs to know about the streams. */
 export interface StreamCatalog {
@@ -14,6 +15,8 @@ export interface StreamCatalog {
   hlsDir(key: string): string | undefined;
   /** JSON-ready stats of every stream. */
   streams(): unknown[];
+  /** The Prometheus text for `/metrics`. */
+  metrics?(): string;
   /** A WHIP publish or WHEP play offer; the answer is `201` with the SDP and the session's path, or an error. */
   offer?(request: OfferRequest): Promise<SignalResult>;
   /** Ends a WHIP or WHEP session (`DELETE` on its resource). */
@@ -59,7 +62,8 @@ export interface HttpLogger {
 
 /**
  * The server's HTTP face: HLS playlists and segments at
- * `/hls/<key>/<file>`, stream stats at `/api/streams`, and the same stats
+ * `/hls/<key>/<file>`, stream stats at `/api/streams` (and as Prometheus
+ * text at `/metrics`), and the same stats
  * pushed every second over a WebSocket at `/api/ws` (see `StatsFeed`; any
  * other upgrade gets a 404 and is hung up). No framework, no
  * static-file middleware: `route()` admits only the exact file names the HLS
@@ -168,6 +172,12 @@ export class HttpServer {
       case 'streams':
         send(res, 200, 'application/json', JSON.stringify({ streams: this.catalog.streams() }), head);
         return;
+      case 'metrics': {
+        const text = this.catalog.metrics?.();
+        if (text === undefined) send(res, 404, 'application/json', JSON.stringify({ error: 'no metrics on this server' }), head);
+        else send(res, 200, PROMETHEUS_CONTENT_TYPE, text, head);
+        return;
+      }
       case 'ws':
         res.setHeader('Upgrade', 'websocket');
         res.setHeader('Connection', 'Upgrade');

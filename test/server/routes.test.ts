@@ -4,6 +4,10 @@ import { route } from '../../src/server/routes.js';
 
 test('HLS files and the stats API are routed with their content types', () => {
   assert.deepEqual(route('GET', '/api/streams'), { kind: 'streams' });
+  assert.deepEqual(route('GET', '/metrics'), { kind: 'metrics' });
+  assert.deepEqual(route('HEAD', '/metrics?x'), { kind: 'metrics' });
+  assert.equal(route('POST', '/metrics').kind, 'error');
+  assert.equal(route('GET', '/metrics/x').kind, 'error');
   assert.deepEqual(route('GET', '/api/streams?x=1'), { kind: 'streams' });
   assert.deepEqual(route('GET', '/api/ws'), { kind: 'ws' });
   assert.equal(route('GET', '/api/ws/x').kind, 'error');

@@ -1,0 +1,74 @@
+import { addedLatencyMs, type FrameTiming, type Stage, STAGES, stageMs } from '../engine/frame-timing.js';
+import { Histogram, type HistogramSnapshot, LATENCY_BUCKETS, STAGE_BUCKETS } from '../metrics/histogram.js';
+
+export interface TimedOutput {
+  /** Whether the output frame is an input frame passed through (its latency is the stream's `latencyMs`). */
+  original: boolean;
+  timing: FrameTiming;
+}
+
+export interface StreamTimingSnapshot {
+  /** Seconds per stage, per frame: decode per input frame, interpolate and encode per output frame. */
+  stages: Record<Stage, HistogramSnapshot>;
+  /** Added latency per output frame, seconds: sent − arrival of the input frame it derives from. */
+  addedLatency: HistogramSnapshot;
+}
+
+/**
+ * The timing records of one stream's output frames, as they leave: into
+ * histograms (for `/metrics`), and the last few hundred kept as they are
+ * (for `latencyMs` and to show how the stages overlapped).
+ *
+ * Pure: the caller passes the time.
+ */
+export class StreamTimings {
+  private readonly stages: Record<Stage, Histogram> = {
+    decode: new Histogram(STAGE_BUCKETS),
+    interpolate: new Histogram(STAGE_BUCKETS),
+    encode: new Histogram(STAGE_BUCKETS),
+  };
+  private readonly latency = new Histogram(LATENCY_BUCKETS);
+  private readonly records: TimedOutput[] = [];
+  /** The last arrival whose decode was counted: an input frame leaves as several output frames, and is decoded once. */
+  private lastDecoded?: number;
+
+  constructor(private readonly keep = 512) {}
+
+  /** An output frame was sent; its record is complete. */
+  record(output: TimedOutput): void {
+    const { timing } = output;
+    if (timing.arrival !== this.lastDecoded) {
+      this.lastDecoded = timing.arrival;
+      observeMs(this.stages.decode, stageMs(timing, 'decode'));
+    }
+    for (const stage of STAGES) if (stage !== 'decode') observeMs(this.stages[stage], stageMs(timing, stage));
+    observeMs(this.latency, addedLatencyMs(timing));
+    this.records.push(output);
+    if (this.records.length > this.keep) this.records.shift();
+  }
+
+  /** The kept records, oldest first. */
+  recent(): readonly TimedOutput[] {
+    return this.records;
+  }
+
+  /** The median added latency of pass-through frames sent in the last `windowMs` before `now` (whole ms). */
+  medianOriginalLatencyMs(now: number, windowMs = 2000): number | undefined {
+    const values = this.records
+      .filter((r) => r.original && r.timing.sent !== undefined && now - r.timing.sent <= windowMs)
+      .map((r) => addedLatencyMs(r.timing)!)
+      .sort((a, b) => a - b);
+    return values.length === 0 ? undefined : Math.round(values[values.length >> 1]!);
+  }
+
+  snapshot(): StreamTimingSnapshot {
+    return {
+      stages: { decode: this.stages.decode.snapshot(), interpolate: this.stages.interpolate.snapshot(), encode: this.stages.encode.snapshot() },
+      addedLatency: this.latency.snapshot(),
+    };
+  }
+}
+
+function observeMs(histogram: Histogram, ms: number | undefined): void {
+  if (ms !== undefined) histogram.observe(ms / 1000);
+}
