@@ -59,7 +59,7 @@ test('/metrics while an RTMP publisher is live: per-stream rates, stage and late
   assert.ok(moved(s('frc_stream_output_frames_total')) >= 80, 'output frames counted');
   for (const stage of ['decode', 'interpolate', 'encode']) {
     const key = `frc_stream_stage_seconds_count{stream="m",stage="${stage}"}`;
-    assert.ok(moved(key) >= 40, `${stage} observations moved by ${moved(key)}`);
+    assert.ok(moved(key) >= 25, `${stage} observations moved by ${moved(key)}`);
     // Cumulative buckets never decrease, and +Inf holds them all.
     assert.equal(value(second.series, `frc_stream_stage_seconds_bucket{stream="m",stage="${stage}",le="+Inf"}`), value(second.series, key));
     assert.ok(value(second.series, `frc_stream_stage_seconds_bucket{stream="m",stage="${stage}",le="0.001"}`) <= value(second.series, `frc_stream_stage_seconds_bucket{stream="m",stage="${stage}",le="1"}`));

@@ -454,7 +454,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         } finally {
           frame.free();
         }
-        this.timings.record({ original: output.kind === 'original', timing: { ...output.timing, ...times } });
+        this.timings.record({ original: output.kind === 'original', synthesized: output.kind === 'interpolated' || output.kind === 'fallback', timing: { ...output.timing, ...times } });
         this.outputRate.tick(this.now());
         this.setState('live');
       }

@@ -1,14 +1,16 @@
-import { addedLatencyMs, type FrameTiming, type Stage, STAGES, stageMs } from '../engine/frame-timing.js';
+import { addedLatencyMs, type FrameTiming, type Stage, stageMs } from '../engine/frame-timing.js';
 import { Histogram, type HistogramSnapshot, LATENCY_BUCKETS, STAGE_BUCKETS } from '../metrics/histogram.js';
 
 export interface TimedOutput {
   /** Whether the output frame is an input frame passed through (its latency is the stream's `latencyMs`). */
   original: boolean;
+  /** Whether the engine synthesized it (interpolated or by a stand-in): only those say what interpolating costs. */
+  synthesized: boolean;
   timing: FrameTiming;
 }
 
 export interface StreamTimingSnapshot {
-  /** Seconds per stage, per frame: decode per input frame, interpolate and encode per output frame. */
+  /** Seconds per stage, per frame: decode per input frame, interpolate per synthesized frame, encode per output frame. */
   stages: Record<Stage, HistogramSnapshot>;
   /** Added latency per output frame, seconds: sent − arrival of the input frame it derives from. */
   addedLatency: HistogramSnapshot;
@@ -41,7 +43,8 @@ export class StreamTimings {
       this.lastDecoded = timing.arrival;
       observeMs(this.stages.decode, stageMs(timing, 'decode'));
     }
-    for (const stage of STAGES) if (stage !== 'decode') observeMs(this.stages[stage], stageMs(timing, stage));
+    if (output.synthesized) observeMs(this.stages.interpolate, stageMs(timing, 'interpolate'));
+    observeMs(this.stages.encode, stageMs(timing, 'encode'));
     observeMs(this.latency, addedLatencyMs(timing));
     this.records.push(output);
     if (this.records.length > this.keep) this.records.shift();

@@ -55,7 +55,7 @@ export function metricsPage(streams: LiveStreamMetrics[], proc: ProcessFigures):
     },
     {
       name: 'frc_stream_stage_seconds',
-      help: 'Time per frame in each pipeline stage: decode (per input frame), interpolate and encode (per output frame).',
+      help: 'Time per frame in each pipeline stage: decode (per input frame, from arrival), interpolate (per synthesized frame), encode (per output frame).',
       type: 'histogram',
       samples: streams.flatMap((m) => STAGES.map((stage) => ({ labels: { stream: m.stats.key, stage }, histogram: m.timings.stages[stage] }))),
     },

@@ -1,0 +1,28 @@
+/**
+ * The live server for bench/latency.ts, in its own process (as in
+ * production, so the benchmark's viewer does not share its event loop).
+ * Prints `{"http":N,"rtmp":N}` once listening; SIGTERM stops it.
+ *
+ *   node dist/bench/latency-server.js --interp blend|model|dup [--model PATH] [--factor 1|2]
+ */
+import '../src/polyfills.js';
+import { parseArgs } from 'node:util';
+import type { InterpolatorKind } from '../src/engine/create-interpolator.js';
+import { captureFfmpegLog } from '../src/ffmpeg-log.js';
+import { Server } from '../src/serve.js';
+
+const { values } = parseArgs({ options: { interp: { type: 'string' }, model: { type: 'string' }, factor: { type: 'string' } } });
+captureFfmpegLog();
+const server = new Server({
+  kind: values.interp as InterpolatorKind | undefined,
+  modelPath: values.model,
+  factor: Number(values.factor ?? 2),
+  httpPort: 0,
+  rtmpPort: 0,
+  logger: { info: () => {}, warn: (m) => process.stderr.write(`server: ${m}\n`) },
+});
+const ports = await server.listen();
+process.stdout.write(JSON.stringify({ http: ports.httpPort, rtmp: ports.rtmpPort }) + '\n');
+process.once('SIGTERM', () => {
+  void server.close().then(() => process.exit(0));
+});

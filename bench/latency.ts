@@ -1,0 +1,336 @@
+/**
+ * Added latency, glass to glass on one machine: a publisher sends a real
+ * clip with a frame counter stamped into its pixels (bench/frame-stamp.ts)
+ * over RTMP with the ffmpeg CLI; a WebRTC viewer (a werift peer in this
+ * process, WHEP) decodes every frame it receives and reads its stamp. Added
+ * latency per output frame = the time it was decoded here − the time the
+ * input frame it derives from was handed to the publisher (an in-between
+ * frame derives from the later of its two frames, which it had to wait
+ * for). Sender and receiver share this process's clock.
+ *
+ * Runs, per size: pass-through (`--factor 1`: the same path without
+ * interpolation, the cost of transport and coding alone), blend, and the
+ * model where `models/fast.onnx` exists. Then `autocannon` against
+ * `/api/streams` while a stream runs, with the stream's output rate before
+ * and during.
+ *
+ *   node dist/bench/latency.js [--sizes 480,720] [--seconds 20] [--runs pass,blend,model] [--no-autocannon]
+ */
+import './common.js';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { Decoder } from 'node-av/api';
+import { CodecParameters, Packet, Rational, type Stream } from 'node-av/lib';
+import { AV_CODEC_ID_H264, AV_PKT_FLAG_KEY, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
+import { RTCPeerConnection, RTCRtpCodecParameters, type RtpPacket } from 'werift';
+import { DEFAULT_MODEL_PATH } from '../src/engine/create-interpolator.js';
+import { captureFfmpegLog } from '../src/ffmpeg-log.js';
+import { RtpFrameAssembler } from '../src/ingest/webrtc/rtp-frame-assembler.js';
+import type { LiveStreamStats } from '../src/live/live-stream.js';
+import { readStamp, stampFilter } from './frame-stamp.js';
+import { machine, today } from './common.js';
+
+const SIZES: Record<string, [number, number, string]> = { '480': [854, 480, '1500k'], '720': [1280, 720, '3000k'] };
+const REPO = resolve(new URL('../..', import.meta.url).pathname);
+const SOURCE = resolve(process.env.FRC_DATA_DIR ?? join(REPO, '../shared/data'), 'footage/birds_animation_720p30_wp2022.mp4');
+const FPS = 30;
+/** Frames before this many seconds are left out: the publisher's probing and the viewer's join. */
+const WARMUP_S = 3;
+
+captureFfmpegLog();
+
+interface Run {
+  size: string;
+  label: string;
+  serverArgs: string[];
+}
+
+/** The stamped clip as FLV (H.264 zerolatency, no B-frames, a keyframe a second, no audio), cut into tags. */
+function prepareClip(work: string, size: string, frames: number): { head: Buffer; frames: Buffer[] } {
+  const [w, h, bitrate] = SIZES[size]!;
+  const file = join(work, `stamped${size}.flv`);
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-stream_loop', '-1', '-i', SOURCE, '-frames:v', String(frames), '-an', '-vf', `scale=${w}:${h},${stampFilter(h)}`,
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-bf', '0', '-g', String(FPS), '-b:v', bitrate, '-f', 'flv', file]);
+  return splitFlv(readFileSync(file));
+}
+
+/** FLV: a 9-byte header and 4 bytes, then tags (11-byte header, data, 4-byte size). Each video frame's tag becomes one chunk. */
+function splitFlv(flv: Buffer): { head: Buffer; frames: Buffer[] } {
+  let at = flv.readUInt32BE(5) + 4;
+  let headEnd = -1;
+  const frames: Buffer[] = [];
+  while (at + 11 <= flv.length) {
+    const type = flv[at]!;
+    const size = flv.readUIntBE(at + 1, 3);
+    const end = at + 11 + size + 4;
+    // Video tag: data[0] = frame type | codec, data[1] = AVC packet type (1 = a picture).
+    const picture = type === 9 && flv[at + 12] === 1;
+    if (picture) {
+      if (headEnd < 0) headEnd = at;
+      frames.push(flv.subarray(at, end));
+    }
+    at = end;
+  }
+  return { head: flv.subarray(0, headEnd), frames };
+}
+
+async function startServer(args: string[]): Promise<{ child: ChildProcess; http: string; rtmp: string }> {
+  const child = spawn(process.execPath, [join(REPO, 'dist/bench/latency-server.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolveLine, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolveLine);
+    child.once('exit', (code) => reject(new Error(`server exited (${code})`)));
+  });
+  const ports = JSON.parse(line) as { http: number; rtmp: number };
+  return { child, http: `http://127.0.0.1:${ports.http}`, rtmp: `rtmp://127.0.0.1:${ports.rtmp}/live` };
+}
+
+async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/**
+ * Feeds the FLV to `ffmpeg -c copy` → RTMP, each frame's tag at its time
+ * (frame n at start + n/30 s); `sent[n]` is when it went into the pipe.
+ */
+function publish(url: string, clip: { head: Buffer; frames: Buffer[] }): { sent: number[]; done: Promise<void>; child: ChildProcess } {
+  const child = spawn('ffmpeg', ['-v', 'error', '-fflags', 'nobuffer', '-probesize', '32768', '-analyzeduration', '0', '-f', 'flv', '-i', 'pipe:0', '-c', 'copy', '-f', 'flv', url], { stdio: ['pipe', 'ignore', 'inherit'] });
+  child.stdin!.on('error', () => {});
+  const sent: number[] = [];
+  const done = (async () => {
+    child.stdin!.write(clip.head);
+    const start = performance.now() + 100;
+    for (const [n, tag] of clip.frames.entries()) {
+      const wait = start + (n * 1000) / FPS - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      child.stdin!.write(tag);
+      sent[n] = performance.now();
+    }
+    child.stdin!.end();
+    await new Promise((r) => child.once('exit', r));
+  })();
+  return { sent, done, child };
+}
+
+interface Received {
+  at: number;
+  reading: ReturnType<typeof readStamp>;
+}
+
+/** A WHEP viewer: werift peer, RTP → whole frames (the server's own assembler), decoded by FFmpeg, stamps read. */
+async function watch(http: string, key: string, height: number): Promise<{ received: Received[]; close: () => Promise<void> }> {
+  const pc = new RTCPeerConnection({
+    codecs: { video: [new RTCRtpCodecParameters({ mimeType: 'video/H264', clockRate: 90000, parameters: 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1' })] },
+    iceServers: [],
+    iceUseIpv6: false,
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+  });
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  const received: Received[] = [];
+  const codecpar = new CodecParameters();
+  codecpar.alloc();
+  codecpar.codecType = AVMEDIA_TYPE_VIDEO;
+  codecpar.codecId = AV_CODEC_ID_H264;
+  const stream = { index: 0, codecpar, timeBase: new Rational(1, 90000), avgFrameRate: new Rational(0, 1), rFrameRate: new Rational(0, 1) } as unknown as Stream;
+  const decoder = await Decoder.create(stream, { threadCount: 1 });
+  const assembler = new RtpFrameAssembler('H264');
+  // Decoding is serialised; frames queue here in arrival order.
+  let chain = Promise.resolve();
+  pc.onTrack.subscribe((track) => {
+    track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
+      for (const out of assembler.processInput(rtp)) {
+        if (!('frame' in out)) continue;
+        const { data, keyframe, timestamp } = out.frame;
+        chain = chain.then(async () => {
+          const packet = new Packet();
+          packet.alloc();
+          packet.data = data;
+          packet.pts = BigInt(timestamp);
+          packet.dts = BigInt(timestamp);
+          packet.timeBase = new Rational(1, 90000);
+          if (keyframe) packet.flags = AV_PKT_FLAG_KEY;
+          try {
+            for (const frame of await decoder.decodeAll(packet)) {
+              const at = performance.now();
+              received.push({ at, reading: readStamp(frame.data![0]!, frame.linesize[0]!, height) });
+              frame.free();
+            }
+          } catch {
+            // a damaged frame: the next keyframe repairs it
+          } finally {
+            packet.free();
+          }
+        });
+      }
+    });
+  });
+  await pc.setLocalDescription(await pc.createOffer());
+  if (pc.iceGatheringState !== 'complete') await pc.iceGatheringStateChange.watch((state) => state === 'complete', 5000);
+  const res = await fetch(`${http}/whep/${key}`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription!.sdp });
+  if (res.status !== 201) throw new Error(`WHEP: ${res.status} ${await res.text()}`);
+  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  return {
+    received,
+    close: async () => {
+      await pc.close();
+      await chain;
+      decoder.close();
+    },
+  };
+}
+
+async function streamStats(http: string, key: string): Promise<LiveStreamStats | undefined> {
+  const list = (await (await fetch(`${http}/api/streams`)).json()) as { streams: LiveStreamStats[] };
+  return list.streams.find((s) => s.key === key);
+}
+
+async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+interface RunResult {
+  run: Run;
+  frames: number;
+  originals: number;
+  between: number;
+  repeats: number;
+  unreadable: number;
+  latencies: number[];
+  betweenLatencies: number[];
+  server: LiveStreamStats;
+}
+
+async function measure(run: Run, clip: { head: Buffer; frames: Buffer[] }, height: number): Promise<RunResult> {
+  const server = await startServer(run.serverArgs);
+  try {
+    const key = 'bench';
+    const publisher = publish(`${server.rtmp}/${key}`, clip);
+    await until('the stream to go live', 15_000, async () => ((await streamStats(server.http, key))?.state === 'live' ? true : undefined));
+    const viewer = await watch(server.http, key, height);
+    await publisher.done;
+    await new Promise((r) => setTimeout(r, 500));
+    const stats = (await streamStats(server.http, key))!;
+    await viewer.close();
+
+    const { sent } = publisher;
+    const t0 = sent[0]! + WARMUP_S * 1000;
+    const seen = new Set<number>();
+    const result: RunResult = { run, frames: 0, originals: 0, between: 0, repeats: 0, unreadable: 0, latencies: [], betweenLatencies: [], server: stats };
+    for (const { at, reading } of viewer.received) {
+      if (reading.kind === 'unreadable') {
+        result.unreadable++;
+        continue;
+      }
+      // The input frame it derives from: itself, or for an in-between frame (and a repeat, which waited for it too) the next one.
+      const repeat = reading.kind === 'frame' && seen.has(reading.n);
+      const from = reading.kind === 'between' || repeat ? reading.n + 1 : reading.n;
+      if (reading.kind === 'frame') seen.add(reading.n);
+      const sentAt = sent[from];
+      if (sentAt === undefined || sentAt < t0) continue;
+      result.frames++;
+      if (reading.kind === 'between') result.between++;
+      else if (repeat) result.repeats++;
+      else result.originals++;
+      result.latencies.push(at - sentAt);
+      if (reading.kind === 'between') result.betweenLatencies.push(at - sentAt);
+    }
+    return result;
+  } finally {
+    await stopProcess(server.child);
+  }
+}
+
+/** autocannon against /api/streams for 10 s while a 480p blend stream runs: requests/s, and the stream's output rate before and during. */
+async function hammer(clip: { head: Buffer; frames: Buffer[] }): Promise<string> {
+  // autocannon ships no types; the little used here is typed by hand.
+  const moduleName = 'autocannon';
+  const { default: autocannon } = (await import(moduleName)) as { default: (opts: object) => Promise<{ requests: { average: number; total: number }; latency: { p99: number }; non2xx: number; errors: number }> };
+  const server = await startServer(['--interp', 'blend', '--factor', '2']);
+  try {
+    const publisher = publish(`${server.rtmp}/api`, clip);
+    await until('the stream to go live', 15_000, async () => ((await streamStats(server.http, 'api'))?.state === 'live' ? true : undefined));
+    const sample = async (seconds: number) => {
+      const rates: number[] = [];
+      for (let i = 0; i < seconds; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        rates.push((await streamStats(server.http, 'api'))!.outputFps);
+      }
+      return rates;
+    };
+    await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+    const before = await sample(3);
+    const dropsBefore = (await streamStats(server.http, 'api'))!;
+    const [result, during] = await Promise.all([autocannon({ url: `${server.http}/api/streams`, connections: 10, duration: 10 }), sample(9)]);
+    const after = (await streamStats(server.http, 'api'))!;
+    await stopProcess(publisher.child, 'SIGKILL');
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    return [
+      `| requests/s (mean) | total | p99 ms | non-2xx | errors | stream out fps before | during | ring drops during | fallbacks during |`,
+      `|---|---|---|---|---|---|---|---|---|`,
+      `| ${result.requests.average.toFixed(0)} | ${result.requests.total} | ${result.latency.p99} | ${result.non2xx} | ${result.errors} | ${mean(before).toFixed(1)} (${before.join(', ')}) | ${mean(during).toFixed(1)} (${during.join(', ')}) | ${after.ringDrops - dropsBefore.ringDrops} | ${after.fallbacks - dropsBefore.fallbacks} |`,
+    ].join('\n');
+  } finally {
+    await stopProcess(server.child);
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { sizes: { type: 'string' }, seconds: { type: 'string' }, runs: { type: 'string' }, 'no-autocannon': { type: 'boolean' } } });
+  const seconds = Number(values.seconds ?? 20);
+  const kinds = (values.runs ?? `pass,blend${existsSync(DEFAULT_MODEL_PATH) ? ',model' : ''}`).split(',');
+  const work = mkdtempSync(join(tmpdir(), 'frc-latency-'));
+  const rows: string[] = [];
+  let apiTable = '';
+  try {
+    for (const size of (values.sizes ?? '480,720').split(',')) {
+      const clip = prepareClip(work, size, seconds * FPS);
+      for (const kind of kinds) {
+        const serverArgs = kind === 'pass' ? ['--interp', 'dup', '--factor', '1'] : ['--interp', kind, '--factor', '2'];
+        const r = await measure({ size, label: kind === 'pass' ? 'pass-through (factor 1)' : kind, serverArgs }, clip, SIZES[size]![1]);
+        const sorted = [...r.latencies].sort((a, b) => a - b);
+        const s = r.server;
+        const synthesized = s.interpolated + s.fallbacks;
+        const share = (n: number) => (synthesized ? `${((100 * n) / synthesized).toFixed(1)} %` : '—');
+        const reasons = s.fallbackFrames.map((f) => `${f.frames} ${f.reason}→${f.synthesizer}`).join(', ') || '0';
+        rows.push(
+          `| ${size}p | ${r.run.label} | ${r.frames} (${r.originals} orig, ${r.between} between, ${r.repeats} repeats, ${r.unreadable} unreadable) | ${quantile(sorted, 0.5).toFixed(1)} | ${quantile(sorted, 0.95).toFixed(1)} | ${quantile(sorted, 0.99).toFixed(1)} | ${share(s.interpolated)} | ${share(s.fallbacks)} (${reasons}) | ${s.lateFrames} | ${s.ringDrops} | ${s.framesIn} → ${s.framesOut} |`,
+        );
+        process.stderr.write(`${size}p ${kind}: ${rows.at(-1)}\n`);
+      }
+      if (size === '480' && !values['no-autocannon']) apiTable = await hammer(clip);
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  process.stdout.write(
+    [
+      `Latency, RTMP (ffmpeg -c copy) in → WHEP out, 30 fps in — ${today()}, ${machine()}`,
+      '',
+      '| size | server | frames measured at the viewer | added latency p50 ms | p95 | p99 | slots interpolated | slots by fallback | late | ring drops | server frames in → out |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
+      ...rows,
+      '',
+      apiTable,
+    ].join('\n') + '\n',
+  );
+  process.exit(0);
+}
+
+await main();
