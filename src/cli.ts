@@ -28,7 +28,7 @@ options:
   --fps N          output frame rate (60, 59.94, 30000/1001); output on a fixed grid
   --factor K       K output frames per input frame (default 2); keeps variable timing
   --interp KIND    model (default when a model is available), blend or dup
-  --model PATH     ONNX interpolator (default: models/fast.onnx)
+  --model PATH     ONNX interpolator, or the name of a shipped one: fast (default), quality
   --provider P     cpu (default) or cuda
   --threads N      inference threads
   --json           machine-readable output (eval)

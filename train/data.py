@@ -10,6 +10,12 @@ import glob, json, os
 import numpy as np
 import torch
 
+try:  # Debian python3-opencv: DIS optical flow for the pseudo-label flows (train/README.md)
+    import cv2
+    cv2.setNumThreads(1)
+except ImportError:  # pragma: no cover
+    cv2 = None
+
 CACHE = os.path.expanduser(os.environ.get('FRC_FRAMES', '~/.cache/frc/frames'))
 
 
@@ -55,8 +61,14 @@ def load_clips(cache=CACHE):
 
 
 class TripletSampler:
-    def __init__(self, clips, crop=256, p_full=0.25, p_gap=0.3, max_gap=6, min_mad=0.0, seed=0):
+    def __init__(self, clips, crop=256, p_full=0.25, p_gap=0.3, max_gap=6, min_mad=0.0, seed=0,
+                 flow_labels=False):
         self.clips = clips
+        self.flow_labels = flow_labels
+        if flow_labels:
+            if cv2 is None:
+                raise RuntimeError('flow labels need OpenCV: apt-get install python3-opencv')
+            self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self.min_mad = min_mad
         self.crop = crop
         self.p_full = p_full
@@ -87,8 +99,8 @@ class TripletSampler:
             return c, i, j, k
         raise RuntimeError('could not sample a triplet')
 
-    def sample(self):
-        rng, cs = self.rng, self.crop
+    def sample(self, crop=None):
+        rng, cs = self.rng, crop or self.crop
         c, i, j, k = self._pick()
         src = c.full if (c.full is not None and rng.random() < self.p_full) else c.small
         H, W = src.shape[1:3]
@@ -113,11 +125,24 @@ class TripletSampler:
             x3 = x3[..., rng.permutation(3)]
         return np.ascontiguousarray(x3), t
 
-    def batch(self, bs):
-        xs, ts = zip(*[self.sample() for _ in range(bs)])
+    def pseudo_flow(self, x3):
+        """DIS optical flow from the true middle frame to each end frame: exactly the intermediate
+        flows F_t->0, F_t->1 the network must predict (backward-warp convention, pixels),
+        [4,h,w]. Used as a decaying auxiliary target so the flows leave the blend solution."""
+        g = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in x3]
+        f0 = self.dis.calc(g[1], g[0], None)
+        f1 = self.dis.calc(g[1], g[2], None)
+        return np.concatenate([f0, f1], 2).transpose(2, 0, 1)
+
+    def batch(self, bs, crop=None):
+        """img0, gt, img1 [B,3,h,w] float 0..1, t [B,1,1,1], and (flow_labels) flows [B,4,h,w]."""
+        xs, ts = zip(*[self.sample(crop) for _ in range(bs)])
         x = torch.from_numpy(np.stack(xs)).permute(0, 1, 4, 2, 3).float().div_(255.0)  # [B,3,C,h,w]
         t = torch.tensor(ts, dtype=torch.float32).view(bs, 1, 1, 1)
-        return x[:, 0], x[:, 1], x[:, 2], t
+        if not self.flow_labels:
+            return x[:, 0], x[:, 1], x[:, 2], t
+        fl = torch.from_numpy(np.stack([self.pseudo_flow(x3) for x3 in xs]))
+        return x[:, 0], x[:, 1], x[:, 2], t, fl
 
 
 def val_triplets(clips, per_clip=3, max_hw=(384, 640)):

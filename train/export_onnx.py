@@ -1,23 +1,20 @@
 #!/usr/bin/env python3
-"""Export an IFNet checkpoint to ONNX (opset 16) with the engine's I/O contract, plus a model card.
+"""Export an IFNet checkpoint to ONNX (opset 16) with a model card (<name>.json beside it).
 
-  /usr/bin/python3 train/export_onnx.py --variant fast [--ckpt ~/.cache/frc/ckpt/fast/latest.pt]
-      [--out models/fast.onnx] [--verify]
+The shipped models are one trained network run at two working resolutions:
 
-Contract (the TypeScript engine depends on it):
-  inputs   img0      float32 [1,3,H,W]  RGB 0..1
-           img1      float32 [1,3,H,W]
-           timestep  float32 [1,1,1,1]  in (0,1)
-  outputs  frame     float32 [1,3,H,W]  clamped 0..1
-           flow      float32 [1,4,H/down,W/down]  final intermediate flows (dx0,dy0,dx1,dy1) =
-                     F_t->0, F_t->1 in pixels *of the flow resolution* (multiply by `down` for
-                     full-resolution pixels); backward-warp convention warp(img,F)(x)=img(x+F(x)),
-                     grid_sample bilinear, align_corners=False, border padding.
-           mask      float32 [1,1,H/down,W/down]  sigmoid fusion mask m;
-                     frame = m*warp(img0,F_t->0) + (1-m)*warp(img1,F_t->1)
-  H, W dynamic, must be multiples of padMultiple (32).
---verify writes test tensors and runs train/verify_onnx.cjs with onnxruntime-node (720p padded to
-736x1280 and 256x320), comparing to PyTorch and timing the 736x1280 run with 2 threads.
+  /usr/bin/python3 train/export_onnx.py --name fast --down 4      # models/fast.onnx    (flow at H/4)
+  /usr/bin/python3 train/export_onnx.py --name quality --down 2   # models/quality.onnx (flow at H/2)
+  /usr/bin/python3 train/export_onnx.py --name fast-graph --down 4 --graph [--verify]
+
+Default (card synthesis "engine"): inputs img0, img1 float32 [1,3,h,w] RGB 0..1 already reduced by
+`down` (the engine's swscale area filter), timestep [1,1,1,1]; outputs flow [1,4,h,w] (F_t->0 x,y,
+F_t->1 x,y in pixels of h,w; backward warp warp(img,F)(x) = img(x + F(x))) and mask [1,1,h,w]
+(sigmoid, weight of img0). The engine upsamples both and warps + blends the full-resolution frames.
+
+--graph: the whole-frame contract (img0, img1, timestep -> frame, flow, mask at H/down) with the
+warps in the graph, the reference the engine's kernel is tested against. --verify compares it in
+onnxruntime-node (train/verify_onnx.cjs) with PyTorch and times it.
 """
 import argparse, json, os, subprocess, sys, time
 import numpy as np
@@ -41,7 +38,7 @@ class Exported(torch.nn.Module):
 class FlowOnly(torch.nn.Module):
     """The same network without its final full-resolution synthesis, for the engine's fused
     warp+blend kernel: the inputs arrive already reduced to the working resolution (the engine
-    scales the frames by 1/down with swscale's area filter, which is avg_pool2d for down=2), and
+    scales the frames by 1/down with swscale's area filter, i.e. avg_pool2d for integer factors), and
     the outputs are the flows (pixels of the input resolution) and the sigmoid mask."""
 
     def __init__(self, net):
@@ -49,11 +46,7 @@ class FlowOnly(torch.nn.Module):
         self.net = net
 
     def forward(self, img0, img1, timestep):
-        down, self.net.down = self.net.down, 1  # no pooling: the engine already reduced the frames
-        try:
-            out, _ = self.net.estimate(img0, img1, timestep)
-        finally:
-            self.net.down = down
+        out, _ = self.net.estimate(img0, img1, timestep, down=1)  # the engine already reduced the frames
         flow, mask = out[-1]
         return flow, torch.sigmoid(mask)
 
@@ -85,30 +78,83 @@ def load_frames(h, w):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--variant', default='fast', choices=list(ifnet.VARIANTS))
-    ap.add_argument('--ckpt', default=None)
-    ap.add_argument('--out', default=None)
+    ap.add_argument('--ckpt', default=os.path.expanduser('~/.cache/frc/ckpt/live/best.pt'))
+    ap.add_argument('--name', default='fast', help='models/<name>.onnx + models/<name>.json')
+    ap.add_argument('--down', type=int, default=None,
+                    help='working resolution = frame / down (fast: 4, quality: 2); default: the checkpoint\'s')
+    ap.add_argument('--out-dir', default=os.path.join(ROOT, 'models'))
     ap.add_argument('--data', default=os.environ.get('FRC_DATA', '/work/shared/data'))
     ap.add_argument('--verify', action='store_true')
-    ap.add_argument('--flow-only', action='store_true',
-                    help='export flow+mask only, from inputs at 1/down scale (card: synthesis "engine")')
+    ap.add_argument('--blocks', type=int, default=None,
+                    help='keep only the first N IFBlocks (a cheaper model from the same weights)')
+    ap.add_argument('--graph', action='store_true',
+                    help='export the whole-frame reference graph (synthesis in the graph, card synthesis '
+                         '"graph") instead of the flow-only model the engine warps with')
     args = ap.parse_args()
     torch.set_num_threads(2)
-    ckpt = args.ckpt or os.path.expanduser(f'~/.cache/frc/ckpt/{args.variant}/latest.pt')
-    suffix = '-flow' if args.flow_only else ''
-    out = args.out or os.path.join(ROOT, 'models', f'{args.variant}{suffix}.onnx')
-    ck = torch.load(ckpt, map_location='cpu')
+    ck = torch.load(args.ckpt, map_location='cpu')
     net = ifnet.IFNet(**ck['cfg'], teacher=False)
     sd = {k: v for k, v in ck['model'].items() if not k.startswith('teacher.')}
     net.load_state_dict(sd)
     net.eval()
-    if args.flow_only:
-        export_flow_only(net, ck, out, args)
-        return
+    if args.down:
+        net.down = args.down
+    if args.blocks:
+        net.blocks = net.blocks[:args.blocks]
+        net.match = net.match[:args.blocks]
+        net.scales = net.scales[:args.blocks]
+    out = os.path.join(args.out_dir, f'{args.name}.onnx')
+    os.makedirs(args.out_dir, exist_ok=True)
+    card = base_card(net, ck, args)
+    if args.graph:
+        export_graph(net, out, card, args)
+    else:
+        export_flow_only(net, out, card)
+    with open(os.path.splitext(out)[0] + '.json', 'w') as f:
+        json.dump(card, f, indent=2)
+    print(f'wrote {out} ({os.path.getsize(out)/1e6:.2f} MB) and its card, from {args.ckpt} step {ck["step"]}')
+
+
+def base_card(net, ck, args):
+    a_, cfg, down = ck.get('args', {}), ck['cfg'], net.down
+    return {
+        'name': f'frc-ifnet-{args.name}',
+        'architecture': (f'RIFE-style IFNet (own implementation from the ECCV 2022 paper): '
+                         f'{len(cfg["channels"])} IFBlocks coarse-to-fine at scales {list(cfg["scales"])} of the '
+                         f'working resolution H/{down} x W/{down}, block widths {list(cfg["channels"])}, '
+                         f'{cfg["depth"]} residual 3x3 convs each; outputs intermediate flows F_t->0, F_t->1 and a '
+                         f'fusion mask at the working resolution, upsampled bilinearly for the full-resolution '
+                         f'backward warps (bilinear, align_corners=False, border) and the mask blend. '
+                         f'Trained with a privileged-distillation teacher block (not exported).'),
+        'config': {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}, 'down': down,
+                   'blocks': len(net.blocks)},
+        'params': ifnet.count_params(net),
+        'opset': 16,
+        'training': {
+            'data': 'frc footage clips (../shared/data/footage, all 7, last ~10% of each held out for validation); '
+                    'triplets (i,j,k), k-i=2 (70%) or 3..6 (30%), t=(j-i)/(k-i), frames at short side 432 '
+                    '(25% of crops at native resolution); crops, flips, rot90, temporal reversal, RGB order; '
+                    'the same weights serve working resolutions H/2 and H/4 (alternate steps)',
+            'steps': int(ck['step']),
+            'batch': a_.get('batch'),
+            'crop': [a_.get('crop'), a_.get('crop4')],
+            'lr': a_.get('lr'),
+            'time_s': round(float(ck.get('train_time', 0.0))),
+            'loss': ('Laplacian-pyramid L1 (student + teacher) + %s * privileged flow distillation + '
+                     'pseudo-label flow loss (DIS optical flow middle->ends, weight %s decaying to 1/10)'
+                     % (a_.get('distill'), a_.get('flow_label'))),
+            'val_footage_psnr': ck.get('val'),
+        },
+        'licence_of_data': licences(args.data),
+        'eval': None,
+    }
+
+
+def export_graph(net, out, card, args):
     model = Exported(net).eval()
-    a, b = load_frames(256, 320)
+    m = 16 * net.down
+    a, b = load_frames(4 * m, 5 * m)
     t = torch.full((1, 1, 1, 1), 0.5)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
     torch.onnx.export(model, (a, b, t), out, opset_version=16,
                       input_names=['img0', 'img1', 'timestep'],
                       output_names=['frame', 'flow', 'mask'],
@@ -116,114 +162,69 @@ def main():
                                     'frame': {2: 'H', 3: 'W'}, 'flow': {2: 'h', 3: 'w'},
                                     'mask': {2: 'h', 3: 'w'}},
                       do_constant_folding=True)
-    size = os.path.getsize(out)
-    print(f'wrote {out} ({size/1e6:.2f} MB) from {ckpt} step {ck["step"]}')
-
-    a_ = ck.get('args', {})
-    cfg = ck['cfg']
-    card = {
-        'name': f'frc-ifnet-{args.variant}',
-        'architecture': (f'RIFE-style IFNet (own implementation from the ECCV 2022 paper): '
-                         f'{len(cfg["channels"])} IFBlocks coarse-to-fine at scales {list(cfg["scales"])} of the '
-                         f'working resolution H/{cfg["down"]}, block widths {list(cfg["channels"])}, '
-                         f'{cfg["depth"]} residual 3x3 convs each; flow and mask computed at H/{cfg["down"]} x '
-                         f'W/{cfg["down"]}, bilinearly upsampled for a full-resolution backward warp '
-                         f'(grid_sample bilinear, align_corners=False, border) and sigmoid-mask fusion. '
-                         f'Trained with a privileged-distillation teacher block (not exported).'),
-        'variant': args.variant,
-        'config': {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
-        'params': ifnet.count_params(net),
-        'padMultiple': 32,
-        'opset': 16,
-        'inputs': {
-            'img0': 'float32 [1,3,H,W] RGB 0..1, H and W multiples of 32',
-            'img1': 'float32 [1,3,H,W] RGB 0..1',
-            'timestep': 'float32 [1,1,1,1] in (0,1), position of the output between img0 (0) and img1 (1)'},
-        'outputs': {
-            'frame': 'float32 [1,3,H,W] interpolated frame, clamped 0..1',
-            'flow': (f'float32 [1,4,H/{cfg["down"]},W/{cfg["down"]}] final intermediate flows F_t->0 (ch 0,1 = dx,dy) '
-                     f'and F_t->1 (ch 2,3), in pixels of the flow resolution (x{cfg["down"]} for full-res pixels); '
-                     f'backward warp: warp(img,F)(x) = img(x + F(x))'),
-            'mask': (f'float32 [1,1,H/{cfg["down"]},W/{cfg["down"]}] sigmoid fusion mask m: '
-                     f'frame = m*warp(img0,F_t->0) + (1-m)*warp(img1,F_t->1) (after bilinear x{cfg["down"]} upsampling of flow and mask)')},
-        'flowScale': cfg['down'],
-        'training': {
-            'data': 'frc footage clips (../shared/data/footage, all 7 clips, last ~10% of each clip held out for validation), '
-                    'triplets (i,j,k) with k-i=2 (70%) or 3..6 (30%), arbitrary t=(j-i)/(k-i), decoded at short side 432 '
-                    '(25% of crops from native resolution); crops, flips, rot90, temporal reversal, RGB shuffles',
-            'steps': int(ck['step']),
-            'batch': a_.get('batch'),
-            'crop': a_.get('crop'),
-            'lr': a_.get('lr'),
-            'time_s': round(float(ck.get('train_time', 0.0))),
-            'loss': 'Laplacian-pyramid L1 (student + teacher) + 0.01 * privileged flow distillation',
-            'val_footage_psnr': ck.get('val'),
-        },
-        'licence_of_data': licences(args.data),
-        'eval': None,
-    }
-    with open(os.path.splitext(out)[0] + '.json', 'w') as f:
-        json.dump(card, f, indent=2)
-    print('wrote card', os.path.splitext(out)[0] + '.json')
-
+    d = net.down
+    card.update({
+        'synthesis': 'graph',
+        'padMultiple': m,
+        'inputs': {'img0': f'float32 [1,3,H,W] RGB 0..1, H and W multiples of {m}', 'img1': 'float32 [1,3,H,W]',
+                   'timestep': 'float32 [1,1,1,1] in (0,1)'},
+        'outputs': {'frame': 'float32 [1,3,H,W] interpolated frame, clamped 0..1',
+                    'flow': f'float32 [1,4,H/{d},W/{d}] F_t->0 (ch 0,1), F_t->1 (ch 2,3), pixels of the flow resolution',
+                    'mask': f'float32 [1,1,H/{d},W/{d}] sigmoid fusion mask (weight of img0)'},
+        'note': 'Whole-frame reference: the same network with the warps and blend in the graph (GridSample).',
+    })
     if args.verify:
-        tmp = os.path.join('/tmp', f'frc_verify_{args.variant}')
-        os.makedirs(tmp, exist_ok=True)
-        cases = []
-        for (h, w) in ((736, 1280), (256, 320)):
-            a, b = load_frames(h, w)
-            t = torch.full((1, 1, 1, 1), 0.5 if h > 300 else 0.3)
-            with torch.no_grad():
-                t0 = time.time()
-                fr, fl, ms = model(a, b, t)
-                dt = time.time() - t0
-            name = f'{h}x{w}'
-            for k, v in (('img0', a), ('img1', b), ('timestep', t), ('frame', fr), ('flow', fl), ('mask', ms)):
-                v.numpy().astype(np.float32).tofile(os.path.join(tmp, f'{name}_{k}.bin'))
-            cases.append({'name': name, 'h': h, 'w': w, 'fh': fl.shape[2], 'fw': fl.shape[3],
-                          'torch_ms': round(dt * 1000, 1)})
-        json.dump({'model': os.path.abspath(out), 'dir': tmp, 'cases': cases},
-                  open(os.path.join(tmp, 'cases.json'), 'w'))
-        r = subprocess.run(['node', os.path.join(HERE, 'verify_onnx.cjs'), os.path.join(tmp, 'cases.json')],
-                           cwd=ROOT, capture_output=True, text=True)
-        print(r.stdout, r.stderr)
-        if r.returncode != 0:
-            sys.exit(r.returncode)
+        verify(model, out, [(-(-720 // m) * m, 1280), (4 * m, 5 * m)])
 
 
-def export_flow_only(net, ck, out, args):
+def verify(model, out, sizes):
+    tmp = os.path.join('/tmp', 'frc_verify')
+    os.makedirs(tmp, exist_ok=True)
+    cases = []
+    for (h, w) in sizes:
+        a, b = load_frames(h, w)
+        t = torch.full((1, 1, 1, 1), 0.5 if h > 300 else 0.3)
+        with torch.no_grad():
+            t0 = time.time()
+            fr, fl, ms = model(a, b, t)
+            dt = time.time() - t0
+        name = f'{h}x{w}'
+        for k, v in (('img0', a), ('img1', b), ('timestep', t), ('frame', fr), ('flow', fl), ('mask', ms)):
+            v.numpy().astype(np.float32).tofile(os.path.join(tmp, f'{name}_{k}.bin'))
+        cases.append({'name': name, 'h': h, 'w': w, 'fh': fl.shape[2], 'fw': fl.shape[3], 'torch_ms': round(dt * 1000, 1)})
+    json.dump({'model': os.path.abspath(out), 'dir': tmp, 'cases': cases}, open(os.path.join(tmp, 'cases.json'), 'w'))
+    r = subprocess.run(['node', os.path.join(HERE, 'verify_onnx.cjs'), os.path.join(tmp, 'cases.json')],
+                       cwd=ROOT, capture_output=True, text=True)
+    print(r.stdout, r.stderr)
+    if r.returncode != 0:
+        sys.exit(r.returncode)
+
+
+def export_flow_only(net, out, card):
     model = FlowOnly(net).eval()
-    down = ck['cfg']['down']
+    down = net.down
+    m = 4 * max(net.scales)  # the network's own divisibility at its input
     a, b = load_frames(128, 160)
     t = torch.full((1, 1, 1, 1), 0.5)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
     torch.onnx.export(model, (a, b, t), out, opset_version=16,
                       input_names=['img0', 'img1', 'timestep'], output_names=['flow', 'mask'],
                       dynamic_axes={'img0': {2: 'h', 3: 'w'}, 'img1': {2: 'h', 3: 'w'},
                                     'flow': {2: 'h', 3: 'w'}, 'mask': {2: 'h', 3: 'w'}},
                       do_constant_folding=True)
-    card_path = os.path.splitext(out)[0] + '.json'
-    full_card = os.path.join(os.path.dirname(out), f'{args.variant}.json')
-    card = json.load(open(full_card)) if os.path.exists(full_card) else {}
     card.update({
-        'name': f'frc-ifnet-{args.variant}-flow',
         'synthesis': 'engine',
         'inputScale': 1 / down,
-        'padMultiple': 32 // down,
+        'padMultiple': m,
+        'inputs': {
+            'img0': f'float32 [1,3,h,w] RGB 0..1, the frame reduced by {down} (area filter; h, w multiples of {m})',
+            'img1': 'float32 [1,3,h,w]',
+            'timestep': 'float32 [1,1,1,1] in (0,1)'},
         'outputs': {
             'flow': 'float32 [1,4,h,w] F_t->0 (ch 0,1) and F_t->1 (ch 2,3), pixels of the input resolution',
             'mask': 'float32 [1,1,h,w] sigmoid fusion mask, weight of frame 0'},
-        'inputs': {
-            'img0': f'float32 [1,3,h,w] RGB 0..1, the frame reduced by {down} (h, w multiples of {32 // down})',
-            'img1': 'float32 [1,3,h,w]',
-            'timestep': 'float32 [1,1,1,1]'},
-        'note': (f'Same weights as {args.variant}.onnx without the final synthesis: the engine warps and '
-                 'blends the full-resolution frames itself (src/engine/native/warp-blend.c).'),
+        'note': ('Flow and mask only: the engine upsamples them and warps and blends the full-resolution '
+                 'frames itself (src/engine/native/warp-blend.c), on the decoded YUV planes.'),
     })
-    card.setdefault('training', {})['steps'] = int(ck['step'])
-    with open(card_path, 'w') as f:
-        json.dump(card, f, indent=2)
-    print(f'wrote {out} ({os.path.getsize(out)/1e6:.2f} MB) and {card_path} from step {ck["step"]}')
 
 
 if __name__ == '__main__':

@@ -36,10 +36,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 VARIANTS = {
-    # ~0.5M params; flows computed at 1/2 of the input resolution (finest block at 1/8).
-    'fast': dict(channels=(72, 48, 32), depth=6, scales=(4, 2, 1), down=2, teacher_c=48),
-    # wider and deeper blocks, same working resolution (compute <= ~4x fast, see README).
-    'quality': dict(channels=(96, 64, 48), depth=8, scales=(4, 2, 1), down=2, teacher_c=64),
+    # One compact network, trained at two working resolutions (H/2 and H/4 of the training crop)
+    # so that it can be run at either: the shipped `fast` model runs it at H/4 and `quality` at
+    # H/2 (4x the MACs). Sized for a 720p in-between frame within ~10 ms of network time on
+    # 2 cores at H/4 (~3.1k MACs per working-resolution pixel).
+    'live': dict(channels=(64, 40, 24), depth=3, scales=(4, 2, 1), down=2, teacher_c=32, cost=(4, 1)),
+    # the first, larger design (0.5M params, H/2 only): ~100 ms of network time at 720p.
+    'wide': dict(channels=(72, 48, 32), depth=6, scales=(4, 2, 1), down=2, teacher_c=48),
 }
 
 
@@ -90,6 +93,59 @@ def pool(x, s):
     return x if s == 1 else F.avg_pool2d(x, s)
 
 
+def symmetric_cost(a, b, r):
+    """Local matching cost around every pixel x for displacements d in [-r, r]^2, symmetric about
+    x as the in-between frame sees it: cost_d(x) = |a(x - d) - b(x + d)| on the grey images
+    (mean of RGB: a third of the work of a per-channel cost). [B,(2r+1)^2,H,W].
+    Plain convolutions learn to compare two frames only slowly (trained from scratch on a CPU,
+    the flows collapsed to zero: train/README.md); with the cost as input the blocks only have to
+    read off and refine where it is low (as PWC-Net-style cost volumes do). Built from constant
+    pads and slices with negative ends, so H and W stay dynamic in the ONNX graph."""
+    pa = F.pad(a.mean(1, keepdim=True), (r, r, r, r), mode='replicate')
+    pb = F.pad(b.mean(1, keepdim=True), (r, r, r, r), mode='replicate')
+    n = 2 * r
+
+    def crop(p, oy, ox):  # the H x W window starting at (oy, ox) of the padded tensor
+        return p[:, :, oy:(oy - n if oy < n else None), ox:(ox - n if ox < n else None)]
+
+    costs = []
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            costs.append((crop(pa, r - dy, r - dx) - crop(pb, r + dy, r + dx)).abs())
+    return torch.cat(costs, 1)
+
+
+class SoftArgmin(nn.Module):
+    """Expected displacement under softmax(-cost / T) of a symmetric_cost volume (cost smoothed
+    over 3x3 first), i.e. a differentiable block matcher: [B,2,H,W] (dx, dy) in the volume's
+    pixels. The temperature T is learned. Gives the flow blocks a usable estimate from the first
+    step; the learned layers only correct it (occlusions, flat areas, the fusion mask)."""
+
+    def __init__(self, r):
+        super().__init__()
+        d = [(dx, dy) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+        self.register_buffer('d', torch.tensor(d, dtype=torch.float32).t().reshape(2, -1, 1, 1), persistent=False)
+        self.log_t = nn.Parameter(torch.tensor(-2.3))  # T = 0.1 on the normalised cost
+
+    def forward(self, cost):
+        cost = F.avg_pool2d(cost, 3, 1, 1, count_include_pad=False)
+        # Contrast-normalise per pixel (best match 0, average 1) so the softmax is as sharp in dim
+        # as in bright texture; the +0.02 keeps flat areas (all costs alike) near d = 0.
+        lo = cost.min(1, keepdim=True)[0]
+        cost = (cost - lo) / (cost.mean(1, keepdim=True) - lo + 0.02)
+        # softmax over the displacements, written out: the minimum is 0, so exp() cannot overflow,
+        # and ONNX Runtime's CPU Softmax over the channel axis is ~10x slower than these ops.
+        p = torch.exp(-cost / self.log_t.exp())
+        p = p / p.sum(1, keepdim=True)
+        return torch.cat([(p * self.d[0:1]).sum(1, keepdim=True), (p * self.d[1:2]).sum(1, keepdim=True)], 1)
+
+
+def symmetric_flows(d, t):
+    """Intermediate flows from a symmetric displacement d (frame 0 at x - d, frame 1 at x + d for
+    t = 0.5), for linear motion at timestep t: F_t->0 = -2t d, F_t->1 = 2(1-t) d."""
+    return torch.cat([-2.0 * t * d, 2.0 * (1.0 - t) * d], 1)
+
+
 class IFBlock(nn.Module):
     """Input at 1/scale of the working resolution -> conv stride 2 x2 (1/4 of that) -> residual
     conv stack -> transposed conv (x2) -> bilinear x2 back to the block-input resolution.
@@ -100,6 +156,9 @@ class IFBlock(nn.Module):
         self.conv0 = nn.Sequential(conv(cin, c // 2, 3, 2), conv(c // 2, c, 3, 2))
         self.body = nn.Sequential(*[conv(c, c) for _ in range(depth)])
         self.last = nn.ConvTranspose2d(c, 5, 4, 2, 1)
+        # Start as "no correction": with a matcher in front, random initial residuals only add noise.
+        nn.init.zeros_(self.last.weight)
+        nn.init.zeros_(self.last.bias)
 
     def forward(self, x):
         f = self.conv0(x)
@@ -110,51 +169,64 @@ class IFBlock(nn.Module):
 
 class IFNet(nn.Module):
     def __init__(self, channels=(72, 48, 32), depth=6, scales=(4, 2, 1), down=2, teacher_c=48,
-                 teacher=True):
+                 teacher=True, cost=(0, 0)):
         super().__init__()
         self.cfg = dict(channels=tuple(channels), depth=depth, scales=tuple(scales), down=down,
-                        teacher_c=teacher_c)
+                        teacher_c=teacher_c, cost=tuple(cost))
         self.scales = tuple(scales)
         self.down = down
-        # first block: img0, img1, t -> 7 ch; later: + warped0, warped1, mask, flow(4) -> 18 ch
-        blocks = [IFBlock(7, channels[0], depth)]
+        # cost radii: (first block, on the frames; later blocks, on the frames warped so far)
+        self.r0, self.r1 = cost
+        c0, c1 = (2 * self.r0 + 1) ** 2 if self.r0 else 0, (2 * self.r1 + 1) ** 2 if self.r1 else 0
+        # first block: img0, img1, t (+ cost) -> 7 ch; later: + warped0, warped1, mask, flow(4) -> 18 ch
+        blocks = [IFBlock(7 + c0, channels[0], depth)]
         for c in channels[1:]:
-            blocks.append(IFBlock(18, c, depth))
+            blocks.append(IFBlock(18 + c1, c, depth))
         self.blocks = nn.ModuleList(blocks)
-        self.teacher = IFBlock(21, teacher_c, depth) if teacher else None
+        self.match = nn.ModuleList([SoftArgmin(self.r0 if i == 0 else self.r1) for i in range(len(blocks))]
+                                   if self.r0 and self.r1 else [])
+        self.teacher = IFBlock(21 + c1, teacher_c, depth) if teacher else None
 
-    @staticmethod
-    def block_input(i0, i1, t, flow, mask, s):
+    def block_input(self, i0, i1, t, flow, mask, s):
+        """The block's input at 1/s of the working resolution, and its matching cost (or None)."""
         a, b = pool(i0, s), pool(i1, s)
         tp = torch.ones_like(a[:, :1]) * t
         if flow is None:
-            return torch.cat([a, b, tp], 1)
+            cost = symmetric_cost(a, b, self.r0) if self.r0 else None
+            return torch.cat([a, b, tp] + ([cost] if self.r0 else []), 1), cost
         fs = down_flow(flow, s)
         ms = pool(mask, s)
         wa, wb = warp(a, fs[:, :2]), warp(b, fs[:, 2:4])
-        return torch.cat([a, b, wa, wb, ms, tp, fs], 1)
+        cost = symmetric_cost(wa, wb, self.r1) if self.r1 else None
+        return torch.cat([a, b, wa, wb, ms, tp, fs] + ([cost] if self.r1 else []), 1), cost
 
-    def estimate(self, img0, img1, t, gt=None):
-        """Returns list of (flow, mask_logit) at the working resolution after each block, and the
-        teacher's (flow, mask_logit) if gt is given. t: [B,1,1,1]."""
-        i0, i1 = pool(img0, self.down), pool(img1, self.down)
+    def estimate(self, img0, img1, t, gt=None, down=None):
+        """Returns list of (flow, mask_logit) at the working resolution (input / down, default
+        self.down) after each block, and the teacher's (flow, mask_logit) if gt is given.
+        t: [B,1,1,1]."""
+        down = self.down if down is None else down
+        i0, i1 = pool(img0, down), pool(img1, down)
         flow, mask, out = None, None, []
-        for blk, s in zip(self.blocks, self.scales):
-            df, dm = blk(self.block_input(i0, i1, t, flow, mask, s))
+        for i, (blk, s) in enumerate(zip(self.blocks, self.scales)):
+            x, cost = self.block_input(i0, i1, t, flow, mask, s)
+            df, dm = blk(x)
+            if self.match:  # matched displacement (a correction after the first block) + learned residual
+                df = df + symmetric_flows(self.match[i](cost), t)
             df, dm = up_flow(df, s), up(dm, s)
             flow = df if flow is None else flow + df
             mask = dm if mask is None else mask + dm
             out.append((flow, mask))
         tea = None
         if gt is not None and self.teacher is not None:
-            x = torch.cat([self.block_input(i0, i1, t, flow, mask, 1), pool(gt, self.down)], 1)
+            x = torch.cat([self.block_input(i0, i1, t, flow, mask, 1)[0], pool(gt, down)], 1)
             df, dm = self.teacher(x)
             tea = (flow + df, mask + dm)
         return out, tea
 
-    def synth(self, img0, img1, flow, mask):
+    def synth(self, img0, img1, flow, mask, down=None):
         """Full-resolution warp & fuse from working-resolution flow/mask."""
-        ff, mm = up_flow(flow, self.down), up(mask, self.down)
+        down = self.down if down is None else down
+        ff, mm = up_flow(flow, down), up(mask, down)
         m = torch.sigmoid(mm)
         w0, w1 = warp(img0, ff[:, :2]), warp(img1, ff[:, 2:4])
         return m * w0 + (1 - m) * w1, m, w0, w1

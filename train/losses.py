@@ -51,6 +51,28 @@ def distill_loss(student_flows, teacher_flow, student_frame, teacher_frame, gt, 
     return loss
 
 
+def flow_label_loss(flows, label, img0, img1, gt, down, thr=0.05):
+    """Auxiliary loss towards pseudo-label intermediate flows (DIS optical flow from the true middle
+    frame to each end frame, see data.TripletSampler.pseudo_flow). Only where a label explains
+    the middle frame (its warp error < thr), so wrong labels in occlusions and flat areas do not
+    teach. Flows at the working resolution (input / down, working pixels); the error is measured
+    in input pixels (robust endpoint error, summed over the two flows, averaged over blocks)."""
+    from ifnet import warp  # local: losses.py stays importable without the model
+    with torch.no_grad():
+        w0 = ((warp(img0, label[:, 0:2]) - gt).abs().mean(1, keepdim=True) < thr).float()
+        w1 = ((warp(img1, label[:, 2:4]) - gt).abs().mean(1, keepdim=True) < thr).float()
+        if down > 1:
+            label = F.avg_pool2d(label, down) / down
+            w0, w1 = F.avg_pool2d(w0, down), F.avg_pool2d(w1, down)
+    loss = 0.0
+    for f in flows:
+        d = (f - label) * down
+        e0 = (d[:, 0:2].pow(2).sum(1, keepdim=True) + 1e-6).sqrt()
+        e1 = (d[:, 2:4].pow(2).sum(1, keepdim=True) + 1e-6).sqrt()
+        loss = loss + (e0 * w0 + e1 * w1).mean()
+    return loss / len(flows)
+
+
 def psnr(a, b):
     mse = (a.clamp(0, 1) - b).pow(2).mean().item()
     return 10.0 * torch.log10(torch.tensor(1.0 / max(mse, 1e-10))).item()

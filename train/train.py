@@ -12,7 +12,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ifnet  # noqa: E402
 from data import load_clips, TripletSampler, val_triplets  # noqa: E402
-from losses import lap_loss, distill_loss, psnr  # noqa: E402
+from losses import lap_loss, distill_loss, flow_label_loss, psnr  # noqa: E402
 
 
 def lr_at(step, args):
@@ -59,28 +59,35 @@ class ThreadGovernor:
         return self.cur
 
 
-def run_val(model, vals, fixed_mask=False):
+def run_val(model, vals, fixed_mask=False, down=None):
     """Mean PSNR of the model and of blend on the validation triplets, and the model's mean
     |flow| in full-resolution pixels (near 0 means it is only blending)."""
     model.eval()
+    down = down or model.down
     pm, pb, mag = [], [], []
     with torch.no_grad():
         for name, a, g, b, t in vals:
-            outs, _ = model.estimate(a, b, t)
+            outs, _ = model.estimate(a, b, t, down=down)
             flow, mask = outs[-1]
             if fixed_mask:
                 mask = torch.zeros_like(mask)
-            frame = model.synth(a, b, flow, mask)[0].clamp(0, 1)
+            frame = model.synth(a, b, flow, mask, down=down)[0].clamp(0, 1)
             pm.append(psnr(frame, g))
             pb.append(psnr(a * (1 - t) + b * t, g))
-            mag.append(flow.abs().mean().item() * model.down)
+            mag.append(flow.abs().mean().item() * down)
     model.train()
     return sum(pm) / len(pm), sum(pb) / len(pb), pm, pb, sum(mag) / len(mag)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--variant', default='fast', choices=list(ifnet.VARIANTS))
+    ap.add_argument('--variant', default='live', choices=list(ifnet.VARIANTS))
+    ap.add_argument('--downs', default='2,4',
+                    help='working-resolution divisors, one per step in turn (the net is run at each)')
+    ap.add_argument('--crop4', type=int, default=384, help='crop size for steps at down >= 4')
+    ap.add_argument('--flow-label', type=float, default=0.01,
+                    help='weight of the pseudo-label flow loss (DIS flow gt->ends); decays to 1/10 '
+                         'over the first half of training; 0 = off')
     ap.add_argument('--steps', type=int, default=60000)
     ap.add_argument('--batch', type=int, default=8)
     ap.add_argument('--crop', type=int, default=256)
@@ -134,7 +141,9 @@ def main():
 
     clips = load_clips()
     sampler = TripletSampler(clips, crop=args.crop, p_full=args.p_full, p_gap=args.p_gap,
-                             min_mad=args.min_mad, seed=args.seed + step)
+                             min_mad=args.min_mad, seed=args.seed + step,
+                             flow_labels=args.flow_label > 0)
+    downs = [int(x) for x in args.downs.split(',')]
     vals = val_triplets(clips)
     log(f'{len(clips)} clips, {len(vals)} val triplets')
 
@@ -147,7 +156,7 @@ def main():
 
     gov = ThreadGovernor(args.threads)
     model.train()
-    acc = dict(loss=0.0, rec=0.0, tea=0.0, dis=0.0, n=0)
+    acc = dict(loss=0.0, rec=0.0, tea=0.0, dis=0.0, flo=0.0, n=0)
     t_last = time.time()
     run_steps = 0
     while step < args.steps:
@@ -156,17 +165,24 @@ def main():
         lr = lr_at(step, args)
         for g in opt.param_groups:
             g['lr'] = lr
-        img0, gt, img1, t = sampler.batch(args.batch)
-        outs, tea = model.estimate(img0, img1, t, gt)
+        down = downs[step % len(downs)]
+        batch = sampler.batch(args.batch, args.crop4 if down >= 4 else args.crop)
+        img0, gt, img1, t = batch[:4]
+        outs, tea = model.estimate(img0, img1, t, gt, down=down)
         if args.fixed_mask:  # mask logit 0 = weight 0.5 for both warped frames
             outs = [(f, torch.zeros_like(m)) for f, m in outs]
             tea = (tea[0], torch.zeros_like(tea[1]))
-        frame, _, _, _ = model.synth(img0, img1, *outs[-1])
-        tframe, _, _, _ = model.synth(img0, img1, *tea)
+        frame, _, _, _ = model.synth(img0, img1, *outs[-1], down=down)
+        tframe, _, _, _ = model.synth(img0, img1, *tea, down=down)
         rec = lap_loss(frame, gt)
         rtea = lap_loss(tframe, gt)
-        dis = distill_loss([f for f, _ in outs], tea[0], frame, tframe, gt, down=model.down)
+        dis = distill_loss([f for f, _ in outs], tea[0], frame, tframe, gt, down=down)
         loss = rec + rtea + args.distill * dis
+        flo = torch.zeros(())
+        if args.flow_label > 0:
+            wf = args.flow_label * max(0.1, 1.0 - step / (0.5 * args.steps))
+            flo = flow_label_loss([f for f, _ in outs] + [tea[0]], batch[4], img0, img1, gt, down)
+            loss = loss + wf * flo
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -174,25 +190,29 @@ def main():
         step += 1
         run_steps += 1
         train_time += time.time() - t0
-        for k, v in (('loss', loss), ('rec', rec), ('tea', rtea), ('dis', dis)):
+        for k, v in (('loss', loss), ('rec', rec), ('tea', rtea), ('dis', dis), ('flo', flo)):
             acc[k] += float(v)
         acc['n'] += 1
         if step % args.log_every == 0:
             n = acc['n']
             now = time.time()
             log(f'step {step} loss {acc["loss"]/n:.4f} rec {acc["rec"]/n:.4f} tea {acc["tea"]/n:.4f} '
-                f'dis {acc["dis"]/n:.4f} lr {lr:.2e} s/step {(now - t_last)/n:.3f} thr {gov.cur}')
-            acc = dict(loss=0.0, rec=0.0, tea=0.0, dis=0.0, n=0)
+                f'dis {acc["dis"]/n:.4f} flo {acc["flo"]/n:.3f}px lr {lr:.2e} s/step {(now - t_last)/n:.3f} thr {gov.cur}')
+            acc = dict(loss=0.0, rec=0.0, tea=0.0, dis=0.0, flo=0.0, n=0)
             t_last = now
         if step % args.val_every == 0 or step == args.steps:
-            pm, pb, _, _, mag = run_val(model, vals, args.fixed_mask)
+            res = {d: run_val(model, vals, args.fixed_mask, down=d) for d in downs}
+            pm = sum(r[0] for r in res.values()) / len(res)  # selection: mean over working resolutions
+            pb = next(iter(res.values()))[1]
             improved = pm > best
             if improved:
                 best = pm
-            log(f'val step {step} psnr {pm:.3f} blend {pb:.3f} gain {pm - pb:+.3f} best {best:.3f} |flow| {mag:.3f}px')
-            save(latest, dict(psnr=pm, blend=pb))
+            per = ' '.join(f'@{d} {r[0]:.3f} |flow| {r[4]:.2f}px' for d, r in res.items())
+            log(f'val step {step} psnr {pm:.3f} blend {pb:.3f} gain {pm - pb:+.3f} best {best:.3f} {per}')
+            val = dict(psnr=pm, blend=pb, per_down={str(d): r[0] for d, r in res.items()})
+            save(latest, val)
             if improved:
-                save(os.path.join(ckdir, 'best.pt'), dict(psnr=pm, blend=pb))
+                save(os.path.join(ckdir, 'best.pt'), val)
             t_last = time.time()
         elif step % args.ckpt_every == 0:
             save(latest)

@@ -6,8 +6,15 @@ import { createBlendSynthesizer, DupSynthesizer, synthesizerFor, type Synthesize
 export type InterpolatorKind = 'model' | 'blend' | 'dup';
 export const INTERPOLATOR_KINDS: readonly InterpolatorKind[] = ['model', 'blend', 'dup'];
 
-/** The model shipped in the repository's `models/` folder. */
-export const DEFAULT_MODEL_PATH = fileURLToPath(new URL('../../../models/fast.onnx', import.meta.url));
+const MODELS_DIR = fileURLToPath(new URL('../../../models/', import.meta.url));
+
+/** The shipped model the engine uses by default (`quality` is one `--model quality` away). */
+export const DEFAULT_MODEL_PATH = `${MODELS_DIR}fast.onnx`;
+
+/** A bare name such as `fast` or `quality` means the shipped `models/<name>.onnx`; anything else is a path. */
+export function resolveModelPath(nameOrPath: string): string {
+  return /^[\w-]+$/.test(nameOrPath) && existsSync(`${MODELS_DIR}${nameOrPath}.onnx`) ? `${MODELS_DIR}${nameOrPath}.onnx` : nameOrPath;
+}
 
 export interface InterpolatorChoice extends SessionOptions {
   /** Defaults to `model` when a model file is available, else `blend`. */
@@ -29,6 +36,6 @@ export async function createSynthesizer(choice: InterpolatorChoice): Promise<Syn
     case 'blend':
       return createBlendSynthesizer(choice);
     case 'model':
-      return synthesizerFor(await OnnxInterpolator.fromFile(choice.modelPath ?? DEFAULT_MODEL_PATH, choice));
+      return synthesizerFor(await OnnxInterpolator.fromFile(resolveModelPath(choice.modelPath ?? DEFAULT_MODEL_PATH), choice));
   }
 }

@@ -1,0 +1,119 @@
+/**
+ * Milliseconds per in-between frame inside the engine, by synthesizer and
+ * size: what a live stream pays per output slot at 2x. Each timed call is one
+ * `Synthesizer.synthesize` on a new pair of real decoded yuv420p frames (the
+ * birds clip scaled to 480p/720p/1080p), so it includes converting the one
+ * new input frame, as in a running stream. For flow models the parts are
+ * timed too: reduced RGB conversion, the network, the native warp+blend.
+ *
+ *   node dist/bench/synthesis.js [--interp blend] [--model models/fast.onnx ...] [--sizes 480,720,1080] [--runs 15]
+ */
+import '../src/polyfills.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Frame } from 'node-av/lib';
+import { createSynthesizer } from '../src/engine/create-interpolator.js';
+import { OnnxInterpolator } from '../src/engine/onnx-interpolator.js';
+import { RgbConverter } from '../src/engine/rgb-convert.js';
+import type { Synthesizer } from '../src/engine/synthesis.js';
+import { warpBlend } from '../src/engine/warp-kernel.js';
+import { FileSource } from '../src/ingest/file-source.js';
+import { machine, today } from './common.js';
+
+const SIZES: Record<string, [number, number]> = { '480': [854, 480], '720': [1280, 720], '1080': [1920, 1080] };
+const REPO = resolve(new URL('../..', import.meta.url).pathname);
+const SOURCE = resolve(process.env.FRC_DATA_DIR ?? join(REPO, '../shared/data'), 'footage/birds_animation_720p30_wp2022.mp4');
+
+async function decodeFrames(file: string, count: number): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  await using source = await FileSource.open(file);
+  for await (const item of source.read()) {
+    if (item.kind !== 'video') continue;
+    frames.push(item.frame);
+    if (frames.length === count) break;
+  }
+  return frames;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function timeSynth(synth: Synthesizer, frames: Frame[], runs: number): Promise<number> {
+  const ms: number[] = [];
+  for (let i = 0; i < runs + 2; i++) {
+    const t0 = performance.now();
+    const out = await synth.synthesize(frames[i]!, frames[i + 1]!, 0.5);
+    if (i >= 2) ms.push(performance.now() - t0); // the first two warm up sessions and caches
+    out.free();
+  }
+  return median(ms);
+}
+
+/** The flow path's three parts, each on its own (median ms): convert one frame, network, kernel. */
+async function timeParts(path: string, frames: Frame[], runs: number): Promise<[number, number, number]> {
+  const model = await OnnxInterpolator.fromFile(path);
+  const conv = await RgbConverter.create(model.padMultiple, model.inputScale);
+  const [tc, tn, tk]: number[][] = [[], [], []];
+  try {
+    for (let i = 0; i < runs + 2; i++) {
+      let t0 = performance.now();
+      const a = await conv.toRgb(frames[i]!);
+      const tConv = performance.now() - t0;
+      const b = await conv.toRgb(frames[i + 1]!);
+      t0 = performance.now();
+      const field = await model.estimateFlow(a, b, 0.5);
+      const tNet = performance.now() - t0;
+      t0 = performance.now();
+      const out = await warpBlend(frames[i]!, frames[i + 1]!, field);
+      const tKern = performance.now() - t0;
+      out.free();
+      if (i >= 2) tc.push(tConv), tn.push(tNet), tk.push(tKern);
+    }
+  } finally {
+    conv[Symbol.dispose]();
+    await model.close();
+  }
+  return [median(tc), median(tn), median(tk)];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { interp: { type: 'string', multiple: true }, model: { type: 'string', multiple: true }, sizes: { type: 'string' }, runs: { type: 'string' } } });
+  const runs = Number(values.runs ?? 15);
+  const choices = [
+    ...(values.interp ?? (values.model ? [] : ['blend'])).map((kind) => ({ label: kind, kind: kind as 'blend' | 'dup', modelPath: undefined })),
+    ...(values.model ?? []).map((p) => ({ label: basename(p), kind: 'model' as const, modelPath: p })),
+  ];
+  const work = mkdtempSync(join(tmpdir(), 'frc-synth-'));
+  const rows: string[] = [];
+  try {
+    for (const size of (values.sizes ?? '480,720,1080').split(',')) {
+      const [w, h] = SIZES[size]!;
+      const clip = join(work, `clip${size}.mkv`);
+      execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', SOURCE, '-an', '-frames:v', String(runs + 4), '-vf', `scale=${w}:${h}`, '-pix_fmt', 'yuv420p', '-c:v', 'ffv1', clip]);
+      const frames = await decodeFrames(clip, runs + 3);
+      for (const choice of choices) {
+        const synth = await createSynthesizer(choice);
+        const total = await timeSynth(synth, frames, runs);
+        await synth.close();
+        let parts = '';
+        if (choice.modelPath) {
+          const [c, n, k] = await timeParts(choice.modelPath, frames, runs);
+          parts = ` ${c.toFixed(1)} | ${n.toFixed(1)} | ${k.toFixed(1)} |`;
+        } else parts = ' | | |';
+        rows.push(`| ${size}p | ${choice.label} | ${total.toFixed(1)} |${parts}`);
+        console.error(rows.at(-1));
+      }
+      for (const f of frames) f.free();
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  console.log(`\n${today()}, ${machine()}, median of ${runs} calls (\`node dist/bench/synthesis.js ${process.argv.slice(2).join(' ')}\`)\n`);
+  console.log('| size | synthesizer | ms per in-between frame | convert 1 frame | network | warp+blend kernel |');
+  console.log('|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+}
+
+await main();
