@@ -21,6 +21,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Socket } from 'node:dgram';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Decoder } from 'node-av/api';
@@ -42,6 +43,23 @@ const FPS = 30;
 const WARMUP_S = 3;
 
 captureFfmpegLog();
+
+// The viewer's UDP sockets (werift's) get a 4 MiB receive buffer: with the
+// default 208 KiB, a 720p keyframe's burst of RTP packets overflowed it on
+// loopback while the viewer was busy decoding (every keyframe lost packets,
+// measured), and the viewer saw no picture at all. Browsers ask for large
+// buffers too; werift does not expose the option, so it is set here.
+const bind = Socket.prototype.bind;
+Socket.prototype.bind = function (this: Socket, ...args: unknown[]) {
+  this.once('listening', () => {
+    try {
+      this.setRecvBufferSize(4 << 20);
+    } catch {
+      // the kernel's limit is lower: keep its default
+    }
+  });
+  return (bind as (...a: unknown[]) => Socket).apply(this, args);
+} as typeof bind;
 
 interface Run {
   size: string;
@@ -125,7 +143,7 @@ interface Received {
 }
 
 /** A WHEP viewer: werift peer, RTP → whole frames (the server's own assembler), decoded by FFmpeg, stamps read. */
-async function watch(http: string, key: string, height: number): Promise<{ received: Received[]; close: () => Promise<void> }> {
+async function watch(http: string, key: string, height: number): Promise<{ received: Received[]; counts: Record<string, number>; close: () => Promise<void> }> {
   const pc = new RTCPeerConnection({
     codecs: { video: [new RTCRtpCodecParameters({ mimeType: 'video/H264', clockRate: 90000, parameters: 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1' })] },
     iceServers: [],
@@ -134,6 +152,8 @@ async function watch(http: string, key: string, height: number): Promise<{ recei
   });
   pc.addTransceiver('video', { direction: 'recvonly' });
   const received: Received[] = [];
+  const counts = { rtp: 0, frames: 0, needKeyframe: 0, decodeErrors: 0, pli: 0 };
+  let lastPli = -Infinity;
   const codecpar = new CodecParameters();
   codecpar.alloc();
   codecpar.codecType = AVMEDIA_TYPE_VIDEO;
@@ -145,8 +165,20 @@ async function watch(http: string, key: string, height: number): Promise<{ recei
   let chain = Promise.resolve();
   pc.onTrack.subscribe((track) => {
     track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
+      counts.rtp++;
       for (const out of assembler.processInput(rtp)) {
-        if (!('frame' in out)) continue;
+        if (!('frame' in out)) {
+          counts.needKeyframe++;
+          // A lost packet (loopback UDP drops some of a 720p keyframe's burst): ask for a keyframe, as a browser would.
+          const now = performance.now();
+          if (now - lastPli > 300) {
+            lastPli = now;
+            counts.pli++;
+            if (track.ssrc !== undefined) void pc.getTransceivers()[0]?.receiver.sendRtcpPLI(track.ssrc).catch(() => {});
+          }
+          continue;
+        }
+        counts.frames++;
         const { data, keyframe, timestamp } = out.frame;
         chain = chain.then(async () => {
           const packet = new Packet();
@@ -164,6 +196,7 @@ async function watch(http: string, key: string, height: number): Promise<{ recei
             }
           } catch {
             // a damaged frame: the next keyframe repairs it
+            counts.decodeErrors++;
           } finally {
             packet.free();
           }
@@ -178,6 +211,9 @@ async function watch(http: string, key: string, height: number): Promise<{ recei
   await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
   return {
     received,
+    get counts() {
+      return { ...counts, lost: assembler.lost, skipped: assembler.skipped };
+    },
     close: async () => {
       await pc.close();
       await chain;
@@ -215,6 +251,23 @@ interface RunResult {
   latencies: number[];
   betweenLatencies: number[];
   server: LiveStreamStats;
+  /** The server's own view: p50/p95/p99 of its added-latency histogram (arrival → sent), ms. */
+  serverLatency: number[];
+}
+
+/** Quantiles from a Prometheus histogram's cumulative buckets, interpolated within a bucket (as histogram_quantile does). */
+function histogramQuantiles(metrics: string, name: string, key: string, qs: number[]): number[] {
+  const buckets = [...metrics.matchAll(new RegExp(`^${name}_bucket\\{stream="${key}",le="([^"]+)"\\} (\\S+)$`, 'gm'))].map((m) => [m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])] as const);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  return qs.map((q) => {
+    const rank = q * total;
+    let [lo, below] = [0, 0];
+    for (const [le, count] of buckets) {
+      if (count >= rank) return le === Infinity ? lo * 1000 : (lo + ((le - lo) * (rank - below)) / Math.max(1, count - below)) * 1000;
+      [lo, below] = [le, count];
+    }
+    return Number.NaN;
+  });
 }
 
 async function measure(run: Run, clip: { head: Buffer; frames: Buffer[] }, height: number): Promise<RunResult> {
@@ -227,12 +280,14 @@ async function measure(run: Run, clip: { head: Buffer; frames: Buffer[] }, heigh
     await publisher.done;
     await new Promise((r) => setTimeout(r, 500));
     const stats = (await streamStats(server.http, key))!;
+    const metrics = await (await fetch(`${server.http}/metrics`)).text();
     await viewer.close();
+    process.stderr.write(`viewer: ${JSON.stringify(viewer.counts)}, ${viewer.received.length} decoded\n`);
 
     const { sent } = publisher;
     const t0 = sent[0]! + WARMUP_S * 1000;
     const seen = new Set<number>();
-    const result: RunResult = { run, frames: 0, originals: 0, between: 0, repeats: 0, unreadable: 0, latencies: [], betweenLatencies: [], server: stats };
+    const result: RunResult = { run, frames: 0, originals: 0, between: 0, repeats: 0, unreadable: 0, latencies: [], betweenLatencies: [], server: stats, serverLatency: histogramQuantiles(metrics, 'frc_stream_added_latency_seconds', key, [0.5, 0.95, 0.99]) };
     for (const { at, reading } of viewer.received) {
       if (reading.kind === 'unreadable') {
         result.unreadable++;
@@ -310,7 +365,7 @@ async function main(): Promise<void> {
         const share = (n: number) => (synthesized ? `${((100 * n) / synthesized).toFixed(1)} %` : '—');
         const reasons = s.fallbackFrames.map((f) => `${f.frames} ${f.reason}→${f.synthesizer}`).join(', ') || '0';
         rows.push(
-          `| ${size}p | ${r.run.label} | ${r.frames} (${r.originals} orig, ${r.between} between, ${r.repeats} repeats, ${r.unreadable} unreadable) | ${quantile(sorted, 0.5).toFixed(1)} | ${quantile(sorted, 0.95).toFixed(1)} | ${quantile(sorted, 0.99).toFixed(1)} | ${share(s.interpolated)} | ${share(s.fallbacks)} (${reasons}) | ${s.lateFrames} | ${s.ringDrops} | ${s.framesIn} → ${s.framesOut} |`,
+          `| ${size}p | ${r.run.label} | ${r.frames} (${r.originals} orig, ${r.between} between, ${r.repeats} repeats, ${r.unreadable} unreadable) | ${quantile(sorted, 0.5).toFixed(1)} | ${quantile(sorted, 0.95).toFixed(1)} | ${quantile(sorted, 0.99).toFixed(1)} | ${r.serverLatency.map((v) => v.toFixed(0)).join(' / ')} | ${share(s.interpolated)} | ${share(s.fallbacks)} (${reasons}) | ${s.lateFrames} | ${s.ringDrops} | ${s.framesIn} → ${s.framesOut} |`,
         );
         process.stderr.write(`${size}p ${kind}: ${rows.at(-1)}\n`);
       }
@@ -323,8 +378,8 @@ async function main(): Promise<void> {
     [
       `Latency, RTMP (ffmpeg -c copy) in → WHEP out, 30 fps in — ${today()}, ${machine()}`,
       '',
-      '| size | server | frames measured at the viewer | added latency p50 ms | p95 | p99 | slots interpolated | slots by fallback | late | ring drops | server frames in → out |',
-      '|---|---|---|---|---|---|---|---|---|---|---|',
+      '| size | server | frames measured at the viewer | added latency p50 ms | p95 | p99 | server-side p50 / p95 / p99 ms (histogram) | slots interpolated | slots by fallback | late | ring drops | server frames in → out |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows,
       '',
       apiTable,
