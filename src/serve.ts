@@ -37,8 +37,12 @@ export interface ServeOptions extends InterpolatorChoice {
   whipIdleTimeoutMs?: number;
   /** Publish FFmpeg's testsrc2 (30 fps) on this key while the server runs, so there is always something to watch. */
   testPattern?: string;
-  /** Output frames per input frame (default 2). */
+  /** Output frames per input frame (default 2; 1 passes the input through, for measuring transport alone). */
   factor?: number;
+  /** Per-slot deadlines with blend/dup stand-ins (default on; see `LiveStreamOptions.deadline`). */
+  deadline?: boolean;
+  /** The time the slots of one input frame interval may take, ms (default: one input frame interval). */
+  deadlineMs?: number;
   /** How long an ended stream stays listed and its HLS served, so players can finish (default 30 s). */
   endedRetentionMs?: number;
   /**
