@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { convert, type ConvertProgress, type ConvertSummary } from './convert.js';
+import { formatSummary } from './convert-summary.js';
 import { INTERPOLATOR_KINDS, type InterpolatorChoice, type InterpolatorKind } from './engine/create-interpolator.js';
 import { parseRate, type RateTarget } from './engine/slot-planner.js';
 import { evaluate, formatEvalTable } from './eval/evaluate.js';
@@ -27,6 +28,10 @@ usage:
 options:
   --fps N          output frame rate (60, 59.94, 30000/1001); output on a fixed grid
   --factor K       K output frames per input frame (default 2); keeps variable timing
+                   (serve: 1 passes frames through, for measuring transport alone)
+  --deadline-ms N  per-slot time budget before blend/dup stand in (serve; default:
+                   the slot's share of one input frame interval)
+  --no-deadline    always wait for the model (serve)
   --interp KIND    model (default when a model is available), blend or dup
   --model PATH     ONNX interpolator, or the name of a shipped one: fast (default), quality
   --provider P     cpu (default) or cuda
@@ -64,6 +69,8 @@ async function main(argv: string[]): Promise<number> {
       push: { type: 'string' },
       token: { type: 'string' },
       'test-pattern': { type: 'boolean' },
+      'no-deadline': { type: 'boolean' },
+      'deadline-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -114,6 +121,9 @@ async function main(argv: string[]): Promise<number> {
         push: pushTemplate(values.push),
         token: values.token,
         testPattern: values['test-pattern'] ? 'test' : undefined,
+        factor: serveFactor(values.factor),
+        deadline: !values['no-deadline'],
+        deadlineMs: values['deadline-ms'] === undefined ? undefined : positiveNumber(values['deadline-ms'], '--deadline-ms'),
       });
     }
     default:
@@ -137,6 +147,19 @@ async function serve(options: ConstructorParameters<typeof Server>[0] & { host: 
   log.info(`${signal}: shutting down`);
   await server.close();
   return 0;
+}
+
+function serveFactor(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const factor = Number(text);
+  if (!Number.isInteger(factor) || factor < 1) throw new UsageError(`--factor must be a whole number ≥ 1, got "${text}"`);
+  return factor;
+}
+
+function positiveNumber(text: string, name: string): number {
+  const value = Number(text);
+  if (!(value > 0)) throw new UsageError(`${name} must be a positive number, got "${text}"`);
+  return value;
 }
 
 function pushTemplate(text: string | undefined): string | undefined {
@@ -200,16 +223,7 @@ function progressPrinter(): ((p: ConvertProgress) => void) | undefined {
 
 function printSummary(s: ConvertSummary): void {
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-  const extras = [
-    s.repeated ? `${s.repeated} repeated` : '',
-    s.dropped ? `${s.dropped} dropped (timestamps not increasing)` : '',
-    s.decodeErrors ? `${s.decodeErrors} damaged packets skipped` : '',
-  ].filter(Boolean);
-  process.stdout.write(
-    `frc: ${s.framesIn} frames in, ${s.framesOut} out (${s.interpolated} interpolated by ${s.interpolator}, ${s.fallbacks} fallbacks` +
-      (extras.length ? `, ${extras.join(', ')}` : '') +
-      `), ${s.width}x${s.height}, audio ${s.audio}, ${s.wallSeconds.toFixed(2)} s, ${s.fps.toFixed(1)} fps\n`,
-  );
+  process.stdout.write(formatSummary(s) + '\n');
   for (const warning of s.warnings) process.stderr.write(`frc: warning: ${warning}\n`);
 }
 
