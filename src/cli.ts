@@ -124,6 +124,7 @@ async function main(argv: string[]): Promise<number> {
         factor: serveFactor(values.factor),
         deadline: !values['no-deadline'],
         deadlineMs: values['deadline-ms'] === undefined ? undefined : positiveNumber(values['deadline-ms'], '--deadline-ms'),
+        drainSeconds: 30,
       });
     }
     default:
@@ -132,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** Runs the live server until SIGINT or SIGTERM, then shuts it down cleanly. */
-async function serve(options: ConstructorParameters<typeof Server>[0] & { host: string }): Promise<number> {
+async function serve(options: ConstructorParameters<typeof Server>[0] & { host: string; drainSeconds: number }): Promise<number> {
   const log = pino({ name: 'frc' }, pino.destination(2));
   const server = new Server({ ...options, logger: log });
   const { httpPort, rtmpPort } = await server.listen();
@@ -144,8 +145,16 @@ async function serve(options: ConstructorParameters<typeof Server>[0] & { host: 
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
-  log.info(`${signal}: shutting down`);
-  await server.close();
+  // A second signal cuts the drain short: the operator means it.
+  const again = () => {
+    log.info('second signal: closing now');
+    void server.close();
+  };
+  process.once('SIGINT', again);
+  process.once('SIGTERM', again);
+  log.info(`${signal}: draining for up to ${options.drainSeconds} s, then shutting down`);
+  const { closedStreams } = await server.drain(options.drainSeconds * 1000);
+  log.info(`shut down${closedStreams ? ` (${closedStreams} stream(s) closed at the end of the drain)` : ''}`);
   return 0;
 }
 

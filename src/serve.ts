@@ -1,14 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { InterpolatorChoice } from './engine/create-interpolator.js';
+import { createSynthesizer, resolveKind, type InterpolatorChoice } from './engine/create-interpolator.js';
+import { childLogger, type Logger } from './logger.js';
 import { flvInput } from './ingest/flv-source.js';
-import { type RtmpLogger, RtmpServer } from './ingest/rtmp/rtmp-server.js';
+import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
 import type { LiveInput } from './ingest/live-source.js';
 import { testPatternInput } from './ingest/test-pattern.js';
 import type { ParsedOffer as ParsedOfferType } from './ingest/webrtc/sdp-offer.js';
 import { LiveStream, type LiveStreamStats } from './live/live-stream.js';
-import { HttpServer, type OfferRequest, type SessionRequest, type SignalResult, type StreamCatalog } from './server/http-server.js';
+import { HttpServer, type OfferRequest, type Readiness, type SessionRequest, type SignalResult, type StreamCatalog } from './server/http-server.js';
 import { WhepViewer } from './egress/whep-viewer.js';
 import { whipInput } from './ingest/webrtc/whip-source.js';
 import { chooseAudioCodec, chooseVideoCodec, h264PacketizationMode1, parseOffer } from './ingest/webrtc/sdp-offer.js';
@@ -52,7 +54,8 @@ export interface ServeOptions extends InterpolatorChoice {
   push?: string;
   /** Where per-stream HLS directories go (default: a new directory under the system temp dir). */
   hlsRoot?: string;
-  logger?: RtmpLogger;
+  /** Where the server logs; with pino, each stream's lines carry `stream` (its key) and `streamId`. */
+  logger?: Logger;
 }
 
 export interface ServerAddress {
@@ -60,7 +63,7 @@ export interface ServerAddress {
   rtmpPort: number;
 }
 
-const stderrLogger: RtmpLogger = {
+const stderrLogger: Logger = {
   info: () => {},
   warn: (message) => process.stderr.write(`frc serve: ${message}\n`),
 };
@@ -83,27 +86,33 @@ export class Server implements StreamCatalog {
   private readonly http: HttpServer;
   private readonly live = new Map<string, LiveStream>();
   private readonly expiry = new Map<LiveStream, NodeJS.Timeout>();
-  private readonly logger: RtmpLogger;
+  private readonly logger: Logger;
   /** Keys whose publisher (RTMP or WHIP) is connected now: a second one gets 409 / a refusal. */
   private readonly publishing = new Set<string>();
   private readonly whip = new Map<string, { key: string; session: WhipSession }>();
   private readonly whep = new Map<string, { key: string; viewer: WhepViewer }>();
   private root?: string;
   private closing = false;
+  /** Set by `drain()`: new publishers and viewers are refused, live streams run on. */
+  private draining = false;
+  /** Whether the engine can run a stream: the model is loaded once at start to find out. */
+  private engine: Readiness = { ready: false, reason: 'the server is starting' };
+  private engineCheck?: Promise<void>;
 
   constructor(private readonly options: ServeOptions = {}) {
     this.logger = options.logger ?? stderrLogger;
     this.rtmp = new RtmpServer({
       logger: this.logger,
       // Keys become URL path segments: refuse what could not be served.
-      authorize: (key) => STREAM_KEY.test(key) && (options.streamKey === undefined || key === options.streamKey),
+      authorize: (key) => !this.draining && STREAM_KEY.test(key) && (options.streamKey === undefined || key === options.streamKey),
       isLive: (key) => this.publishing.has(key),
     });
     this.rtmp.on('publish', (publish) => {
       this.publishing.add(publish.key);
       publish.on('end', () => this.publishing.delete(publish.key));
-      this.start(publish.key, flvInput(publish.flv, { name: `stream '${publish.key}'` }), publish.remoteAddress);
-      publish.on('end', (reason) => this.logger.info(`stream '${publish.key}' publisher left: ${reason}`));
+      const ids = this.streamIdentity(publish.key);
+      this.start(publish.key, flvInput(publish.flv, { name: `stream '${publish.key}'` }), `RTMP from ${publish.remoteAddress}`, ids);
+      publish.on('end', (reason) => ids.log.info(`stream '${publish.key}' publisher left: ${reason}`));
     });
     this.http = new HttpServer(this, this.logger);
   }
@@ -114,16 +123,54 @@ export class Server implements StreamCatalog {
     const httpPort = await this.http.listen(this.options.httpPort ?? 8080, host);
     try {
       const rtmpPort = await this.rtmp.listen(this.options.rtmpPort ?? 1935, host);
+      this.engineCheck = this.checkEngine();
       const key = this.options.testPattern;
       if (key !== undefined) {
         this.publishing.add(key);
-        this.start(key, testPatternInput(), 'the built-in test pattern');
+        this.start(key, testPatternInput(), 'the built-in test pattern', this.streamIdentity(key));
       }
       return { httpPort, rtmpPort };
     } catch (error) {
       await this.http.close();
       throw error;
     }
+  }
+
+  /**
+   * Readiness for `/readyz`: the engine loaded (a model, when the interpolator
+   * is one) and the server not draining. A load balancer sends new streams
+   * only where this is ready; live streams are unaffected either way.
+   */
+  readiness(): Readiness {
+    if (this.closing || this.draining) return { ready: false, reason: 'draining: the server is shutting down' };
+    return this.engine;
+  }
+
+  /** Resolves once the start-up engine check has settled (`readiness()` then says how it went). */
+  async engineChecked(): Promise<void> {
+    await this.engineCheck;
+  }
+
+  /**
+   * Graceful shutdown: new publishers and viewers are refused from now on
+   * (503, RTMP `BadName`), `/readyz` turns 503 so load balancers stop
+   * sending traffic, and the streams that are live run on until their
+   * publishers leave, for at most `timeoutMs`; then `close()` ends whatever
+   * is left. Viewers of live streams keep watching until their stream ends.
+   */
+  async drain(timeoutMs: number): Promise<{ closedStreams: number }> {
+    if (this.closing) return { closedStreams: 0 };
+    this.draining = true;
+    const live = [...this.live.values()].filter((stream) => !stream.finished);
+    this.logger.info(`draining: ${live.length} live stream(s), waiting up to ${Math.round(timeoutMs / 1000)} s for them to end`);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+    const outcome = await Promise.race([Promise.all(live.map((stream) => stream.done)).then(() => 'ended' as const), timeout]);
+    clearTimeout(timer);
+    const closedStreams = live.filter((stream) => !stream.finished).length;
+    if (outcome === 'timeout') this.logger.info(`drain time is up: closing ${closedStreams} stream(s) still live`);
+    await this.close();
+    return { closedStreams };
   }
 
   /** Drops every publisher, stops every stream, deletes their files and stops listening. */
@@ -158,7 +205,7 @@ export class Server implements StreamCatalog {
 
   /** WHIP: a publisher's offer. WHEP: a viewer's. */
   async offer(request: OfferRequest): Promise<SignalResult> {
-    if (this.closing || !this.root) return { status: 503, error: 'the server is shutting down' };
+    if (this.closing || this.draining || !this.root) return { status: 503, error: 'the server is shutting down' };
     const parsed = parseOffer(request.sdp);
     if (!parsed.ok) return { status: 400, error: parsed.reason };
     return request.protocol === 'whip' ? this.publishWhip(request, parsed.offer) : this.playWhep(request, parsed.offer);
@@ -194,13 +241,14 @@ export class Server implements StreamCatalog {
     if (choice.section.direction !== 'sendonly' && choice.section.direction !== 'sendrecv') return { status: 400, error: 'the offer\'s video section does not send: a WHIP offer must be sendonly' };
     if (this.publishing.has(key)) return { status: 409, error: 'this stream key is already live' };
     this.publishing.add(key);
+    const ids = this.streamIdentity(key);
     let accepted: Awaited<ReturnType<typeof WhipSession.accept>>;
     try {
       accepted = await WhipSession.accept(request.sdp, choice, {
         name: `whip '${key}'`,
         // Opus, when the publisher sends audio: relayed to WebRTC viewers, transcoded to AAC for HLS.
         audio: chooseAudioCodec(offer, 'send'),
-        logger: this.logger,
+        logger: ids.log,
         idleTimeoutMs: this.options.whipIdleTimeoutMs,
         ...(this.options.iceHosts ? { hostAddresses: this.options.iceHosts } : {}),
       });
@@ -209,17 +257,18 @@ export class Server implements StreamCatalog {
       return { status: 400, error: `cannot answer the offer: ${error instanceof Error ? error.message : String(error)}` };
     }
     const { session, answer } = accepted;
-    if (this.closing) {
+    if (this.closing || this.draining) {
       session.close('server closed');
+      this.publishing.delete(key);
       return { status: 503, error: 'the server is shutting down' };
     }
     this.whip.set(session.id, { key, session });
     session.on('end', (reason) => {
       this.whip.delete(session.id);
       this.publishing.delete(key);
-      this.logger.info(`stream '${key}' WHIP publisher left: ${reason}`);
+      ids.log.info(`stream '${key}' WHIP publisher left: ${reason}`);
     });
-    this.start(key, whipInput(session), `WHIP (${session.codec})`);
+    this.start(key, whipInput(session), `WHIP (${session.codec})`, ids);
     return { status: 201, sdp: answer, location: `/whip/${key}/${session.id}` };
   }
 
@@ -243,7 +292,7 @@ export class Server implements StreamCatalog {
       const keyframe = original ? () => stream.requestOriginalKeyframe() : () => stream.requestKeyframe();
       accepted = await WhepViewer.accept(request.sdp, choice, {
         name: `whep '${key}'${original ? ' (original)' : ''}`,
-        logger: this.logger,
+        logger: stream.logger,
         audio: chooseAudioCodec(offer, 'receive'),
         onKeyframeRequest: keyframe,
         onReady: keyframe,
@@ -256,14 +305,38 @@ export class Server implements StreamCatalog {
     this.whep.set(viewer.id, { key, viewer });
     viewer.on('end', (reason) => {
       this.whep.delete(viewer.id);
-      this.logger.info(`stream '${key}' WHEP viewer left: ${reason}`);
+      stream.logger.info(`stream '${key}' WHEP viewer left: ${reason}`);
     });
     if (original) stream.addOriginalViewer(viewer);
     else stream.addViewer(viewer);
     return { status: 201, sdp: answer, location: `/whep/${key}/${viewer.id}` };
   }
 
-  private start(key: string, input: LiveInput, from: string): void {
+  /** A new stream's id, and its logger: every line it writes carries both (see `childLogger`). */
+  private streamIdentity(key: string): { id: string; log: Logger } {
+    const id = randomUUID().slice(0, 8);
+    return { id, log: childLogger(this.logger, { stream: key, streamId: id }) };
+  }
+
+  /** Loads the engine once, as a stream would, so `/readyz` reports a missing or broken model before any publisher finds out. */
+  private async checkEngine(): Promise<void> {
+    if (resolveKind(this.options) !== 'model') {
+      this.engine = { ready: true };
+      return;
+    }
+    this.engine = { ready: false, reason: 'loading the model' };
+    try {
+      const synthesizer = await createSynthesizer(this.options);
+      await synthesizer.close();
+      this.engine = { ready: true };
+    } catch (error) {
+      const reason = `the model failed to load: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
+      this.logger.warn(reason);
+      this.engine = { ready: false, reason };
+    }
+  }
+
+  private start(key: string, input: LiveInput, from: string, ids: { id: string; log: Logger }): void {
     if (this.closing || !this.root) {
       input.abort();
       return;
@@ -278,12 +351,13 @@ export class Server implements StreamCatalog {
       input,
       dir: mkdtempSync(join(this.root, `${key}-`)),
       push: this.options.push === undefined ? undefined : pushUrl(this.options.push, key),
-      logger: this.logger,
+      id: ids.id,
+      logger: ids.log,
     });
     this.live.set(key, stream);
-    this.logger.info(`stream '${key}' published from ${from}`);
+    ids.log.info(`stream '${key}' published from ${from}`);
     stream.on('state', (state) => {
-      this.logger.info(`stream '${key}' is ${state}`);
+      ids.log.info(`stream '${key}' is ${state}`);
       if (!stream.finished) return;
       const timer = setTimeout(() => this.retire(stream), this.options.endedRetentionMs ?? 30_000);
       timer.unref();
@@ -296,7 +370,7 @@ export class Server implements StreamCatalog {
     clearTimeout(this.expiry.get(stream));
     this.expiry.delete(stream);
     if (this.live.get(stream.key) === stream) this.live.delete(stream.key);
-    stream.close().catch((error: unknown) => this.logger.warn(`stream '${stream.key}': cleanup failed: ${String(error)}`));
+    stream.close().catch((error: unknown) => stream.logger.warn(`stream '${stream.key}': cleanup failed: ${String(error)}`));
   }
 }
 

@@ -14,7 +14,7 @@ import type { EncodedItem, LiveInput, LiveSource } from '../ingest/live-source.j
 import { FrameNormalizer, type NormalizedFrame } from '../ingest/frame-normalizer.js';
 import { RingBuffer } from '../ingest/ring-buffer.js';
 import { pushAll, runStages } from '../engine/stages.js';
-import type { RtmpLogger } from '../ingest/rtmp/rtmp-server.js';
+import type { Logger } from '../logger.js';
 import { RateGrid } from './rate-grid.js';
 import { RateMeter } from './rate-meter.js';
 import { ArrivalLog } from './arrival-log.js';
@@ -30,6 +30,8 @@ export type LiveStreamState = 'starting' | 'live' | 'ended' | 'failed';
 
 export interface LiveStreamStats {
   key: string;
+  /** This publish's id: the `streamId` on its log lines. */
+  id?: string;
   state: LiveStreamState;
   /** Why the stream failed, when it did. */
   error?: string;
@@ -98,6 +100,8 @@ export interface LiveStreamEvents {
 
 export interface LiveStreamOptions extends InterpolatorChoice {
   key: string;
+  /** This publish's id, for stats and logs (a new publish on the same key gets a new one). */
+  id?: string;
   /** The publisher (RTMP's FLV, a WHIP session); aborting it drops the publisher. */
   input: LiveInput;
   /** The stream's own directory for its HLS output; `close()` removes it. */
@@ -108,7 +112,8 @@ export interface LiveStreamOptions extends InterpolatorChoice {
   push?: string;
   /** Decoded frames held ahead of the engine before the oldest is dropped (default 8). */
   bufferFrames?: number;
-  logger?: RtmpLogger;
+  /** Where the stream logs (the server gives each stream a child logger carrying its key and id). */
+  logger?: Logger;
   /** Clock for the rate meters, deadlines and timings, in ms (default `performance.now`). */
   now?: () => number;
   /**
@@ -126,7 +131,7 @@ export interface LiveStreamOptions extends InterpolatorChoice {
   deadlineMs?: number;
 }
 
-const quietLogger: RtmpLogger = { info: () => {}, warn: () => {} };
+const quietLogger: Logger = { info: () => {}, warn: () => {} };
 
 /**
  * One published stream, live: FLV in, upconverted HLS out (and, with `push`,
@@ -155,7 +160,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private readonly now: () => number;
   private readonly inputRate: RateMeter;
   private readonly outputRate: RateMeter;
-  private readonly logger: RtmpLogger;
+  /** The stream's logger: its parts (viewers, push) log through it too. */
+  readonly logger: Logger;
   private engineStats?: Readonly<UpconverterStats>;
   private source?: LiveSource;
   private sink?: LiveEgress;
@@ -261,6 +267,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     const final = this.finished;
     return {
       key: this.key,
+      ...(this.options.id !== undefined ? { id: this.options.id } : {}),
       protocol: this.options.input.protocol,
       state: this.currentState,
       ...(this.error !== undefined ? { error: this.error } : {}),

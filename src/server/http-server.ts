@@ -17,11 +17,15 @@ export interface StreamCatalog {
   streams(): unknown[];
   /** The Prometheus text for `/metrics`. */
   metrics?(): string;
+  /** Whether a new stream would be accepted now (`/readyz`); ready when absent. */
+  readiness?(): Readiness;
   /** A WHIP publish or WHEP play offer; the answer is `201` with the SDP and the session's path, or an error. */
   offer?(request: OfferRequest): Promise<SignalResult>;
   /** Ends a WHIP or WHEP session (`DELETE` on its resource). */
   endSession?(request: SessionRequest): SignalResult;
 }
+
+export type Readiness = { ready: true } | { ready: false; reason: string };
 
 export interface OfferRequest {
   protocol: 'whip' | 'whep';
@@ -176,6 +180,18 @@ export class HttpServer {
         const text = this.catalog.metrics?.();
         if (text === undefined) send(res, 404, 'application/json', JSON.stringify({ error: 'no metrics on this server' }), head);
         else send(res, 200, PROMETHEUS_CONTENT_TYPE, text, head);
+        return;
+      }
+      case 'healthz':
+        // Liveness: answering at all is the proof; nothing here may block or fail.
+        res.setHeader('Cache-Control', 'no-store');
+        send(res, 200, 'application/json', JSON.stringify({ status: 'ok' }), head);
+        return;
+      case 'readyz': {
+        const readiness = this.catalog.readiness?.() ?? { ready: true };
+        res.setHeader('Cache-Control', 'no-store');
+        if (readiness.ready) send(res, 200, 'application/json', JSON.stringify({ status: 'ready' }), head);
+        else send(res, 503, 'application/json', JSON.stringify({ status: 'not ready', reason: readiness.reason }), head);
         return;
       }
       case 'ws':

@@ -12,6 +12,10 @@ export type Route =
   | { kind: 'streams' }
   /** Prometheus text: every stream's figures and the process's. */
   | { kind: 'metrics' }
+  /** Liveness: the process answers. */
+  | { kind: 'healthz' }
+  /** Readiness: the engine is loaded and a new stream would be accepted. */
+  | { kind: 'readyz' }
   /** The WebSocket stats feed; only an HTTP upgrade can use it. */
   | { kind: 'ws' }
   | { kind: 'hls'; key: string; file: string; contentType: string }
@@ -53,6 +57,8 @@ export function route(method: string | undefined, target: string | undefined): R
     found = { kind: 'page', ...PAGES[parts[0]!]! };
   } else if (parts.length === 1 && parts[0] === 'metrics') {
     found = { kind: 'metrics' };
+  } else if (parts.length === 1 && (parts[0] === 'healthz' || parts[0] === 'readyz')) {
+    found = { kind: parts[0] };
   } else if (parts.length === 2 && parts[0] === 'api' && parts[1] === 'streams') {
     found = { kind: 'streams' };
   } else if (parts.length === 2 && parts[0] === 'api' && parts[1] === 'ws') {
@@ -63,7 +69,7 @@ export function route(method: string | undefined, target: string | undefined): R
     if (!HLS_FILE.test(file)) return notFound('no such file');
     found = { kind: 'hls', key, file, contentType: CONTENT_TYPES[file.slice(file.lastIndexOf('.') + 1)]! };
   } else {
-    return notFound('no such resource; try /, /api/streams, /api/ws, /metrics, /whip/<key>, /whep/<key> or /hls/<key>/index.m3u8');
+    return notFound('no such resource; try /, /api/streams, /api/ws, /metrics, /healthz, /readyz, /whip/<key>, /whep/<key> or /hls/<key>/index.m3u8');
   }
   if (method !== 'GET' && method !== 'HEAD') return { kind: 'error', status: 405, reason: `${method} is not allowed here`, allow: 'GET, HEAD' };
   return found;

@@ -6,6 +6,10 @@ test('HLS files and the stats API are routed with their content types', () => {
   assert.deepEqual(route('GET', '/api/streams'), { kind: 'streams' });
   assert.deepEqual(route('GET', '/metrics'), { kind: 'metrics' });
   assert.deepEqual(route('HEAD', '/metrics?x'), { kind: 'metrics' });
+  assert.deepEqual(route('GET', '/healthz'), { kind: 'healthz' });
+  assert.deepEqual(route('HEAD', '/readyz'), { kind: 'readyz' });
+  assert.equal(route('POST', '/readyz').kind, 'error');
+  assert.equal(route('GET', '/readyz/x').kind, 'error');
   assert.equal(route('POST', '/metrics').kind, 'error');
   assert.equal(route('GET', '/metrics/x').kind, 'error');
   assert.deepEqual(route('GET', '/api/streams?x=1'), { kind: 'streams' });
