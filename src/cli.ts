@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import './polyfills.js';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { stringify as toYaml } from 'yaml';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { convert, type ConvertProgress, type ConvertSummary } from './convert.js';
@@ -10,6 +11,10 @@ import { parseRate, type RateTarget } from './engine/slot-planner.js';
 import { evaluate, formatEvalTable } from './eval/evaluate.js';
 import { captureFfmpegLog } from './ffmpeg-log.js';
 import { Server } from './serve.js';
+import { configDocs } from './config/config-docs.js';
+import { ConfigError, configFlagOptions, loadConfig, redacted } from './config/load-config.js';
+import type { Config } from './config/schema.js';
+import { serveOptionsFrom } from './config/serve-options.js';
 
 const USAGE = `frc: real-time frame-rate upconverter
 
@@ -17,13 +22,18 @@ usage:
   frc convert <input> <output> [--fps N | --factor K] [--interp model|blend|dup] [--model PATH]
   frc eval <dir> [--interp model|blend|dup] [--model PATH] [--json]
   frc demo [output]                 upconvert FFmpeg's synthetic testsrc2 (30 → 60 fps)
-  frc serve [--http-port 8080] [--rtmp-port 1935] [--host 127.0.0.1] [--stream-key KEY] [--token T]
-            [--push URL] [--test-pattern] [--interp ...]
+  frc serve [--config frc.yml] [--http-port 8080] [--rtmp-port 1935] [--host 127.0.0.1] [--token T]
+            [--push URL] [--test-pattern] [--model fast|quality|blend|dup|PATH] [--KEY VALUE ...]
                                     the live server: a page at http://host:8080/ to publish and watch;
                                     WHIP in (http://host:8080/whip/<key>) and RTMP in
                                     (rtmp://host:1935/live/<key>); 2x-rate WHEP out (/whep/<key>) and
                                     HLS out (/hls/<key>/index.m3u8); stats at /api/streams and every
-                                    second over WebSocket at /api/ws
+                                    second over WebSocket at /api/ws; /healthz, /readyz; SIGTERM drains
+  frc config [--config frc.yml] [--docs]
+                                    print the effective serve configuration (secrets redacted), or
+                                    with --docs every key, its default, variable and flag (Markdown)
+
+serve: every configuration key is a flag and an FRC_... variable too: see docs/configuration.md.
 
 options:
   --fps N          output frame rate (60, 59.94, 30000/1001); output on a fixed grid
@@ -51,33 +61,44 @@ options:
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      fps: { type: 'string' },
-      factor: { type: 'string' },
-      interp: { type: 'string' },
-      model: { type: 'string' },
-      provider: { type: 'string' },
-      threads: { type: 'string' },
-      json: { type: 'boolean' },
-      'http-port': { type: 'string' },
-      'rtmp-port': { type: 'string' },
-      host: { type: 'string' },
-      'stream-key': { type: 'string' },
-      push: { type: 'string' },
-      token: { type: 'string' },
-      'test-pattern': { type: 'boolean' },
-      'no-deadline': { type: 'boolean' },
-      'deadline-ms': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const [command, ...args] = positionals;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        // serve: one flag per configuration key (see src/config/schema.ts)
+        ...configFlagOptions(),
+        config: { type: 'string' },
+        docs: { type: 'boolean' },
+        fps: { type: 'string' },
+        interp: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined> & { fps?: string; factor?: string; interp?: string; model?: string; provider?: string; threads?: string; json?: boolean; help?: boolean; config?: string; docs?: boolean };
+  const [command, ...args] = parsed.positionals;
   if (values.help || !command) {
     process.stdout.write(USAGE);
     return command || values.help ? 0 : 2;
+  }
+  if (command === 'serve' || command === 'config') {
+    if (args.length) throw new UsageError(`${command} takes no positional arguments`);
+    if (command === 'config' && values.docs) {
+      process.stdout.write(configDocs());
+      return 0;
+    }
+    const config = serveConfig(values);
+    if (command === 'config') {
+      process.stdout.write(toYaml(redacted(config)));
+      return 0;
+    }
+    captureFfmpegLog();
+    return serve(config);
   }
   captureFfmpegLog();
   const choice = interpolatorChoice(values);
@@ -110,32 +131,43 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(values.json ? JSON.stringify(report) + '\n' : formatEvalTable(report));
       return 0;
     }
-    case 'serve': {
-      if (args.length) throw new UsageError('serve takes no positional arguments');
-      return serve({
-        ...choice,
-        httpPort: port(values['http-port'], 8080, '--http-port'),
-        rtmpPort: port(values['rtmp-port'], 1935, '--rtmp-port'),
-        host: values.host ?? '127.0.0.1',
-        streamKey: values['stream-key'],
-        push: pushTemplate(values.push),
-        token: values.token,
-        testPattern: values['test-pattern'] ? 'test' : undefined,
-        factor: serveFactor(values.factor),
-        deadline: !values['no-deadline'],
-        deadlineMs: values['deadline-ms'] === undefined ? undefined : positiveNumber(values['deadline-ms'], '--deadline-ms'),
-        drainSeconds: 30,
-      });
-    }
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
 }
 
-/** Runs the live server until SIGINT or SIGTERM, then shuts it down cleanly. */
-async function serve(options: ConstructorParameters<typeof Server>[0] & { host: string; drainSeconds: number }): Promise<number> {
-  const log = pino({ name: 'frc' }, pino.destination(2));
+/**
+ * The serve configuration: `--config`, else $FRC_CONFIG, else ./frc.yml if
+ * present; then FRC_… variables; then flags. `--interp` is the older
+ * spelling of `--model blend|dup`.
+ */
+function serveConfig(values: Record<string, string | boolean | undefined>): Config {
+  const path = (values.config as string | undefined) ?? process.env.FRC_CONFIG ?? (existsSync('frc.yml') ? 'frc.yml' : undefined);
+  let file: { path: string; text: string } | undefined;
+  if (path !== undefined) {
+    try {
+      file = { path, text: readFileSync(path, 'utf8') };
+    } catch (error) {
+      throw new ConfigError(`cannot read the config file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    }
+  }
+  const flags = { ...values };
+  if (typeof values.interp === 'string') {
+    if (!INTERPOLATOR_KINDS.includes(values.interp as InterpolatorKind)) throw new UsageError(`--interp must be one of ${INTERPOLATOR_KINDS.join(', ')}, got "${values.interp}"`);
+    if (values.interp !== 'model') {
+      if (values.model !== undefined) throw new UsageError('--model only applies to --interp model');
+      flags.model = values.interp;
+    }
+  }
+  return loadConfig({ file, env: process.env, flags });
+}
+
+/** Runs the live server until SIGINT or SIGTERM, then drains it and shuts it down cleanly. */
+async function serve(config: Config): Promise<number> {
+  const options = serveOptionsFrom(config);
+  const log = pino({ name: 'frc', level: config.logLevel }, pino.destination(2));
   const server = new Server({ ...options, logger: log });
+  log.info({ config: redacted(config) }, 'configuration');
   const { httpPort, rtmpPort } = await server.listen();
   // The one line a person needs, on stdout; the JSON logs go to stderr.
   const page = `http://${options.host}:${httpPort}/` + (options.testPattern ? `?key=${options.testPattern}` : '');
@@ -156,32 +188,6 @@ async function serve(options: ConstructorParameters<typeof Server>[0] & { host: 
   const { closedStreams } = await server.drain(options.drainSeconds * 1000);
   log.info(`shut down${closedStreams ? ` (${closedStreams} stream(s) closed at the end of the drain)` : ''}`);
   return 0;
-}
-
-function serveFactor(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const factor = Number(text);
-  if (!Number.isInteger(factor) || factor < 1) throw new UsageError(`--factor must be a whole number ≥ 1, got "${text}"`);
-  return factor;
-}
-
-function positiveNumber(text: string, name: string): number {
-  const value = Number(text);
-  if (!(value > 0)) throw new UsageError(`${name} must be a positive number, got "${text}"`);
-  return value;
-}
-
-function pushTemplate(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  if (!/^rtmps?:\/\/[^/\s]+\/\S+$/.test(text)) throw new UsageError(`--push must be an RTMP URL like rtmp://host/app/{key}, got "${text}"`);
-  return text;
-}
-
-function port(text: string | undefined, fallback: number, name: string): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value > 65535) throw new UsageError(`${name} must be a port number (0–65535), got "${text}"`);
-  return value;
 }
 
 function interpolatorChoice(values: { interp?: string; model?: string; provider?: string; threads?: string }): InterpolatorChoice {
@@ -244,6 +250,6 @@ main(process.argv.slice(2)).then(
     process.stderr.write(`frc: error: ${message.split('\n')[0]}\n`);
     if (err instanceof UsageError) process.stderr.write(`run "frc --help" for usage\n`);
     if (process.env.FRC_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    process.exit(err instanceof UsageError ? 2 : 1);
+    process.exit(err instanceof UsageError || err instanceof ConfigError ? 2 : 1);
   },
 );

@@ -18,6 +18,9 @@ import { WhipSession } from './ingest/webrtc/whip-session.js';
 import { STREAM_KEY } from './server/routes.js';
 import { metricsPage } from './server/metrics-page.js';
 import { processFigures } from './metrics/process-metrics.js';
+import { bearerToken, sameSecret } from './server/secrets.js';
+import { interpolatorFor } from './config/serve-options.js';
+import type { StreamSettings } from './config/schema.js';
 
 export interface ServeOptions extends InterpolatorChoice {
   /** HTTP port for HLS and the stats API (default 8080; 0 picks a free one). */
@@ -28,8 +31,20 @@ export interface ServeOptions extends InterpolatorChoice {
   host?: string;
   /** When set, only this key may publish. */
   streamKey?: string;
-  /** When set, WHIP publishers must send `Authorization: Bearer <token>`. */
+  /**
+   * When set, publishers must present it: WHIP as `Authorization: Bearer
+   * <token>`, RTMP as `rtmp://host/live/<key>?key=<token>`. `streams.<key>.token` overrides it per key.
+   */
   token?: string;
+  /** When set, WHEP viewers must send `Authorization: Bearer <viewToken>` (`streams.<key>.viewToken` overrides it). */
+  viewToken?: string;
+  /** Per-stream-key settings: each overrides the server-wide one for that key. */
+  streams?: Record<string, StreamSettings>;
+  /** Whether keys not listed in `streams` may publish (default true). */
+  openPublishing?: boolean;
+  limits?: Partial<ServerLimits>;
+  /** The admin surface (`/api/…`, `/metrics`): a token, and optionally its own port and address. */
+  admin?: { token?: string; port?: number; host?: string };
   /**
    * Addresses offered to WebRTC peers as ICE host candidates besides the
    * machine's interfaces (default: 127.0.0.1, which werift's interface scan skips).
@@ -58,9 +73,36 @@ export interface ServeOptions extends InterpolatorChoice {
   logger?: Logger;
 }
 
+export interface ServerLimits {
+  /** Streams with a publisher at once (default 16). */
+  maxStreams: number;
+  /** WHEP viewers per stream (default 100). */
+  maxViewersPerStream: number;
+  /** Largest video a publisher may send (default 3840x2160). */
+  maxWidth: number;
+  maxHeight: number;
+  /** Largest WHIP/WHEP request body (default 64 KiB). */
+  maxBodyBytes: number;
+  /** HTTP requests per second per client IP, and the burst allowed (default 50, 100; health checks exempt). */
+  requestsPerSecond: number;
+  requestBurst: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxStreams: 16,
+  maxViewersPerStream: 100,
+  maxWidth: 3840,
+  maxHeight: 2160,
+  maxBodyBytes: 64 * 1024,
+  requestsPerSecond: 50,
+  requestBurst: 100,
+};
+
 export interface ServerAddress {
   httpPort: number;
   rtmpPort: number;
+  /** The admin surface's own port, when it has one. */
+  adminPort?: number;
 }
 
 const stderrLogger: Logger = {
@@ -84,6 +126,9 @@ const stderrLogger: Logger = {
 export class Server implements StreamCatalog {
   private readonly rtmp: RtmpServer;
   private readonly http: HttpServer;
+  /** The admin surface's own listener, when `admin.port` is set. */
+  private readonly adminHttp?: HttpServer;
+  private readonly limits: ServerLimits;
   private readonly live = new Map<string, LiveStream>();
   private readonly expiry = new Map<LiveStream, NodeJS.Timeout>();
   private readonly logger: Logger;
@@ -101,10 +146,14 @@ export class Server implements StreamCatalog {
 
   constructor(private readonly options: ServeOptions = {}) {
     this.logger = options.logger ?? stderrLogger;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.rtmp = new RtmpServer({
       logger: this.logger,
-      // Keys become URL path segments: refuse what could not be served.
-      authorize: (key) => !this.draining && STREAM_KEY.test(key) && (options.streamKey === undefined || key === options.streamKey),
+      authorize: (key, secret) => {
+        if (this.draining) return 'the server is shutting down';
+        const refusal = this.publishRefusal(key) ?? (this.mayPublish(key, secret) ? undefined : 'missing or wrong key: publish to rtmp://host/live/<key>?key=<secret>');
+        return refusal ?? true;
+      },
       isLive: (key) => this.publishing.has(key),
     });
     this.rtmp.on('publish', (publish) => {
@@ -114,22 +163,64 @@ export class Server implements StreamCatalog {
       this.start(publish.key, flvInput(publish.flv, { name: `stream '${publish.key}'` }), `RTMP from ${publish.remoteAddress}`, ids);
       publish.on('end', (reason) => ids.log.info(`stream '${publish.key}' publisher left: ${reason}`));
     });
-    this.http = new HttpServer(this, this.logger);
+    const rateLimit = { perSecond: this.limits.requestsPerSecond, burst: this.limits.requestBurst };
+    const admin = options.admin ?? {};
+    const http = { rateLimit, maxBodyBytes: this.limits.maxBodyBytes, adminToken: admin.token };
+    this.http = new HttpServer(this, this.logger, {}, { ...http, surface: admin.port === undefined ? 'all' : 'public' });
+    if (admin.port !== undefined) this.adminHttp = new HttpServer(this, this.logger, {}, { ...http, surface: 'admin' });
+  }
+
+  /** The settings for one key: its `streams` entry over the server-wide ones. */
+  private settings(key: string): StreamSettings {
+    return this.options.streams?.[key] ?? {};
+  }
+
+  /** Why `key` may not start publishing now (regardless of secrets), or undefined. */
+  private publishRefusal(key: string): string | undefined {
+    // Keys become URL path segments: refuse what could not be served.
+    if (!STREAM_KEY.test(key)) return 'stream keys are letters, digits, _ and -';
+    if (this.options.streamKey !== undefined && key !== this.options.streamKey) return 'this stream key may not publish here';
+    if (this.options.openPublishing === false && !this.options.streams?.[key]) return 'this stream key may not publish here';
+    if (this.publishing.size >= this.limits.maxStreams && !this.publishing.has(key)) return `the server is at its limit of ${this.limits.maxStreams} streams`;
+    return undefined;
+  }
+
+  /** Whether `secret` is the key's publish secret (constant-time), or none is needed. */
+  private mayPublish(key: string, secret: string | undefined): boolean {
+    const expected = this.settings(key).token ?? this.options.token;
+    return expected === undefined || sameSecret(secret, expected);
+  }
+
+  private mayView(key: string, authorization: string | undefined): boolean {
+    const expected = this.settings(key).viewToken ?? this.options.viewToken;
+    return expected === undefined || sameSecret(bearerToken(authorization), expected);
   }
 
   async listen(): Promise<ServerAddress> {
     this.root = this.options.hlsRoot ?? mkdtempSync(join(tmpdir(), 'frc-live-'));
     const host = this.options.host ?? '127.0.0.1';
-    const httpPort = await this.http.listen(this.options.httpPort ?? 8080, host);
+    const httpPort = await this.http.listen(this.options.httpPort ?? 8080, host).catch((error: unknown) => {
+      throw listenError(error, 'httpPort', this.options.httpPort ?? 8080, host);
+    });
     try {
-      const rtmpPort = await this.rtmp.listen(this.options.rtmpPort ?? 1935, host);
+      const rtmpPort = await this.rtmp.listen(this.options.rtmpPort ?? 1935, host).catch((error: unknown) => {
+        throw listenError(error, 'rtmpPort', this.options.rtmpPort ?? 1935, host);
+      });
+      const admin = this.options.admin;
+      const adminPort =
+        this.adminHttp && admin?.port !== undefined
+          ? await this.adminHttp.listen(admin.port, admin.host ?? host).catch(async (error: unknown) => {
+              await this.rtmp.close();
+              throw listenError(error, 'admin.port', admin.port!, admin.host ?? host);
+            })
+          : undefined;
       this.engineCheck = this.checkEngine();
       const key = this.options.testPattern;
       if (key !== undefined) {
         this.publishing.add(key);
         this.start(key, testPatternInput(), 'the built-in test pattern', this.streamIdentity(key));
       }
-      return { httpPort, rtmpPort };
+      return { httpPort, rtmpPort, ...(adminPort !== undefined ? { adminPort } : {}) };
     } catch (error) {
       await this.http.close();
       throw error;
@@ -143,6 +234,7 @@ export class Server implements StreamCatalog {
    */
   readiness(): Readiness {
     if (this.closing || this.draining) return { ready: false, reason: 'draining: the server is shutting down' };
+    if (this.publishing.size >= this.limits.maxStreams) return { ready: false, reason: `full: ${this.publishing.size} of ${this.limits.maxStreams} streams` };
     return this.engine;
   }
 
@@ -184,7 +276,7 @@ export class Server implements StreamCatalog {
     this.expiry.clear();
     await Promise.all([...this.live.values()].map((stream) => stream.close()));
     this.live.clear();
-    await this.http.close();
+    await Promise.all([this.http.close(), this.adminHttp?.close()]);
     if (this.root && !this.options.hlsRoot) rmSync(this.root, { recursive: true, force: true });
   }
 
@@ -206,6 +298,9 @@ export class Server implements StreamCatalog {
   /** WHIP: a publisher's offer. WHEP: a viewer's. */
   async offer(request: OfferRequest): Promise<SignalResult> {
     if (this.closing || this.draining || !this.root) return { status: 503, error: 'the server is shutting down' };
+    // Who may ask is settled before the offer is even parsed.
+    const allowed = request.protocol === 'whip' ? this.mayPublish(request.key, bearerToken(request.authorization)) : this.mayView(request.key, request.authorization);
+    if (!allowed) return { status: 401, error: 'missing or wrong bearer token' };
     const parsed = parseOffer(request.sdp);
     if (!parsed.ok) return { status: 400, error: parsed.reason };
     return request.protocol === 'whip' ? this.publishWhip(request, parsed.offer) : this.playWhep(request, parsed.offer);
@@ -214,28 +309,23 @@ export class Server implements StreamCatalog {
   /** `DELETE` on a WHIP or WHEP session resource. */
   endSession(request: SessionRequest): SignalResult {
     if (request.protocol === 'whip') {
-      if (!this.authorized(request.authorization)) return { status: 401, error: 'missing or wrong bearer token' };
+      if (!this.mayPublish(request.key, bearerToken(request.authorization))) return { status: 401, error: 'missing or wrong bearer token' };
       const entry = this.whip.get(request.id);
       if (!entry || entry.key !== request.key) return { status: 404, error: 'no such session' };
       entry.session.close('deleted');
       return { status: 200 };
     }
+    if (!this.mayView(request.key, request.authorization)) return { status: 401, error: 'missing or wrong bearer token' };
     const entry = this.whep.get(request.id);
     if (!entry || entry.key !== request.key) return { status: 404, error: 'no such session' };
     entry.viewer.close('deleted');
     return { status: 200 };
   }
 
-  private authorized(header: string | undefined): boolean {
-    if (this.options.token === undefined) return true;
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-    return match !== null && match[1] === this.options.token;
-  }
-
   private async publishWhip(request: OfferRequest, offer: ParsedOfferType): Promise<SignalResult> {
     const { key } = request;
-    if (!this.authorized(request.authorization)) return { status: 401, error: 'missing or wrong bearer token' };
-    if (this.options.streamKey !== undefined && key !== this.options.streamKey) return { status: 403, error: 'this stream key may not publish here' };
+    const refusal = this.publishRefusal(key);
+    if (refusal !== undefined) return { status: refusal.includes('limit') ? 503 : 403, error: refusal };
     const choice = chooseVideoCodec(offer, ['H264', 'VP8']);
     if ('reason' in choice) return { status: 406, error: choice.reason };
     if (choice.section.direction !== 'sendonly' && choice.section.direction !== 'sendrecv') return { status: 400, error: 'the offer\'s video section does not send: a WHIP offer must be sendonly' };
@@ -275,6 +365,8 @@ export class Server implements StreamCatalog {
   private async playWhep(request: OfferRequest, offer: ParsedOfferType): Promise<SignalResult> {
     const { key } = request;
     const stream = this.live.get(key);
+    const viewers = [...this.whep.values()].filter((entry) => entry.key === key).length;
+    if (viewers >= this.limits.maxViewersPerStream) return { status: 503, error: `this stream is at its limit of ${this.limits.maxViewersPerStream} viewers` };
     if (!stream || stream.finished) return { status: 404, error: stream ? 'this stream has ended' : 'no such stream: nothing is published on this key' };
     const original = request.variant === 'original';
     // The upconverted stream is encoded once, as H.264, for HLS and every viewer alike;
@@ -345,8 +437,13 @@ export class Server implements StreamCatalog {
     const previous = this.live.get(key);
     if (previous) this.retire(previous);
 
+    const settings = this.settings(key);
     const stream = new LiveStream({
       ...this.options,
+      ...(settings.model !== undefined ? interpolatorFor(settings.model) : {}),
+      factor: settings.factor ?? this.options.factor,
+      maxWidth: settings.maxWidth ?? this.limits.maxWidth,
+      maxHeight: settings.maxHeight ?? this.limits.maxHeight,
       key,
       input,
       dir: mkdtempSync(join(this.root, `${key}-`)),
@@ -372,6 +469,15 @@ export class Server implements StreamCatalog {
     if (this.live.get(stream.key) === stream) this.live.delete(stream.key);
     stream.close().catch((error: unknown) => stream.logger.warn(`stream '${stream.key}': cleanup failed: ${String(error)}`));
   }
+}
+
+/** A listen failure as one line naming the setting: "httpPort 8080 on 127.0.0.1 is already in use". */
+function listenError(error: unknown, setting: string, port: number, host: string): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new Error(`${setting} ${port} on ${host} is already in use`);
+  if (code === 'EACCES') return new Error(`${setting} ${port} on ${host}: permission denied (ports below 1024 need privileges)`);
+  if (code === 'EADDRNOTAVAIL') return new Error(`${setting}: ${host} is not an address of this machine`);
+  return new Error(`${setting} ${port} on ${host}: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 /** The push URL for one stream: every `{key}` in the template becomes its key (which `STREAM_KEY` keeps URL-safe). */

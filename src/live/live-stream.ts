@@ -110,6 +110,9 @@ export interface LiveStreamOptions extends InterpolatorChoice {
   factor?: number;
   /** Also publish the output to this RTMP URL; its failure ends only the push, never the stream. */
   push?: string;
+  /** Largest video accepted; a larger frame fails the stream (and drops its publisher) with the reason. */
+  maxWidth?: number;
+  maxHeight?: number;
   /** Decoded frames held ahead of the engine before the oldest is dropped (default 8). */
   bufferFrames?: number;
   /** Where the stream logs (the server gives each stream a child logger carrying its key and id). */
@@ -430,6 +433,12 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
             item.packet.free();
           }
           continue;
+        }
+        const { width, height } = item.frame;
+        if (width > (this.options.maxWidth ?? Infinity) || height > (this.options.maxHeight ?? Infinity)) {
+          // Checked on every frame: a publisher may change resolution mid-stream.
+          item.frame.free();
+          throw new Error(`the video is ${width}x${height}, over this server's limit of ${this.options.maxWidth ?? '∞'}x${this.options.maxHeight ?? '∞'}`);
         }
         const arrival = this.arrivals.take(rtpTime(item.frame.pts));
         if (grid) onGrid(item.frame, grid);

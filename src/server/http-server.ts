@@ -7,6 +7,8 @@ import type { Duplex } from 'node:stream';
 import { route } from './routes.js';
 import { StatsFeed, type StatsFeedOptions } from './stats-feed.js';
 import { listen } from '../listen.js';
+import { RateLimiter, type RateLimit } from './rate-limiter.js';
+import { bearerToken, sameSecret } from './secrets.js';
 import { CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus.js';
 
 /** What the HTTP side needs to know about the streams. */
@@ -49,9 +51,29 @@ export type SignalResult =
   | { status: 200 }
   | { status: 400 | 401 | 403 | 404 | 406 | 409 | 500 | 503; error: string };
 
+/**
+ * Which routes a listener serves: `all` (one port for everything), `public`
+ * (the page, WHIP/WHEP, HLS, health checks) or `admin` (`/api/…`,
+ * `/metrics`, health checks), for an admin surface on its own port.
+ */
+export type Surface = 'all' | 'public' | 'admin';
+
+export interface HttpServerOptions {
+  surface?: Surface;
+  /** Bearer token `/api/…` and `/metrics` require (unset: open). */
+  adminToken?: string;
+  /** Largest WHIP/WHEP body (default 64 KiB). */
+  maxBodyBytes?: number;
+  /** Requests per client IP; beyond it 429 with Retry-After (health checks are exempt). */
+  rateLimit?: RateLimit;
+}
+
+const ADMIN_ROUTES = new Set(['streams', 'metrics', 'ws']);
+const HEALTH_ROUTES = new Set(['healthz', 'readyz']);
+
 /** The page and its script live in `web/` at the repository root (dist/src/server → ../../../web). */
 const WEB_DIR = fileURLToPath(new URL('../../../web/', import.meta.url));
-const MAX_OFFER_BYTES = 64 * 1024;
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 /** What browsers need to POST offers with a bearer token and read the session's Location. */
 const CORS_SIGNAL_HEADERS = {
   'Access-Control-Allow-Origin': '*',
@@ -86,12 +108,15 @@ export class HttpServer {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly feed: StatsFeed;
+  private readonly limiter?: RateLimiter;
 
   constructor(
     private readonly catalog: StreamCatalog,
     private readonly logger: HttpLogger = { warn: (message) => process.stderr.write(`frc http: ${message}\n`) },
     feedOptions: StatsFeedOptions = {},
+    private readonly options: HttpServerOptions = {},
   ) {
+    this.limiter = options.rateLimit ? new RateLimiter(options.rateLimit) : undefined;
     this.feed = new StatsFeed(() => catalog.streams(), logger, feedOptions);
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
@@ -130,14 +155,38 @@ export class HttpServer {
   /** Upgrades to `/api/ws` become stats clients; anything else is answered 404 and hung up. */
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {}); // A peer resetting mid-handshake is routine; 'close' follows.
-    if (route(req.method, req.url).kind === 'ws') {
+    const found = route(req.method, req.url);
+    const refusal = this.refusal(req, found.kind);
+    if (refusal) {
+      rawRefusal(socket, refusal.status, refusal.error, refusal.headers);
+      return;
+    }
+    if (found.kind === 'ws') {
       this.feed.upgrade(req, socket, head);
       return;
     }
-    const body = JSON.stringify({ error: 'no such WebSocket endpoint; try /api/ws' });
-    const response = `HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
-    // Destroyed once the answer is out, whatever the peer does next.
-    socket.end(response, () => socket.destroy());
+    rawRefusal(socket, 404, 'no such WebSocket endpoint; try /api/ws');
+  }
+
+  /**
+   * What every request passes before it is routed: the per-IP rate limit,
+   * whether this listener serves the route at all, and the admin token. The
+   * token is compared in constant time and never logged.
+   */
+  private refusal(req: IncomingMessage, kind: string): { status: number; error: string; headers?: Record<string, string> } | undefined {
+    const surface = this.options.surface ?? 'all';
+    const admin = ADMIN_ROUTES.has(kind);
+    if (this.limiter && !HEALTH_ROUTES.has(kind)) {
+      const verdict = this.limiter.take(req.socket.remoteAddress ?? 'unknown', performance.now());
+      if (!verdict.ok) return { status: 429, error: 'too many requests from this address', headers: { 'Retry-After': String(verdict.retryAfterSeconds) } };
+    }
+    if ((surface === 'public' && admin) || (surface === 'admin' && !admin && !HEALTH_ROUTES.has(kind))) {
+      return { status: 404, error: surface === 'public' ? 'the admin API is served on its own port' : 'this is the admin port: /api/streams, /api/ws, /metrics, /healthz, /readyz' };
+    }
+    if (admin && this.options.adminToken !== undefined && !sameSecret(bearerToken(req.headers.authorization), this.options.adminToken)) {
+      return { status: 401, error: 'the admin API needs Authorization: Bearer <admin token>', headers: { 'WWW-Authenticate': 'Bearer' } };
+    }
+    return undefined;
   }
 
   private async signal(req: IncomingMessage, res: ServerResponse, protocol: 'whip' | 'whep', key: string, method: 'POST' | 'OPTIONS', variant?: 'original'): Promise<void> {
@@ -155,10 +204,14 @@ export class HttpServer {
       send(res, 415, 'application/json', JSON.stringify({ error: `expected Content-Type: application/sdp, got ${type || 'none'}` }));
       return;
     }
-    const sdp = await readBody(req, MAX_OFFER_BYTES);
+    const limit = this.options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    const declared = Number(req.headers['content-length']);
+    const sdp = declared > limit ? undefined : await readBody(req, limit);
     if (sdp === undefined) {
-      send(res, 413, 'application/json', JSON.stringify({ error: `SDP offer larger than ${MAX_OFFER_BYTES} bytes` }));
-      req.destroy();
+      res.setHeader('Connection', 'close');
+      send(res, 413, 'application/json', JSON.stringify({ error: `SDP offer larger than ${limit} bytes` }));
+      // Whatever else the client sends is not read: the connection goes once the answer is out.
+      res.on('finish', () => req.destroy());
       return;
     }
     const result = (await this.catalog.offer?.({ protocol, key, sdp, authorization: req.headers.authorization, ...(variant ? { variant } : {}) })) ?? { status: 404, error: 'WebRTC is not available on this server' };
@@ -168,6 +221,13 @@ export class HttpServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const found = route(req.method, req.url);
     const head = req.method === 'HEAD';
+    const refusal = this.refusal(req, found.kind);
+    if (refusal) {
+      req.resume();
+      for (const [name, value] of Object.entries(refusal.headers ?? {})) res.setHeader(name, value);
+      send(res, refusal.status, 'application/json', JSON.stringify({ error: refusal.error }), head);
+      return;
+    }
     switch (found.kind) {
       case 'error':
         if (found.allow) res.setHeader('Allow', found.allow);
@@ -259,6 +319,16 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | u
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** An HTTP answer written straight to an upgrade's socket, which is then hung up. */
+function rawRefusal(socket: Duplex, status: number, error: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify({ error });
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const text = { 401: 'Unauthorized', 404: 'Not Found', 429: 'Too Many Requests' }[status] ?? 'Error';
+  const response = `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`;
+  // Destroyed once the answer is out, whatever the peer does next.
+  socket.end(response, () => socket.destroy());
 }
 
 function sendSignalResult(res: ServerResponse, result: SignalResult): void {

@@ -41,8 +41,13 @@ export interface RtmpLogger {
 }
 
 export interface RtmpServerOptions {
-  /** Decides whether a stream key may publish; every key may when absent. */
-  authorize?: (key: string) => boolean;
+  /**
+   * Decides whether a stream key may publish: true, false, or the reason it
+   * may not; every key may when absent. `secret` is the `key` (or `token`)
+   * query parameter of the publish name (`cam?key=s3cret`, what OBS users
+   * put in the "Stream Key" field); the name's part before `?` is the key.
+   */
+  authorize?: (key: string, secret: string | undefined) => boolean | string;
   /** Keys being published by other means (WHIP): refused like a key already live here. */
   isLive?: (key: string) => boolean;
   /** A connection silent this long is dropped (default 10 s). */
@@ -132,13 +137,15 @@ export class RtmpServer extends EventEmitter<RtmpServerEvents> {
   }
 
   /** @internal Why a publish must be refused, or undefined to accept it. */
-  refusal(app: string, key: string): string | undefined {
+  refusal(app: string, key: string, secret?: string): string | undefined {
     if (app !== RTMP_APP) return `unknown application '${app}', publish to rtmp://<host>/${RTMP_APP}/<key>`;
     if (key === '') return 'empty stream key';
     if (this.listenerCount('publish') === 0) return 'this server has no consumer for streams';
     if (this.options.authorize) {
       try {
-        if (!this.options.authorize(key)) return 'stream key not authorized';
+        const verdict = this.options.authorize(key, secret);
+        if (verdict === false) return 'stream key not authorized';
+        if (typeof verdict === 'string') return verdict;
       } catch (error) {
         this.logger.warn(`authorize() failed: ${describe(error)}`);
         return 'stream key check failed';
@@ -236,8 +243,12 @@ class RtmpConnection {
     }
   }
 
-  private decide(app: string, key: string): void {
-    const refusal = this.server.refusal(app, key);
+  private decide(app: string, name: string): void {
+    // The secret goes no further than the check: the key alone names the stream, in logs too.
+    const query = name.indexOf('?');
+    const key = query < 0 ? name : name.slice(0, query);
+    const params = new URLSearchParams(query < 0 ? '' : name.slice(query + 1));
+    const refusal = this.server.refusal(app, key, params.get('key') ?? params.get('token') ?? undefined);
     if (refusal !== undefined) {
       this.server.log.info(`refused publish on '${app}' from ${this.remoteAddress}: ${refusal}`);
       this.handle(this.session.reject(refusal));

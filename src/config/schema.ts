@@ -1,0 +1,116 @@
+/**
+ * Every setting of `frc serve`, in one place: its type, default and meaning.
+ * The YAML loader, the `FRC_…` environment variables, the command-line
+ * flags and docs/configuration.md are all derived from this object, so a
+ * key cannot exist in one and be missing from another.
+ *
+ * Naming: YAML keys are camelCase (`limits.maxStreams`); the environment
+ * variable is the path in upper snake case (`FRC_LIMITS_MAX_STREAMS`); the
+ * flag is the key's own name in kebab case (`--max-streams`), unless `flag`
+ * says otherwise (every flag must be unique; `schema.test.ts` checks).
+ */
+
+export type FieldType =
+  | { name: 'string' }
+  | { name: 'integer'; min?: number; max?: number }
+  | { name: 'number'; min?: number }
+  | { name: 'boolean' }
+  | { name: 'port' }
+  | { name: 'enum'; values: readonly string[] };
+
+export interface Field<T> {
+  readonly kind: 'field';
+  readonly type: FieldType;
+  readonly default: T;
+  readonly doc: string;
+  /** Never printed or logged (tokens, keys). */
+  readonly secret?: boolean;
+  /** The command-line flag, when not the key's name in kebab case. */
+  readonly flag?: string;
+  /** @internal Carries T for the type of the loaded config. */
+  readonly _type?: T;
+}
+
+export interface Section<S extends Shape> {
+  readonly kind: 'section';
+  readonly doc: string;
+  readonly fields: S;
+}
+
+/** A map from names the operator chooses (stream keys) to entries of one shape; every entry field is optional. */
+export interface MapOf<S extends Shape> {
+  readonly kind: 'map';
+  readonly doc: string;
+  /** Names the map accepts. */
+  readonly keyPattern: RegExp;
+  readonly entry: S;
+}
+
+export type Node = Field<unknown> | Section<Shape> | MapOf<Shape>;
+export type Shape = { readonly [key: string]: Node };
+
+/** The loaded config's type, from the schema's. */
+export type ConfigOf<S extends Shape> = {
+  -readonly [K in keyof S]: S[K] extends Field<infer T> ? T : S[K] extends Section<infer Inner> ? ConfigOf<Inner> : S[K] extends MapOf<infer E> ? Record<string, Partial<ConfigOf<E>>> : never;
+};
+
+const field = <T>(type: FieldType, defaultValue: T, doc: string, extra: { secret?: boolean; flag?: string } = {}): Field<T> => ({ kind: 'field', type, default: defaultValue, doc, ...extra });
+const string = (doc: string, extra?: { secret?: boolean; flag?: string }) => field<string | undefined>({ name: 'string' }, undefined, doc, extra);
+const section = <S extends Shape>(doc: string, fields: S): Section<S> => ({ kind: 'section', doc, fields });
+
+/** What a `model` setting may name besides a path: the two shipped models and the two model-free synthesizers. */
+export const MODEL_NAMES = ['fast', 'quality', 'blend', 'dup'] as const;
+
+/** The per-stream settings (under `streams.<key>`): each overrides the server-wide one. */
+const streamEntry = {
+  factor: field<number | undefined>({ name: 'integer', min: 1, max: 16 }, undefined, 'Output frames per input frame for this stream.'),
+  model: string('Interpolator for this stream: `fast`, `quality` (shipped models), `blend`, `dup`, or a path to an ONNX model.'),
+  maxWidth: field<number | undefined>({ name: 'integer', min: 16 }, undefined, 'Largest video width this stream may publish.'),
+  maxHeight: field<number | undefined>({ name: 'integer', min: 16 }, undefined, 'Largest video height this stream may publish.'),
+  token: string('Publish secret for this key: WHIP `Authorization: Bearer <token>`, RTMP `rtmp://host/live/<key>?key=<token>`.', { secret: true }),
+  viewToken: string('Bearer token WHEP viewers of this key must send.', { secret: true }),
+} satisfies Shape;
+
+export const SCHEMA = {
+  host: field<string>({ name: 'string' }, '127.0.0.1', 'Address the HTTP and RTMP listeners bind (`0.0.0.0` for every interface, as in a container).'),
+  httpPort: field<number>({ name: 'port' }, 8080, 'HTTP port: the page, WHIP/WHEP, HLS, health checks (and the admin API unless `admin.port` is set). 0 picks a free one.'),
+  rtmpPort: field<number>({ name: 'port' }, 1935, 'RTMP ingest port (`rtmp://host:port/live/<key>`). 0 picks a free one.'),
+  model: field<string>({ name: 'string' }, 'fast', 'Interpolator: `fast`, `quality` (shipped models), `blend`, `dup`, or a path to an ONNX model. A missing shipped model falls back to `blend`.'),
+  provider: field<'cpu' | 'cuda'>({ name: 'enum', values: ['cpu', 'cuda'] }, 'cpu', 'ONNX Runtime execution provider.'),
+  threads: field<number | undefined>({ name: 'integer', min: 1 }, undefined, 'Inference threads per stream (default: ONNX Runtime decides).'),
+  factor: field<number>({ name: 'integer', min: 1, max: 16 }, 2, 'Output frames per input frame (1 passes frames through, for measuring transport alone).'),
+  deadline: field<boolean>({ name: 'boolean' }, true, 'Per-slot deadlines: a slot the model cannot finish in time is rendered by blend or dup instead (`--no-deadline` waits for the model).'),
+  deadlineMs: field<number | undefined>({ name: 'number', min: 0.001 }, undefined, 'Time the slots of one input frame interval may take, ms (default: one input frame interval).'),
+  token: string('Publish secret for every key without its own (`streams.<key>.token`).', { secret: true }),
+  viewToken: string('Bearer token WHEP viewers must send, for every key without its own.', { secret: true }),
+  streamKey: string('When set, the only stream key that may publish.'),
+  openPublishing: field<boolean>({ name: 'boolean' }, true, 'Whether keys not listed under `streams` may publish (`false`: only listed keys).'),
+  push: string('Also publish every stream onward to this RTMP URL; `{key}` becomes the stream key (e.g. `rtmp://cdn/app/{key}`).'),
+  testPattern: field<boolean>({ name: 'boolean' }, false, "Publish FFmpeg's testsrc2 at 30 fps on the key `test`."),
+  drainSeconds: field<number>({ name: 'number', min: 0 }, 30, 'On SIGTERM: how long live streams may run on (new ones are refused) before they are closed and the process exits.'),
+  endedRetentionSeconds: field<number>({ name: 'number', min: 0 }, 30, 'How long an ended stream stays listed and its HLS served, so players can finish.'),
+  logLevel: field<'debug' | 'info' | 'warn' | 'error'>({ name: 'enum', values: ['debug', 'info', 'warn', 'error'] }, 'info', 'Lowest level written to the JSON log on stderr.'),
+  admin: section('The admin surface: `/api/streams`, `/api/ws` and `/metrics`.', {
+    token: string('Bearer token the admin surface requires (unset: open to whoever can reach it).', { secret: true, flag: 'admin-token' }),
+    port: field<number | undefined>({ name: 'port' }, undefined, 'Serve the admin surface on this port instead, and not on `httpPort`.', { flag: 'admin-port' }),
+    host: string('Address the admin port binds (default: `host`), e.g. `127.0.0.1` to keep it off the network.', { flag: 'admin-host' }),
+  }),
+  limits: section('Limits that keep one client from exhausting the server.', {
+    maxStreams: field<number>({ name: 'integer', min: 1 }, 16, 'Streams live at once; a publisher beyond is refused (WHIP 503, RTMP BadName) and `/readyz` reports full.'),
+    maxViewersPerStream: field<number>({ name: 'integer', min: 1 }, 100, 'WHEP viewers per stream; one beyond gets 503.'),
+    maxWidth: field<number>({ name: 'integer', min: 16 }, 3840, 'Largest video width a publisher may send; larger ends the stream with the reason.'),
+    maxHeight: field<number>({ name: 'integer', min: 16 }, 2160, 'Largest video height a publisher may send.'),
+    maxBodyBytes: field<number>({ name: 'integer', min: 1024 }, 65536, 'Largest WHIP/WHEP request body (an SDP offer); larger gets 413.'),
+    requestsPerSecond: field<number>({ name: 'number', min: 0.001 }, 50, 'HTTP requests per second per client IP, sustained; beyond gets 429 with Retry-After.'),
+    requestBurst: field<number>({ name: 'integer', min: 1 }, 100, 'HTTP requests a client IP may make at once before `requestsPerSecond` applies.'),
+  }),
+  streams: {
+    kind: 'map',
+    doc: 'Per-stream-key settings, e.g. `streams: { cam: { token: s3cret, model: quality, factor: 2 } }`; each overrides the server-wide value.',
+    keyPattern: /^[A-Za-z0-9_-]{1,64}$/,
+    entry: streamEntry,
+  } satisfies MapOf<typeof streamEntry>,
+} satisfies Shape;
+
+export type Config = ConfigOf<typeof SCHEMA>;
+export type StreamSettings = Partial<ConfigOf<typeof streamEntry>>;
