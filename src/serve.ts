@@ -138,6 +138,7 @@ export class Server implements StreamCatalog {
   private readonly whep = new Map<string, { key: string; viewer: WhepViewer }>();
   private root?: string;
   private closing = false;
+  private bound?: ServerAddress;
   /** Set by `drain()`: new publishers and viewers are refused, live streams run on. */
   private draining = false;
   /** Whether the engine can run a stream: the model is loaded once at start to find out. */
@@ -220,11 +221,17 @@ export class Server implements StreamCatalog {
         this.publishing.add(key);
         this.start(key, testPatternInput(), 'the built-in test pattern', this.streamIdentity(key));
       }
-      return { httpPort, rtmpPort, ...(adminPort !== undefined ? { adminPort } : {}) };
+      this.bound = { httpPort, rtmpPort, ...(adminPort !== undefined ? { adminPort } : {}) };
+      return this.bound;
     } catch (error) {
       await this.http.close();
       throw error;
     }
+  }
+
+  /** The ports bound, once listening. */
+  get address(): ServerAddress | undefined {
+    return this.bound;
   }
 
   /**
@@ -301,6 +308,8 @@ export class Server implements StreamCatalog {
     // Who may ask is settled before the offer is even parsed.
     const allowed = request.protocol === 'whip' ? this.mayPublish(request.key, bearerToken(request.authorization)) : this.mayView(request.key, request.authorization);
     if (!allowed) return { status: 401, error: 'missing or wrong bearer token' };
+    const refusal = request.protocol === 'whip' ? this.publishRefusal(request.key) : undefined;
+    if (refusal !== undefined) return { status: refusal.includes('limit') ? 503 : 403, error: refusal };
     const parsed = parseOffer(request.sdp);
     if (!parsed.ok) return { status: 400, error: parsed.reason };
     return request.protocol === 'whip' ? this.publishWhip(request, parsed.offer) : this.playWhep(request, parsed.offer);
@@ -324,8 +333,6 @@ export class Server implements StreamCatalog {
 
   private async publishWhip(request: OfferRequest, offer: ParsedOfferType): Promise<SignalResult> {
     const { key } = request;
-    const refusal = this.publishRefusal(key);
-    if (refusal !== undefined) return { status: refusal.includes('limit') ? 503 : 403, error: refusal };
     const choice = chooseVideoCodec(offer, ['H264', 'VP8']);
     if ('reason' in choice) return { status: 406, error: choice.reason };
     if (choice.section.direction !== 'sendonly' && choice.section.direction !== 'sendrecv') return { status: 400, error: 'the offer\'s video section does not send: a WHIP offer must be sendonly' };
