@@ -38,6 +38,11 @@ export interface ServeOptions extends InterpolatorChoice {
   token?: string;
   /** When set, WHEP viewers must send `Authorization: Bearer <viewToken>` (`streams.<key>.viewToken` overrides it). */
   viewToken?: string;
+  /**
+   * This instance's own absolute URL: session `Location`s start with it, so
+   * that behind a load balancer the DELETE goes to the pod holding the session.
+   */
+  publicUrl?: string;
   /** Per-stream-key settings: each overrides the server-wide one for that key. */
   streams?: Record<string, StreamSettings>;
   /** Whether keys not listed in `streams` may publish (default true). */
@@ -229,6 +234,11 @@ export class Server implements StreamCatalog {
     }
   }
 
+  /** What session `Location`s start with: `publicUrl` without a trailing slash, or nothing (relative). */
+  private get urlBase(): string {
+    return (this.options.publicUrl ?? '').replace(/\/+$/, '');
+  }
+
   /** The ports bound, once listening. */
   get address(): ServerAddress | undefined {
     return this.bound;
@@ -366,7 +376,7 @@ export class Server implements StreamCatalog {
       ids.log.info(`stream '${key}' WHIP publisher left: ${reason}`);
     });
     this.start(key, whipInput(session), `WHIP (${session.codec})`, ids);
-    return { status: 201, sdp: answer, location: `/whip/${key}/${session.id}` };
+    return { status: 201, sdp: answer, location: `${this.urlBase}/whip/${key}/${session.id}` };
   }
 
   private async playWhep(request: OfferRequest, offer: ParsedOfferType): Promise<SignalResult> {
@@ -408,7 +418,7 @@ export class Server implements StreamCatalog {
     });
     if (original) stream.addOriginalViewer(viewer);
     else stream.addViewer(viewer);
-    return { status: 201, sdp: answer, location: `/whep/${key}/${viewer.id}` };
+    return { status: 201, sdp: answer, location: `${this.urlBase}/whep/${key}/${viewer.id}` };
   }
 
   /** A new stream's id, and its logger: every line it writes carries both (see `childLogger`). */

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { Server } from '../src/serve.js';
 import { publish, startServer, until } from './live-helpers.js';
+import { makeOffer, postOffer } from './webrtc-helpers.js';
 
 const testSignal = (seconds: number) => ['-f', 'lavfi', '-i', `testsrc2=size=320x240:rate=30:duration=${seconds}`, '-f', 'lavfi', '-i', `sine=duration=${seconds}`];
 const sdpPost = (url: string) => fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: 'v=0\r\n' });
@@ -92,4 +93,15 @@ test('with pino, every line about a stream carries its key and id (the id /api/s
     assert.equal(line.stream, 'logged', JSON.stringify(line));
     assert.equal(line.streamId, listed.id, JSON.stringify(line));
   }
+});
+
+test('with publicUrl, a session Location names this instance, so a DELETE behind a load balancer reaches it', async (t) => {
+  const { http } = await startServer(t, { publicUrl: 'https://frc-0.frc.example.com/' });
+  const { pc, sdp } = await makeOffer('sendonly');
+  t.after(() => pc.close());
+  const created = await postOffer(`${http}/whip/pub`, sdp);
+  assert.equal(created.status, 201, created.error);
+  const location = created.headers.get('location') ?? '';
+  assert.match(location, /^https:\/\/frc-0\.frc\.example\.com\/whip\/pub\/[0-9a-f-]{36}$/);
+  assert.equal((await fetch(`${http}${new URL(location).pathname}`, { method: 'DELETE' })).status, 200);
 });

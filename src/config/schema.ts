@@ -85,6 +85,7 @@ export const SCHEMA = {
   viewToken: string('Bearer token WHEP viewers must send, for every key without its own.', { secret: true }),
   streamKey: string('When set, the only stream key that may publish.'),
   openPublishing: field<boolean>({ name: 'boolean' }, true, 'Whether keys not listed under `streams` may publish (`false`: only listed keys).'),
+  publicUrl: string('Absolute URL of this instance (e.g. `https://frc-7f9c.example.com`) for the `Location` of WHIP/WHEP sessions, so a later DELETE reaches the pod that owns the session. Unset: relative paths.'),
   push: string('Also publish every stream onward to this RTMP URL; `{key}` becomes the stream key (e.g. `rtmp://cdn/app/{key}`).'),
   testPattern: field<boolean>({ name: 'boolean' }, false, "Publish FFmpeg's testsrc2 at 30 fps on the key `test`."),
   drainSeconds: field<number>({ name: 'number', min: 0 }, 30, 'On SIGTERM: how long live streams may run on (new ones are refused) before they are closed and the process exits.'),

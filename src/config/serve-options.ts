@@ -33,6 +33,7 @@ export function serveOptionsFrom(config: Config): ServeOptions & { host: string;
     openPublishing: config.openPublishing,
     streams,
     push: config.push,
+    publicUrl: config.publicUrl,
     testPattern: config.testPattern ? 'test' : undefined,
     endedRetentionMs: config.endedRetentionSeconds * 1000,
     drainSeconds: config.drainSeconds,
