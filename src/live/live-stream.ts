@@ -19,6 +19,7 @@ import { RateGrid } from './rate-grid.js';
 import { RateMeter } from './rate-meter.js';
 import { ArrivalLog } from './arrival-log.js';
 import { StreamTimings, type StreamTimingSnapshot } from './stream-timings.js';
+import { TimelineRepair } from './timeline-repair.js';
 
 /**
  * `starting`: waiting for the publisher's codec headers and the first frames;
@@ -417,6 +418,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     });
     const rendered = new RingBuffer<RenderedFrame>({ capacity: 4, policy: 'wait', onDrop: (r) => r.frame.free() });
     const { num, den } = source.video.timeBase;
+    // A publisher's timestamps that jump or reset are folded back into one timeline (see TimelineRepair).
+    const timeline = new TimelineRepair(source.video.timeBase);
     const rtpTime = (pts: bigint) => (pts === NO_PTS ? undefined : Number(((pts * 90000n * BigInt(num)) / BigInt(den)) & 0xffffffffn));
 
     const decode = async (): Promise<void> => {
@@ -441,8 +444,11 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
           throw new Error(`the video is ${width}x${height}, over this server's limit of ${this.options.maxWidth ?? '∞'}x${this.options.maxHeight ?? '∞'}`);
         }
         const arrival = this.arrivals.take(rtpTime(item.frame.pts));
+        let jumped = false;
+        if (item.frame.pts !== NO_PTS) ({ pts: item.frame.pts, jumped } = timeline.repair(item.frame.pts));
         if (grid) onGrid(item.frame, grid);
         const normalized = await normalizer.normalize(item.frame);
+        normalized.discontinuity ||= jumped;
         if (decoded.isClosed) {
           normalized.frame.free();
           break;

@@ -48,6 +48,9 @@ export async function answerOffer(pc: RTCPeerConnection, offer: string, timeoutM
   await pc.setRemoteDescription({ type: 'offer', sdp: offer });
   const answer = await pc.createAnswer();
   const gathered = pc.iceGatheringState === 'complete' ? Promise.resolve() : pc.iceGatheringStateChange.watch((state) => state === 'complete', timeoutMs);
+  // When setLocalDescription throws (a malformed offer can make it), nobody awaits
+  // `gathered`: its timeout would be an unhandled rejection, which ends the process.
+  gathered.catch(() => undefined);
   await pc.setLocalDescription(answer);
   await gathered;
   const sdp = pc.localDescription?.sdp;

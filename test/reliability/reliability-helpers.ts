@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LiveStreamStats } from '../../src/live/live-stream.js';
+import { publish, type Publisher, until } from '../live-helpers.js';
+
+/** Shared by the reliability cases: a steady bystander stream, its rate, and its HLS output checked for holes. */
+
+export const testSignal = (seconds: number) => ['-f', 'lavfi', '-i', `testsrc2=size=320x240:rate=30:duration=${seconds}`, '-f', 'lavfi', '-i', `sine=duration=${seconds}`];
+
+type Streams = () => Promise<LiveStreamStats[]>;
+
+/** Starts a 320x240 30 fps RTMP publisher on `key` and waits until its output runs at speed. */
+export async function steadyStream(t: { after: (fn: () => void) => void }, rtmp: (key: string) => string, streams: Streams, key = 'steady', seconds = 30): Promise<Publisher> {
+  const publisher = publish(rtmp(key), testSignal(seconds));
+  t.after(() => publisher.child.kill('SIGKILL'));
+  await until(`${key} at speed`, 20_000, async () => ((await streams()).find((s) => s.key === key && s.state === 'live' && s.outputFps >= 50) ? true : undefined));
+  return publisher;
+}
+
+/** Asserts `key` is live and its output still runs at about 60 fps (a stream that another disturbed would fall behind). */
+export async function assertKeepsRate(streams: Streams, key = 'steady', min = 50): Promise<LiveStreamStats> {
+  const s = (await streams()).find((x) => x.key === key);
+  assert.equal(s?.state, 'live', `${key}: ${s?.state} ${s?.error ?? ''}`);
+  assert.ok(s.outputFps >= min, `${key} fell to ${s.outputFps} fps out`);
+  return s;
+}
+
+/**
+ * The HLS output of `key` as it stands (the segments its playlist still
+ * lists), checked for holes: every video frame's timestamp follows the one
+ * before by one output frame interval, so no frame the engine put out was
+ * lost between the encoder and the segments. Returns the frame count.
+ */
+export async function assertHlsWhole(http: string, key: string, dir: string, fps = 60): Promise<number> {
+  const playlist = await (await fetch(`${http}/hls/${key}/index.m3u8`)).text();
+  const segments = playlist.split('\n').filter((line) => line.endsWith('.ts'));
+  assert.ok(segments.length > 0, `no segments in ${playlist}`);
+  const parts: Buffer[] = [];
+  for (const segment of segments) parts.push(Buffer.from(await (await fetch(`${http}/hls/${key}/${segment}`)).arrayBuffer()));
+  const file = join(dir, `${key}.ts`);
+  writeFileSync(file, Buffer.concat(parts));
+  const probe = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file], { encoding: 'utf8' });
+  const times = probe.stdout.split('\n').filter(Boolean).map(Number).sort((a, b) => a - b);
+  assert.ok(times.length > fps, `${times.length} frames in ${segments.length} segments`);
+  const holes = times.slice(1).filter((time, i) => time - times[i]! > 1.5 / fps);
+  assert.deepEqual(holes, [], `frames missing from ${key}'s HLS before these times`);
+  return times.length;
+}
