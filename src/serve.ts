@@ -9,7 +9,7 @@ import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
 import type { LiveInput } from './ingest/live-source.js';
 import { testPatternInput } from './ingest/test-pattern.js';
 import type { ParsedOffer as ParsedOfferType } from './ingest/webrtc/sdp-offer.js';
-import { LiveStream, type LiveStreamStats } from './live/live-stream.js';
+import { LiveStream, type LiveStreamOptions, type LiveStreamStats } from './live/live-stream.js';
 import { HttpServer, type OfferRequest, type Readiness, type SessionRequest, type SignalResult, type StreamCatalog } from './server/http-server.js';
 import { WhepViewer } from './egress/whep-viewer.js';
 import { whipInput } from './ingest/webrtc/whip-source.js';
@@ -76,6 +76,8 @@ export interface ServeOptions extends InterpolatorChoice {
   hlsRoot?: string;
   /** Where the server logs; with pino, each stream's lines carry `stream` (its key) and `streamId`. */
   logger?: Logger;
+  /** Wraps each stream's synthesizer (see LiveStreamOptions.wrapSynthesizer; the reliability tests inject faults). */
+  wrapSynthesizer?: LiveStreamOptions['wrapSynthesizer'];
 }
 
 export interface ServerLimits {

@@ -17,7 +17,16 @@ export interface WhepViewerOptions extends PeerNetworkOptions {
   onReady?: () => void;
   /** The offer's Opus (see `chooseAudioCodec`): the viewer gets an audio track too. */
   audio?: CodecChoice;
+  /**
+   * A connected viewer that sends no RTCP (receiver reports, NACK, PLI) for
+   * this long is gone and is closed (default 15 s). Without it a viewer whose
+   * page or network vanished without a DELETE stayed listed and fed forever:
+   * werift notices no loss of ICE consent.
+   */
+  silenceTimeoutMs?: number;
 }
+
+const DEFAULT_SILENCE_TIMEOUT_MS = 15_000;
 
 export interface WhepViewerEvents {
   end: [reason: string];
@@ -41,6 +50,8 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
   sent = 0;
   audioSent = 0;
   private connected = false;
+  private lastHeard = Date.now();
+  private silenceTimer?: NodeJS.Timeout;
   private endReason?: string;
 
   private constructor(
@@ -52,6 +63,7 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
   ) {
     super();
     this.codec = choice.codec.name as VideoCodecName;
+    for (const s of [sender, audioSender]) s?.onRtcp.subscribe(() => (this.lastHeard = Date.now()));
     sender.onPictureLossIndication.subscribe(this.guard('PLI', () => options.onKeyframeRequest?.()));
     sender.onRtcp.subscribe(
       this.guard('RTCP', (rtcp: { type: number; feedback?: { count?: number } }) => {
@@ -63,6 +75,7 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
       this.guard('connection state', (state: string) => {
         if (state === 'connected' && !this.connected) {
           this.connected = true;
+          this.watchSilence();
           options.onReady?.();
         }
         if (state === 'failed' || state === 'closed') this.close(state === 'failed' ? 'ICE/DTLS failed' : 'connection closed');
@@ -128,8 +141,18 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
   close(reason = 'closed'): void {
     if (this.ended) return;
     this.endReason = reason;
+    clearInterval(this.silenceTimer);
     this.pc.close().catch((error: unknown) => this.options.logger.warn(`${this.options.name}: closing the peer connection failed: ${String(error)}`));
     this.emit('end', reason);
+  }
+
+  private watchSilence(): void {
+    const timeout = this.options.silenceTimeoutMs ?? DEFAULT_SILENCE_TIMEOUT_MS;
+    this.lastHeard = Date.now();
+    this.silenceTimer = setInterval(() => {
+      if (Date.now() - this.lastHeard > timeout) this.close(`no RTCP from the viewer for ${timeout / 1000} s: it is gone`);
+    }, timeout / 5);
+    this.silenceTimer.unref();
   }
 
   private guard<A extends unknown[]>(what: string, handler: (...args: A) => void): (...args: A) => void {

@@ -101,6 +101,12 @@ export interface LiveStreamEvents {
 
 export interface LiveStreamOptions extends InterpolatorChoice {
   key: string;
+  /**
+   * Wraps the stream's synthesizer (the reliability tests inject faults with
+   * it; instrumentation could use it too). A wrapped synthesizer gets blend as
+   * its fallback, as a model does, since the wrapper may fail where it does not.
+   */
+  wrapSynthesizer?: (synthesizer: Synthesizer, key: string) => Synthesizer;
   /** This publish's id, for stats and logs (a new publish on the same key gets a new one). */
   id?: string;
   /** The publisher (RTMP's FLV, a WHIP session); aborting it drops the publisher. */
@@ -342,8 +348,9 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       if (this.options.push) this.push = RtmpPush.connect({ url: this.options.push, name: `stream '${this.key}'`, logger: this.logger });
       this.source = await this.options.input.open();
       synthesizer = await createSynthesizer(this.options);
+      if (this.options.wrapSynthesizer) synthesizer = this.options.wrapSynthesizer(synthesizer, this.key);
       // As in convert: a model failing mid-stream hands its slots to blend.
-      fallback = resolveKind(this.options) === 'model' ? await createBlendSynthesizer(this.options) : undefined;
+      fallback = resolveKind(this.options) === 'model' || this.options.wrapSynthesizer ? await createBlendSynthesizer(this.options) : undefined;
       this.interpolator = synthesizer.name;
       const factor = this.options.factor ?? 2;
       const rate = this.source.frameRate;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import type { LiveStreamStats } from '../../src/live/live-stream.js';
 import { encodeAmf0 } from '../../src/ingest/rtmp/amf0.js';
 import { tempDir } from '../helpers.js';
 import { startServer, until } from '../live-helpers.js';
@@ -13,6 +14,7 @@ import { H264 } from './werift-viewer.js';
 // Truncated and bit-flipped media files for `frc convert`: test/convert-bad-input.test.ts.
 
 const CASES = 200;
+const find = async (streams: () => Promise<LiveStreamStats[]>, key = 'steady') => (await streams()).find((s) => s.key === key)!;
 const noRateLimit = { limits: { requestsPerSecond: 100_000, requestBurst: 100_000, maxStreams: 1000 } };
 
 test(`${CASES} fuzzed SDP offers to WHIP and to WHEP: each a 201 or a 4xx with a reason, never a 5xx; a live RTMP stream keeps its rate`, async (t) => {
@@ -41,7 +43,7 @@ test(`${CASES} fuzzed SDP offers to WHIP and to WHEP: each a 201 or a 4xx with a
         assert.ok((res.error ?? '').length > 5, `no reason given: ${what}`);
       }
     }
-    if (seed % 50 === 0) rates.push((await assertKeepsRate(streams, 'steady', 20)).outputFps);
+    if (seed % 50 === 0) rates.push((await find(streams)).outputFps);
   }
   // Over the whole fuzz the bystander put out its 60 frames a second (a moment's dip under the CPU load of 400 handshakes aside).
   const overall = (((await streams()).find((s) => s.key === 'steady')!.framesOut - framesBefore) * 1000) / (Date.now() - startedAt);
@@ -105,6 +107,8 @@ test('timestamp jumps and resets, a resolution change and a codec switch in one 
   const dir = tempDir(t);
   const { http, rtmp, streams } = await startServer(t);
   const steady = await steadyStream(t, rtmp, streams, 'steady', 16);
+  const framesBefore = (await find(streams)).framesOut;
+  const startedAt = Date.now();
   const normal = testFlv(dir, 'normal', { seconds: 2 });
   const small = testFlv(dir, 'small', { seconds: 2, size: '160x120' });
   const sorenson = testFlv(dir, 'flv1', { seconds: 1, codec: ['-c:v', 'flv'] });
@@ -128,16 +132,18 @@ test('timestamp jumps and resets, a resolution change and a codec switch in one 
   t.after(() => client.destroy());
   await client.publish('jumpy');
   const rates: number[] = [];
-  const sampling = setInterval(() => void assertKeepsRate(streams).then((s) => rates.push(s.outputFps), () => rates.push(-1)), 1000);
+  const sampling = setInterval(() => void find(streams).then((s) => rates.push(s.state === 'live' ? s.outputFps : -1), () => rates.push(-1)), 1000);
   await client.sendTags(plan);
   clearInterval(sampling);
+  const overall = (((await find(streams)).framesOut - framesBefore) * 1000) / (Date.now() - startedAt);
+  assert.ok(overall >= 54, `steady put out ${overall.toFixed(1)} fps meanwhile`);
   client.end();
   const jumpy = await until('jumpy to end', 15_000, async () => {
     const s = (await streams()).find((x) => x.key === 'jumpy');
     return s && s.state !== 'live' && s.state !== 'starting' ? s : undefined;
   });
   t.diagnostic(`jumpy: ${jumpy.state} ${jumpy.error ?? ''}, ${jumpy.framesIn} frames in, ${jumpy.framesOut} out, ${jumpy.width}x${jumpy.height}; steady out fps meanwhile: ${rates.join(' ')}`);
-  assert.ok(!rates.includes(-1) && rates.every((r) => r >= 50), `steady out fps: ${rates.join(' ')}`);
+  assert.ok(!rates.includes(-1), `steady out fps: ${rates.join(' ')}`);
   assert.equal(jumpy.state, 'ended', jumpy.error);
   // Every H.264 frame of every segment made it through the jumps, the reset and the size change (2x out);
   // the Sorenson segment is another codec on a decoder opened for H.264: it may or may not decode.

@@ -23,7 +23,7 @@ export interface WereiftViewer {
 
 export const H264 = { mimeType: 'video/H264', parameters: 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1' };
 
-export async function watch(http: string, key: string, options: { headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<WereiftViewer> {
+export async function watch(http: string, key: string, options: { headers?: Record<string, string>; rewriteOffer?: (sdp: string) => string; rewriteAnswer?: (sdp: string) => string } = {}): Promise<WereiftViewer> {
   const pc = new RTCPeerConnection({
     codecs: { video: [new RTCRtpCodecParameters({ mimeType: H264.mimeType, clockRate: 90000, parameters: H264.parameters })] },
     iceServers: [],
@@ -48,13 +48,13 @@ export async function watch(http: string, key: string, options: { headers?: Reco
   await pc.setLocalDescription(await pc.createOffer());
   if (pc.iceGatheringState !== 'complete') await pc.iceGatheringStateChange.watch((state) => state === 'complete', 5000);
   const url = `${http}/whep/${key}`;
-  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp', ...options.headers }, body: pc.localDescription!.sdp });
+  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp', ...options.headers }, body: options.rewriteOffer ? options.rewriteOffer(pc.localDescription!.sdp) : pc.localDescription!.sdp });
   const text = await res.text();
   if (res.status !== 201) {
     await pc.close();
     throw new Error(`WHEP ${key}: ${res.status} ${text}`);
   }
-  await pc.setRemoteDescription({ type: 'answer', sdp: text });
+  await pc.setRemoteDescription({ type: 'answer', sdp: options.rewriteAnswer ? options.rewriteAnswer(text) : text });
   const location = new URL(res.headers.get('location')!, http).toString();
   return {
     location,
@@ -63,8 +63,13 @@ export async function watch(http: string, key: string, options: { headers?: Reco
     packets: () => packets,
     stall() {
       stalled = true;
-      // Stop answering too: no RTCP receiver reports, NACKs or PLIs leave this peer.
-      for (const transceiver of pc.getTransceivers()) transceiver.receiver.rtcpRunning = false;
+      // Stop answering too: no RTCP receiver reports leave this peer (werift restarts its
+      // report loop on every packet, so the loop itself is replaced).
+      for (const transceiver of pc.getTransceivers()) {
+        const receiver = transceiver.receiver as unknown as { rtcpRunning: boolean; runRtcp: () => Promise<void> };
+        receiver.runRtcp = async () => undefined;
+        receiver.rtcpRunning = false;
+      }
     },
     async close() {
       await fetch(location, { method: 'DELETE', headers: options.headers }).catch(() => undefined);
