@@ -88,9 +88,9 @@ test('viewers leaving by DELETE or vanishing, and a viewer that stops reading, d
   await until('the DELETEd viewer gone', 5000, async () => ((await find(streams, 'steady'))?.viewers === 3 ? true : undefined));
   stalled!.stall();
   await vanishing!.vanish();
-  const [fps, s] = await Promise.all([receivedFps(healthy!, 4000), assertKeepsRate(streams, 'steady', 50, 4000)]);
+  const [fps, s] = await Promise.all([receivedFps(healthy!, 4000), assertKeepsRate(streams, 'steady', 45, 4000)]);
   t.diagnostic(`healthy viewer ${fps.toFixed(1)} fps with a stalled and a vanished one; stream out ${s.measuredFps} fps, ${s.viewers} viewers listed`);
-  assert.ok(fps >= 50, `the healthy viewer got ${fps.toFixed(1)} fps`);
+  assert.ok(fps >= 45, `the healthy viewer got ${fps.toFixed(1)} fps`);
   // The vanished peer, and the one that stopped answering, are let go once they have sent no RTCP for 15 s.
   const started = Date.now();
   await until('the silent viewers let go', 30_000, async () => ((await find(streams, 'steady'))?.viewers === 1 ? true : undefined));
@@ -107,11 +107,11 @@ test('5 % packet loss and reordering on one viewer path (a lossy UDP relay): tha
   const direct = await watch(http, 'steady');
   t.after(() => Promise.all([lossy.vanish(), direct.vanish()]));
   await until('both receiving', 10_000, async () => (lossy.frames() > 30 && direct.frames() > 30 ? true : undefined));
-  const [lossyFps, directFps, s] = await Promise.all([receivedFps(lossy, 4000), receivedFps(direct, 4000), assertKeepsRate(streams, 'steady', 50, 4000)]);
+  const [lossyFps, directFps, s] = await Promise.all([receivedFps(lossy, 4000), receivedFps(direct, 4000), assertKeepsRate(streams, 'steady', 45, 4000)]);
   t.diagnostic(`lossy viewer ${lossyFps.toFixed(1)} fps (${relay.dropped} packets dropped, ${relay.reordered} reordered, ${relay.forwarded} forwarded), direct ${directFps.toFixed(1)} fps, stream out ${s.measuredFps} fps`);
   assert.ok(relay.dropped > 0 && relay.reordered > 0, 'the relay lost and reordered packets');
   assert.ok(lossyFps >= 40, `the lossy viewer got ${lossyFps.toFixed(1)} fps`);
-  assert.ok(directFps >= 50, `the direct viewer got ${directFps.toFixed(1)} fps`);
+  assert.ok(directFps >= 45, `the direct viewer got ${directFps.toFixed(1)} fps`);
 });
 
 test('a corrupt model file: /readyz is 503 with the reason, /healthz 200, and a publisher is told why its stream failed', async (t) => {
@@ -158,7 +158,7 @@ test('an interpolator that throws for 60 slots mid-stream: that stream falls bac
   t.after(() => faulty.child.kill('SIGKILL'));
   assert.equal((await faulty.done).code, 0);
   const stats = await over(streams, 'faulty');
-  const steady = await assertKeepsRate(streams, 'steady', 50, 2000);
+  const steady = await assertKeepsRate(streams, 'steady', 45, 2000);
   const frames = await assertHlsWhole(http, 'faulty', dir);
   t.diagnostic(
     `faulty: ${stats.framesIn} in, ${stats.framesOut} out, ${stats.interpolated} interpolated, fallbacks ${JSON.stringify(stats.fallbackFrames)}, ` +

