@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LiveStreamStats } from '../../src/live/live-stream.js';
-import { publish, type Publisher, until } from '../live-helpers.js';
+import { type Publisher, until } from '../live-helpers.js';
 
 /** Shared by the reliability cases: a steady bystander stream, its rate, and its HLS output checked for holes. */
 
@@ -13,7 +13,15 @@ type Streams = () => Promise<LiveStreamStats[]>;
 
 /** Starts a 320x240 30 fps RTMP publisher on `key` and waits until its output runs at speed. */
 export async function steadyStream(t: { after: (fn: () => void) => void }, rtmp: (key: string) => string, streams: Streams, key = 'steady', seconds = 30): Promise<Publisher> {
-  const publisher = publish(rtmp(key), testSignal(seconds));
+  // Not live-helpers' publish(): that one gives up after 30 s, and a fuzz on a busy machine can take longer.
+  const child = spawn('ffmpeg', ['-v', 'error', '-re', ...testSignal(seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-c:a', 'aac', '-f', 'flv', rtmp(key)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+  });
+  const publisher: Publisher = { child, done };
   t.after(() => publisher.child.kill('SIGKILL'));
   await until(`${key} at speed`, 20_000, async () => ((await streams()).find((s) => s.key === key && s.state === 'live' && s.outputFps >= 50) ? true : undefined));
   return publisher;
