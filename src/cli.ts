@@ -43,7 +43,7 @@ options:
                    the slot's share of one input frame interval)
   --no-deadline    always wait for the model (serve)
   --interp KIND    model (default when a model is available), blend or dup
-  --model PATH     ONNX interpolator, or the name of a shipped one: fast (default), quality
+  --model PATH     ONNX interpolator, or a shipped one by name: quality (models/)
   --provider P     cpu (default) or cuda
   --threads N      inference threads
   --json           machine-readable output (eval)

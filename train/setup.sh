@@ -4,4 +4,4 @@
 # repo root) by export_onnx.py --verify.
 set -e
 apt-get update
-apt-get install -y python3-torch libopenblas0-pthread python3-numpy ffmpeg
+apt-get install -y python3-torch libopenblas0-pthread python3-numpy python3-opencv ffmpeg
