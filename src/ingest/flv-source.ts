@@ -106,12 +106,12 @@ export class FlvSource implements LiveSource {
     };
     yield* readDemuxed(
       {
-      demuxer: this.demuxer,
-      decoder: this.decoder,
-      video: this.video,
-      audio: this.audio,
-      stopped: () => this.closed,
-      onDamaged: () => this.decodeErrors++,
+        demuxer: this.demuxer,
+        decoder: this.decoder,
+        video: this.video,
+        audio: this.audio,
+        stopped: () => this.closed,
+        onDamaged: () => this.decodeErrors++,
       },
       tap,
     );

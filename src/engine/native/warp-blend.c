@@ -62,6 +62,19 @@ static inline float sample_u8(const uint8_t *p, int stride, int w, int h, float 
  */
 enum { F_DX0, F_DY0, F_DX1, F_DY1, F_M, F_CH };
 
+/* Bilinear upsampling tap (align_corners=False, clamped at the borders) of output index i,
+ * for a source of n samples at `s` source samples per output sample. */
+static inline void upsample_tap(int i, float s, int n, int *i0, int *i1, float *a) {
+  float f = ((float)i + 0.5f) * s - 0.5f;
+  if (f < 0.f) f = 0.f;
+  int k = (int)f;
+  if (k > n - 1) k = n - 1;
+  const float frac = f - (float)k;
+  *i0 = k;
+  *i1 = k + 1 < n ? k + 1 : k;
+  *a = frac > 1.f ? 1.f : frac;
+}
+
 typedef struct {
   float *cache[2][F_CH]; /* horizontally upsampled flow rows, plane width each */
   int cached[2];         /* which flow row each cache slot holds (-1: none) */
@@ -106,13 +119,10 @@ static float *const *flow_row(Rows *r, int fyRow, const float *const src[F_CH], 
   return r->cache[k];
 }
 
-static void run_plane_rows(const Job *job, int p, int yStart, int yEnd, const int *xi, const float *xa) {
+static void run_plane_rows(const Job *job, int p, int yStart, int yEnd, const float *const src[F_CH],
+                           const float scale[F_CH], const int *xi, const float *xa) {
   const int w = job->width[p], h = job->height[p], fw = job->fw, fh = job->fh;
   const float sy = (float)fh / (float)h;
-  const float ux = (float)w / (float)fw, uy = (float)h / (float)fh;
-  const size_t fplane = (size_t)fw * fh;
-  const float scale[F_CH] = {ux, uy, ux, uy, 1.f};
-  const float *const src[F_CH] = {job->flow, job->flow + fplane, job->flow + 2 * fplane, job->flow + 3 * fplane, job->mask};
   const uint8_t *img[2] = {job->src0[p], job->src1[p]};
   const int stride[2] = {job->stride0[p], job->stride1[p]};
   /* Clamping just inside the last pixel keeps x0+1 and y0+1 in range (the weight lost is 1e-4). */
@@ -121,13 +131,9 @@ static void run_plane_rows(const Job *job, int p, int yStart, int yEnd, const in
   if (!rows_alloc(&r, w)) return;
 
   for (int y = yStart; y < yEnd; y++) {
-    float fyf = ((float)y + 0.5f) * sy - 0.5f; /* align_corners=False, clamped at the borders */
-    if (fyf < 0.f) fyf = 0.f;
-    int y0 = (int)fyf;
-    if (y0 > fh - 1) y0 = fh - 1;
-    const int y1 = y0 + 1 < fh ? y0 + 1 : y0;
-    float ay = fyf - (float)y0;
-    if (ay > 1.f) ay = 1.f;
+    int y0, y1;
+    float ay;
+    upsample_tap(y, sy, fh, &y0, &y1, &ay);
     float *const *top = flow_row(&r, y0, src, scale, fw, xi, xa, w);
     float *const *bot = flow_row(&r, y1, src, scale, fw, xi, xa, w);
     for (int c = 0; c < F_CH; c++) {
@@ -181,45 +187,36 @@ static void run_plane(const Job *job, int p, int yStart, int yEnd) {
   const float sx = (float)fw / (float)w, sy = (float)fh / (float)h; /* plane px -> flow px */
   const float ux = (float)w / (float)fw, uy = (float)h / (float)fh; /* flow px -> plane px */
   const size_t fplane = (size_t)fw * fh;
-  const float scale[5] = {ux, uy, ux, uy, 1.f}; /* flow channels to plane pixels; the mask as is */
-  const float *src[5] = {job->flow, job->flow + fplane, job->flow + 2 * fplane, job->flow + 3 * fplane, job->mask};
+  const float scale[F_CH] = {ux, uy, ux, uy, 1.f}; /* flow channels to plane pixels; the mask as is */
+  const float *const src[F_CH] = {job->flow, job->flow + fplane, job->flow + 2 * fplane, job->flow + 3 * fplane, job->mask};
 
   /* Horizontal upsampling taps are the same for every row: compute them once. */
   int *xi = malloc(sizeof(int) * 2 * (size_t)w);
   float *xa = malloc(sizeof(float) * (size_t)w);
-  /* One row of the field, upsampled vertically: 5 channels x fw. */
-  float *row = malloc(sizeof(float) * 5 * (size_t)fw);
-  if (!xi || !xa || !row) {
-    free(xi), free(xa), free(row);
+  if (!xi || !xa) {
+    free(xi), free(xa);
     return;
   }
-  for (int x = 0; x < w; x++) {
-    float fx = ((float)x + 0.5f) * sx - 0.5f; /* align_corners=False, clamped at 0 */
-    if (fx < 0.f) fx = 0.f;
-    int x0 = (int)fx;
-    if (x0 > fw - 1) x0 = fw - 1;
-    float a = fx - (float)x0;
-    xi[2 * x] = x0;
-    xi[2 * x + 1] = x0 + 1 < fw ? x0 + 1 : x0;
-    xa[x] = a > 1.f ? 1.f : a;
-  }
+  for (int x = 0; x < w; x++) upsample_tap(x, sx, fw, &xi[2 * x], &xi[2 * x + 1], &xa[x]);
 
   if (w >= 2 && h >= 2) {
-    run_plane_rows(job, p, yStart, yEnd, xi, xa);
-    free(xi), free(xa), free(row);
+    run_plane_rows(job, p, yStart, yEnd, src, scale, xi, xa);
+    free(xi), free(xa);
+    return;
+  }
+  /* Tiny planes: per pixel. One row of the field, upsampled vertically: 5 channels x fw. */
+  float *row = malloc(sizeof(float) * F_CH * (size_t)fw);
+  if (!row) {
+    free(xi), free(xa);
     return;
   }
   const uint8_t *s0 = job->src0[p], *s1 = job->src1[p];
   const int st0 = job->stride0[p], st1 = job->stride1[p];
   for (int y = yStart; y < yEnd; y++) {
-    float fy = ((float)y + 0.5f) * sy - 0.5f;
-    if (fy < 0.f) fy = 0.f;
-    int y0 = (int)fy;
-    if (y0 > fh - 1) y0 = fh - 1;
-    const int y1 = y0 + 1 < fh ? y0 + 1 : y0;
-    float ay = fy - (float)y0;
-    if (ay > 1.f) ay = 1.f;
-    for (int c = 0; c < 5; c++) {
+    int y0, y1;
+    float ay;
+    upsample_tap(y, sy, fh, &y0, &y1, &ay);
+    for (int c = 0; c < F_CH; c++) {
       const float *r0 = src[c] + (size_t)y0 * fw, *r1 = src[c] + (size_t)y1 * fw;
       float *out = row + (size_t)c * fw;
       for (int i = 0; i < fw; i++) out[i] = (r0[i] + (r1[i] - r0[i]) * ay) * scale[c];
