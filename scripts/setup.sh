@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 apt_packages=()
 command -v ffmpeg >/dev/null || apt_packages+=(ffmpeg)   # the CLI: tests publish, probe and cut clips with it
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)   # the WebRTC tests publish and play with headless Chromium
+# node-gyp builds the native warp kernel (src/engine/native): a C compiler, make, python3
+{ command -v cc && command -v make; } >/dev/null || apt_packages+=(build-essential)
+command -v python3 >/dev/null || apt_packages+=(python3)
 if ((${#apt_packages[@]})); then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -16,4 +19,6 @@ fi
 
 # onnxruntime-node's install script would fetch CUDA libraries from the internet; the CPU build ships in the package.
 export ONNXRUNTIME_NODE_INSTALL=skip
+# Build against the local Node's headers (Debian's nodejs ships them): node-gyp cannot download them here.
+[ -f "$(dirname "$(dirname "$(command -v node)")")/include/node/node_api.h" ] && export npm_config_nodedir="$(dirname "$(dirname "$(command -v node)")")"
 npm ci --no-audit --no-fund   # also compiles TypeScript (the "prepare" script)
