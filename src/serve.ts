@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from './engine/create-interpolator.js';
@@ -21,6 +21,7 @@ import { processFigures } from './metrics/process-metrics.js';
 import { bearerToken, sameSecret } from './server/secrets.js';
 import { interpolatorFor } from './config/serve-options.js';
 import type { StreamSettings } from './config/schema.js';
+import { AuthHook, type AuthQuery, type AuthVerdict } from './server/auth-hook.js';
 
 export interface ServeOptions extends InterpolatorChoice {
   /** HTTP port for HLS and the stats API (default 8080; 0 picks a free one). */
@@ -48,6 +49,12 @@ export interface ServeOptions extends InterpolatorChoice {
   /** Whether keys not listed in `streams` may publish (default true). */
   openPublishing?: boolean;
   limits?: Partial<ServerLimits>;
+  /**
+   * An external auth service: every publish and view is POSTed to `url`
+   * (after the token checks, which still apply) and let in only on a 2xx
+   * answer; see `AuthHook`.
+   */
+  authHook?: { url: string; timeoutMs?: number };
   /** The admin surface (`/api/…`, `/metrics`): a token, and optionally its own port and address. */
   admin?: { token?: string; port?: number; host?: string };
   /**
@@ -72,6 +79,10 @@ export interface ServeOptions extends InterpolatorChoice {
    * the stream key. A push that fails ends alone: the stream and its HLS go on.
    */
   push?: string;
+  /** Record every stream's output (`streams.<key>.record` per key) into `recordDir`, one MPEG-TS file per publish. */
+  record?: boolean;
+  /** Where recordings go (default `recordings`, created at start); they outlive their streams and the server. */
+  recordDir?: string;
   /** Where per-stream HLS directories go (default: a new directory under the system temp dir). */
   hlsRoot?: string;
   /** Where the server logs; with pino, each stream's lines carry `stream` (its key) and `streamId`. */
@@ -88,6 +99,8 @@ export interface ServerLimits {
   /** Largest video a publisher may send (default 3840x2160). */
   maxWidth: number;
   maxHeight: number;
+  /** Largest media bitrate a publisher may send, kbit/s over 5 s (default 50 000). */
+  maxBitrateKbps: number;
   /** Largest WHIP/WHEP request body (default 64 KiB). */
   maxBodyBytes: number;
   /** HTTP requests per second per client IP, and the burst allowed (default 50, 100; health checks exempt). */
@@ -100,6 +113,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxViewersPerStream: 100,
   maxWidth: 3840,
   maxHeight: 2160,
+  maxBitrateKbps: 50_000,
   maxBodyBytes: 64 * 1024,
   requestsPerSecond: 50,
   requestBurst: 100,
@@ -151,16 +165,23 @@ export class Server implements StreamCatalog {
   /** Whether the engine can run a stream: the model is loaded once at start to find out. */
   private engine: Readiness = { ready: false, reason: 'the server is starting' };
   private engineCheck?: Promise<void>;
+  private readonly authHook?: AuthHook;
 
   constructor(private readonly options: ServeOptions = {}) {
     this.logger = options.logger ?? stderrLogger;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    if (options.authHook) this.authHook = new AuthHook({ ...options.authHook, warn: (message) => this.logger.warn(message) });
     this.rtmp = new RtmpServer({
       logger: this.logger,
-      authorize: (key, secret) => {
+      authorize: async (key, secret, ip) => {
         if (this.draining) return 'the server is shutting down';
         const refusal = this.publishRefusal(key) ?? (this.mayPublish(key, secret) ? undefined : 'missing or wrong key: publish to rtmp://host/live/<key>?key=<secret>');
-        return refusal ?? true;
+        if (refusal !== undefined) return refusal;
+        const verdict = await this.askHook({ action: 'publish', protocol: 'rtmp', key, token: secret, ip });
+        if (!verdict.allowed) return verdict.reason;
+        // Things may have changed while the hook thought about it.
+        if (this.draining || this.closing) return 'the server is shutting down';
+        return this.publishRefusal(key) ?? true;
       },
       isLive: (key) => this.publishing.has(key),
     });
@@ -199,12 +220,26 @@ export class Server implements StreamCatalog {
     return expected === undefined || sameSecret(secret, expected);
   }
 
+  /** The external auth hook's verdict; everyone is allowed when none is configured. */
+  private async askHook(query: AuthQuery): Promise<AuthVerdict> {
+    return this.authHook ? this.authHook.check(query) : { allowed: true };
+  }
+
   private mayView(key: string, authorization: string | undefined): boolean {
     const expected = this.settings(key).viewToken ?? this.options.viewToken;
     return expected === undefined || sameSecret(bearerToken(authorization), expected);
   }
 
   async listen(): Promise<ServerAddress> {
+    if (this.options.record || Object.values(this.options.streams ?? {}).some((s) => s.record)) {
+      const dir = this.recordDir;
+      try {
+        mkdirSync(dir, { recursive: true });
+        accessSync(dir, constants.W_OK);
+      } catch (error) {
+        throw new Error(`recordDir ${dir}: ${(error as NodeJS.ErrnoException).code === 'EACCES' ? 'not writable' : error instanceof Error ? error.message : String(error)}`);
+      }
+    }
     this.root = this.options.hlsRoot ?? mkdtempSync(join(tmpdir(), 'frc-live-'));
     const host = this.options.host ?? '127.0.0.1';
     const httpPort = await this.http.listen(this.options.httpPort ?? 8080, host).catch((error: unknown) => {
@@ -234,6 +269,10 @@ export class Server implements StreamCatalog {
       await this.http.close();
       throw error;
     }
+  }
+
+  private get recordDir(): string {
+    return this.options.recordDir ?? 'recordings';
   }
 
   /** What session `Location`s start with: `publicUrl` without a trailing slash, or nothing (relative). */
@@ -322,6 +361,16 @@ export class Server implements StreamCatalog {
     if (!allowed) return { status: 401, error: 'missing or wrong bearer token' };
     const refusal = request.protocol === 'whip' ? this.publishRefusal(request.key) : undefined;
     if (refusal !== undefined) return { status: refusal.includes('limit') ? 503 : 403, error: refusal };
+    const verdict = await this.askHook({
+      action: request.protocol === 'whip' ? 'publish' : 'read',
+      protocol: request.protocol,
+      key: request.key,
+      token: bearerToken(request.authorization),
+      ip: request.remoteAddress,
+      ...(request.variant ? { variant: request.variant } : {}),
+    });
+    if (!verdict.allowed) return { status: verdict.status, error: verdict.reason };
+    if (this.closing || this.draining) return { status: 503, error: 'the server is shutting down' };
     const parsed = parseOffer(request.sdp);
     if (!parsed.ok) return { status: 400, error: parsed.reason };
     return request.protocol === 'whip' ? this.publishWhip(request, parsed.offer) : this.playWhep(request, parsed.offer);
@@ -463,10 +512,12 @@ export class Server implements StreamCatalog {
       factor: settings.factor ?? this.options.factor,
       maxWidth: settings.maxWidth ?? this.limits.maxWidth,
       maxHeight: settings.maxHeight ?? this.limits.maxHeight,
+      maxBitrateKbps: settings.maxBitrateKbps ?? this.limits.maxBitrateKbps,
       key,
       input,
       dir: mkdtempSync(join(this.root, `${key}-`)),
       push: this.options.push === undefined ? undefined : pushUrl(this.options.push, key),
+      record: (settings.record ?? this.options.record) ? join(this.recordDir, recordingName(key, ids.id)) : undefined,
       id: ids.id,
       logger: ids.log,
     });
@@ -497,6 +548,11 @@ function listenError(error: unknown, setting: string, port: number, host: string
   if (code === 'EACCES') return new Error(`${setting} ${port} on ${host}: permission denied (ports below 1024 need privileges)`);
   if (code === 'EADDRNOTAVAIL') return new Error(`${setting}: ${host} is not an address of this machine`);
   return new Error(`${setting} ${port} on ${host}: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/** A recording's file name: the key, the publish's UTC start and its id (`cam-20261121T104500-1a2b3c4d.ts`), so names never collide and sort by time. */
+export function recordingName(key: string, id: string, at = new Date()): string {
+  return `${key}-${at.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${id}.ts`;
 }
 
 /** The push URL for one stream: every `{key}` in the template becomes its key (which `STREAM_KEY` keeps URL-safe). */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { publish, startServer, until } from './live-helpers.js';
@@ -158,4 +159,70 @@ test('admin API on its own port: the public port does not serve it, the admin po
   assert.equal((await fetch(`${admin}/healthz`)).status, 200);
   assert.equal((await fetch(`${admin}/`)).status, 404);
   assert.equal((await fetch(`${admin}/whip/cam`, sdp())).status, 404);
+});
+
+test('an external auth hook decides every WHIP/WHEP/RTMP client after the token checks: 403 refused, 503 when it is down; RTMP waits for its answer', async (t) => {
+  const asked: { action: string; protocol: string; key: string; token?: string; ip?: string }[] = [];
+  const hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      const query = JSON.parse(body) as (typeof asked)[number];
+      asked.push(query);
+      // The allowed keys answer late, so an RTMP publisher really waits for the verdict.
+      const allowed = query.token === 'h00k-t0ken' || query.key === 'open';
+      setTimeout(() => res.writeHead(allowed ? 200 : 403).end(), allowed ? 300 : 0);
+    });
+  });
+  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => hook.close(resolve)));
+  const hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/auth`;
+  const { http, rtmp, streams, log } = await startServer(t, { authHook: { url: hookUrl }, streams: { cam: { token: 'cam-pub-t0ken' } } });
+
+  assert.equal((await fetch(`${http}/whip/any`, sdp())).status, 403);
+  assert.equal((await fetch(`${http}/whip/any`, withBearer('h00k-t0ken'))).status, 400); // past the hook: the offer is malformed
+  assert.equal((await fetch(`${http}/whep/any`, withBearer('wrong'))).status, 403);
+  assert.equal((await fetch(`${http}/whep/open`, sdp())).status, 400);
+  // The key's own token is checked first: the hook is not even asked without it.
+  const before = asked.length;
+  assert.equal((await fetch(`${http}/whip/cam`, withBearer('h00k-t0ken'))).status, 401);
+  assert.equal(asked.length, before);
+  assert.deepEqual(asked[1], { action: 'publish', protocol: 'whip', key: 'any', token: 'h00k-t0ken', ip: '127.0.0.1' });
+  assert.equal(asked[2]!.action, 'read');
+
+  assert.notEqual((await publish(rtmp('any?key=wrong'), testSignal(1)).done).code, 0);
+  const ok = publish(rtmp('any?key=h00k-t0ken'), testSignal(2));
+  t.after(() => ok.child.kill('SIGKILL'));
+  assert.equal((await ok.done).code, 0);
+  const listed = await until('any ended', 15_000, async () => (await streams()).find((s) => s.key === 'any' && s.state === 'ended'));
+  assert.ok(listed.framesIn > 50, `${listed.framesIn} of 60 frames went through`);
+  assert.ok(asked.some((q) => q.protocol === 'rtmp' && q.token === 'h00k-t0ken' && q.action === 'publish'));
+
+  // The hook goes away: everyone is refused, as unavailable.
+  await new Promise((resolve) => hook.close(resolve));
+  hook.closeAllConnections();
+  const down = await fetch(`${http}/whip/open`, sdp());
+  assert.equal(down.status, 503);
+  assert.match(((await down.json()) as { error: string }).error, /authentication service is unavailable/);
+  assert.notEqual((await publish(rtmp('open'), testSignal(1)).done).code, 0);
+  assert.ok(!log.lines.join('\n').includes('h00k-t0ken'));
+});
+
+test('limits: a publisher over the bitrate limit (5 s average) ends its stream with the reason; one under it, and a key allowed more, go on', async (t) => {
+  const { rtmp, streams } = await startServer(t, { limits: { maxBitrateKbps: 3000 }, streams: { roomy: { maxBitrateKbps: 20_000 } } });
+  // Noise does not compress: about 9.5 Mbit/s at 320x240; the plain test signal is under 1 Mbit/s.
+  const noisy = (seconds: number) => ['-f', 'lavfi', '-i', `testsrc2=size=320x240:rate=30:duration=${seconds},noise=alls=40:allf=t`];
+  const fat = publish(rtmp('fat'), noisy(6));
+  const roomy = publish(rtmp('roomy'), noisy(3));
+  const fine = publish(rtmp('fine'), testSignal(3));
+  t.after(() => [fat, roomy, fine].forEach((p) => p.child.kill('SIGKILL')));
+  const failed = await until('fat to fail', 20_000, async () => (await streams()).find((s) => s.key === 'fat' && s.state === 'failed'));
+  assert.match(failed.error ?? '', /sends \d+\.\d Mbit\/s \(5 s average\), over this stream's limit of 3 Mbit\/s/);
+  assert.notEqual((await fat.done).code, 0, 'the publisher was dropped');
+  for (const [key, publisher] of [['roomy', roomy], ['fine', fine]] as const) {
+    assert.equal((await publisher.done).code, 0);
+    const done = await until(`${key} to end`, 15_000, async () => (await streams()).find((s) => s.key === key && (s.state === 'ended' || s.state === 'failed')));
+    assert.equal(done.state, 'ended', done.error);
+    assert.ok(done.framesIn > 80, `${key}: ${done.framesIn} frames`);
+  }
 });

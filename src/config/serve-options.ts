@@ -16,6 +16,9 @@ export function serveOptionsFrom(config: Config): ServeOptions & { host: string;
   if (config.push !== undefined && !/^rtmps?:\/\/[^/\s]+\/\S+$/.test(config.push)) {
     throw new ConfigError(`push must be an RTMP URL like rtmp://host/app/{key}, got "${config.push}"`);
   }
+  if (config.authHook.url !== undefined && !/^https?:\/\/\S+$/.test(config.authHook.url)) {
+    throw new ConfigError(`authHook.url must be an http:// or https:// URL, got "${config.authHook.url}"`);
+  }
   const streams: Record<string, StreamSettings> = config.streams;
   return {
     ...interpolatorFor(config.model),
@@ -33,11 +36,14 @@ export function serveOptionsFrom(config: Config): ServeOptions & { host: string;
     openPublishing: config.openPublishing,
     streams,
     push: config.push,
+    record: config.record,
+    recordDir: config.recordDir,
     publicUrl: config.publicUrl,
     testPattern: config.testPattern ? 'test' : undefined,
     endedRetentionMs: config.endedRetentionSeconds * 1000,
     drainSeconds: config.drainSeconds,
     admin: { ...config.admin },
+    ...(config.authHook.url !== undefined ? { authHook: { url: config.authHook.url, timeoutMs: config.authHook.timeoutMs } } : {}),
     limits: { ...config.limits },
   };
 }

@@ -3,7 +3,9 @@ import { avGetCodecName, type Frame, type Packet, Rational, type Stream } from '
 import { AV_PICTURE_TYPE_I, FF_ENCODER_LIBX264 } from 'node-av/constants';
 import { describeFfmpegError } from '../ffmpeg-log.js';
 import { OutputError } from './file-sink.js';
-import { HlsSink } from './hls-sink.js';
+import { openHlsSink } from './hls-sink.js';
+import type { PacketSink } from './packet-sink.js';
+import { Recording, type RecordingState } from './recording.js';
 import type { PushState, RtmpPush } from './rtmp-push.js';
 import { parameterSets } from './h264-parameter-sets.js';
 import type { VideoFanout } from './video-fanout.js';
@@ -34,6 +36,10 @@ export interface LiveEgressOptions {
   push?: RtmpPush;
   /** How long opening waits for the push's connection (default 2 s). */
   pushGraceMs?: number;
+  /** Also record the output (video and audio, as HLS gets them) into this MPEG-TS file. */
+  record?: string;
+  /** Hears why the recording failed, when it does (the stream goes on without it). */
+  onRecordingFailed?: (error: string) => void;
   /** WebRTC (WHEP) viewers: the same H.264 packets, as RTP. */
   rtp?: VideoFanout;
   /** WebRTC viewers' audio: Opus, held back to leave with the video of the same time (see `AudioGate`). */
@@ -95,7 +101,8 @@ export class LiveEgress implements AsyncDisposable {
 
   private constructor(
     private readonly encoder: Encoder,
-    private readonly hls: HlsSink,
+    private readonly hls: PacketSink,
+    private readonly recording: Recording | undefined,
     private readonly push: RtmpPush | undefined,
     private readonly rtp: VideoFanout | undefined,
     private readonly rtpAudio: AudioFanout | undefined,
@@ -124,25 +131,27 @@ export class LiveEgress implements AsyncDisposable {
       await options.push?.close();
       throw new OutputError(`cannot start the H.264 encoder: ${await describeFfmpegError(err)}`);
     }
-    let hls: HlsSink;
+    let hls: PacketSink | undefined;
+    let recording: Recording | undefined;
     let toAac: AudioTranscoder | undefined;
     try {
       // HLS players and FLV take AAC, not WebRTC's Opus.
       if (options.audio && avGetCodecName(options.audio.codecpar.codecId) === 'opus') toAac = await AudioTranscoder.open(options.audio, 'aac');
       const audio = toAac?.encoder ?? options.audio;
-      // Both outputs register the encoders before their first frame: each muxer
+      // Every output registers the encoders before their first frame: each muxer
       // takes the stream's parameters (and FLV its global header) from them.
-      [hls] = await Promise.all([
-        HlsSink.open({ dir: options.dir, video: encoder, audio, segmentSeconds }),
-        options.push?.attach({ video: encoder, audio, graceMs: options.pushGraceMs }),
-      ]);
+      hls = await openHlsSink({ dir: options.dir, video: encoder, audio, segmentSeconds });
+      if (options.record !== undefined) recording = await Recording.open({ file: options.record, video: encoder, audio, onFailed: options.onRecordingFailed });
+      await options.push?.attach({ video: encoder, audio, graceMs: options.pushGraceMs });
     } catch (err) {
+      await hls?.close().catch(() => {});
+      await recording?.close();
       await options.push?.close();
       toAac?.close();
       encoder.close();
       throw err;
     }
-    return new LiveEgress(encoder, hls, options.push, options.rtp, options.rtpAudio, options.audio, toAac);
+    return new LiveEgress(encoder, hls, recording, options.push, options.rtp, options.rtpAudio, options.audio, toAac);
   }
 
   /** How the input's audio reaches the HLS output. */
@@ -156,6 +165,11 @@ export class LiveEgress implements AsyncDisposable {
     if (this.holds.length === 0) return undefined;
     const sorted = this.holds.map((h) => h.ms).sort((a, b) => a - b);
     return Math.round(sorted[sorted.length >> 1]!);
+  }
+
+  /** The recording's file and state, when the stream is recorded. */
+  get recordingState(): RecordingState | undefined {
+    return this.recording?.state;
   }
 
   /** The push's state, when there is one. */
@@ -199,6 +213,7 @@ export class LiveEgress implements AsyncDisposable {
         for (const aac of packets) {
           this.push?.write(aac, 'audio');
           await this.hls.writeAudio(aac);
+          await this.recording?.writeAudio(aac);
         }
       } finally {
         for (const aac of packets) aac.free();
@@ -206,6 +221,7 @@ export class LiveEgress implements AsyncDisposable {
     } else {
       this.push?.write(packet, 'audio');
       await this.hls.writeAudio(packet);
+      await this.recording?.writeAudio(packet);
     }
     await this.relayAudio(packet);
   }
@@ -222,6 +238,7 @@ export class LiveEgress implements AsyncDisposable {
         for (const aac of packets) {
           this.push?.write(aac, 'audio');
           await this.hls.writeAudio(aac);
+          await this.recording?.writeAudio(aac);
           aac.free();
         }
       }
@@ -229,6 +246,7 @@ export class LiveEgress implements AsyncDisposable {
       this.toAac?.close();
       void this.toOpus?.then((transcoder) => transcoder?.close());
       try {
+        await this.recording?.close();
         await this.hls.close();
       } finally {
         // The push reads the encoder's parameters on its first packet: close it first.
@@ -248,6 +266,7 @@ export class LiveEgress implements AsyncDisposable {
         this.push?.write(packet, 'video');
         this.sendRtp(packet);
         await this.hls.writeVideo(packet);
+        await this.recording?.writeVideo(packet);
       }
     } finally {
       for (const packet of packets) packet.free();

@@ -38,6 +38,7 @@ export interface FlvSourceOptions {
 export class FlvSource implements LiveSource {
   /** Video packets the decoder rejected; a live stream keeps going past them. */
   decodeErrors = 0;
+  mediaBytes = 0;
   /** The video codec's name (`h264`, …), for stats. Read at open: the stream objects die with the demuxer. */
   readonly videoCodec: string;
   /** The frame rate the publisher announced (FLV `onMetaData`) or FFmpeg measured while probing, if plausible. */
@@ -112,6 +113,7 @@ export class FlvSource implements LiveSource {
         audio: this.audio,
         stopped: () => this.closed,
         onDamaged: () => this.decodeErrors++,
+        onPacket: (size) => (this.mediaBytes += size),
       },
       tap,
     );

@@ -34,6 +34,8 @@ export interface LiveSource extends AsyncDisposable {
   readonly audio: Stream | undefined;
   /** Video the decoder rejected; a live stream keeps going past it. */
   readonly decodeErrors: number;
+  /** Media bytes (video and audio payloads) received from the publisher so far, for its bitrate limit. */
+  readonly mediaBytes: number;
   /** Ends when the publisher leaves or `close()` is called. */
   read(): AsyncGenerator<LiveItem>;
   /** Asks the publisher for a keyframe, where the protocol can (WHIP: a PLI); for viewers of the original. */

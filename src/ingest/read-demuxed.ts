@@ -15,6 +15,8 @@ export interface DemuxedInput {
   stopped(): boolean;
   /** A video packet the decoder rejected (its frames are missing). */
   onDamaged(): void;
+  /** Each packet demuxed, video or audio, by its size (what a live source counts against its bitrate limit). */
+  onPacket?(size: number): void;
 }
 
 /** A look at each video packet before it is decoded: what it returns is yielded ahead of the packet's frames. */
@@ -31,6 +33,7 @@ export async function* readDemuxed<T = never>(input: DemuxedInput, tap?: VideoTa
       packet?.free();
       break;
     }
+    input.onPacket?.(packet.size);
     const type = input.demuxer.streams[packet.streamIndex]?.codecpar.codecType;
     if (packet.streamIndex === input.audio?.index && type === AVMEDIA_TYPE_AUDIO) {
       yield { kind: 'audio', packet };

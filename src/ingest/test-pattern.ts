@@ -18,6 +18,8 @@ export interface TestPatternOptions {
 class TestPatternSource implements LiveSource {
   readonly videoCodec = 'testsrc2';
   readonly audio = undefined;
+  /** Made here, not received: nothing to limit. */
+  readonly mediaBytes = 0;
   private closed = false;
 
   private constructor(

@@ -6,6 +6,7 @@ import { VideoFanout } from '../egress/video-fanout.js';
 import { AudioFanout } from '../egress/audio-fanout.js';
 import type { WhepViewer } from '../egress/whep-viewer.js';
 import { type PushState, RtmpPush } from '../egress/rtmp-push.js';
+import type { RecordingState } from '../egress/recording.js';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from '../engine/create-interpolator.js';
 import type { FrameTiming } from '../engine/frame-timing.js';
 import { createBlendSynthesizer, DupSynthesizer, type Synthesizer } from '../engine/synthesis.js';
@@ -20,6 +21,7 @@ import { RateMeter } from './rate-meter.js';
 import { ArrivalLog } from './arrival-log.js';
 import { StreamTimings, type StreamTimingSnapshot } from './stream-timings.js';
 import { TimelineRepair } from './timeline-repair.js';
+import { BitrateGuard } from './bitrate-guard.js';
 
 /**
  * `starting`: waiting for the publisher's codec headers and the first frames;
@@ -60,6 +62,8 @@ export interface LiveStreamStats {
   audioHoldMs?: number;
   /** The RTMP push of the output, when one is configured: `connecting`, `ok`, `ended` or `failed: <reason>`. */
   push?: PushState;
+  /** The recording of the output, when the stream is recorded: its file, and whether it is being written, finished or failed (with why). */
+  recording?: RecordingState;
   interpolator?: string;
   framesIn: number;
   framesOut: number;
@@ -117,9 +121,13 @@ export interface LiveStreamOptions extends InterpolatorChoice {
   factor?: number;
   /** Also publish the output to this RTMP URL; its failure ends only the push, never the stream. */
   push?: string;
+  /** Record the output into this MPEG-TS file (kept after the stream; see `Recording`). */
+  record?: string;
   /** Largest video accepted; a larger frame fails the stream (and drops its publisher) with the reason. */
   maxWidth?: number;
   maxHeight?: number;
+  /** Largest media bitrate (video plus audio, 5 s average) the publisher may send, kbit/s; over it the stream fails with the reason. */
+  maxBitrateKbps?: number;
   /** Decoded frames held ahead of the engine before the oldest is dropped (default 8). */
   bufferFrames?: number;
   /** Where the stream logs (the server gives each stream a child logger carrying its key and id). */
@@ -291,6 +299,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       audio: this.sink?.audioMode,
       ...(this.sink && this.source?.audio ? { webrtcAudio: this.sink.webrtcAudio, audioHoldMs: this.sink.audioHoldMs() } : {}),
       ...(this.push ? { push: this.push.state } : {}),
+      ...(this.sink?.recordingState ? { recording: this.sink.recordingState } : {}),
       interpolator: this.interpolator,
       framesIn: s?.framesIn ?? 0,
       framesOut: s?.framesOut ?? 0,
@@ -360,6 +369,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         frameRate: rate ? { num: rate.num * factor, den: rate.den } : undefined,
         audio: this.source.audio,
         push: this.push,
+        ...(this.options.record !== undefined ? { record: this.options.record } : {}),
+        onRecordingFailed: (error) => this.logger.warn(`stream '${this.key}': the recording failed, the stream goes on without it: ${error}`),
         rtp: this.fanout,
         rtpAudio: this.audioFanout,
       });
@@ -429,8 +440,16 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     const timeline = new TimelineRepair(source.video.timeBase);
     const rtpTime = (pts: bigint) => (pts === NO_PTS ? undefined : Number(((pts * 90000n * BigInt(num)) / BigInt(den)) & 0xffffffffn));
 
+    const limit = this.options.maxBitrateKbps;
+    const bitrate = limit !== undefined ? new BitrateGuard(limit * 1000, this.now()) : undefined;
     const decode = async (): Promise<void> => {
       for await (const item of source.read()) {
+        const over = bitrate?.check(source.mediaBytes, this.now());
+        if (over !== undefined) {
+          if (item.kind === 'video') item.frame.free();
+          if (item.kind === 'audio') item.packet.free();
+          throw new Error(`the publisher sends ${(over / 1e6).toFixed(1)} Mbit/s (5 s average), over this stream's limit of ${formatKbps(limit!)}`);
+        }
         if (item.kind === 'encoded') {
           this.arrivals.note(item.timestamp, this.now());
           this.relayOriginal(item, source);
@@ -516,6 +535,11 @@ const NO_PTS = -0x8000000000000000n;
 /** A timestamp in seconds (exact enough to match an input frame with its pass-through output: both come from the same integer ticks). */
 function seconds(pts: bigint, timeBase: { num: number; den: number }): number {
   return (Number(pts) * timeBase.num) / timeBase.den;
+}
+
+/** A kbit/s limit as people say it: `800 kbit/s`, `6 Mbit/s`. */
+function formatKbps(kbps: number): string {
+  return kbps >= 1000 ? `${kbps / 1000} Mbit/s` : `${kbps} kbit/s`;
 }
 
 /** Rates to one decimal: more digits would only show measurement noise. */

@@ -37,6 +37,8 @@ export interface OfferRequest {
   sdp: string;
   /** The `Authorization` header, if any. */
   authorization?: string;
+  /** The client's address (for the auth hook). */
+  remoteAddress?: string;
 }
 
 export interface SessionRequest {
@@ -214,7 +216,7 @@ export class HttpServer {
       res.on('finish', () => req.destroy());
       return;
     }
-    const result = (await this.catalog.offer?.({ protocol, key, sdp, authorization: req.headers.authorization, ...(variant ? { variant } : {}) })) ?? { status: 404, error: 'WebRTC is not available on this server' };
+    const result = (await this.catalog.offer?.({ protocol, key, sdp, authorization: req.headers.authorization, remoteAddress: req.socket.remoteAddress, ...(variant ? { variant } : {}) })) ?? { status: 404, error: 'WebRTC is not available on this server' };
     sendSignalResult(res, result);
   }
 

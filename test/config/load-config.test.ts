@@ -61,6 +61,7 @@ test('unknown keys, wrong types and bad YAML are one-line errors naming the sour
   fails({ flags: { 'max-streams': '0' } }, /^--max-streams must be a whole number ≥ 1, got 0$/);
   fails({ flags: { streams: '{cam: [' } }, /--streams must be YAML or JSON/);
   assert.throws(() => serveOptionsFrom(loadConfig({ flags: { push: 'http://x' } })), /push must be an RTMP URL/);
+  assert.throws(() => serveOptionsFrom(loadConfig({ env: { FRC_AUTH_HOOK_URL: 'ftp://auth' } })), /authHook.url must be an http/);
   // An empty file, or keys left empty, mean the defaults.
   assert.equal(loadConfig({ file: file('') }).httpPort, 8080);
   assert.equal(loadConfig({ file: file('httpPort:\nadmin:\n') }).httpPort, 8080);
@@ -82,4 +83,20 @@ test('secrets are redacted when the config is printed', () => {
   for (const secret of ['pub-secret', 'adm-secret', 'cam-secret', 'view-secret']) assert.ok(!text.includes(secret), secret);
   assert.match(text, /"factor":3/);
   assert.match(text, /<redacted>/);
+});
+
+test('the auth hook, bitrate limits and recording reach the server options, per key too', () => {
+  const options = serveOptionsFrom(
+    loadConfig({
+      file: file('authHook:\n  url: http://auth.internal/frc\nrecordDir: /var/lib/frc\nstreams:\n  cam:\n    record: true\n    maxBitrateKbps: 8000\n'),
+      env: { FRC_LIMITS_MAX_BITRATE_KBPS: '20000' },
+      flags: { 'auth-hook-timeout-ms': '500' },
+    }),
+  );
+  assert.deepEqual(options.authHook, { url: 'http://auth.internal/frc', timeoutMs: 500 });
+  assert.equal(options.limits?.maxBitrateKbps, 20_000);
+  assert.equal(options.record, false);
+  assert.equal(options.recordDir, '/var/lib/frc');
+  assert.deepEqual(options.streams?.cam, { record: true, maxBitrateKbps: 8000 });
+  assert.equal(serveOptionsFrom(loadConfig()).authHook, undefined);
 });

@@ -46,8 +46,10 @@ export interface RtmpServerOptions {
    * may not; every key may when absent. `secret` is the `key` (or `token`)
    * query parameter of the publish name (`cam?key=s3cret`, what OBS users
    * put in the "Stream Key" field); the name's part before `?` is the key.
+   * It may answer later (an external auth hook): the connection is not read
+   * meanwhile, and media sent behind the publish command waits for the answer.
    */
-  authorize?: (key: string, secret: string | undefined) => boolean | string;
+  authorize?: (key: string, secret: string | undefined, remoteAddress: string) => boolean | string | Promise<boolean | string>;
   /** Keys being published by other means (WHIP): refused like a key already live here. */
   isLive?: (key: string) => boolean;
   /** A connection silent this long is dropped (default 10 s). */
@@ -137,13 +139,13 @@ export class RtmpServer extends EventEmitter<RtmpServerEvents> {
   }
 
   /** @internal Why a publish must be refused, or undefined to accept it. */
-  refusal(app: string, key: string, secret?: string): string | undefined {
+  async refusal(app: string, key: string, secret: string | undefined, remoteAddress: string): Promise<string | undefined> {
     if (app !== RTMP_APP) return `unknown application '${app}', publish to rtmp://<host>/${RTMP_APP}/<key>`;
     if (key === '') return 'empty stream key';
     if (this.listenerCount('publish') === 0) return 'this server has no consumer for streams';
     if (this.options.authorize) {
       try {
-        const verdict = this.options.authorize(key, secret);
+        const verdict = await this.options.authorize(key, secret, remoteAddress);
         if (verdict === false) return 'stream key not authorized';
         if (typeof verdict === 'string') return verdict;
       } catch (error) {
@@ -227,7 +229,7 @@ class RtmpConnection {
           this.socket.write(output.data);
           break;
         case 'publish':
-          this.decide(output.app, output.key);
+          this.decide(output.app, output.key).catch((error: unknown) => this.drop(`internal error: ${describe(error)}`));
           break;
         case 'media':
           this.deliver(output.kind, output.timestamp, output.payload);
@@ -243,12 +245,25 @@ class RtmpConnection {
     }
   }
 
-  private decide(app: string, name: string): void {
+  private async decide(app: string, name: string): Promise<void> {
     // The secret goes no further than the check: the key alone names the stream, in logs too.
     const query = name.indexOf('?');
     const key = query < 0 ? name : name.slice(0, query);
     const params = new URLSearchParams(query < 0 ? '' : name.slice(query + 1));
-    const refusal = this.server.refusal(app, key, params.get('key') ?? params.get('token') ?? undefined);
+    // Not read while the answer is awaited: the session holds what came behind the publish command, and no more arrives.
+    this.socket.pause();
+    let refusal: string | undefined;
+    try {
+      refusal = await this.server.refusal(app, key, params.get('key') ?? params.get('token') ?? undefined, this.remoteAddress);
+    } finally {
+      if (!this.paused) this.socket.resume();
+    }
+    // The publisher may have hung up while it waited.
+    if (this.socket.destroyed) return;
+    this.guarded(() => this.answer(app, key, refusal));
+  }
+
+  private answer(app: string, key: string, refusal: string | undefined): void {
     if (refusal !== undefined) {
       this.server.log.info(`refused publish on '${app}' from ${this.remoteAddress}: ${refusal}`);
       this.handle(this.session.reject(refusal));

@@ -27,6 +27,7 @@ export class WhipSource implements LiveSource {
   readonly video = { timeBase: { num: 1, den: RTP_VIDEO_CLOCK } };
   readonly audio: Stream | undefined;
   decodeErrors = 0;
+  mediaBytes = 0;
   private readonly timeline = new RtpTimeline();
   private closed = false;
   private disposed = false;
@@ -57,6 +58,7 @@ export class WhipSource implements LiveSource {
   async *read(): AsyncGenerator<LiveItem> {
     for await (const item of this.session.items()) {
       if (this.closed) break;
+      this.mediaBytes += item.kind === 'audio' ? item.payload.length : item.frame.data.length;
       if (item.kind === 'audio') {
         const pts = this.timeline.audio(item.timestamp, item.receivedAt);
         // Before the first video frame there is no timeline to put audio on: those few ms are dropped.
