@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { convert, type ConvertProgress, type ConvertSummary } from './convert.js';
 import { formatSummary } from './convert-summary.js';
-import { INTERPOLATOR_KINDS, type InterpolatorChoice, type InterpolatorKind } from './engine/create-interpolator.js';
+import { INTERPOLATOR_KINDS, type InterpolatorChoice, type InterpolatorKind, resolveModelPath } from './engine/create-interpolator.js';
+import type { SemanticChoice } from './engine/semantic-stage.js';
 import { parseRate, type RateTarget } from './engine/slot-planner.js';
 import { evaluate, formatEvalTable } from './eval/evaluate.js';
 import { captureFfmpegLog } from './ffmpeg-log.js';
@@ -44,6 +45,9 @@ options:
   --no-deadline    always wait for the model (serve)
   --interp KIND    model (default when a model is available), blend or dup
   --model PATH     ONNX interpolator, or a shipped one by name: quality (models/)
+  --semantic       the semantic stage: scene cuts found by a DINO-trained ViT are not
+                   morphed across (the nearer frame repeats); with --semantic-model PATH
+                   an official DINOv2 ONNX export instead of models/semantic.onnx
   --provider P     cpu (default) or cuda
   --threads N      inference threads
   --json           machine-readable output (eval)
@@ -101,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
     return serve(config);
   }
   captureFfmpegLog();
-  const choice = interpolatorChoice(values);
+  const choice = { ...interpolatorChoice(values), ...semanticChoice(values) };
 
   switch (command) {
     case 'convert': {
@@ -203,6 +207,20 @@ function interpolatorChoice(values: { interp?: string; model?: string; provider?
     modelPath: values.model,
     provider: values.provider as 'cpu' | 'cuda' | undefined,
     threads,
+  };
+}
+
+/** `--semantic [--semantic-model PATH] [--scene-cut-threshold X]` for convert and demo. */
+function semanticChoice(values: Record<string, string | boolean | undefined>): SemanticChoice {
+  const model = values['semantic-model'];
+  const threshold = values['scene-cut-threshold'];
+  if ((model !== undefined || threshold !== undefined) && values.semantic !== true) throw new UsageError('--semantic-model and --scene-cut-threshold need --semantic');
+  const sceneCutThreshold = typeof threshold === 'string' ? Number(threshold) : undefined;
+  if (sceneCutThreshold !== undefined && !(sceneCutThreshold > 0 && sceneCutThreshold <= 1)) throw new UsageError('--scene-cut-threshold must be a number in (0, 1]');
+  return {
+    semantic: values.semantic === true,
+    ...(typeof model === 'string' ? { semanticModel: resolveModelPath(model) } : {}),
+    ...(sceneCutThreshold !== undefined ? { sceneCutThreshold } : {}),
   };
 }
 

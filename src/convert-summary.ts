@@ -9,11 +9,13 @@ import { STAGES } from './engine/frame-timing.js';
 export function formatSummary(s: ConvertSummary): string {
   const extras = [
     s.repeated ? `${s.repeated} repeated` : '',
+    s.sceneCuts ? `${s.sceneCuts} scene cut${s.sceneCuts === 1 ? '' : 's'}` : '',
     s.dropped ? `${s.dropped} dropped (timestamps not increasing)` : '',
     s.decodeErrors ? `${s.decodeErrors} damaged packets skipped` : '',
   ].filter(Boolean);
   const fallbacks = s.fallbackFrames.length ? ` [${s.fallbackFrames.map((f) => `${f.frames} ${f.reason}→${f.synthesizer}`).join(', ')}]` : '';
-  const stages = STAGES.map((stage) => `${stage} ${s.stages[stage].p50.toFixed(1)}/${s.stages[stage].p95.toFixed(1)}`).join(', ');
+  // The features stage runs only with the semantic stage on.
+  const stages = STAGES.filter((stage) => stage !== 'features' || s.sceneCuts !== undefined).map((stage) => `${stage} ${s.stages[stage].p50.toFixed(1)}/${s.stages[stage].p95.toFixed(1)}`).join(', ');
   return (
     `frc: ${s.framesIn} frames in, ${s.framesOut} out (${s.interpolated} interpolated by ${s.interpolator}, ${s.fallbacks} fallbacks${fallbacks}` +
     (extras.length ? `, ${extras.join(', ')}` : '') +

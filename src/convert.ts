@@ -9,8 +9,9 @@ import { FileSource, InputError } from './ingest/file-source.js';
 import { FrameNormalizer, type NormalizedFrame } from './ingest/frame-normalizer.js';
 import { RingBuffer } from './ingest/ring-buffer.js';
 import { pushAll, runStages } from './engine/stages.js';
+import { interpolatorThreads, type SemanticChoice, SemanticStage } from './engine/semantic-stage.js';
 
-export interface ConvertOptions extends InterpolatorChoice {
+export interface ConvertOptions extends InterpolatorChoice, SemanticChoice {
   input: string;
   /** Forces the input format (`lavfi` for the built-in test source). */
   inputFormat?: string;
@@ -49,8 +50,10 @@ export interface ConvertSummary extends UpconverterStats {
   height: number;
   /** Decoded input frames per second of wall time. */
   inputFps: number;
-  /** Time per frame in each stage: decode per input frame, interpolate per synthesized frame, encode per output frame. */
+  /** Time per frame in each stage: decode (and features) per input frame, interpolate per synthesized frame, encode per output frame. */
   stages: Record<Stage, StageFigures>;
+  /** Scene cuts the semantic stage found (each one's gap was filled by repeating the nearer frame), when it ran. */
+  sceneCuts?: number;
 }
 
 /**
@@ -61,13 +64,17 @@ export interface ConvertSummary extends UpconverterStats {
 export async function convert(options: ConvertOptions): Promise<ConvertSummary> {
   const started = performance.now();
   await using source = await FileSource.open(options.input, { format: options.inputFormat });
-  const synthesizer = await createSynthesizer(options);
-  // A model that fails mid-stream hands its slots to blend instead of ending the job.
-  const fallback = resolveKind(options) === 'model' ? await createBlendSynthesizer(options) : undefined;
+  const semantic = options.semantic ? await SemanticStage.create(options) : undefined;
+  const engine = { ...options, threads: interpolatorThreads(semantic !== undefined, options.threads) };
+  let synthesizer: Synthesizer | undefined;
+  let fallback: Synthesizer | undefined;
   let sink: FileSink | undefined;
   try {
+    synthesizer = await createSynthesizer(engine);
+    // A model that fails mid-stream hands its slots to blend instead of ending the job.
+    fallback = resolveKind(options) === 'model' ? await createBlendSynthesizer(engine) : undefined;
     sink = await FileSink.open({ path: options.output, audio: source.audio });
-    const stats = await run(source, sink, synthesizer, fallback, options, started);
+    const stats = await run(source, sink, synthesizer, fallback, semantic, options, started);
     await sink.close();
     const wallSeconds = (performance.now() - started) / 1000;
     const warnings = [source.truncationWarning()].filter((w): w is string => w !== undefined);
@@ -84,6 +91,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
       width: stats.width,
       height: stats.height,
       stages: stats.stages,
+      ...(semantic ? { sceneCuts: semantic.cuts } : {}),
     };
   } catch (err) {
     // A half-written file would pass for a result: remove it.
@@ -95,8 +103,9 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
     }
     throw err;
   } finally {
-    await synthesizer.close();
+    await synthesizer?.close();
     await fallback?.close();
+    await semantic?.close();
   }
 }
 
@@ -105,6 +114,7 @@ async function run(
   sink: FileSink,
   synthesizer: Synthesizer,
   fallback: Synthesizer | undefined,
+  semantic: SemanticStage | undefined,
   options: ConvertOptions,
   started: number,
 ): Promise<{ stats: UpconverterStats; width: number; height: number; stages: Record<Stage, StageFigures> }> {
@@ -121,7 +131,9 @@ async function run(
   const decoded = new RingBuffer<NormalizedFrame & { timing: FrameTiming }>({ capacity: options.bufferFrames ?? 4, policy: 'wait', onDrop: (item) => item.frame.free() });
   const rendered = new RingBuffer<RenderedFrame>({ capacity: 4, policy: 'wait', onDrop: (r) => r.frame.free() });
   const expectedFrames = Number(source.video.nbFrames) || undefined;
-  const times: Record<Stage, number[]> = { decode: [], interpolate: [], encode: [] };
+  // With the semantic stage, a fourth stage sits between decode and engine: the features of frame N+1 are computed while the engine works on (N-1, N).
+  const analysed = semantic ? new RingBuffer<NormalizedFrame & { timing: FrameTiming }>({ capacity: 2, policy: 'wait', onDrop: (item) => item.frame.free() }) : decoded;
+  const times: Record<Stage, number[]> = { decode: [], features: [], interpolate: [], encode: [] };
 
   const decode = async (): Promise<void> => {
     // A file's frames "arrive" when the decoder is asked for them: its decode span starts there.
@@ -140,8 +152,16 @@ async function run(
       decodeStart = performance.now();
     }
   };
+  const features = async (): Promise<void> => {
+    for await (const item of decoded) {
+      const verdict = await semantic!.analyse(item.frame, item.timing);
+      times.features.push(stageMs(item.timing, 'features')!);
+      // At a cut the engine repeats the nearer frame rather than morph one scene into the other.
+      await analysed.push({ ...item, discontinuity: item.discontinuity || verdict.cut });
+    }
+  };
   const interpolate = async (): Promise<void> => {
-    for await (const { frame, discontinuity, timing } of decoded) {
+    for await (const { frame, discontinuity, timing } of analysed) {
       await pushAll(rendered, await upconverter.pushTimed(frame, discontinuity, timing));
       options.onProgress?.({ stats: upconverter.stats, expectedFrames, elapsedSeconds: (performance.now() - started) / 1000 });
     }
@@ -166,6 +186,7 @@ async function run(
 
   await runStages([
     { run: decode, output: decoded },
+    ...(semantic ? [{ run: features, output: analysed }] : []),
     { run: interpolate, output: rendered },
     { run: encode },
   ]);

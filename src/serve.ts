@@ -21,9 +21,10 @@ import { processFigures } from './metrics/process-metrics.js';
 import { bearerToken, sameSecret } from './server/secrets.js';
 import { interpolatorFor } from './config/serve-options.js';
 import type { StreamSettings } from './config/schema.js';
+import { type SemanticChoice, SemanticStage } from './engine/semantic-stage.js';
 import { AuthHook, type AuthQuery, type AuthVerdict } from './server/auth-hook.js';
 
-export interface ServeOptions extends InterpolatorChoice {
+export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
   /** HTTP port for HLS and the stats API (default 8080; 0 picks a free one). */
   httpPort?: number;
   /** RTMP ingest port (default 1935; 0 picks a free one). */
@@ -480,14 +481,15 @@ export class Server implements StreamCatalog {
 
   /** Loads the engine once, as a stream would, so `/readyz` reports a missing or broken model before any publisher finds out. */
   private async checkEngine(): Promise<void> {
-    if (resolveKind(this.options) !== 'model') {
+    const semantic = this.options.semantic || Object.values(this.options.streams ?? {}).some((s) => s.semantic);
+    if (resolveKind(this.options) !== 'model' && !semantic) {
       this.engine = { ready: true };
       return;
     }
     this.engine = { ready: false, reason: 'loading the model' };
     try {
-      const synthesizer = await createSynthesizer(this.options);
-      await synthesizer.close();
+      if (resolveKind(this.options) === 'model') await (await createSynthesizer(this.options)).close();
+      if (semantic) await (await SemanticStage.create(this.options)).close();
       this.engine = { ready: true };
     } catch (error) {
       const reason = `the model failed to load: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
@@ -513,6 +515,7 @@ export class Server implements StreamCatalog {
       maxWidth: settings.maxWidth ?? this.limits.maxWidth,
       maxHeight: settings.maxHeight ?? this.limits.maxHeight,
       maxBitrateKbps: settings.maxBitrateKbps ?? this.limits.maxBitrateKbps,
+      semantic: settings.semantic ?? this.options.semantic,
       key,
       input,
       dir: mkdtempSync(join(this.root, `${key}-`)),

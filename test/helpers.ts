@@ -82,3 +82,17 @@ export function runCli(args: string[], timeoutMs = 300_000): Promise<CliResult> 
     });
   });
 }
+
+/** A real joined clip: 15 frames of the birds, then 15 of the cockatoo, at 30 fps, 320x180 (lossless). */
+export function joinedClip(dir: string): string {
+  const out = join(dir, 'joined.mkv');
+  const part = (input: number) => `[${input}:v]trim=end_frame=15,setpts=N/30/TB,scale=320:180,setsar=1,format=yuv420p[v${input}]`;
+  ffmpeg(
+    '-i', join(FOOTAGE, 'birds_animation_720p30_wp2022.mp4'),
+    '-i', join(FOOTAGE, 'cockatoo_720p20_imageio.mp4'),
+    '-filter_complex', `${part(0)};${part(1)};[v0][v1]concat=n=2:v=1:a=0,setpts=N/30/TB[out]`,
+    '-map', '[out]', '-r', '30', '-c:v', 'ffv1', out,
+  );
+  return out;
+}
+

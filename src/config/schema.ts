@@ -69,6 +69,7 @@ const streamEntry = {
   maxHeight: field<number | undefined>({ name: 'integer', min: 16 }, undefined, 'Largest video height this stream may publish.'),
   maxBitrateKbps: field<number | undefined>({ name: 'integer', min: 1 }, undefined, 'Largest media bitrate (kbit/s, 5 s average) this stream may publish.'),
   record: field<boolean | undefined>({ name: 'boolean' }, undefined, "Record this stream's output into `recordDir`."),
+  semantic: field<boolean | undefined>({ name: 'boolean' }, undefined, 'Run the semantic stage (scene cuts) for this stream.'),
   token: string('Publish secret for this key: WHIP `Authorization: Bearer <token>`, RTMP `rtmp://host/live/<key>?key=<token>`.', { secret: true }),
   viewToken: string('Bearer token WHEP viewers of this key must send.', { secret: true }),
 } satisfies Shape;
@@ -81,6 +82,9 @@ export const SCHEMA = {
   provider: field<'cpu' | 'cuda'>({ name: 'enum', values: ['cpu', 'cuda'] }, 'cpu', 'ONNX Runtime execution provider.'),
   threads: field<number | undefined>({ name: 'integer', min: 1 }, undefined, 'Inference threads per stream (default: ONNX Runtime decides).'),
   factor: field<number>({ name: 'integer', min: 1, max: 16 }, 2, 'Output frames per input frame (1 passes frames through, for measuring transport alone).'),
+  semantic: field<boolean>({ name: 'boolean' }, false, 'The semantic stage: a DINO-trained vision transformer looks at every input frame, and at a scene cut the engine repeats the nearer frame instead of morphing one scene into the other. It runs beside the interpolator on one core.'),
+  semanticModel: field<string>({ name: 'string' }, 'semantic', 'The semantic encoder: `semantic` (shipped, `models/semantic.onnx`) or a path to an ONNX model with input `pixel_values` and output `last_hidden_state` (an official DINOv2 export).'),
+  sceneCutThreshold: field<number | undefined>({ name: 'number', min: 0.001 }, undefined, "Cosine similarity of consecutive frames' pooled features below which they are different scenes (default: the model card's, else 0.5)."),
   deadline: field<boolean>({ name: 'boolean' }, true, 'Per-slot deadlines: a slot the model cannot finish in time is rendered by blend or dup instead (`--no-deadline` waits for the model).'),
   deadlineMs: field<number | undefined>({ name: 'number', min: 0.001 }, undefined, 'Time the slots of one input frame interval may take, ms (default: one input frame interval).'),
   token: string('Publish secret for every key without its own (`streams.<key>.token`).', { secret: true }),

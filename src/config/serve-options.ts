@@ -1,4 +1,4 @@
-import type { InterpolatorChoice } from '../engine/create-interpolator.js';
+import { type InterpolatorChoice, resolveModelPath } from '../engine/create-interpolator.js';
 import type { ServeOptions } from '../serve.js';
 import { ConfigError } from './load-config.js';
 import type { Config, StreamSettings } from './schema.js';
@@ -36,6 +36,9 @@ export function serveOptionsFrom(config: Config): ServeOptions & { host: string;
     openPublishing: config.openPublishing,
     streams,
     push: config.push,
+    semantic: config.semantic,
+    semanticModel: resolveModelPath(config.semanticModel),
+    ...(config.sceneCutThreshold !== undefined ? { sceneCutThreshold: config.sceneCutThreshold } : {}),
     record: config.record,
     recordDir: config.recordDir,
     publicUrl: config.publicUrl,

@@ -16,6 +16,9 @@ export interface FrameTiming {
   decodeStart?: number;
   /** The input frame came out of the decoder, normalized. */
   decoded?: number;
+  /** The semantic encoder started / finished this input frame's features (when the semantic stage runs). */
+  featuresStart?: number;
+  featuresEnd?: number;
   /** The engine started / finished making this output frame (equal for a pass-through frame). */
   interpStart?: number;
   interpEnd?: number;
@@ -26,8 +29,8 @@ export interface FrameTiming {
   sent?: number;
 }
 
-export type Stage = 'decode' | 'interpolate' | 'encode';
-export const STAGES: readonly Stage[] = ['decode', 'interpolate', 'encode'];
+export type Stage = 'decode' | 'features' | 'interpolate' | 'encode';
+export const STAGES: readonly Stage[] = ['decode', 'features', 'interpolate', 'encode'];
 
 /** How long a stage took for this frame (ms), when both ends were recorded. */
 export function stageMs(timing: FrameTiming, stage: Stage): number | undefined {
@@ -39,6 +42,8 @@ export function stageSpan(timing: FrameTiming, stage: Stage): [number | undefine
   switch (stage) {
     case 'decode':
       return [timing.decodeStart ?? timing.arrival, timing.decoded];
+    case 'features':
+      return [timing.featuresStart, timing.featuresEnd];
     case 'interpolate':
       return [timing.interpStart, timing.interpEnd];
     case 'encode':

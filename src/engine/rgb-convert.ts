@@ -104,7 +104,7 @@ const TO_RGB_FLAGS = SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT;
 const FROM_RGB_FLAGS = SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP;
 
 /** A swscale context plus its reusable 8-bit planar RGB frame (destination on the way in, source on the way out). */
-class ScaleContext implements Disposable {
+export class ScaleContext implements Disposable {
   readonly sws = new SoftwareScaleContext();
   readonly rgb = new Frame();
 
@@ -159,7 +159,7 @@ class ScaleContext implements Disposable {
 }
 
 /** Copies a `width × height` picture between two buffers of different row strides. */
-function copyRows(src: Uint8Array, srcStride: number, dst: Uint8Array, dstOffset: number, dstStride: number, width: number, height: number): void {
+export function copyRows(src: Uint8Array, srcStride: number, dst: Uint8Array, dstOffset: number, dstStride: number, width: number, height: number): void {
   if (srcStride === width && dstStride === width) {
     dst.set(src.subarray(0, width * height) as never, dstOffset);
     return;

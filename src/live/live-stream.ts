@@ -22,6 +22,7 @@ import { ArrivalLog } from './arrival-log.js';
 import { StreamTimings, type StreamTimingSnapshot } from './stream-timings.js';
 import { TimelineRepair } from './timeline-repair.js';
 import { BitrateGuard } from './bitrate-guard.js';
+import { interpolatorThreads, type SemanticChoice, SemanticStage } from '../engine/semantic-stage.js';
 
 /**
  * `starting`: waiting for the publisher's codec headers and the first frames;
@@ -90,6 +91,8 @@ export interface LiveStreamStats {
   latencyMs?: number;
   /** The time the engine gives the slots of one input frame interval (ms), when deadlines are on. */
   deadlineMs?: number;
+  /** Scene cuts the semantic stage found, when it runs (each gap was filled by repeating the nearer frame). */
+  sceneCuts?: number;
 }
 
 /** What `/metrics` shows of a stream: its stats and its timing histograms. */
@@ -103,7 +106,7 @@ export interface LiveStreamEvents {
   state: [state: LiveStreamState];
 }
 
-export interface LiveStreamOptions extends InterpolatorChoice {
+export interface LiveStreamOptions extends InterpolatorChoice, SemanticChoice {
   key: string;
   /**
    * Wraps the stream's synthesizer (the reliability tests inject faults with
@@ -198,6 +201,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   /** Every output frame's timing record, as it leaves. */
   readonly timings = new StreamTimings();
   private deadlineMs?: number;
+  private semantic?: SemanticStage;
   private stopping = false;
   private closed = false;
 
@@ -314,6 +318,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       originalViewers: this.originalViewers.size,
       ...(final ? {} : { latencyMs: this.timings.medianOriginalLatencyMs(now) }),
       ...(this.deadlineMs !== undefined ? { deadlineMs: round(this.deadlineMs) } : {}),
+      ...(this.semantic ? { sceneCuts: this.semantic.cuts } : {}),
     };
   }
 
@@ -356,10 +361,12 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       // The push connects while the input is probed, so it is usually ready before the first frame.
       if (this.options.push) this.push = RtmpPush.connect({ url: this.options.push, name: `stream '${this.key}'`, logger: this.logger });
       this.source = await this.options.input.open();
-      synthesizer = await createSynthesizer(this.options);
+      if (this.options.semantic) this.semantic = await SemanticStage.create(this.options);
+      const engine = { ...this.options, threads: interpolatorThreads(this.semantic !== undefined, this.options.threads) };
+      synthesizer = await createSynthesizer(engine);
       if (this.options.wrapSynthesizer) synthesizer = this.options.wrapSynthesizer(synthesizer, this.key);
       // As in convert: a model failing mid-stream hands its slots to blend.
-      fallback = resolveKind(this.options) === 'model' || this.options.wrapSynthesizer ? await createBlendSynthesizer(this.options) : undefined;
+      fallback = resolveKind(this.options) === 'model' || this.options.wrapSynthesizer ? await createBlendSynthesizer(engine) : undefined;
       this.interpolator = synthesizer.name;
       const factor = this.options.factor ?? 2;
       const rate = this.source.frameRate;
@@ -392,6 +399,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       await Promise.resolve(this.source?.[Symbol.asyncDispose]()).catch(() => {});
       await synthesizer?.close().catch(() => {});
       await fallback?.close().catch(() => {});
+      await this.semantic?.close().catch(() => {});
       // Only needed when the stream stopped before the egress took the push over.
       await this.push?.close();
       this.normalizer?.[Symbol.dispose]();
@@ -435,6 +443,9 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       onDrop: (item) => item.frame.free(),
     });
     const rendered = new RingBuffer<RenderedFrame>({ capacity: 4, policy: 'wait', onDrop: (r) => r.frame.free() });
+    // The semantic stage sits after the dropping ring, so it compares the frames the engine will see.
+    const semantic = this.semantic;
+    const analysed = semantic ? new RingBuffer<NormalizedFrame & { timing: FrameTiming }>({ capacity: 2, policy: 'wait', onDrop: (item) => item.frame.free() }) : decoded;
     const { num, den } = source.video.timeBase;
     // A publisher's timestamps that jump or reset are folded back into one timeline (see TimelineRepair).
     const timeline = new TimelineRepair(source.video.timeBase);
@@ -486,8 +497,14 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         this.ringDrops = decoded.dropped;
       }
     };
+    const features = async (): Promise<void> => {
+      for await (const item of decoded) {
+        const verdict = await semantic!.analyse(item.frame, item.timing, this.now);
+        await analysed.push({ ...item, discontinuity: item.discontinuity || verdict.cut });
+      }
+    };
     const interpolate = async (): Promise<void> => {
-      for await (const { frame, discontinuity, timing } of decoded) {
+      for await (const { frame, discontinuity, timing } of analysed) {
         await pushAll(rendered, await upconverter.pushTimed(frame, discontinuity, timing));
       }
       await pushAll(rendered, upconverter.finishTimed());
@@ -511,6 +528,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     try {
       await runStages([
         { run: decode, output: decoded },
+        ...(semantic ? [{ run: features, output: analysed }] : []),
         { run: interpolate, output: rendered },
         { run: encode },
       ]);

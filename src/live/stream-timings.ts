@@ -10,7 +10,7 @@ export interface TimedOutput {
 }
 
 export interface StreamTimingSnapshot {
-  /** Seconds per stage, per frame: decode per input frame, interpolate per synthesized frame, encode per output frame. */
+  /** Seconds per stage, per frame: decode and features per input frame, interpolate per synthesized frame, encode per output frame. */
   stages: Record<Stage, HistogramSnapshot>;
   /** Added latency per output frame, seconds: sent − arrival of the input frame it derives from. */
   addedLatency: HistogramSnapshot;
@@ -26,6 +26,7 @@ export interface StreamTimingSnapshot {
 export class StreamTimings {
   private readonly stages: Record<Stage, Histogram> = {
     decode: new Histogram(STAGE_BUCKETS),
+    features: new Histogram(STAGE_BUCKETS),
     interpolate: new Histogram(STAGE_BUCKETS),
     encode: new Histogram(STAGE_BUCKETS),
   };
@@ -42,6 +43,7 @@ export class StreamTimings {
     if (timing.arrival !== this.lastDecoded) {
       this.lastDecoded = timing.arrival;
       observeMs(this.stages.decode, stageMs(timing, 'decode'));
+      observeMs(this.stages.features, stageMs(timing, 'features'));
     }
     if (output.synthesized) observeMs(this.stages.interpolate, stageMs(timing, 'interpolate'));
     observeMs(this.stages.encode, stageMs(timing, 'encode'));
@@ -66,7 +68,7 @@ export class StreamTimings {
 
   snapshot(): StreamTimingSnapshot {
     return {
-      stages: { decode: this.stages.decode.snapshot(), interpolate: this.stages.interpolate.snapshot(), encode: this.stages.encode.snapshot() },
+      stages: { decode: this.stages.decode.snapshot(), features: this.stages.features.snapshot(), interpolate: this.stages.interpolate.snapshot(), encode: this.stages.encode.snapshot() },
       addedLatency: this.latency.snapshot(),
     };
   }

@@ -42,6 +42,12 @@ export function metricsPage(streams: LiveStreamMetrics[], proc: ProcessFigures):
     },
     counter('frc_stream_late_frames_total', 'Synthesized frames ready after their deadline.', (m) => m.stats.lateFrames),
     counter('frc_stream_repeated_frames_total', 'Output frames repeating an input frame (cuts, long gaps, the tail).', (m) => m.stats.repeated),
+    {
+      name: 'frc_stream_scene_cuts_total',
+      help: 'Scene cuts the semantic stage found (streams that run it); each gap was filled by repeating the nearer frame.',
+      type: 'counter',
+      samples: streams.flatMap((m) => (m.stats.sceneCuts === undefined ? [] : [{ labels: { stream: m.stats.key }, value: m.stats.sceneCuts }])),
+    },
     counter('frc_stream_ring_drops_total', 'Decoded input frames dropped because the engine fell behind.', (m) => m.stats.ringDrops),
     counter('frc_stream_decode_errors_total', 'Input video the decoder rejected.', (m) => m.stats.decodeErrors),
     {
@@ -55,7 +61,7 @@ export function metricsPage(streams: LiveStreamMetrics[], proc: ProcessFigures):
     },
     {
       name: 'frc_stream_stage_seconds',
-      help: 'Time per frame in each pipeline stage: decode (per input frame, from arrival), interpolate (per synthesized frame), encode (per output frame).',
+      help: 'Time per frame in each pipeline stage: decode (per input frame, from arrival), features (per input frame, when the semantic stage runs), interpolate (per synthesized frame), encode (per output frame).',
       type: 'histogram',
       samples: streams.flatMap((m) => STAGES.map((stage) => ({ labels: { stream: m.stats.key, stage }, histogram: m.timings.stages[stage] }))),
     },

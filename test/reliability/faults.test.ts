@@ -157,7 +157,7 @@ test('an interpolator that throws for 60 slots mid-stream: that stream falls bac
       close: () => inner.close(),
     };
   };
-  const { http, rtmp, streams } = await startServer(t, { wrapSynthesizer });
+  const { http, rtmp, streams } = await startServer(t, { wrapSynthesizer, streams: { faulty: { record: true } }, recordDir: join(dir, 'recordings') });
   await steadyStream(t, rtmp, streams, 'steady', 14);
   const faulty = publish(rtmp('faulty'), testSignal(10));
   t.after(() => faulty.child.kill('SIGKILL'));
@@ -175,5 +175,9 @@ test('an interpolator that throws for 60 slots mid-stream: that stream falls bac
   assert.ok(calls.afterwards >= 20, `the interpolator was used again after its errors (${calls.afterwards} times)`);
   assert.equal(stats.interpolated, calls.faulty - calls.thrown);
   assert.ok(stats.framesOut >= 2 * stats.framesIn - 2, `${stats.framesOut} frames out for ${stats.framesIn} in: no slot lost`);
+  // Every frame published reached the engine (or was dropped to stay live, counted), and every frame it put out is in the recording.
+  assert.equal(stats.framesIn + stats.ringDrops, 300);
+  assert.equal(stats.recording?.state, 'finished');
+  assert.equal(Number(videoStream(stats.recording!.file).nb_read_frames), stats.framesOut);
   assert.ok(!steady.fallbackFrames.some((f) => f.reason === 'error'), 'the other stream never fell back for an error');
 });

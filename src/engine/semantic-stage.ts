@@ -1,0 +1,83 @@
+import { availableParallelism } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Frame } from 'node-av/lib';
+import type { FrameTiming } from './frame-timing.js';
+import { SceneCutDetector, type SceneCutVerdict } from './scene-cut.js';
+import { SemanticEncoder } from './semantic-encoder.js';
+
+/** The shipped semantic encoder (trained by `train/dino.py`). */
+export const DEFAULT_SEMANTIC_MODEL = fileURLToPath(new URL('../../../models/semantic.onnx', import.meta.url));
+
+/** Below this cosine similarity of pooled features, consecutive frames are different scenes, unless the model card says otherwise. */
+export const DEFAULT_SCENE_CUT_THRESHOLD = 0.5;
+
+export interface SemanticChoice {
+  /** Run the semantic stage (scene cuts). */
+  semantic?: boolean;
+  /** The encoder: ours or an official DINOv2 ONNX export (default `models/semantic.onnx`). */
+  semanticModel?: string;
+  /** Overrides the model card's scene-cut threshold. */
+  sceneCutThreshold?: number;
+  /** The square size frames are resized to for the encoder (default: the card's, else 224). */
+  semanticSize?: number;
+  provider?: 'cpu' | 'cuda';
+}
+
+/**
+ * The engine's semantic stage: the encoder's features of each input frame,
+ * and from them whether a scene cut lies before it. It runs as its own
+ * pipeline stage between the decoder and the interpolator, on its own ONNX
+ * Runtime session with one thread, so the features of frame N+1 are
+ * computed while the interpolator works on the pair (N−1, N): the stage adds
+ * throughput cost, not latency, as long as it is faster than interpolation.
+ */
+export class SemanticStage {
+  /** Cuts found so far. */
+  cuts = 0;
+
+  private constructor(
+    private readonly encoder: SemanticEncoder,
+    private readonly detector: SceneCutDetector,
+  ) {}
+
+  static async create(choice: SemanticChoice): Promise<SemanticStage> {
+    const modelPath = choice.semanticModel ?? DEFAULT_SEMANTIC_MODEL;
+    if (!existsSync(modelPath)) throw new Error(`semantic encoder not found: ${modelPath}`);
+    const encoder = await SemanticEncoder.create({ modelPath, provider: choice.provider, threads: 1, size: choice.semanticSize });
+    const threshold = choice.sceneCutThreshold ?? cardThreshold(modelPath) ?? DEFAULT_SCENE_CUT_THRESHOLD;
+    return new SemanticStage(encoder, new SceneCutDetector(threshold));
+  }
+
+  get threshold(): number {
+    return this.detector.threshold;
+  }
+
+  /** Analyses the next frame (which stays the caller's) and stamps its features span on `timing`. */
+  async analyse(frame: Frame, timing: FrameTiming, now: () => number = () => performance.now()): Promise<SceneCutVerdict> {
+    timing.featuresStart = now();
+    const features = await this.encoder.encode(frame);
+    timing.featuresEnd = now();
+    const verdict = this.detector.processFeatures(features.pooled);
+    if (verdict.cut) this.cuts++;
+    return verdict;
+  }
+
+  async close(): Promise<void> {
+    await this.encoder.close();
+  }
+}
+
+/** Intra-op threads for the interpolator when the semantic stage takes one core: the rest (at least one). */
+export function interpolatorThreads(semantic: boolean, threads: number | undefined): number | undefined {
+  if (threads !== undefined || !semantic) return threads;
+  return Math.max(1, availableParallelism() - 1);
+}
+
+/** The scene-cut threshold a model card records (`sceneCut.threshold`, measured by `bench/scene-cuts.ts`). */
+function cardThreshold(modelPath: string): number | undefined {
+  const card = modelPath.replace(/\.onnx$/, '.json');
+  if (!existsSync(card)) return undefined;
+  const threshold = (JSON.parse(readFileSync(card, 'utf8')) as { sceneCut?: { threshold?: number } }).sceneCut?.threshold;
+  return typeof threshold === 'number' ? threshold : undefined;
+}
