@@ -63,6 +63,11 @@ export class SemanticStage {
     return verdict;
   }
 
+  /** Forgets the previous frame: the next one starts a new sequence. */
+  reset(): void {
+    this.detector.reset();
+  }
+
   async close(): Promise<void> {
     await this.encoder.close();
   }

@@ -6,11 +6,15 @@ import { RgbConverter } from '../engine/rgb-convert.js';
 import { readStillImage } from '../ingest/still-image.js';
 import { InputError } from '../ingest/file-source.js';
 import { FrameMetrics } from './metrics.js';
+import { type SemanticChoice, SemanticStage } from '../engine/semantic-stage.js';
+import { DupSynthesizer } from '../engine/synthesis.js';
 
 export interface SetScore {
   n: number;
   psnr: number;
   ssim: number;
+  /** With the semantic stage: triplets it took for a scene cut (their middle is the earlier frame, as the engine would show). */
+  sceneCuts?: number;
 }
 
 export interface EvalReport {
@@ -27,19 +31,30 @@ const TRIPLET = ['frame0.png', 'gt.png', 'frame1.png'] as const;
  * same synthesis as in `convert`, in 8-bit planar RGB, so what is scored is
  * what an encoder would receive.
  */
-export async function evaluate(dir: string, choice: InterpolatorChoice): Promise<EvalReport> {
+export async function evaluate(dir: string, choice: InterpolatorChoice & SemanticChoice): Promise<EvalReport> {
   const sets = findSets(dir);
   const synthesizer = await createSynthesizer(choice);
   const metrics = await FrameMetrics.create();
+  // With the semantic stage, a triplet taken for a scene cut gets what the engine would show there: the nearer (earlier, at a tie) frame.
+  const semantic = choice.semantic ? await SemanticStage.create(choice) : undefined;
+  const dup = new DupSynthesizer();
   using toTensor = await RgbConverter.create(1);
   try {
     const report: EvalReport = { interp: synthesizer.name, sets: {} };
     for (const [name, samples] of sets) {
       let psnr = 0;
       let ssim = 0;
+      let cuts = 0;
       for (const sample of samples) {
         const [f0, gt, f1] = await Promise.all(TRIPLET.map((file) => readStillImage(join(sample, file), AV_PIX_FMT_GBRP)));
-        const middle = await synthesizer.synthesize(f0!, f1!, 0.5);
+        let cut = false;
+        if (semantic) {
+          semantic.reset();
+          await semantic.analyse(f0!, { arrival: 0 });
+          cut = (await semantic.analyse(f1!, { arrival: 0 })).cut;
+          if (cut) cuts++;
+        }
+        const middle = await (cut ? dup : synthesizer).synthesize(f0!, f1!, 0.5);
         try {
           const scores = await metrics.score(await toTensor.toRgb(middle), await toTensor.toRgb(gt!));
           psnr += scores.psnr;
@@ -48,18 +63,20 @@ export async function evaluate(dir: string, choice: InterpolatorChoice): Promise
           for (const frame of [f0!, gt!, f1!, middle]) frame.free();
         }
       }
-      report.sets[name] = { n: samples.length, psnr: round(psnr / samples.length, 3), ssim: round(ssim / samples.length, 4) };
+      report.sets[name] = { n: samples.length, psnr: round(psnr / samples.length, 3), ssim: round(ssim / samples.length, 4), ...(semantic ? { sceneCuts: cuts } : {}) };
     }
     return report;
   } finally {
     await synthesizer.close();
     await metrics.close();
+    await semantic?.close();
   }
 }
 
 export function formatEvalTable(report: EvalReport): string {
-  const rows = Object.entries(report.sets).map(([name, s]) => `${name.padEnd(20)} ${String(s.n).padStart(4)} ${s.psnr.toFixed(2).padStart(8)} ${s.ssim.toFixed(4).padStart(8)}`);
-  return [`interp: ${report.interp}`, `${'set'.padEnd(20)} ${'n'.padStart(4)} ${'PSNR'.padStart(8)} ${'SSIM'.padStart(8)}`, ...rows, ''].join('\n');
+  const semantic = Object.values(report.sets).some((s) => s.sceneCuts !== undefined);
+  const rows = Object.entries(report.sets).map(([name, s]) => `${name.padEnd(20)} ${String(s.n).padStart(4)} ${s.psnr.toFixed(2).padStart(8)} ${s.ssim.toFixed(4).padStart(8)}${semantic ? String(s.sceneCuts ?? 0).padStart(6) : ''}`);
+  return [`interp: ${report.interp}`, `${'set'.padEnd(20)} ${'n'.padStart(4)} ${'PSNR'.padStart(8)} ${'SSIM'.padStart(8)}${semantic ? ' cuts'.padStart(6) : ''}`, ...rows, ''].join('\n');
 }
 
 /** Set name → sample folders, sorted so runs are reproducible. */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { cpSync } from 'node:fs';
+import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FrameMetrics, PSNR_CAP } from '../../src/eval/metrics.js';
-import { EVAL, runCli, tempDir } from '../helpers.js';
+import { EVAL, ffmpeg, runCli, tempDir } from '../helpers.js';
 
 // Published baselines for ../shared/data/eval (see its README), mean PSNR in dB.
 const BLEND_BASELINE = { middlebury_other: 28.02, ucf101: 30.53, davis: 21.09 };
@@ -53,4 +53,27 @@ test('eval refuses a folder without triplets', async (t) => {
   const run = await runCli(['eval', dir, '--interp', 'blend']);
   assert.equal(run.code, 1);
   assert.match(run.stderr, /no triplets/);
+});
+
+test('frc eval --semantic: a triplet across a scene cut gets the earlier frame, as the engine shows it; real triplets are not taken for cuts', async (t) => {
+  const dir = join(tempDir(t), 'cuts');
+  const png = (input: string, output: string) => ffmpeg('-i', input, '-vf', 'scale=320:240', join(dir, output));
+  const [a, b] = [join(EVAL, 'middlebury_other', 'Beanbags'), join(EVAL, 'davis', 'boxing')];
+  mkdirSync(join(dir, 'still'), { recursive: true });
+  mkdirSync(join(dir, 'cut'), { recursive: true });
+  for (const f of ['frame0.png', 'gt.png', 'frame1.png']) png(join(a, f), join('still', f));
+  png(join(a, 'frame0.png'), 'cut/frame0.png');
+  png(join(a, 'frame0.png'), 'cut/gt.png');
+  png(join(b, 'frame1.png'), 'cut/frame1.png');
+  const run = await runCli(['eval', dir, '--interp', 'blend', '--semantic', '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  const set = JSON.parse(run.stdout).sets.cuts;
+  assert.equal(set.sceneCuts, 1);
+  // The cut sample scores the PSNR cap (its middle is frame 0, its truth too); the still one a blend's.
+  const plain = JSON.parse((await runCli(['eval', dir, '--interp', 'blend', '--json'])).stdout).sets.cuts;
+  assert.equal(plain.sceneCuts, undefined);
+  assert.ok(set.psnr > plain.psnr + 20, `${set.psnr} with, ${plain.psnr} without`);
+
+  const real = await runCli(['eval', EVAL, '--interp', 'blend', '--semantic', '--json']);
+  for (const s of Object.values(JSON.parse(real.stdout).sets) as { sceneCuts: number }[]) assert.equal(s.sceneCuts, 0);
 });
