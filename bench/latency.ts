@@ -8,17 +8,24 @@
  * frame derives from the later of its two frames, which it had to wait
  * for). Sender and receiver share this process's clock.
  *
+ * The clip is also published over WHIP (`--ingest rtmp,whip`): a werift
+ * peer sends its H.264 frames as RTP at their times (bench/whip-publisher.ts).
+ * The same stream is also watched over HLS (`--viewers whep,hls`): the
+ * playlist is polled every 100 ms and each new segment downloaded and
+ * decoded; a frame's time is when its segment was downloaded (HLS latency
+ * is mostly the segment length, 1 s here).
+ *
  * Runs, per size: pass-through (`--factor 1`: the same path without
  * interpolation, the cost of transport and coding alone), blend, and the
  * model where `models/fast.onnx` exists. Then `autocannon` against
  * `/api/streams` while a stream runs, with the stream's output rate before
  * and during.
  *
- *   node dist/bench/latency.js [--sizes 480,720] [--seconds 20] [--runs pass,blend,model] [--no-autocannon]
+ *   node dist/bench/latency.js [--sizes 480,720] [--seconds 20] [--runs pass,blend,model] [--ingest rtmp,whip] [--viewers whep,hls] [--no-autocannon]
  */
 import './common.js';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Socket } from 'node:dgram';
@@ -31,8 +38,10 @@ import { RTCPeerConnection, RTCRtpCodecParameters, type RtpPacket } from 'werift
 import { DEFAULT_MODEL_PATH } from '../src/engine/create-interpolator.js';
 import { captureFfmpegLog } from '../src/ffmpeg-log.js';
 import { RtpFrameAssembler } from '../src/ingest/webrtc/rtp-frame-assembler.js';
+import { FileSource } from '../src/ingest/file-source.js';
 import type { LiveStreamStats } from '../src/live/live-stream.js';
 import { readStamp, stampFilter } from './frame-stamp.js';
+import { publishWhip } from './whip-publisher.js';
 import { machine, today } from './common.js';
 
 const SIZES: Record<string, [number, number, string]> = { '480': [854, 480, '1500k'], '720': [1280, 720, '3000k'] };
@@ -65,6 +74,8 @@ interface Run {
   size: string;
   label: string;
   serverArgs: string[];
+  /** How the clip is published: `rtmp` (the ffmpeg CLI, -c copy) or `whip` (a werift peer). */
+  ingest: 'rtmp' | 'whip';
 }
 
 /** The stamped clip as FLV (H.264 zerolatency, no B-frames, a keyframe a second, no audio), cut into tags. */
@@ -222,6 +233,45 @@ async function watch(http: string, key: string, height: number): Promise<{ recei
   };
 }
 
+/** An HLS viewer: polls the playlist, downloads each new segment, decodes it and reads the stamps; a frame's time is its segment's download. */
+function watchHls(http: string, key: string, height: number, work: string): { received: Received[]; close: () => Promise<void> } {
+  const received: Received[] = [];
+  const seen = new Set<string>();
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const res = await fetch(`${http}/hls/${key}/index.m3u8`).catch(() => undefined);
+      const playlist = res?.ok ? await res.text() : '';
+      for (const name of playlist.split('\n').filter((line) => line !== '' && !line.startsWith('#'))) {
+        if (seen.has(name)) continue;
+        seen.add(name);
+        const segment = await fetch(`${http}/hls/${key}/${name}`).catch(() => undefined);
+        if (!segment?.ok) continue;
+        const bytes = Buffer.from(await segment.arrayBuffer());
+        const at = performance.now();
+        const file = join(work, `hls-${name}`);
+        writeFileSync(file, bytes);
+        await using source = await FileSource.open(file);
+        for await (const item of source.read()) {
+          if (item.kind === 'video') {
+            received.push({ at, reading: readStamp(item.frame.data![0]!, item.frame.linesize[0]!, height) });
+            item.frame.free();
+          } else item.packet.free();
+        }
+        rmSync(file, { force: true });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    received,
+    close: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
 async function streamStats(http: string, key: string): Promise<LiveStreamStats | undefined> {
   const list = (await (await fetch(`${http}/api/streams`)).json()) as { streams: LiveStreamStats[] };
   return list.streams.find((s) => s.key === key);
@@ -243,6 +293,7 @@ function quantile(sorted: number[], q: number): number {
 
 interface RunResult {
   run: Run;
+  viewer: string;
   frames: number;
   originals: number;
   between: number;
@@ -270,46 +321,57 @@ function histogramQuantiles(metrics: string, name: string, key: string, qs: numb
   });
 }
 
-async function measure(run: Run, clip: { head: Buffer; frames: Buffer[] }, height: number): Promise<RunResult> {
+async function measure(run: Run, clip: { head: Buffer; frames: Buffer[] }, height: number, viewers: string[], work: string): Promise<RunResult[]> {
   const server = await startServer(run.serverArgs);
   try {
     const key = 'bench';
-    const publisher = publish(`${server.rtmp}/${key}`, clip);
+    const publisher = run.ingest === 'whip' ? publishWhip(`${server.http}/whip/${key}`, clip, FPS) : publish(`${server.rtmp}/${key}`, clip);
     await until('the stream to go live', 15_000, async () => ((await streamStats(server.http, key))?.state === 'live' ? true : undefined));
-    const viewer = await watch(server.http, key, height);
+    const whep = viewers.includes('whep') ? await watch(server.http, key, height) : undefined;
+    const hls = viewers.includes('hls') ? watchHls(server.http, key, height, work) : undefined;
     await publisher.done;
-    await new Promise((r) => setTimeout(r, 500));
+    // HLS needs its last segment closed: the stream ends when the publisher does.
+    await new Promise((r) => setTimeout(r, hls ? 2500 : 500));
     const stats = (await streamStats(server.http, key))!;
     const metrics = await (await fetch(`${server.http}/metrics`)).text();
-    await viewer.close();
-    process.stderr.write(`viewer: ${JSON.stringify(viewer.counts)}, ${viewer.received.length} decoded\n`);
-
-    const { sent } = publisher;
-    const t0 = sent[0]! + WARMUP_S * 1000;
-    const seen = new Set<number>();
-    const result: RunResult = { run, frames: 0, originals: 0, between: 0, repeats: 0, unreadable: 0, latencies: [], betweenLatencies: [], server: stats, serverLatency: histogramQuantiles(metrics, 'frc_stream_added_latency_seconds', key, [0.5, 0.95, 0.99]) };
-    for (const { at, reading } of viewer.received) {
-      if (reading.kind === 'unreadable') {
-        result.unreadable++;
-        continue;
-      }
-      // The input frame it derives from: itself, or for an in-between frame (and a repeat, which waited for it too) the next one.
-      const repeat = reading.kind === 'frame' && seen.has(reading.n);
-      const from = reading.kind === 'between' || repeat ? reading.n + 1 : reading.n;
-      if (reading.kind === 'frame') seen.add(reading.n);
-      const sentAt = sent[from];
-      if (sentAt === undefined || sentAt < t0) continue;
-      result.frames++;
-      if (reading.kind === 'between') result.between++;
-      else if (repeat) result.repeats++;
-      else result.originals++;
-      result.latencies.push(at - sentAt);
-      if (reading.kind === 'between') result.betweenLatencies.push(at - sentAt);
-    }
-    return result;
+    await whep?.close();
+    await hls?.close();
+    if (whep) process.stderr.write(`WHEP viewer: ${JSON.stringify(whep.counts)}, ${whep.received.length} decoded\n`);
+    if (hls) process.stderr.write(`HLS viewer: ${hls.received.length} decoded\n`);
+    const serverLatency = histogramQuantiles(metrics, 'frc_stream_added_latency_seconds', key, [0.5, 0.95, 0.99]);
+    return [
+      ...(whep ? [analyse(run, 'WHEP', whep.received, publisher.sent, stats, serverLatency)] : []),
+      ...(hls ? [analyse(run, 'HLS', hls.received, publisher.sent, stats, serverLatency)] : []),
+    ];
   } finally {
     await stopProcess(server.child);
   }
+}
+
+/** Matches each frame a viewer decoded with the input frame it derives from. */
+function analyse(run: Run, viewer: string, received: Received[], sent: number[], stats: LiveStreamStats, serverLatency: number[]): RunResult {
+  const t0 = sent[0]! + WARMUP_S * 1000;
+  const seen = new Set<number>();
+  const result: RunResult = { run, viewer, frames: 0, originals: 0, between: 0, repeats: 0, unreadable: 0, latencies: [], betweenLatencies: [], server: stats, serverLatency };
+  for (const { at, reading } of received) {
+    if (reading.kind === 'unreadable') {
+      result.unreadable++;
+      continue;
+    }
+    // The input frame it derives from: itself, or for an in-between frame (and a repeat, which waited for it too) the next one.
+    const repeat = reading.kind === 'frame' && seen.has(reading.n);
+    const from = reading.kind === 'between' || repeat ? reading.n + 1 : reading.n;
+    if (reading.kind === 'frame') seen.add(reading.n);
+    const sentAt = sent[from];
+    if (sentAt === undefined || sentAt < t0) continue;
+    result.frames++;
+    if (reading.kind === 'between') result.between++;
+    else if (repeat) result.repeats++;
+    else result.originals++;
+    result.latencies.push(at - sentAt);
+    if (reading.kind === 'between') result.betweenLatencies.push(at - sentAt);
+  }
+  return result;
 }
 
 /** autocannon against /api/streams for 10 s while a 480p blend stream runs: requests/s, and the stream's output rate before and during. */
@@ -347,7 +409,9 @@ async function hammer(clip: { head: Buffer; frames: Buffer[] }): Promise<string>
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sizes: { type: 'string' }, seconds: { type: 'string' }, runs: { type: 'string' }, 'no-autocannon': { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { sizes: { type: 'string' }, seconds: { type: 'string' }, runs: { type: 'string' }, viewers: { type: 'string' }, ingest: { type: 'string' }, 'no-autocannon': { type: 'boolean' } } });
+  const viewers = (values.viewers ?? 'whep,hls').split(',');
+  const ingests = (values.ingest ?? 'rtmp,whip').split(',') as Run['ingest'][];
   const seconds = Number(values.seconds ?? 20);
   const kinds = (values.runs ?? `pass,blend${existsSync(DEFAULT_MODEL_PATH) ? ',model' : ''}`).split(',');
   const work = mkdtempSync(join(tmpdir(), 'frc-latency-'));
@@ -358,16 +422,18 @@ async function main(): Promise<void> {
       const clip = prepareClip(work, size, seconds * FPS);
       for (const kind of kinds) {
         const serverArgs = kind === 'pass' ? ['--interp', 'dup', '--factor', '1'] : ['--interp', kind, '--factor', '2'];
-        const r = await measure({ size, label: kind === 'pass' ? 'pass-through (factor 1)' : kind, serverArgs }, clip, SIZES[size]![1]);
-        const sorted = [...r.latencies].sort((a, b) => a - b);
-        const s = r.server;
-        const synthesized = s.interpolated + s.fallbacks;
-        const share = (n: number) => (synthesized ? `${((100 * n) / synthesized).toFixed(1)} %` : '—');
-        const reasons = s.fallbackFrames.map((f) => `${f.frames} ${f.reason}→${f.synthesizer}`).join(', ') || '0';
-        rows.push(
-          `| ${size}p | ${r.run.label} | ${r.frames} (${r.originals} orig, ${r.between} between, ${r.repeats} repeats, ${r.unreadable} unreadable) | ${quantile(sorted, 0.5).toFixed(1)} | ${quantile(sorted, 0.95).toFixed(1)} | ${quantile(sorted, 0.99).toFixed(1)} | ${r.serverLatency.map((v) => v.toFixed(0)).join(' / ')} | ${share(s.interpolated)} | ${share(s.fallbacks)} (${reasons}) | ${s.lateFrames} | ${s.ringDrops} | ${s.framesIn} → ${s.framesOut} |`,
-        );
-        process.stderr.write(`${size}p ${kind}: ${rows.at(-1)}\n`);
+        for (const ingest of ingests)
+        for (const r of await measure({ size, label: kind === 'pass' ? 'pass-through (factor 1)' : kind, serverArgs, ingest }, clip, SIZES[size]![1], viewers, work)) {
+          const sorted = [...r.latencies].sort((a, b) => a - b);
+          const s = r.server;
+          const synthesized = s.interpolated + s.fallbacks;
+          const share = (n: number) => (synthesized ? `${((100 * n) / synthesized).toFixed(1)} %` : '—');
+          const reasons = s.fallbackFrames.map((f) => `${f.frames} ${f.reason}→${f.synthesizer}`).join(', ') || '0';
+          rows.push(
+            `| ${size}p | ${r.run.label} | ${r.run.ingest.toUpperCase()} → ${r.viewer} | ${r.frames} (${r.originals} orig, ${r.between} between, ${r.repeats} repeats, ${r.unreadable} unreadable) | ${quantile(sorted, 0.5).toFixed(1)} | ${quantile(sorted, 0.95).toFixed(1)} | ${quantile(sorted, 0.99).toFixed(1)} | ${r.serverLatency.map((v) => v.toFixed(0)).join(' / ')} | ${share(s.interpolated)} | ${share(s.fallbacks)} (${reasons}) | ${s.lateFrames} | ${s.ringDrops} | ${s.framesIn} → ${s.framesOut} |`,
+          );
+          process.stderr.write(`${size}p ${kind}: ${rows.at(-1)}\n`);
+        }
       }
       if (size === '480' && !values['no-autocannon']) apiTable = await hammer(clip);
     }
@@ -376,10 +442,10 @@ async function main(): Promise<void> {
   }
   process.stdout.write(
     [
-      `Latency, RTMP (ffmpeg -c copy) in → WHEP out, 30 fps in — ${today()}, ${machine()}`,
+      `Latency, RTMP (ffmpeg -c copy) or WHIP (werift) in → WHEP (werift) or HLS out, 30 fps in — ${today()}, ${machine()}`,
       '',
-      '| size | server | frames measured at the viewer | added latency p50 ms | p95 | p99 | server-side p50 / p95 / p99 ms (histogram) | slots interpolated | slots by fallback | late | ring drops | server frames in → out |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| size | server | path | frames measured at the viewer | added latency p50 ms | p95 | p99 | server-side p50 / p95 / p99 ms (histogram) | slots interpolated | slots by fallback | late | ring drops | server frames in → out |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows,
       '',
       apiTable,
