@@ -47,7 +47,8 @@ options:
   --model PATH     ONNX interpolator, or a shipped one by name: quality (models/)
   --semantic       the semantic stage: scene cuts found by a DINO-trained ViT are not
                    morphed across (the nearer frame repeats); with --semantic-model PATH
-                   an official DINOv2 ONNX export instead of models/semantic.onnx
+                   an official DINOv2 ONNX export instead of models/semantic.onnx;
+                   --flow-correction also corrects a flow model's flows from its features
   --provider P     cpu (default) or cuda
   --threads N      inference threads
   --json           machine-readable output (eval)
@@ -214,11 +215,13 @@ function interpolatorChoice(values: { interp?: string; model?: string; provider?
 function semanticChoice(values: Record<string, string | boolean | undefined>): SemanticChoice {
   const model = values['semantic-model'];
   const threshold = values['scene-cut-threshold'];
+  if (values['flow-correction'] === true && values.semantic !== true) throw new UsageError('--flow-correction needs --semantic (the flow head reads its features)');
   if ((model !== undefined || threshold !== undefined) && values.semantic !== true) throw new UsageError('--semantic-model and --scene-cut-threshold need --semantic');
   const sceneCutThreshold = typeof threshold === 'string' ? Number(threshold) : undefined;
   if (sceneCutThreshold !== undefined && !(sceneCutThreshold > 0 && sceneCutThreshold <= 1)) throw new UsageError('--scene-cut-threshold must be a number in (0, 1]');
   return {
     semantic: values.semantic === true,
+    flowCorrection: values['flow-correction'] === true,
     ...(typeof model === 'string' ? { semanticModel: resolveModelPath(model) } : {}),
     ...(sceneCutThreshold !== undefined ? { sceneCutThreshold } : {}),
   };

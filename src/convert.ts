@@ -71,6 +71,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
   let sink: FileSink | undefined;
   try {
     synthesizer = await createSynthesizer(engine);
+    semantic?.attach(synthesizer);
     // A model that fails mid-stream hands its slots to blend instead of ending the job.
     fallback = resolveKind(options) === 'model' ? await createBlendSynthesizer(engine) : undefined;
     sink = await FileSink.open({ path: options.output, audio: source.audio });

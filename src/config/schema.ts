@@ -84,6 +84,7 @@ export const SCHEMA = {
   factor: field<number>({ name: 'integer', min: 1, max: 16 }, 2, 'Output frames per input frame (1 passes frames through, for measuring transport alone).'),
   semantic: field<boolean>({ name: 'boolean' }, false, 'The semantic stage: a DINO-trained vision transformer looks at every input frame, and at a scene cut the engine repeats the nearer frame instead of morphing one scene into the other. It runs beside the interpolator on one core.'),
   semanticModel: field<string>({ name: 'string' }, 'semantic', 'The semantic encoder: `semantic` (shipped, `models/semantic.onnx`) or a path to an ONNX model with input `pixel_values` and output `last_hidden_state` (an official DINOv2 export).'),
+  flowCorrection: field<boolean>({ name: 'boolean' }, false, "Correct the interpolator's flows with the flow head (`models/flow-head.onnx`) from both frames' semantic features; needs `semantic` and a flow model (`quality`)."),
   sceneCutThreshold: field<number | undefined>({ name: 'number', min: 0.001 }, undefined, "Cosine similarity of consecutive frames' pooled features below which they are different scenes (default: the model card's, else 0.5)."),
   deadline: field<boolean>({ name: 'boolean' }, true, 'Per-slot deadlines: a slot the model cannot finish in time is rendered by blend or dup instead (`--no-deadline` waits for the model).'),
   deadlineMs: field<number | undefined>({ name: 'number', min: 0.001 }, undefined, 'Time the slots of one input frame interval may take, ms (default: one input frame interval).'),

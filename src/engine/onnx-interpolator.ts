@@ -141,7 +141,8 @@ export class OnnxInterpolator implements Interpolator {
 }
 
 /** The top-left `width × height` of each of `planes` planes of a `fw × fh` field, packed. */
-function cropPlanes(data: Float32Array, planes: number, fw: number, fh: number, width: number, height: number): Float32Array {
+/** The top-left `width × height` of each of `planes` planes of `fw × fh` (row copies). */
+export function cropPlanes(data: Float32Array, planes: number, fw: number, fh: number, width: number, height: number): Float32Array {
   if (width === fw && height === fh) return data;
   const out = new Float32Array(planes * width * height);
   for (let p = 0; p < planes; p++)

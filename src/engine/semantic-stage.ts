@@ -4,7 +4,12 @@ import { fileURLToPath } from 'node:url';
 import type { Frame } from 'node-av/lib';
 import type { FrameTiming } from './frame-timing.js';
 import { SceneCutDetector, type SceneCutVerdict } from './scene-cut.js';
-import { SemanticEncoder } from './semantic-encoder.js';
+import { type SemanticFeatures, SemanticEncoder } from './semantic-encoder.js';
+import { FlowHead } from './flow-head.js';
+import { FlowSynthesizer, type Synthesizer } from './synthesis.js';
+
+/** The shipped flow-correction head (trained by `train/flow_head.py`). */
+export const DEFAULT_FLOW_HEAD = fileURLToPath(new URL('../../../models/flow-head.onnx', import.meta.url));
 
 /** The shipped semantic encoder (trained by `train/dino.py`). */
 export const DEFAULT_SEMANTIC_MODEL = fileURLToPath(new URL('../../../models/semantic.onnx', import.meta.url));
@@ -21,6 +26,10 @@ export interface SemanticChoice {
   sceneCutThreshold?: number;
   /** The square size frames are resized to for the encoder (default: the card's, else 224). */
   semanticSize?: number;
+  /** Also correct the interpolator's flows from the frames' patch features (needs a flow model such as `quality`, and the semantic stage). */
+  flowCorrection?: boolean;
+  /** The flow-correction head (default `models/flow-head.onnx`). */
+  flowHeadModel?: string;
   provider?: 'cpu' | 'cuda';
 }
 
@@ -35,10 +44,13 @@ export interface SemanticChoice {
 export class SemanticStage {
   /** Cuts found so far. */
   cuts = 0;
+  /** Each analysed frame's features, while the frame lives: the flow head reads them for the pair it corrects. */
+  private readonly features = new WeakMap<Frame, SemanticFeatures>();
 
   private constructor(
     private readonly encoder: SemanticEncoder,
     private readonly detector: SceneCutDetector,
+    private readonly head: FlowHead | undefined,
   ) {}
 
   static async create(choice: SemanticChoice): Promise<SemanticStage> {
@@ -46,7 +58,29 @@ export class SemanticStage {
     if (!existsSync(modelPath)) throw new Error(`semantic encoder not found: ${modelPath}`);
     const encoder = await SemanticEncoder.create({ modelPath, provider: choice.provider, threads: 1, size: choice.semanticSize });
     const threshold = choice.sceneCutThreshold ?? cardThreshold(modelPath) ?? DEFAULT_SCENE_CUT_THRESHOLD;
-    return new SemanticStage(encoder, new SceneCutDetector(threshold));
+    let head: FlowHead | undefined;
+    try {
+      head = choice.flowCorrection ? await FlowHead.create(choice.flowHeadModel ?? DEFAULT_FLOW_HEAD, { provider: choice.provider, threads: 1 }) : undefined;
+    } catch (error) {
+      await encoder.close();
+      throw error;
+    }
+    return new SemanticStage(encoder, new SceneCutDetector(threshold), head);
+  }
+
+  /**
+   * Gives the interpolator the flow head, when there is one: from then on it
+   * corrects each pair's flows with the two frames' features. Only a flow
+   * model (one whose card says the engine does the synthesis) has flows to correct.
+   */
+  attach(synthesizer: Synthesizer): void {
+    const head = this.head;
+    if (!head) return;
+    if (!(synthesizer instanceof FlowSynthesizer)) throw new Error(`flow correction needs a flow model (such as quality); ${synthesizer.name} has no flows to correct`);
+    if (head.inputScale !== undefined && Math.abs(head.inputScale - synthesizer.inputScale) > 1e-6) {
+      throw new Error(`the flow head was trained behind an interpolator at 1/${1 / head.inputScale} of the frame; ${synthesizer.name} works at 1/${1 / synthesizer.inputScale}`);
+    }
+    synthesizer.correction = { correct: head.correct, features: (frame) => this.features.get(frame) };
   }
 
   get threshold(): number {
@@ -58,6 +92,7 @@ export class SemanticStage {
     timing.featuresStart = now();
     const features = await this.encoder.encode(frame);
     timing.featuresEnd = now();
+    this.features.set(frame, features);
     const verdict = this.detector.processFeatures(features.pooled);
     if (verdict.cut) this.cuts++;
     return verdict;
@@ -69,6 +104,7 @@ export class SemanticStage {
   }
 
   async close(): Promise<void> {
+    await this.head?.close();
     await this.encoder.close();
   }
 }

@@ -1,3 +1,5 @@
+import type { FlowCorrection } from './flow-head.js';
+import type { SemanticFeatures } from './semantic-encoder.js';
 import type { Frame } from 'node-av/lib';
 import { createBlendInterpolator } from './classic-interpolators.js';
 import type { Interpolator, RgbImage } from './interpolator.js';
@@ -83,6 +85,8 @@ export class TensorSynthesizer implements Synthesizer {
 
 export class FlowSynthesizer implements Synthesizer {
   private readonly cache = new PairCache<RgbImage>();
+  /** A correction of the model's flow field from the frames' semantic features (the semantic stage's flow head), when set. */
+  correction?: { correct: FlowCorrection; features: (frame: Frame) => SemanticFeatures | undefined };
 
   private constructor(
     private readonly model: OnnxInterpolator,
@@ -93,6 +97,11 @@ export class FlowSynthesizer implements Synthesizer {
     return this.model.name;
   }
 
+  /** The share of the frame size the model estimates flow at. */
+  get inputScale(): number {
+    return this.model.inputScale;
+  }
+
   static async create(model: OnnxInterpolator): Promise<FlowSynthesizer> {
     return new FlowSynthesizer(model, await RgbConverter.create(model.padMultiple, model.inputScale));
   }
@@ -100,7 +109,11 @@ export class FlowSynthesizer implements Synthesizer {
   async synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
     const toRgb = (f: Frame) => this.converter.toRgb(f);
     const [ra, rb] = [await this.cache.get(a, toRgb), await this.cache.get(b, toRgb)];
-    return warpBlend(a, b, await this.model.estimateFlow(ra, rb, t));
+    let field = await this.model.estimateFlow(ra, rb, t);
+    const fa = this.correction?.features(a);
+    const fb = this.correction?.features(b);
+    if (this.correction && fa && fb) field = await this.correction.correct(field, ra, rb, fa, fb);
+    return warpBlend(a, b, field);
   }
 
   async close(): Promise<void> {

@@ -37,6 +37,7 @@ export async function evaluate(dir: string, choice: InterpolatorChoice & Semanti
   const metrics = await FrameMetrics.create();
   // With the semantic stage, a triplet taken for a scene cut gets what the engine would show there: the nearer (earlier, at a tie) frame.
   const semantic = choice.semantic ? await SemanticStage.create(choice) : undefined;
+  semantic?.attach(synthesizer);
   const dup = new DupSynthesizer();
   using toTensor = await RgbConverter.create(1);
   try {

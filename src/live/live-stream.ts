@@ -364,6 +364,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       if (this.options.semantic) this.semantic = await SemanticStage.create(this.options);
       const engine = { ...this.options, threads: interpolatorThreads(this.semantic !== undefined, this.options.threads) };
       synthesizer = await createSynthesizer(engine);
+      this.semantic?.attach(synthesizer);
       if (this.options.wrapSynthesizer) synthesizer = this.options.wrapSynthesizer(synthesizer, this.key);
       // As in convert: a model failing mid-stream hands its slots to blend.
       fallback = resolveKind(this.options) === 'model' || this.options.wrapSynthesizer ? await createBlendSynthesizer(engine) : undefined;
