@@ -2,8 +2,8 @@
  * A WHIP publisher for bench/latency.ts: a werift peer in this process
  * sends the stamped clip's H.264 frames as RTP (RFC 6184, the server's own
  * packetizer), each at its time (frame n at start + n/30 s), as a browser
- * or OBS publishing over WHIP would. `sent[n]` is when frame n's packets
- * were handed to the peer.
+ * or OBS publishing over WHIP would, paced in bursts of 16 packets.
+ * `sent[n]` is when frame n's packets were all handed to the peer.
  */
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket } from 'werift';
 import { accessUnitNals, packetizeH264 } from '../src/egress/h264-packetizer.js';
@@ -55,6 +55,9 @@ export function publishWhip(url: string, clip: { head: Buffer; frames: Buffer[] 
       for (const [i, payload] of payloads.entries()) {
         track.writeRtp(new RtpPacket(new RtpHeader({ sequenceNumber: sequence, timestamp, marker: i === payloads.length - 1 }), payload));
         sequence = (sequence + 1) & 0xffff;
+        // Paced, as browsers and OBS send: a 720p keyframe (~150 packets) sent in one burst overflows
+        // the server's default 208 KiB UDP receive buffer, and every keyframe then arrives broken.
+        if (i % 16 === 15) await new Promise((r) => setTimeout(r, 1));
       }
       sent[n] = performance.now();
     }

@@ -127,10 +127,10 @@ def main():
         with torch.no_grad():
             for _, a, gt, b, t in vals:
                 out, _ = net.estimate(a, b, t, down=args.down)
-                flow, logit = out[-1]
-                frame0, _, _, _ = net.synth(a, b, flow, logit, down=args.down)
+                flow, mlogit = out[-1]
+                frame0, _, _, _ = net.synth(a, b, flow, mlogit, down=args.down)
                 a2, b2 = ifnet.pool(a, args.down), ifnet.pool(b, args.down)
-                f2, m2 = head(flow, torch.sigmoid(logit), a2, b2, patches(vit, a, size), patches(vit, b, size))
+                f2, m2 = head(flow, torch.sigmoid(mlogit), a2, b2, patches(vit, a, size), patches(vit, b, size))
                 frame1, _, _, _ = net.synth(a, b, f2, logit(m2), down=args.down)
                 base += float(psnr(frame0.clamp(0, 1), gt))
                 corr += float(psnr(frame1.clamp(0, 1), gt))
@@ -148,10 +148,10 @@ def main():
         img0, gt, img1, t = sampler.batch(args.batch)
         with torch.no_grad():
             out, _ = net.estimate(img0, img1, t, down=args.down)
-            flow, logit = out[-1]
+            flow, mlogit = out[-1]
             p0, p1 = patches(vit, img0, size), patches(vit, img1, size)
         a2, b2 = ifnet.pool(img0, args.down), ifnet.pool(img1, args.down)
-        f2, m2 = head(flow, torch.sigmoid(logit), a2, b2, p0, p1)
+        f2, m2 = head(flow, torch.sigmoid(mlogit), a2, b2, p0, p1)
         frame, _, _, _ = net.synth(img0, img1, f2, logit(m2), down=args.down)
         loss = lap_loss(frame, gt)
         opt.zero_grad(set_to_none=True)
