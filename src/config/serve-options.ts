@@ -19,7 +19,6 @@ export function serveOptionsFrom(config: Config): ServeOptions & { host: string;
   if (config.authHook.url !== undefined && !/^https?:\/\/\S+$/.test(config.authHook.url)) {
     throw new ConfigError(`authHook.url must be an http:// or https:// URL, got "${config.authHook.url}"`);
   }
-  if (config.flowCorrection && !config.semantic) throw new ConfigError('flowCorrection needs semantic: the flow head reads the semantic stage\'s features');
   const streams: Record<string, StreamSettings> = config.streams;
   return {
     ...interpolatorFor(config.model),

@@ -7,6 +7,7 @@ import { SceneCutDetector, type SceneCutVerdict } from './scene-cut.js';
 import { type SemanticFeatures, SemanticEncoder } from './semantic-encoder.js';
 import { FlowHead } from './flow-head.js';
 import { FlowSynthesizer, type Synthesizer } from './synthesis.js';
+import { type InterpolatorChoice, resolveKind } from './create-interpolator.js';
 
 /** The shipped flow-correction head (trained by `train/flow_head.py`). */
 export const DEFAULT_FLOW_HEAD = fileURLToPath(new URL('../../../models/flow-head.onnx', import.meta.url));
@@ -26,7 +27,7 @@ export interface SemanticChoice {
   sceneCutThreshold?: number;
   /** The square size frames are resized to for the encoder (default: the card's, else 224). */
   semanticSize?: number;
-  /** Also correct the interpolator's flows from the frames' patch features (needs a flow model such as `quality`, and the semantic stage). */
+  /** Correct a flow model's flows from the frames' patch features with the flow head (default on; only flow models such as `quality` have flows). */
   flowCorrection?: boolean;
   /** The flow-correction head (default `models/flow-head.onnx`). */
   flowHeadModel?: string;
@@ -53,14 +54,15 @@ export class SemanticStage {
     private readonly head: FlowHead | undefined,
   ) {}
 
-  static async create(choice: SemanticChoice): Promise<SemanticStage> {
+  static async create(choice: SemanticChoice & InterpolatorChoice): Promise<SemanticStage> {
     const modelPath = choice.semanticModel ?? DEFAULT_SEMANTIC_MODEL;
     if (!existsSync(modelPath)) throw new Error(`semantic encoder not found: ${modelPath}`);
     const encoder = await SemanticEncoder.create({ modelPath, provider: choice.provider, threads: 1, size: choice.semanticSize });
     const threshold = choice.sceneCutThreshold ?? cardThreshold(modelPath) ?? DEFAULT_SCENE_CUT_THRESHOLD;
     let head: FlowHead | undefined;
     try {
-      head = choice.flowCorrection ? await FlowHead.create(choice.flowHeadModel ?? DEFAULT_FLOW_HEAD, { provider: choice.provider, threads: 1 }) : undefined;
+      // Only a model can have flows to correct; blend and dup have none.
+      head = choice.flowCorrection !== false && resolveKind(choice) === 'model' ? await FlowHead.create(choice.flowHeadModel ?? DEFAULT_FLOW_HEAD, { provider: choice.provider, threads: 1 }) : undefined;
     } catch (error) {
       await encoder.close();
       throw error;
@@ -69,18 +71,18 @@ export class SemanticStage {
   }
 
   /**
-   * Gives the interpolator the flow head, when there is one: from then on it
-   * corrects each pair's flows with the two frames' features. Only a flow
-   * model (one whose card says the engine does the synthesis) has flows to correct.
+   * Gives the interpolator the flow head, when there is one and it fits:
+   * from then on it corrects each pair's flows with the two frames'
+   * features. Only a flow model (one whose card says the engine does the
+   * synthesis) working at the resolution the head was trained behind has
+   * flows it can correct. Returns whether the head was attached.
    */
-  attach(synthesizer: Synthesizer): void {
+  attach(synthesizer: Synthesizer): boolean {
     const head = this.head;
-    if (!head) return;
-    if (!(synthesizer instanceof FlowSynthesizer)) throw new Error(`flow correction needs a flow model (such as quality); ${synthesizer.name} has no flows to correct`);
-    if (head.inputScale !== undefined && Math.abs(head.inputScale - synthesizer.inputScale) > 1e-6) {
-      throw new Error(`the flow head was trained behind an interpolator at 1/${1 / head.inputScale} of the frame; ${synthesizer.name} works at 1/${1 / synthesizer.inputScale}`);
-    }
+    if (!head || !(synthesizer instanceof FlowSynthesizer)) return false;
+    if (head.inputScale !== undefined && Math.abs(head.inputScale - synthesizer.inputScale) > 1e-6) return false;
     synthesizer.correction = { correct: head.correct, features: (frame) => this.features.get(frame) };
+    return true;
   }
 
   get threshold(): number {

@@ -94,7 +94,7 @@ export class FlowSynthesizer implements Synthesizer {
   ) {}
 
   get name(): string {
-    return this.model.name;
+    return this.correction ? `${this.model.name} + flow head` : this.model.name;
   }
 
   /** The share of the frame size the model estimates flow at. */

@@ -62,7 +62,7 @@ test('unknown keys, wrong types and bad YAML are one-line errors naming the sour
   fails({ flags: { streams: '{cam: [' } }, /--streams must be YAML or JSON/);
   assert.throws(() => serveOptionsFrom(loadConfig({ flags: { push: 'http://x' } })), /push must be an RTMP URL/);
   assert.throws(() => serveOptionsFrom(loadConfig({ env: { FRC_AUTH_HOOK_URL: 'ftp://auth' } })), /authHook.url must be an http/);
-  assert.throws(() => serveOptionsFrom(loadConfig({ flags: { 'flow-correction': true } })), /flowCorrection needs semantic/);
+  assert.equal(serveOptionsFrom(loadConfig({ flags: { 'no-flow-correction': true } })).flowCorrection, false);
   // An empty file, or keys left empty, mean the defaults.
   assert.equal(loadConfig({ file: file('') }).httpPort, 8080);
   assert.equal(loadConfig({ file: file('httpPort:\nadmin:\n') }).httpPort, 8080);
