@@ -13,6 +13,12 @@ export interface EncodedItem {
   data: Buffer;
   keyframe: boolean;
   timestamp: number;
+  /**
+   * The pts (in the source's video time base) its decoded frames will carry,
+   * when that is not the RTP timestamp (WebRTC restamps frames on its own
+   * timeline): how the stream matches a decoded frame with its arrival.
+   */
+  pts?: bigint;
 }
 
 /** What a live source yields: decoded video, audio packets and, ahead of each decoded frame, its encoded form. */

@@ -3,11 +3,13 @@
  * comes out of the decoder, so the frame's timing record can start at its
  * arrival rather than at the end of decoding.
  *
- * Matched by timestamp (90 kHz, as the encoded items carry it): a decoder
- * with frame threads hands frames out a few packets late, so "the last
- * packet" would be the wrong one. When no timestamp matches (WebRTC's
- * decoded frames are restamped on the media timeline), the newest arrival
- * stands in: that decoder runs single-threaded, one frame out per packet in.
+ * Matched by timestamp (90 kHz, the decoded frame's pts on that clock): a
+ * decoder with frame threads hands frames out a few packets late, so "the
+ * last packet" would be the wrong one. WebRTC sources restamp frames on
+ * their own timeline, so their encoded items say which pts their frames
+ * will carry (matching raw RTP timestamps against it paired frames with
+ * arrivals seconds old whenever the two happened to coincide). When no
+ * timestamp matches, the newest arrival stands in.
  *
  * Pure: the caller passes the times.
  */

@@ -463,7 +463,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
           throw new Error(`the publisher sends ${(over / 1e6).toFixed(1)} Mbit/s (5 s average), over this stream's limit of ${formatKbps(limit!)}`);
         }
         if (item.kind === 'encoded') {
-          this.arrivals.note(item.timestamp, this.now());
+          // Keyed as the decoded frame will be looked up: its pts on the 90 kHz clock.
+          this.arrivals.note(item.pts !== undefined ? (rtpTime(item.pts) ?? item.timestamp) : item.timestamp, this.now());
           this.relayOriginal(item, source);
           continue;
         }

@@ -66,8 +66,8 @@ export class WhipSource implements LiveSource {
         continue;
       }
       // The frame as received, for viewers of the original (it is relayed, not re-encoded).
-      yield { kind: 'encoded', codec: this.session.codec, data: item.frame.data, keyframe: item.frame.keyframe, timestamp: item.frame.timestamp };
       const pts = this.timeline.video(item.frame.timestamp, item.receivedAt);
+      yield { kind: 'encoded', codec: this.session.codec, data: item.frame.data, keyframe: item.frame.keyframe, timestamp: item.frame.timestamp, pts };
       for (const frame of await this.decode(item.frame, pts)) yield { kind: 'video', frame };
     }
     if (!this.closed) for (const frame of await this.decode(null, 0n)) yield { kind: 'video', frame };
