@@ -16,14 +16,13 @@ function meanPsnr(report: Awaited<ReturnType<typeof evaluate>>): number {
   return sets.reduce((s, x) => s + x.psnr * x.n, 0) / sets.reduce((s, x) => s + x.n, 0);
 }
 
-test('a shipped model is found by its bare name; the default stays blend until models/fast.onnx beats it', () => {
+test('a shipped model is found by its bare name; the default is models/fast.onnx (blend where it is missing)', () => {
   assert.equal(resolveModelPath('quality'), DEFAULT_MODEL_PATH.replace(/fast\.onnx$/, 'quality.onnx'));
   assert.equal(resolveModelPath('./quality'), './quality', 'a path is left alone');
   assert.equal(resolveKind({}), existsSync(DEFAULT_MODEL_PATH) ? 'model' : 'blend');
 });
 
-// `fast` joins this list once a fast model that beats blend is trained (train/README.md).
-for (const name of ['quality']) {
+for (const name of ['fast', 'quality']) {
   test(`shipped model "${name}" loads through the engine and beats blend by ≥ ${MIN_GAIN_DB} dB on Middlebury`, async () => {
     const path = resolveModelPath(name);
     assert.ok(existsSync(path), `models/${name}.onnx is missing`);
