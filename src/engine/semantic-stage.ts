@@ -9,8 +9,9 @@ import { FlowHead } from './flow-head.js';
 import { FlowSynthesizer, type Synthesizer } from './synthesis.js';
 import { type InterpolatorChoice, resolveKind } from './create-interpolator.js';
 
-/** The shipped flow-correction head (trained by `train/flow_head.py`). */
+/** The shipped flow-correction heads (trained by `train/flow_head.py`): one behind `quality` (flow at 1/2), one behind `fast` (1/4). */
 export const DEFAULT_FLOW_HEAD = fileURLToPath(new URL('../../../models/flow-head.onnx', import.meta.url));
+export const DEFAULT_FLOW_HEADS = [DEFAULT_FLOW_HEAD, fileURLToPath(new URL('../../../models/flow-head-fast.onnx', import.meta.url))];
 
 /** The shipped semantic encoder (trained by `train/dino.py`). */
 export const DEFAULT_SEMANTIC_MODEL = fileURLToPath(new URL('../../../models/semantic.onnx', import.meta.url));
@@ -29,7 +30,7 @@ export interface SemanticChoice {
   semanticSize?: number;
   /** Correct a flow model's flows from the frames' patch features with the flow head (default on; only flow models such as `quality` have flows). */
   flowCorrection?: boolean;
-  /** The flow-correction head (default `models/flow-head.onnx`). */
+  /** The flow-correction head (default: the shipped one trained behind the interpolator's resolution). */
   flowHeadModel?: string;
   provider?: 'cpu' | 'cuda';
 }
@@ -51,7 +52,8 @@ export class SemanticStage {
   private constructor(
     private readonly encoder: SemanticEncoder,
     private readonly detector: SceneCutDetector,
-    private readonly head: FlowHead | undefined,
+    /** The flow heads loaded; `attach` picks the one trained behind the interpolator's resolution. */
+    private readonly heads: FlowHead[],
   ) {}
 
   static async create(choice: SemanticChoice & InterpolatorChoice): Promise<SemanticStage> {
@@ -59,15 +61,18 @@ export class SemanticStage {
     if (!existsSync(modelPath)) throw new Error(`semantic encoder not found: ${modelPath}`);
     const encoder = await SemanticEncoder.create({ modelPath, provider: choice.provider, threads: 1, size: choice.semanticSize });
     const threshold = choice.sceneCutThreshold ?? cardThreshold(modelPath) ?? DEFAULT_SCENE_CUT_THRESHOLD;
-    let head: FlowHead | undefined;
+    let heads: FlowHead[] = [];
     try {
       // Only a model can have flows to correct; blend and dup have none.
-      head = choice.flowCorrection !== false && resolveKind(choice) === 'model' ? await FlowHead.create(choice.flowHeadModel ?? DEFAULT_FLOW_HEAD, { provider: choice.provider, threads: 1 }) : undefined;
+      if (choice.flowCorrection !== false && resolveKind(choice) === 'model') {
+        const paths = choice.flowHeadModel !== undefined ? [choice.flowHeadModel] : DEFAULT_FLOW_HEADS.filter((path) => existsSync(path));
+        heads = await Promise.all(paths.map((path) => FlowHead.create(path, { provider: choice.provider, threads: 1 })));
+      }
     } catch (error) {
       await encoder.close();
       throw error;
     }
-    return new SemanticStage(encoder, new SceneCutDetector(threshold), head);
+    return new SemanticStage(encoder, new SceneCutDetector(threshold), heads);
   }
 
   /**
@@ -78,9 +83,9 @@ export class SemanticStage {
    * flows it can correct. Returns whether the head was attached.
    */
   attach(synthesizer: Synthesizer): boolean {
-    const head = this.head;
-    if (!head || !(synthesizer instanceof FlowSynthesizer)) return false;
-    if (head.inputScale !== undefined && Math.abs(head.inputScale - synthesizer.inputScale) > 1e-6) return false;
+    if (!(synthesizer instanceof FlowSynthesizer)) return false;
+    const head = this.heads.find((h) => h.inputScale === undefined || Math.abs(h.inputScale - synthesizer.inputScale) < 1e-6);
+    if (!head) return false;
     synthesizer.correction = { correct: head.correct, features: (frame) => this.features.get(frame) };
     return true;
   }
@@ -106,7 +111,7 @@ export class SemanticStage {
   }
 
   async close(): Promise<void> {
-    await this.head?.close();
+    await Promise.all(this.heads.map((head) => head.close()));
     await this.encoder.close();
   }
 }

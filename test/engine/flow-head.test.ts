@@ -21,13 +21,16 @@ test('the flow head corrects the quality model\'s flows from the semantic featur
 
 test('flow correction applies to a flow model only (blend has no flows), and names itself; a head file must be one', async () => {
   const stage = await SemanticStage.create({ semantic: true, kind: 'model', modelPath: 'quality' });
-  const [blend, quality] = await Promise.all([createSynthesizer({ kind: 'blend' }), createSynthesizer({ kind: 'model', modelPath: 'quality' })]);
+  const [blend, quality, fast] = await Promise.all([createSynthesizer({ kind: 'blend' }), createSynthesizer({ kind: 'model', modelPath: 'quality' }), createSynthesizer({ kind: 'model', modelPath: 'fast' })]);
   try {
     assert.equal(stage.attach(blend), false);
+    // Each flow model gets the head trained behind its resolution (quality 1/2, fast 1/4).
     assert.equal(stage.attach(quality), true);
     assert.equal(quality.name, 'frc-ifnet-quality + flow head');
+    assert.equal(stage.attach(fast), true);
+    assert.equal(fast.name, 'frc-ifnet-fast + flow head');
   } finally {
-    await Promise.all([blend.close(), quality.close(), stage.close()]);
+    await Promise.all([blend.close(), quality.close(), fast.close(), stage.close()]);
   }
   await assert.rejects(FlowHead.create(join(REPO, 'models/quality.onnx')), /not a flow-correction head: missing input\(s\) flow, mask, patches0, patches1/);
   await assert.rejects(FlowHead.create(DEFAULT_FLOW_HEAD.replace('flow-head', 'no-such-head')), /flow-correction head not found/);
