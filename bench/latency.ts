@@ -21,7 +21,8 @@
  * `/api/streams` while a stream runs, with the stream's output rate before
  * and during.
  *
- *   node dist/bench/latency.js [--sizes 480,720] [--seconds 20] [--runs pass,blend,model] [--ingest rtmp,whip] [--viewers whep,hls] [--no-autocannon]
+ *   node dist/bench/latency.js [--sizes 480,720] [--seconds 20] [--runs pass,blend,model] [--ingest rtmp,whip] [--viewers whep,hls]
+ *                              [--deadline-ms N] [--threads N] [--encoder-preset ultrafast] [--no-autocannon]
  */
 import './common.js';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -409,7 +410,7 @@ async function hammer(clip: { head: Buffer; frames: Buffer[] }): Promise<string>
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sizes: { type: 'string' }, seconds: { type: 'string' }, runs: { type: 'string' }, viewers: { type: 'string' }, ingest: { type: 'string' }, 'no-autocannon': { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { sizes: { type: 'string' }, seconds: { type: 'string' }, runs: { type: 'string' }, viewers: { type: 'string' }, ingest: { type: 'string' }, 'deadline-ms': { type: 'string' }, threads: { type: 'string' }, 'encoder-preset': { type: 'string' }, 'no-autocannon': { type: 'boolean' } } });
   const viewers = (values.viewers ?? 'whep,hls').split(',');
   const ingests = (values.ingest ?? 'rtmp,whip').split(',') as Run['ingest'][];
   const seconds = Number(values.seconds ?? 20);
@@ -421,7 +422,9 @@ async function main(): Promise<void> {
     for (const size of (values.sizes ?? '480,720').split(',')) {
       const clip = prepareClip(work, size, seconds * FPS);
       for (const kind of kinds) {
-        const serverArgs = kind === 'pass' ? ['--interp', 'dup', '--factor', '1'] : ['--interp', kind, '--factor', '2'];
+        const deadline = [...(values['deadline-ms'] ? ['--deadline-ms', values['deadline-ms']] : []), ...(values.threads ? ['--threads', values.threads] : [])];
+        const preset = values['encoder-preset'] ? ['--encoder-preset', values['encoder-preset']] : [];
+        const serverArgs = kind === 'pass' ? ['--interp', 'dup', '--factor', '1', ...preset] : ['--interp', kind, '--factor', '2', ...deadline, ...preset];
         for (const ingest of ingests)
         for (const r of await measure({ size, label: kind === 'pass' ? 'pass-through (factor 1)' : kind, serverArgs, ingest }, clip, SIZES[size]![1], viewers, work)) {
           const sorted = [...r.latencies].sort((a, b) => a - b);

@@ -38,14 +38,17 @@ async function decodeFrames(file: string, count: number): Promise<Frame[]> {
   return frames;
 }
 
+// Calls not timed first: ONNX Runtime grows its memory arena over the first few runs at a new size.
+const WARMUP = 5;
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function timeSynth(synth: Synthesizer, frames: Frame[], runs: number): Promise<number> {
   const ms: number[] = [];
-  for (let i = 0; i < runs + 2; i++) {
+  for (let i = 0; i < runs + WARMUP; i++) {
     const t0 = performance.now();
     const out = await synth.synthesize(frames[i]!, frames[i + 1]!, 0.5);
-    if (i >= 2) ms.push(performance.now() - t0); // the first two warm up sessions and caches
+    if (i >= WARMUP) ms.push(performance.now() - t0);
     out.free();
   }
   return median(ms);
@@ -54,10 +57,10 @@ async function timeSynth(synth: Synthesizer, frames: Frame[], runs: number): Pro
 /** The flow path's three parts, each on its own (median ms): convert one frame, network, kernel. */
 async function timeParts(path: string, frames: Frame[], runs: number): Promise<[number, number, number]> {
   const model = await OnnxInterpolator.fromFile(path);
-  const conv = await RgbConverter.create(model.padMultiple, model.inputScale);
+  const conv = await RgbConverter.create(model.padMultiple, model.inputScale, model.maxInputPixels);
   const [tc, tn, tk]: number[][] = [[], [], []];
   try {
-    for (let i = 0; i < runs + 2; i++) {
+    for (let i = 0; i < runs + WARMUP; i++) {
       let t0 = performance.now();
       const a = await conv.toRgb(frames[i]!);
       const tConv = performance.now() - t0;
@@ -69,7 +72,7 @@ async function timeParts(path: string, frames: Frame[], runs: number): Promise<[
       const out = await warpBlend(frames[i]!, frames[i + 1]!, field);
       const tKern = performance.now() - t0;
       out.free();
-      if (i >= 2) tc.push(tConv), tn.push(tNet), tk.push(tKern);
+      if (i >= WARMUP) tc.push(tConv), tn.push(tNet), tk.push(tKern);
     }
   } finally {
     conv[Symbol.dispose]();
@@ -91,8 +94,8 @@ async function main(): Promise<void> {
     for (const size of (values.sizes ?? '480,720,1080').split(',')) {
       const [w, h] = SIZES[size]!;
       const clip = join(work, `clip${size}.mkv`);
-      execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', SOURCE, '-an', '-frames:v', String(runs + 4), '-vf', `scale=${w}:${h}`, '-pix_fmt', 'yuv420p', '-c:v', 'ffv1', clip]);
-      const frames = await decodeFrames(clip, runs + 3);
+      execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', SOURCE, '-an', '-frames:v', String(runs + WARMUP + 2), '-vf', `scale=${w}:${h}`, '-pix_fmt', 'yuv420p', '-c:v', 'ffv1', clip]);
+      const frames = await decodeFrames(clip, runs + WARMUP + 1);
       for (const choice of choices) {
         const synth = await createSynthesizer(choice);
         const total = await timeSynth(synth, frames, runs);

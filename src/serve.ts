@@ -12,6 +12,7 @@ import type { ParsedOffer as ParsedOfferType } from './ingest/webrtc/sdp-offer.j
 import { LiveStream, type LiveStreamOptions, type LiveStreamStats } from './live/live-stream.js';
 import { HttpServer, type OfferRequest, type Readiness, type SessionRequest, type SignalResult, type StreamCatalog } from './server/http-server.js';
 import { WhepViewer } from './egress/whep-viewer.js';
+import type { X264Preset } from './egress/x264-presets.js';
 import { whipInput } from './ingest/webrtc/whip-source.js';
 import { chooseAudioCodec, chooseVideoCodec, h264PacketizationMode1, parseOffer } from './ingest/webrtc/sdp-offer.js';
 import { WhipSession } from './ingest/webrtc/whip-session.js';
@@ -73,6 +74,8 @@ export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
   deadline?: boolean;
   /** The time the slots of one input frame interval may take, ms (default: one input frame interval). */
   deadlineMs?: number;
+  /** libx264 preset of every stream's output (default `veryfast`). */
+  encoderPreset?: X264Preset;
   /** How long an ended stream stays listed and its HLS served, so players can finish (default 30 s). */
   endedRetentionMs?: number;
   /**

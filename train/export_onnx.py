@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import ifnet  # noqa: E402
+import ifnet_infer  # noqa: E402
 
 
 class Exported(torch.nn.Module):
@@ -49,6 +50,26 @@ class FlowOnly(torch.nn.Module):
         out, _ = self.net.estimate(img0, img1, timestep, down=1)  # the engine already reduced the frames
         flow, mask = out[-1]
         return flow, torch.sigmoid(mask)
+
+
+def flow_only_model(net, plain=False):
+    """What export_flow_only writes: the inference rewrite (ifnet_infer.py, the same function in ~1/5
+    of the ONNX nodes), checked against FlowOnly on real frames first; or FlowOnly itself (--plain)."""
+    ref = FlowOnly(net).eval()
+    if plain or not net.match:
+        return ref
+    fast = ifnet_infer.InferIFNet(net).eval()
+    m = 4 * max(net.scales)
+    for (h, w) in ((4 * m, 5 * m), (6 * m, 10 * m)):
+        a, b = load_frames(h, w)
+        t = torch.full((1, 1, 1, 1), 0.3)
+        with torch.no_grad():
+            (f0, m0), (f1, m1) = ref(a, b, t), fast(a, b, t)
+        err = max((f0 - f1).abs().max().item(), (m0 - m1).abs().max().item())
+        if err > 1e-3:
+            sys.exit(f'the inference rewrite differs from the network by {err} at {h}x{w}')
+        print(f'inference rewrite = network at {h}x{w} (max abs diff {err:.1e})')
+    return fast
 
 
 def licences(data_dir):
@@ -87,6 +108,11 @@ def main():
     ap.add_argument('--verify', action='store_true')
     ap.add_argument('--blocks', type=int, default=None,
                     help='keep only the first N IFBlocks (a cheaper model from the same weights)')
+    ap.add_argument('--max-input-pixels', type=int, default=None,
+                    help='card maxInputPixels: larger frames are reduced below 1/down so that the network sees at '
+                         'most this many pixels (fast: 14400, i.e. 720p at 1/8)')
+    ap.add_argument('--plain', action='store_true',
+                    help='export the training module as is instead of the inference rewrite (ifnet_infer.py)')
     ap.add_argument('--graph', action='store_true',
                     help='export the whole-frame reference graph (synthesis in the graph, card synthesis '
                          '"graph") instead of the flow-only model the engine warps with')
@@ -109,7 +135,9 @@ def main():
     if args.graph:
         export_graph(net, out, card, args)
     else:
-        export_flow_only(net, out, card)
+        export_flow_only(net, out, card, args.plain)
+        if args.max_input_pixels:
+            card['maxInputPixels'] = args.max_input_pixels
     with open(os.path.splitext(out)[0] + '.json', 'w') as f:
         json.dump(card, f, indent=2)
     print(f'wrote {out} ({os.path.getsize(out)/1e6:.2f} MB) and its card, from {args.ckpt} step {ck["step"]}')
@@ -200,8 +228,8 @@ def verify(model, out, sizes):
         sys.exit(r.returncode)
 
 
-def export_flow_only(net, out, card):
-    model = FlowOnly(net).eval()
+def export_flow_only(net, out, card, plain=False):
+    model = flow_only_model(net, plain)
     down = net.down
     m = 4 * max(net.scales)  # the network's own divisibility at its input
     a, b = load_frames(128, 160)

@@ -10,6 +10,8 @@
  * says otherwise (every flag must be unique; `schema.test.ts` checks).
  */
 
+import { X264_PRESETS, type X264Preset } from '../egress/x264-presets.js';
+
 export type FieldType =
   | { name: 'string' }
   | { name: 'integer'; min?: number; max?: number }
@@ -88,6 +90,7 @@ export const SCHEMA = {
   sceneCutThreshold: field<number | undefined>({ name: 'number', min: 0.001 }, undefined, "Cosine similarity of consecutive frames' pooled features below which they are different scenes (default: the model card's, else 0.5)."),
   deadline: field<boolean>({ name: 'boolean' }, true, 'Per-slot deadlines: a slot the model cannot finish in time is rendered by blend or dup instead (`--no-deadline` waits for the model).'),
   deadlineMs: field<number | undefined>({ name: 'number', min: 0.001 }, undefined, 'Time the slots of one input frame interval may take, ms (default: one input frame interval).'),
+  encoderPreset: field<X264Preset>({ name: 'enum', values: X264_PRESETS }, 'veryfast', "libx264 preset of the live output. At 720p and 60 fps `veryfast` takes about one core of a 2-core machine; `ultrafast` a fraction of that (the model then gets more of the CPU), for a higher bitrate at the same quality."),
   token: string('Publish secret for every key without its own (`streams.<key>.token`).', { secret: true }),
   viewToken: string('Bearer token WHEP viewers must send, for every key without its own.', { secret: true }),
   streamKey: string('When set, the only stream key that may publish.'),

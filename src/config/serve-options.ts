@@ -30,6 +30,7 @@ export function serveOptionsFrom(config: Config): ServeOptions & { host: string;
     factor: config.factor,
     deadline: config.deadline,
     deadlineMs: config.deadlineMs,
+    encoderPreset: config.encoderPreset,
     token: config.token,
     viewToken: config.viewToken,
     streamKey: config.streamKey,

@@ -12,6 +12,7 @@ import type { VideoFanout } from './video-fanout.js';
 import type { AudioFanout } from './audio-fanout.js';
 import { AudioTranscoder } from './audio-transcoder.js';
 import { AudioGate } from '../live/audio-gate.js';
+import type { X264Preset } from './x264-presets.js';
 
 export interface LiveEgressOptions {
   /** The stream's own directory for its HLS output. */
@@ -30,6 +31,8 @@ export interface LiveEgressOptions {
    * WebRTC viewers as it is when it is Opus, else transcoded to Opus.
    */
   audio?: Stream;
+  /** The H.264 encoder's preset (default `veryfast`). */
+  preset?: X264Preset;
   /** Target HLS segment length in seconds (default 1). */
   segmentSeconds?: number;
   /** An RTMP push already connecting (see `RtmpPush.connect`); the egress owns it from here. */
@@ -121,7 +124,7 @@ export class LiveEgress implements AsyncDisposable {
       encoder = await Encoder.create(FF_ENCODER_LIBX264, {
         gopSize: Math.max(1, Math.round(options.fps * segmentSeconds)),
         maxBFrames: 0,
-        options: { preset: 'veryfast', tune: 'zerolatency', crf: 23 },
+        options: { preset: options.preset ?? 'veryfast', tune: 'zerolatency', crf: 23 },
         // After node-av picked the time base (the frames'), so only the declared rate changes.
         configure: (context) => {
           if (options.frameRate) context.framerate = new Rational(options.frameRate.num, options.frameRate.den);

@@ -19,6 +19,11 @@ import { paddedSize, type RgbImage } from './interpolator.js';
  * One converter serves one stream and keeps its swscale contexts, re-created
  * only when the frame geometry changes.
  */
+/** The share of a `width × height` frame a model sees: `scale`, or less where that would exceed `maxPixels`. */
+export function reducedScale(width: number, height: number, scale: number, maxPixels = Infinity): number {
+  return Math.min(scale, Math.sqrt(maxPixels / (width * height)));
+}
+
 export class RgbConverter implements Disposable {
   private toRgbCtx?: ScaleContext;
   private fromRgbCtx?: ScaleContext;
@@ -26,6 +31,7 @@ export class RgbConverter implements Disposable {
   private constructor(
     private readonly padMultiple: number,
     private readonly scale: number,
+    private readonly maxPixels: number,
     private readonly toTensor: ort.InferenceSession,
     private readonly fromTensor: ort.InferenceSession,
   ) {}
@@ -33,21 +39,25 @@ export class RgbConverter implements Disposable {
   /**
    * `scale` < 1 makes `toRgb` return a reduced copy (swscale's area filter,
    * a box average at 1/2), for models that estimate flow at reduced size.
+   * `maxPixels` caps the reduced copy's area: larger frames are reduced
+   * further, so a flow model's cost stops growing with the frame size.
    */
-  static async create(padMultiple: number, scale = 1): Promise<RgbConverter> {
+  static async create(padMultiple: number, scale = 1, maxPixels = Infinity): Promise<RgbConverter> {
     const options = sessionOptions();
     const [to, from] = await Promise.all([
       ort.InferenceSession.create(toTensorGraph(), options),
       ort.InferenceSession.create(fromTensorGraph(), options),
     ]);
-    return new RgbConverter(padMultiple, scale, to, from);
+    return new RgbConverter(padMultiple, scale, maxPixels, to, from);
   }
 
   /** Decoded frame → padded planar RGB in 0..1 (at the converter's scale). */
   async toRgb(frame: Frame): Promise<RgbImage> {
-    const width = Math.max(1, Math.round(frame.width * this.scale));
-    const height = Math.max(1, Math.round(frame.height * this.scale));
-    const flags = this.scale < 1 ? SWS_AREA | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT : TO_RGB_FLAGS;
+    const scale = reducedScale(frame.width, frame.height, this.scale, this.maxPixels);
+    const round = scale < this.scale ? Math.floor : Math.round; // under the cap, stay under it
+    const width = Math.max(1, round(frame.width * scale + 1e-9));
+    const height = Math.max(1, round(frame.height * scale + 1e-9));
+    const flags = scale < 1 ? SWS_AREA | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT : TO_RGB_FLAGS;
     const ctx = (this.toRgbCtx = ScaleContext.reuse(this.toRgbCtx, frame.width, frame.height, frame.format as AVPixelFormat, AV_PIX_FMT_GBRP, flags, width, height));
     await ctx.sws.scaleFrame(ctx.rgb, frame);
     const planes = new Uint8Array(3 * width * height);

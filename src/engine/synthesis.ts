@@ -103,7 +103,7 @@ export class FlowSynthesizer implements Synthesizer {
   }
 
   static async create(model: OnnxInterpolator): Promise<FlowSynthesizer> {
-    return new FlowSynthesizer(model, await RgbConverter.create(model.padMultiple, model.inputScale));
+    return new FlowSynthesizer(model, await RgbConverter.create(model.padMultiple, model.inputScale, model.maxInputPixels));
   }
 
   async synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {

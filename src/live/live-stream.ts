@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import type { Frame } from 'node-av/lib';
 import { LiveEgress } from '../egress/live-egress.js';
+import type { X264Preset } from '../egress/x264-presets.js';
 import { VideoFanout } from '../egress/video-fanout.js';
 import { AudioFanout } from '../egress/audio-fanout.js';
 import type { WhepViewer } from '../egress/whep-viewer.js';
@@ -150,6 +151,8 @@ export interface LiveStreamOptions extends InterpolatorChoice, SemanticChoice {
    * (`factor` output frame intervals), what keeps the engine in real time.
    */
   deadlineMs?: number;
+  /** The output encoder's libx264 preset (default `veryfast`). */
+  encoderPreset?: X264Preset;
 }
 
 const quietLogger: Logger = { info: () => {}, warn: () => {} };
@@ -374,6 +377,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       this.sink = await LiveEgress.open({
         dir: this.dir,
         fps: (rate ? rate.num / rate.den : 30) * factor,
+        ...(this.options.encoderPreset ? { preset: this.options.encoderPreset } : {}),
         frameRate: rate ? { num: rate.num * factor, den: rate.den } : undefined,
         audio: this.source.audio,
         push: this.push,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Decoder, Demuxer } from 'node-av/api';
 import type { Frame } from 'node-av/lib';
-import { RgbConverter } from '../../src/engine/rgb-convert.js';
+import { reducedScale, RgbConverter } from '../../src/engine/rgb-convert.js';
 import { readStillImage } from '../../src/ingest/still-image.js';
 import { EVAL, FOOTAGE } from '../helpers.js';
 
@@ -60,4 +60,23 @@ test('YUV → padded RGB → YUV round trip of real footage keeps the picture (l
   assert.ok(chroma > 38, `chroma PSNR ${chroma}`);
   frame.free();
   back.free();
+});
+
+test('a pixel cap reduces large frames below the scale (720p at 1/8 for 14400 pixels) and leaves small ones at it', async (t) => {
+  assert.equal(reducedScale(1280, 720, 0.25, 14400), 0.125);
+  assert.equal(reducedScale(320, 240, 0.25, 14400), 0.25);
+  assert.equal(reducedScale(1280, 720, 0.25), 0.25);
+
+  using converter = await RgbConverter.create(16, 0.25, 14400);
+  const hd = await firstFrame(join(FOOTAGE, 'birds_animation_720p30_wp2022.mp4'));
+  const still = await readStillImage(join(EVAL, 'middlebury_other/Urban2/frame0.png')); // 640x480
+  t.after(() => {
+    hd.free();
+    still.free();
+  });
+  const a = await converter.toRgb(hd);
+  assert.deepEqual([a.width, a.height, a.paddedWidth, a.paddedHeight], [160, 90, 160, 96]);
+  const b = await converter.toRgb(still); // 1/4 would be 160x120 = 19200 pixels
+  assert.ok(b.width * b.height <= 14400 && b.width * b.height > 14000, `${b.width}x${b.height}`);
+  assert.equal(Math.round(b.width / b.height * 3), 4);
 });

@@ -24,11 +24,16 @@ test('dup returns the nearer frame (the earlier one at a tie)', async () => {
   b.free();
 });
 
-test('a flow model marked for engine synthesis runs at its input scale and the native kernel makes the frame', async (t) => {
+for (const [label, card] of [
+  ['at its input scale', { padMultiple: 16, synthesis: 'engine', inputScale: 0.5 }],
+  // 640x480 capped at 5000 pixels: a field of 82x61, an uneven ratio to the frame
+  ['under a pixel cap', { padMultiple: 16, synthesis: 'engine', inputScale: 0.5, maxInputPixels: 5000 }],
+] as const)
+test(`a flow model marked for engine synthesis runs ${label} and the native kernel makes the frame`, async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'zero-flow.onnx');
   writeFileSync(path, zeroFlowModel());
-  writeFileSync(join(dir, 'zero-flow.json'), JSON.stringify({ padMultiple: 16, synthesis: 'engine', inputScale: 0.5 }));
+  writeFileSync(join(dir, 'zero-flow.json'), JSON.stringify(card));
   const model = await OnnxInterpolator.fromFile(path);
   assert.equal(model.synthesis, 'engine');
   const flow = await synthesizerFor(model);
@@ -65,4 +70,12 @@ test('a flow-only model refuses to be used as a whole-frame interpolator', async
   t.after(() => model.close());
   const img = { width: 32, height: 32, paddedWidth: 32, paddedHeight: 32, data: new Float32Array(3 * 32 * 32) };
   await assert.rejects(model.interpolate(img, img, 0.5), /outputs flow only/);
+});
+
+test('a card with a pixel cap too small to run is refused with the reason', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'tiny.onnx');
+  writeFileSync(path, zeroFlowModel());
+  writeFileSync(join(dir, 'tiny.json'), JSON.stringify({ synthesis: 'engine', inputScale: 0.5, maxInputPixels: 10 }));
+  await assert.rejects(OnnxInterpolator.fromFile(path), /maxInputPixels must be at least 256/);
 });

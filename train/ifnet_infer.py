@@ -1,0 +1,124 @@
+"""The trained IFNet rewritten for inference: the same function as IFNet.estimate(down=1) (final flow,
+sigmoid mask), with the same weights, in about a fifth of the ONNX nodes.
+
+Why: at the working resolutions the engine uses (e.g. 320x180 for 720p at H/4) the network's
+convolutions are small, and ONNX Runtime's time went mostly to ~700 tiny elementwise nodes (81
+Slice/Sub/Abs per cost volume, a CumSum pixel grid per warp, per-channel softmax arithmetic), each
+paying a thread-pool round trip. What changed, each exact up to float rounding (checked by
+export_onnx.py --check against IFNet itself):
+
+  * cost volume: |a(x-d) - b(x+d)| for all d is one convolution of the padded grey pair with
+    +1/-1 one-hot kernels, then Abs; for the warped pair the grey mean is folded into the kernel;
+  * soft-argmin: exp of the normalised cost, then one 1x1 convolution gives the softmax
+    denominator and both expected displacements at once;
+  * warps: both frames in one GridSample (batch 2), the sampling grid built once per level from
+    Range instead of CumSum;
+  * flows and mask travel as one 5-channel tensor (one Resize and one pool instead of two).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import ifnet
+
+
+def shift_kernel(r, grey_channels):
+    """Weights [(2r+1)^2, 2*grey_channels, 2r+1, 2r+1] turning the pair (a, b), each padded by r,
+    into a(x - d) - b(x + d) for every d in [-r, r]^2 (the order of ifnet.symmetric_cost), with the
+    grey mean over `grey_channels` channels folded in."""
+    n = 2 * r + 1
+    w = torch.zeros(n * n, 2 * grey_channels, n, n)
+    k = 0
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            w[k, :grey_channels, r - dy, r - dx] = 1.0 / grey_channels
+            w[k, grey_channels:, r + dy, r + dx] = -1.0 / grey_channels
+            k += 1
+    return w
+
+
+class InferIFNet(nn.Module):
+    def __init__(self, net: ifnet.IFNet):
+        super().__init__()
+        assert net.match, 'the rewrite covers the matching-cost IFNet (cost radii set)'
+        self.blocks = net.blocks
+        self.scales = net.scales
+        self.r0, self.r1 = net.r0, net.r1
+        self.register_buffer('k0', shift_kernel(self.r0, 1))  # block 1: on the grey pair
+        self.register_buffer('k1', shift_kernel(self.r1, 3))  # later blocks: on the warped RGB pair
+        # per matcher: 1x1 weights giving [sum p, sum p dx, sum p dy, sum p dx, sum p dy, 0]
+        for i, m in enumerate(net.match):
+            d = m.d.reshape(2, -1)
+            w = torch.stack([torch.ones_like(d[0]), d[0], d[1], d[0], d[1], torch.zeros_like(d[0])])
+            self.register_buffer(f'moments{i}', w[:, :, None, None].clone())
+            self.register_buffer(f'inv_t{i}', (-m.log_t.detach()).exp().reshape(1, 1, 1, 1))
+        # Each block's first convolution, its input widened with zero-weight channels to a multiple of 8:
+        # ONNX Runtime runs such convolutions in its blocked (NCHWc) layout, several times faster.
+        self.first = nn.ModuleList()
+        self.extra = []
+        for blk in net.blocks:
+            c = blk.conv0[0][0]
+            pad = -c.in_channels % 8
+            wide = nn.Conv2d(c.in_channels + pad, c.out_channels, c.kernel_size, c.stride, c.padding)
+            with torch.no_grad():
+                wide.weight.zero_()
+                wide.weight[:, :c.in_channels] = c.weight
+                wide.bias.copy_(c.bias)
+            self.first.append(wide)
+            self.extra.append(pad)
+
+    def cost(self, pair, r, kernel):
+        return F.conv2d(F.pad(pair, (r, r, r, r), mode='replicate'), kernel).abs()
+
+    def match(self, i, cost, coef):
+        """Soft-argmin displacement of the cost as linear-motion intermediate flows, [B,5] with a
+        zero mask channel: coef = (-2t, -2t, 2(1-t), 2(1-t), 0)."""
+        c = F.avg_pool2d(cost, 3, 1, 1, count_include_pad=False)
+        lo = c.min(1, keepdim=True)[0]
+        k = getattr(self, f'inv_t{i}') / (c.mean(1, keepdim=True) - lo + 0.02)
+        m = F.conv2d(torch.exp((lo - c) * k), getattr(self, f'moments{i}'))
+        return m[:, 1:] / m[:, :1] * coef
+
+    def warp_pair(self, ab, fm):
+        """Both frames of the 6-channel pair backward-warped by their flows (channels 0-3 of fm),
+        one GridSample for both; returns the warped pair as 6 channels. (Four Gathers instead of
+        GridSample were measured too: no faster in ONNX Runtime.)"""
+        _, _, h, w = ab.shape
+        # sizes as tensors from Range, so that H and W stay dynamic in the ONNX graph
+        ix, iy = torch.arange(w, dtype=torch.float32), torch.arange(h, dtype=torch.float32)
+        wt, ht = ix[-1:] + 1.0, iy[-1:] + 1.0
+        gx, gy = (ix * 2.0 + 1.0) / wt - 1.0, (iy * 2.0 + 1.0) / ht - 1.0
+        base = torch.stack([gx[None, :].expand(h, w), gy[:, None].expand(h, w)], 0)[None]  # [1,2,h,w]
+        scale = torch.cat([2.0 / wt, 2.0 / ht, 2.0 / wt, 2.0 / ht]).reshape(1, 4, 1, 1)
+        # [2,2,h,w]: frame 0's (dx, dy), frame 1's; scaled and offset while channels-first (ONNX Runtime
+        # broadcasts over a small trailing dimension slowly), then one transpose to GridSample's layout
+        grid = ((fm[:, :4] * scale).reshape(2, 2, h, w) + base).permute(0, 2, 3, 1)
+        out = F.grid_sample(ab.reshape(2, 3, h, w), grid, mode='bilinear', padding_mode='border', align_corners=False)
+        return out.reshape(1, 6, h, w)
+
+    def forward(self, img0, img1, t):
+        ab = torch.cat([img0, img1], 1)
+        coef = torch.cat([-2.0 * t, -2.0 * t, 2.0 - 2.0 * t, 2.0 - 2.0 * t, t * 0.0], 1)  # [1,5,1,1]
+        fm = None  # flows (4) and mask logit (1) so far, at the working resolution
+        for i, (blk, s) in enumerate(zip(self.blocks, self.scales)):
+            p = ifnet.pool(ab, s)
+            tp = torch.ones_like(p[:, :1]) * t
+            if fm is None:
+                grey = torch.cat([p[:, :3].mean(1, keepdim=True), p[:, 3:].mean(1, keepdim=True)], 1)
+                cost = self.cost(grey, self.r0, self.k0)
+                x = torch.cat([p, tp, cost], 1)
+            else:
+                fs = ifnet.pool(fm, s) * torch.tensor([1.0 / s] * 4 + [1.0]).reshape(1, 5, 1, 1) if s > 1 else fm
+                wab = self.warp_pair(p, fs)
+                cost = self.cost(wab, self.r1, self.k1)
+                # IFNet's order: a, b, warped a, warped b, mask, t-plane, flows, cost
+                x = torch.cat([p, wab, fs[:, 4:5], tp, fs[:, :4], cost], 1)
+            if self.extra[i]:
+                x = torch.cat([x] + [tp] * self.extra[i], 1)  # any channel will do: its weights are zero
+            f = blk.conv0[1](blk.conv0[0][1](self.first[i](x)))
+            f = blk.body(f) + f
+            o = ifnet.up(blk.last(f), 2) + self.match(i, cost, coef)
+            if s > 1:
+                o = ifnet.up(o, s) * torch.tensor([float(s)] * 4 + [1.0]).reshape(1, 5, 1, 1)
+            fm = o if fm is None else fm + o
+        return fm[:, :4], torch.sigmoid(fm[:, 4:5])
