@@ -73,7 +73,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
     synthesizer = await createSynthesizer(engine);
     semantic?.attach(synthesizer);
     // A model that fails mid-stream hands its slots to blend instead of ending the job.
-    fallback = resolveKind(options) === 'model' ? await createBlendSynthesizer(engine) : undefined;
+    fallback = resolveKind(options) === 'model' ? await createBlendSynthesizer() : undefined;
     sink = await FileSink.open({ path: options.output, audio: source.audio });
     const stats = await run(source, sink, synthesizer, fallback, semantic, options, started);
     await sink.close();

@@ -34,7 +34,7 @@ export async function createSynthesizer(choice: InterpolatorChoice): Promise<Syn
     case 'dup':
       return new DupSynthesizer();
     case 'blend':
-      return createBlendSynthesizer(choice);
+      return createBlendSynthesizer();
     case 'model':
       return synthesizerFor(await OnnxInterpolator.fromFile(resolveModelPath(choice.modelPath ?? DEFAULT_MODEL_PATH), choice));
   }

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_GBRP, AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV422P, AV_PIX_FMT_YUV444P } from 'node-av/constants';
 
-interface NativeParams {
+interface PlaneParams {
   planes: number;
   width: number[];
   height: number[];
@@ -12,16 +12,22 @@ interface NativeParams {
   stride0: number[];
   stride1: number[];
   dstStride: number[];
-  flow: Float32Array;
-  mask: Float32Array;
-  flowWidth: number;
-  flowHeight: number;
   rowStart: number;
   rowEnd: number;
 }
 
+interface NativeParams extends PlaneParams {
+  flow: Float32Array;
+  mask: Float32Array;
+  flowWidth: number;
+  flowHeight: number;
+}
+
 // Built by `node-gyp rebuild` (npm's install step) from src/engine/native/warp-blend.c.
-const native = createRequire(import.meta.url)('../../../build/Release/frc_native.node') as { warpBlend(p: NativeParams): Promise<void> };
+const native = createRequire(import.meta.url)('../../../build/Release/frc_native.node') as {
+  warpBlend(p: NativeParams): Promise<void>;
+  blend(p: PlaneParams & { t: number }): Promise<void>;
+};
 
 /** Intermediate flows and fusion mask at the model's (reduced) resolution. */
 export interface FlowField {
@@ -49,9 +55,29 @@ const CHROMA_SHIFT = new Map<number, [number, number]>([
  * the libuv thread pool.
  */
 export async function warpBlend(a: Frame, b: Frame, field: FlowField, slices = 2): Promise<Frame> {
+  const { out, planes } = outputFor(a, b);
+  const params = { ...planes, flow: field.flow, mask: field.mask, flowWidth: field.width, flowHeight: field.height };
+  await inBands(out, a.height, slices, (rowStart, rowEnd) => native.warpBlend({ ...params, rowStart, rowEnd }));
+  return out;
+}
+
+/**
+ * `(1 − t)·a + t·b` of two frames, per 8-bit sample in their own pixel
+ * format (linear, so the same as blending in RGB up to rounding): the
+ * engine's blend, without the float RGB round trip. A new frame; the caller
+ * owns it.
+ */
+export async function blendFrames(a: Frame, b: Frame, t: number, slices = 1): Promise<Frame> {
+  const { out, planes } = outputFor(a, b);
+  await inBands(out, a.height, slices, (rowStart, rowEnd) => native.blend({ ...planes, t, rowStart, rowEnd }));
+  return out;
+}
+
+/** A new frame shaped like `a` for the result, and the three planes' geometry for native code. */
+function outputFor(a: Frame, b: Frame): { out: Frame; planes: Omit<PlaneParams, 'rowStart' | 'rowEnd'> } {
   const shift = CHROMA_SHIFT.get(a.format as number);
-  if (!shift) throw new Error(`warpBlend: unsupported pixel format ${a.format}`);
-  if (b.format !== a.format || b.width !== a.width || b.height !== a.height) throw new Error('warpBlend: frames differ in geometry');
+  if (!shift) throw new Error(`unsupported pixel format ${a.format} for native synthesis`);
+  if (b.format !== a.format || b.width !== a.width || b.height !== a.height) throw new Error('frames differ in geometry');
   const out = new Frame();
   out.alloc();
   out.width = a.width;
@@ -62,29 +88,31 @@ export async function warpBlend(a: Frame, b: Frame, field: FlowField, slices = 2
   out.colorPrimaries = a.colorPrimaries;
   out.colorTrc = a.colorTrc;
   out.allocBuffer();
-
   const cw = (a.width + (1 << shift[0]) - 1) >> shift[0];
   const ch = (a.height + (1 << shift[1]) - 1) >> shift[1];
-  const params = {
-    planes: 3,
-    width: [a.width, cw, cw],
-    height: [a.height, ch, ch],
-    src0: a.data!.slice(0, 3),
-    src1: b.data!.slice(0, 3),
-    dst: out.data!.slice(0, 3),
-    stride0: a.linesize.slice(0, 3),
-    stride1: b.linesize.slice(0, 3),
-    dstStride: out.linesize.slice(0, 3),
-    flow: field.flow,
-    mask: field.mask,
-    flowWidth: field.width,
-    flowHeight: field.height,
+  return {
+    out,
+    planes: {
+      planes: 3,
+      width: [a.width, cw, cw],
+      height: [a.height, ch, ch],
+      src0: a.data!.slice(0, 3),
+      src1: b.data!.slice(0, 3),
+      dst: out.data!.slice(0, 3),
+      stride0: a.linesize.slice(0, 3),
+      stride1: b.linesize.slice(0, 3),
+      dstStride: out.linesize.slice(0, 3),
+    },
   };
-  const bands = Math.max(1, Math.min(slices, a.height));
-  await Promise.all(
-    Array.from({ length: bands }, (_, i) =>
-      native.warpBlend({ ...params, rowStart: Math.floor((i * a.height) / bands), rowEnd: Math.floor(((i + 1) * a.height) / bands) }),
-    ),
-  );
-  return out;
+}
+
+/** Runs `work` on `slices` row bands of `out` (`height` rows), in parallel on the libuv pool; frees `out` if it fails. */
+async function inBands(out: Frame, height: number, slices: number, work: (rowStart: number, rowEnd: number) => Promise<void>): Promise<void> {
+  const bands = Math.max(1, Math.min(slices, height));
+  try {
+    await Promise.all(Array.from({ length: bands }, (_, i) => work(Math.floor((i * height) / bands), Math.floor(((i + 1) * height) / bands))));
+  } catch (err) {
+    out.free();
+    throw err;
+  }
 }

@@ -370,7 +370,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       this.semantic?.attach(synthesizer);
       if (this.options.wrapSynthesizer) synthesizer = this.options.wrapSynthesizer(synthesizer, this.key);
       // As in convert: a model failing mid-stream hands its slots to blend.
-      fallback = resolveKind(this.options) === 'model' || this.options.wrapSynthesizer ? await createBlendSynthesizer(engine) : undefined;
+      fallback = resolveKind(this.options) === 'model' || this.options.wrapSynthesizer ? await createBlendSynthesizer() : undefined;
       this.interpolator = synthesizer.name;
       const factor = this.options.factor ?? 2;
       const rate = this.source.frameRate;

@@ -3,8 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AV_PIX_FMT_GBRP } from 'node-av/constants';
+import type { Frame } from 'node-av/lib';
 import { OnnxInterpolator } from '../../src/engine/onnx-interpolator.js';
-import { createBlendSynthesizer, DupSynthesizer, FlowSynthesizer, synthesizerFor } from '../../src/engine/synthesis.js';
+import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
+import { createBlendInterpolator } from '../../src/engine/classic-interpolators.js';
+import { BlendSynthesizer, DupSynthesizer, FlowSynthesizer, TensorSynthesizer, synthesizerFor, type Synthesizer } from '../../src/engine/synthesis.js';
 import { readStillImage } from '../../src/ingest/still-image.js';
 import { EVAL, tempDir } from '../helpers.js';
 import { zeroFlowModel } from './test-models.js';
@@ -38,7 +41,8 @@ test(`a flow model marked for engine synthesis runs ${label} and the native kern
   assert.equal(model.synthesis, 'engine');
   const flow = await synthesizerFor(model);
   assert.ok(flow instanceof FlowSynthesizer);
-  const blend = await createBlendSynthesizer();
+  // The reference: the blend ONNX graph through RGB tensors.
+  const blend = await TensorSynthesizer.create(await createBlendInterpolator());
   t.after(async () => {
     await flow.close();
     await blend.close();
@@ -51,12 +55,7 @@ test(`a flow model marked for engine synthesis runs ${label} and the native kern
   assert.equal(viaFlow.width, a.width);
   assert.equal(viaFlow.height, a.height);
   // Zero flow and an even mask: the warp+blend kernel must equal a plain blend (±1 for rounding).
-  let worst = 0;
-  for (let p = 0; p < 3; p++)
-    for (let y = 0; y < a.height; y++)
-      for (let x = 0; x < a.width; x++) {
-        worst = Math.max(worst, Math.abs(viaFlow.data![p]![y * viaFlow.linesize[p]! + x]! - viaBlend.data![p]![y * viaBlend.linesize[p]! + x]!));
-      }
+  const worst = worstSample(viaFlow, viaBlend, viaBlend, 0, (w) => w);
   assert.ok(worst <= 1, `max difference ${worst}`);
   for (const f of [a, b, viaFlow, viaBlend]) f.free();
 });
@@ -78,4 +77,39 @@ test('a card with a pixel cap too small to run is refused with the reason', asyn
   writeFileSync(path, zeroFlowModel());
   writeFileSync(join(dir, 'tiny.json'), JSON.stringify({ synthesis: 'engine', inputScale: 0.5, maxInputPixels: 10 }));
   await assert.rejects(OnnxInterpolator.fromFile(path), /maxInputPixels must be at least 256/);
+});
+
+/** Largest difference between `out` and `expected(a, b)` per sample, over the three planes (chroma subsampled by `shift`). */
+function worstSample(out: Frame, a: Frame, b: Frame, shift: number, expected: (x: number, y: number) => number): number {
+  let worst = 0;
+  for (let p = 0; p < 3; p++) {
+    const w = p === 0 ? a.width : a.width >> shift;
+    const h = p === 0 ? a.height : a.height >> shift;
+    // node-av builds `data` and `linesize` anew on every access: read them once per plane
+    const [po, pa, pb] = [out, a, b].map((f) => ({ d: f.data![p]!, s: f.linesize[p]! }));
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) worst = Math.max(worst, Math.abs(po!.d[y * po!.s + x]! - expected(pa!.d[y * pa!.s + x]!, pb!.d[y * pb!.s + x]!)));
+  }
+  return worst;
+}
+
+test('the native blend is (1−t)·a + t·b to ±1: the same as the blend graph in planar RGB, and in YUV 4:2:0 directly', async (t) => {
+  const reference: Synthesizer = await TensorSynthesizer.create(await createBlendInterpolator());
+  const native = new BlendSynthesizer();
+  t.after(() => reference.close());
+  const rgb = await Promise.all(['frame0.png', 'frame1.png'].map((f) => readStillImage(join(SAMPLE, f), AV_PIX_FMT_GBRP)));
+  const yuv = await Promise.all(['frame0.png', 'frame1.png'].map((f) => readStillImage(join(SAMPLE, f), AV_PIX_FMT_YUV420P)));
+  for (const at of [0.5, 0.3]) {
+    const want = await reference.synthesize(rgb[0]!, rgb[1]!, at);
+    const got = await native.synthesize(rgb[0]!, rgb[1]!, at);
+    assert.equal(got.format, AV_PIX_FMT_GBRP);
+    // compared sample by sample with the graph's output (a = want, b unused)
+    assert.ok(worstSample(got, want, want, 0, (w) => w) <= 1, `planar RGB, t=${at}`);
+    const mixed = await native.synthesize(yuv[0]!, yuv[1]!, at);
+    assert.equal(mixed.format, AV_PIX_FMT_YUV420P);
+    const worst = worstSample(mixed, yuv[0]!, yuv[1]!, 1, (x, y) => (1 - at) * x + at * y);
+    assert.ok(worst <= 1, `YUV 4:2:0, t=${at}: max difference ${worst}`);
+    for (const f of [want, got, mixed]) f.free();
+  }
+  for (const f of [...rgb, ...yuv]) f.free();
 });
