@@ -57,12 +57,20 @@ test('two live publishers become 60 fps HLS; killing one ends only that stream',
   });
   assert.match(await (await fetch(`${http}/hls/a/index.m3u8`)).text(), /#EXT-X-ENDLIST/);
 
-  // Once past its start, b runs at the publisher's 30 fps in and 60 out.
-  const steadyB = await until('b steady', 10_000, async () => {
+  // Once past its start, b runs at the publisher's 30 fps in and 60 out. The rates are 2 s windows, so one
+  // sample can catch a catch-up burst after a stall of a loaded machine: the median of three, 0.6 s apart.
+  await until('b steady', 10_000, async () => {
     const sb = stream(await streams(), 'b');
     return sb?.state === 'live' && sb.uptimeSeconds >= 3.2 ? sb : undefined;
   });
-  assert.ok(Math.abs(steadyB.inputFps - 30) <= 3 && Math.abs(steadyB.outputFps - 60) <= 6, `b: ${steadyB.inputFps} → ${steadyB.outputFps} fps`);
+  const samples: LiveStreamStats[] = [];
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 600));
+    samples.push(stream(await streams(), 'b')!);
+  }
+  const median = (pick: (s: LiveStreamStats) => number) => samples.map(pick).sort((x, y) => x - y)[1]!;
+  const steadyB = { inputFps: median((s) => s.inputFps), outputFps: median((s) => s.outputFps) };
+  assert.ok(Math.abs(steadyB.inputFps - 30) <= 3 && Math.abs(steadyB.outputFps - 60) <= 6, `b: ${samples.map((s) => `${s.inputFps} → ${s.outputFps}`).join(', ')} fps`);
 
   // b's publisher vanishes without a word: b ends cleanly, the server still answers.
   b.child.kill('SIGKILL');
