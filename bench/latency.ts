@@ -22,7 +22,7 @@
  * and during.
  *
  *   node dist/bench/latency.js [--sizes 480,720] [--seconds 20] [--runs pass,blend,model] [--ingest rtmp,whip] [--viewers whep,hls]
- *                              [--deadline-ms N] [--threads N] [--encoder-preset ultrafast] [--no-autocannon]
+ *                              [--deadline-ms N] [--threads N] [--encoder-preset ultrafast] [--model quality|PATH] [--no-autocannon]
  */
 import './common.js';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -36,7 +36,7 @@ import { Decoder } from 'node-av/api';
 import { CodecParameters, Packet, Rational, type Stream } from 'node-av/lib';
 import { AV_CODEC_ID_H264, AV_PKT_FLAG_KEY, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
 import { RTCPeerConnection, RTCRtpCodecParameters, type RtpPacket } from 'werift';
-import { DEFAULT_MODEL_PATH } from '../src/engine/create-interpolator.js';
+import { DEFAULT_MODEL_PATH, resolveModelPath } from '../src/engine/create-interpolator.js';
 import { captureFfmpegLog } from '../src/ffmpeg-log.js';
 import { RtpFrameAssembler } from '../src/ingest/webrtc/rtp-frame-assembler.js';
 import { FileSource } from '../src/ingest/file-source.js';
@@ -410,7 +410,7 @@ async function hammer(clip: { head: Buffer; frames: Buffer[] }): Promise<string>
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sizes: { type: 'string' }, seconds: { type: 'string' }, runs: { type: 'string' }, viewers: { type: 'string' }, ingest: { type: 'string' }, 'deadline-ms': { type: 'string' }, threads: { type: 'string' }, 'encoder-preset': { type: 'string' }, 'no-autocannon': { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { sizes: { type: 'string' }, seconds: { type: 'string' }, runs: { type: 'string' }, viewers: { type: 'string' }, ingest: { type: 'string' }, 'deadline-ms': { type: 'string' }, threads: { type: 'string' }, 'encoder-preset': { type: 'string' }, model: { type: 'string' }, 'no-autocannon': { type: 'boolean' } } });
   const viewers = (values.viewers ?? 'whep,hls').split(',');
   const ingests = (values.ingest ?? 'rtmp,whip').split(',') as Run['ingest'][];
   const seconds = Number(values.seconds ?? 20);
@@ -424,9 +424,10 @@ async function main(): Promise<void> {
       for (const kind of kinds) {
         const deadline = [...(values['deadline-ms'] ? ['--deadline-ms', values['deadline-ms']] : []), ...(values.threads ? ['--threads', values.threads] : [])];
         const preset = values['encoder-preset'] ? ['--encoder-preset', values['encoder-preset']] : [];
-        const serverArgs = kind === 'pass' ? ['--interp', 'dup', '--factor', '1', ...preset] : ['--interp', kind, '--factor', '2', ...deadline, ...preset];
+        const model = kind === 'model' && values.model ? ['--model', resolveModelPath(values.model)] : [];
+        const serverArgs = kind === 'pass' ? ['--interp', 'dup', '--factor', '1', ...preset] : ['--interp', kind, '--factor', '2', ...model, ...deadline, ...preset];
         for (const ingest of ingests)
-        for (const r of await measure({ size, label: kind === 'pass' ? 'pass-through (factor 1)' : kind, serverArgs, ingest }, clip, SIZES[size]![1], viewers, work)) {
+        for (const r of await measure({ size, label: kind === 'pass' ? 'pass-through (factor 1)' : model.length ? `model (${values.model})` : kind, serverArgs, ingest }, clip, SIZES[size]![1], viewers, work)) {
           const sorted = [...r.latencies].sort((a, b) => a - b);
           const s = r.server;
           const synthesized = s.interpolated + s.fallbacks;
