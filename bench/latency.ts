@@ -419,13 +419,14 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   let apiTable = '';
   try {
+    // Server options passed through: the preset to every run, the engine's to the runs that interpolate.
+    const preset = values['encoder-preset'] ? ['--encoder-preset', values['encoder-preset']] : [];
+    const engine = [...(values['deadline-ms'] ? ['--deadline-ms', values['deadline-ms']] : []), ...(values.threads ? ['--threads', values.threads] : [])];
     for (const size of (values.sizes ?? '480,720').split(',')) {
       const clip = prepareClip(work, size, seconds * FPS);
       for (const kind of kinds) {
-        const deadline = [...(values['deadline-ms'] ? ['--deadline-ms', values['deadline-ms']] : []), ...(values.threads ? ['--threads', values.threads] : [])];
-        const preset = values['encoder-preset'] ? ['--encoder-preset', values['encoder-preset']] : [];
         const model = kind === 'model' && values.model ? ['--model', resolveModelPath(values.model)] : [];
-        const serverArgs = kind === 'pass' ? ['--interp', 'dup', '--factor', '1', ...preset] : ['--interp', kind, '--factor', '2', ...model, ...deadline, ...preset];
+        const serverArgs = kind === 'pass' ? ['--interp', 'dup', '--factor', '1', ...preset] : ['--interp', kind, '--factor', '2', ...model, ...engine, ...preset];
         for (const ingest of ingests)
         for (const r of await measure({ size, label: kind === 'pass' ? 'pass-through (factor 1)' : model.length ? `model (${values.model})` : kind, serverArgs, ingest }, clip, SIZES[size]![1], viewers, work)) {
           const sorted = [...r.latencies].sort((a, b) => a - b);

@@ -118,11 +118,7 @@ def main():
                          '"graph") instead of the flow-only model the engine warps with')
     args = ap.parse_args()
     torch.set_num_threads(2)
-    ck = torch.load(args.ckpt, map_location='cpu')
-    net = ifnet.IFNet(**ck['cfg'], teacher=False)
-    sd = {k: v for k, v in ck['model'].items() if not k.startswith('teacher.')}
-    net.load_state_dict(sd)
-    net.eval()
+    net, ck = ifnet.load_student(args.ckpt)
     if args.down:
         net.down = args.down
     if args.blocks:

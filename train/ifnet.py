@@ -240,6 +240,14 @@ class IFNet(nn.Module):
         return frame.clamp(0, 1), flow, torch.sigmoid(mask)
 
 
+def load_student(path):
+    """The student network of a train.py checkpoint (teacher dropped), in eval mode, and the checkpoint."""
+    ck = torch.load(path, map_location='cpu')
+    net = IFNet(**ck['cfg'], teacher=False)
+    net.load_state_dict({k: v for k, v in ck['model'].items() if not k.startswith('teacher.')})
+    return net.eval(), ck
+
+
 def build(variant, teacher=True):
     return IFNet(**VARIANTS[variant], teacher=teacher)
 

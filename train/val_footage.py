@@ -12,10 +12,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--ckpt', default=os.path.expanduser('~/.cache/frc/ckpt/fast/latest.pt'))
 args = ap.parse_args()
 torch.set_num_threads(1)
-ck = torch.load(args.ckpt, map_location='cpu')
-net = ifnet.IFNet(**ck['cfg'], teacher=False)
-net.load_state_dict({k: v for k, v in ck['model'].items() if not k.startswith('teacher.')})
-net.eval()
+net, ck = ifnet.load_student(args.ckpt)
 rows = []
 with torch.no_grad():
     for name, a, g, b, t in val_triplets(load_clips()):

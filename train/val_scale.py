@@ -37,10 +37,7 @@ def main():
     ap.add_argument('--per-clip', type=int, default=4)
     args = ap.parse_args()
     torch.set_num_threads(2)
-    ck = torch.load(args.ckpt, map_location='cpu')
-    net = ifnet.IFNet(**ck['cfg'], teacher=False)
-    net.load_state_dict({k: v for k, v in ck['model'].items() if not k.startswith('teacher.')})
-    net.eval()
+    net, ck = ifnet.load_student(args.ckpt)
     rows = []
     for c in load_clips():
         if c.full is None or c.full.shape[1] < 700:

@@ -4,6 +4,11 @@ import { AV_PIX_FMT_GBRP, SWS_ACCURATE_RND, SWS_AREA, SWS_BILINEAR, SWS_FULL_CHR
 import { buildOnnxModel } from './onnx-builder.js';
 import { paddedSize, type RgbImage } from './interpolator.js';
 
+/** The share of a `width × height` frame a model sees: `scale`, or less where that would exceed `maxPixels`. */
+export function reducedScale(width: number, height: number, scale: number, maxPixels = Infinity): number {
+  return Math.min(scale, Math.sqrt(maxPixels / (width * height)));
+}
+
 /**
  * Converts decoded video frames to the model's padded planar float RGB tensor
  * and back.
@@ -19,11 +24,6 @@ import { paddedSize, type RgbImage } from './interpolator.js';
  * One converter serves one stream and keeps its swscale contexts, re-created
  * only when the frame geometry changes.
  */
-/** The share of a `width × height` frame a model sees: `scale`, or less where that would exceed `maxPixels`. */
-export function reducedScale(width: number, height: number, scale: number, maxPixels = Infinity): number {
-  return Math.min(scale, Math.sqrt(maxPixels / (width * height)));
-}
-
 export class RgbConverter implements Disposable {
   private toRgbCtx?: ScaleContext;
   private fromRgbCtx?: ScaleContext;

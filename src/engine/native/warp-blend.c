@@ -384,16 +384,20 @@ static napi_value queue(napi_env env, napi_value params, const Job *job) {
   return promise;
 }
 
-static napi_value warp_blend(napi_env env, napi_callback_info info) {
+/* The call's one argument and the planes both calls share; 0, with an exception pending, when they are bad. */
+static int begin(napi_env env, napi_callback_info info, const char *fn, napi_value *params, Job *job) {
   size_t argc = 1;
-  napi_value params;
-  napi_get_cb_info(env, info, &argc, &params, NULL, NULL);
-  if (argc < 1) return fail(env, "warpBlend: missing parameters");
+  napi_get_cb_info(env, info, &argc, params, NULL, NULL);
+  memset(job, 0, sizeof *job);
+  const char *bad = argc < 1 ? "missing parameters" : parse_planes(env, *params, job);
+  if (bad) fail_with(env, fn, bad);
+  return bad == NULL;
+}
 
+static napi_value warp_blend(napi_env env, napi_callback_info info) {
+  napi_value params;
   Job job;
-  memset(&job, 0, sizeof job);
-  const char *bad = parse_planes(env, params, &job);
-  if (bad) return fail_with(env, "warpBlend", bad);
+  if (!begin(env, info, "warpBlend", &params, &job)) return NULL;
   if (!get_int(env, params, "flowWidth", &job.fw) || !get_int(env, params, "flowHeight", &job.fh) || job.fw < 1 || job.fh < 1) return fail(env, "warpBlend: bad flow size");
   napi_value fv, mv;
   napi_get_named_property(env, params, "flow", &fv);
@@ -412,15 +416,9 @@ static napi_value warp_blend(napi_env env, napi_callback_info info) {
 }
 
 static napi_value blend(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value params;
-  napi_get_cb_info(env, info, &argc, &params, NULL, NULL);
-  if (argc < 1) return fail(env, "blend: missing parameters");
-
   Job job;
-  memset(&job, 0, sizeof job);
-  const char *bad = parse_planes(env, params, &job);
-  if (bad) return fail_with(env, "blend", bad);
+  if (!begin(env, info, "blend", &params, &job)) return NULL;
   napi_value tv;
   double t;
   if (napi_get_named_property(env, params, "t", &tv) != napi_ok || napi_get_value_double(env, tv, &t) != napi_ok || !(t >= 0 && t <= 1))
