@@ -111,6 +111,9 @@ def main():
     ap.add_argument('--max-input-pixels', type=int, default=None,
                     help='card maxInputPixels: larger frames are reduced below 1/down so that the network sees at '
                          'most this many pixels (fast: 14400, i.e. 720p at 1/8)')
+    ap.add_argument('--intra-op-threads', type=int, default=None,
+                    help='card intraOpThreads: the engine\'s default ONNX Runtime threads for this model (fast: 1; its '
+                         'graph is too small to gain time from a second thread, which only costs CPU)')
     ap.add_argument('--plain', action='store_true',
                     help='export the training module as is instead of the inference rewrite (ifnet_infer.py)')
     ap.add_argument('--graph', action='store_true',
@@ -134,6 +137,8 @@ def main():
         export_flow_only(net, out, card, args.plain)
         if args.max_input_pixels:
             card['maxInputPixels'] = args.max_input_pixels
+    if args.intra_op_threads:
+        card['intraOpThreads'] = args.intra_op_threads
     with open(os.path.splitext(out)[0] + '.json', 'w') as f:
         json.dump(card, f, indent=2)
     print(f'wrote {out} ({os.path.getsize(out)/1e6:.2f} MB) and its card, from {args.ckpt} step {ck["step"]}')

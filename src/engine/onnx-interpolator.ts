@@ -6,7 +6,7 @@ import type { FlowField } from './warp-kernel.js';
 export interface SessionOptions {
   /** `cpu` (default) or `cuda` where ONNX Runtime was installed with CUDA support. */
   provider?: 'cpu' | 'cuda';
-  /** Intra-op threads; defaults to ONNX Runtime's choice (one per core). */
+  /** Intra-op threads; defaults to the model card's `intraOpThreads`, else ONNX Runtime's choice (one per core). */
   threads?: number;
 }
 
@@ -28,6 +28,13 @@ interface ModelCard {
    * the picture sharp.
    */
   maxInputPixels?: number;
+  /**
+   * Intra-op threads the engine gives the model unless told otherwise. A
+   * network this small gains no time from a second thread, which only takes
+   * CPU from decoding and encoding (fast at 720p: 14 ms either way, 14 vs
+   * 20 ms of CPU; bench/RESULTS.md).
+   */
+  intraOpThreads?: number;
 }
 
 const DEFAULT_PAD_MULTIPLE = 32; // what RIFE-family models need at scale 1
@@ -77,9 +84,11 @@ export class OnnxInterpolator implements Interpolator {
   static async fromFile(path: string, options: SessionOptions & { padMultiple?: number } = {}): Promise<OnnxInterpolator> {
     if (!existsSync(path)) throw new Error(`model file not found: ${path}`);
     const card = readCard(path);
+    const threads = options.threads ?? card.intraOpThreads;
+    if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new Error(`model card of ${path}: intraOpThreads must be a positive integer`);
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(path, sessionOptions(options.provider, options.threads));
+      session = await ort.InferenceSession.create(path, sessionOptions(options.provider, threads));
     } catch (err) {
       throw new Error(`cannot load model ${path}: ${firstLine(err)}`);
     }

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createBlendInterpolator } from '../../src/engine/classic-interpolators.js';
 import { paddedSize, type RgbImage } from '../../src/engine/interpolator.js';
 import { OnnxInterpolator } from '../../src/engine/onnx-interpolator.js';
 import { tempDir } from '../helpers.js';
-import { padSensitiveModel, wrongContractModel } from './test-models.js';
+import { padSensitiveModel, wrongContractModel, zeroFlowModel } from './test-models.js';
 
 /** The picture without its padding, tightly packed. */
 function unpad(image: RgbImage): RgbImage {
@@ -85,4 +85,31 @@ test('blend computes (1−t)·a + t·b', async (t) => {
     const out = (await blend.interpolate(a, b, step)).frame.data;
     for (let i = 0; i < out.length; i++) assert.ok(Math.abs(out[i]! - (a.data[i]! * (1 - step) + b.data[i]! * step)) < 1e-6);
   }
+});
+
+/** Threads of this process now (Linux). */
+function threadCount(): number {
+  return Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+}
+
+test("the card's intraOpThreads sizes the model's thread pool unless the caller says otherwise", async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'threads.onnx');
+  writeFileSync(path, zeroFlowModel());
+  const card = (threads: number) => writeFileSync(join(dir, 'threads.json'), JSON.stringify({ synthesis: 'engine', intraOpThreads: threads }));
+  // ONNX Runtime keeps threads - 1 pool threads per session; the first session also starts shared ones, so it is only a baseline.
+  const models = [await OnnxInterpolator.fromFile(path, { threads: 1 })];
+  t.after(() => Promise.all(models.map((m) => m.close())));
+  const added = async (load: () => Promise<OnnxInterpolator>) => {
+    const before = threadCount();
+    models.push(await load());
+    return threadCount() - before;
+  };
+  card(1);
+  assert.equal(await added(() => OnnxInterpolator.fromFile(path)), 0);
+  card(3);
+  assert.equal(await added(() => OnnxInterpolator.fromFile(path)), 2);
+  assert.equal(await added(() => OnnxInterpolator.fromFile(path, { threads: 2 })), 1);
+  card(0);
+  await assert.rejects(OnnxInterpolator.fromFile(path), /intraOpThreads must be a positive integer/);
 });

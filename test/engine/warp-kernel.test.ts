@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV444P, type AVPixelFormat } from 'node-av/constants';
@@ -71,6 +73,8 @@ function reference(a: Frame, b: Frame, f: FlowField, plane: number, pw: number, 
 for (const [label, format, w, h, fw, fh] of [
   ['4:2:0 at half-resolution flow', AV_PIX_FMT_YUV420P, 96, 64, 48, 32],
   ['4:4:4 odd size, quarter flow', AV_PIX_FMT_YUV444P, 75, 41, 19, 11],
+  // Rows longer than the kernel's 128-sample chunks, the chroma rows too, with a ragged last chunk.
+  ['4:2:0 rows of several chunks, an eighth flow', AV_PIX_FMT_YUV420P, 300, 40, 38, 5],
 ] as const) {
   test(`fused warp+blend matches the reference semantics (${label})`, async () => {
     const a = frame(w, h, format, 1);
@@ -104,4 +108,15 @@ test('zero flow and mask 1 reproduce frame 0 exactly; mask 0 gives frame 1', asy
 test('undersized buffers are refused instead of read out of bounds', async () => {
   const a = frame(32, 16, AV_PIX_FMT_YUV420P, 1);
   await assert.rejects(async () => warpBlend(a, a, { width: 16, height: 8, flow: new Float32Array(10), mask: new Float32Array(128) }), /flow must be a Float32Array/);
+});
+
+// The kernel has a baseline build and, on x86-64 CPUs with AVX2 and FMA, a faster one picked at run
+// time; this machine would only ever test the one it picks.
+test('the baseline build of the kernel passes these tests too', { skip: process.env.FRC_KERNEL_BASELINE === '1' }, () => {
+  // Without NODE_TEST_CONTEXT, which would make the child report to this runner instead of to stdout.
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  const run = spawnSync(process.execPath, ['--test', fileURLToPath(import.meta.url)], { env: { ...env, FRC_KERNEL_BASELINE: '1' }, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, /# pass [1-9]/);
+  assert.match(run.stdout, /# fail 0/);
 });
