@@ -14,15 +14,13 @@ test('the wanted synthesizer renders while it fits; a cheaper one stands in when
   const core = new SlotDeadline({ rungs: 3 });
   // model 10 ms, blend 5 ms, dup 0; 33 ms budget: the model always fits.
   for (let i = 0; i < 10; i++) assert.deepEqual(slot(core, i * 33, i * 33 + 33, [10, 5, 0]).decision, { kind: 'render', rung: 0 });
-  // The model slows to 40 ms: the first slow slot is late (it was predicted to fit), then blend takes over.
-  const first = slot(core, 330, 363, [40, 5, 0]);
-  assert.equal(first.decision.kind === 'render' && first.decision.rung, 0);
-  assert.deepEqual(first.done, [{ kind: 'late', lateMs: 7 }]);
-  const second = slot(core, 363, 396, [40, 5, 0]);
-  assert.equal(second.decision.kind === 'render' && second.decision.rung, 0, 'one slow sample is not enough to give up (second largest of the recent ones)');
-  const third = slot(core, 396, 429, [40, 5, 0]);
-  assert.deepEqual(third.decision, { kind: 'render', rung: 1, reason: 'deadline' });
-  assert.deepEqual(third.done, []);
+  // The model slows to 40 ms: slow slots are late while it was predicted to fit; once slow runs are
+  // the majority of the recent five (the median), blend takes over. One or two spikes are not enough.
+  const slow = Array.from({ length: 4 }, (_, i) => slot(core, 330 + i * 33, 363 + i * 33, [40, 5, 0]));
+  assert.deepEqual(slow.map((s) => s.decision.kind === 'render' && s.decision.rung), [0, 0, 0, 1]);
+  assert.deepEqual(slow[0]!.done, [{ kind: 'late', lateMs: 7 }]);
+  assert.deepEqual(slow[3]!.decision, { kind: 'render', rung: 1, reason: 'deadline' });
+  assert.deepEqual(slow[3]!.done, []);
   assert.equal(core.estimate(0), 40);
 });
 
@@ -59,8 +57,8 @@ test('a skipped model is probed again; slow probes back off, a fast one brings i
   const recovered = Array.from({ length: 22 }, () => run([10, 0]));
   const firstProbe = recovered.indexOf('probe');
   assert.ok(firstProbe >= 0 && firstProbe <= 16, `probed at ${firstProbe}: ${recovered.join(' ')}`);
-  // Probes follow each other until the slow samples have left the window (4 fast of 5), then the model is chosen again.
-  assert.deepEqual(recovered.slice(firstProbe, firstProbe + 5), ['probe', 'probe', 'probe', 'probe', 0], recovered.join(' '));
+  // Probes follow each other until fast samples are the window's majority (3 of 5), then the model is chosen again.
+  assert.deepEqual(recovered.slice(firstProbe, firstProbe + 4), ['probe', 'probe', 'probe', 0], recovered.join(' '));
 });
 
 test('a one-rung ladder always renders with it (nothing cheaper to stand in)', () => {
