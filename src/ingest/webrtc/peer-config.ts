@@ -1,3 +1,4 @@
+import { Socket } from 'node:dgram';
 import { type RTCPeerConnection, RTCRtpCodecParameters, useAbsSendTime, useNACK, usePLI, useSdesMid } from 'werift';
 import type { VideoCodecName } from './sdp-offer.js';
 
@@ -56,4 +57,33 @@ export async function answerOffer(pc: RTCPeerConnection, offer: string, timeoutM
   const sdp = pc.localDescription?.sdp;
   if (!sdp) throw new Error('no local description after ICE gathering');
   return sdp;
+}
+
+/**
+ * Asks for `bytes` of kernel receive buffer on every UDP socket the peer
+ * gathered (the kernel caps it at `net.core.rmem_max`), and returns the
+ * sizes the sockets then have. A publisher that does not pace its packets
+ * sends a 720p keyframe as one burst of ~150 RTP packets, which overflowed
+ * the default 208 KiB buffer while the event loop was busy (measured with
+ * the latency benchmark's publisher before it paced). werift does not
+ * expose socket options, so this reaches its sockets through its ICE
+ * internals; a werift release that moves them makes it return [] (no
+ * sockets touched), never throw.
+ */
+export function enlargeReceiveBuffers(pc: RTCPeerConnection, bytes: number): number[] {
+  const sizes: number[] = [];
+  for (const transport of pc.iceTransports) {
+    const protocols = (transport.connection as unknown as { protocols?: { transport?: { socket?: unknown } }[] }).protocols ?? [];
+    for (const protocol of protocols) {
+      const socket = protocol.transport?.socket;
+      if (!(socket instanceof Socket)) continue;
+      try {
+        socket.setRecvBufferSize(bytes);
+        sizes.push(socket.getRecvBufferSize());
+      } catch {
+        // Not bound (yet) or already closed: nothing to enlarge.
+      }
+    }
+  }
+  return sizes;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type MediaStreamTrack, RTCPeerConnection, type RTCRtpTransceiver, type RtpPacket } from 'werift';
 import type { RtmpLogger } from '../rtmp/rtmp-server.js';
-import { answerOffer, peerConfig, type PeerNetworkOptions } from './peer-config.js';
+import { answerOffer, enlargeReceiveBuffers, peerConfig, type PeerNetworkOptions } from './peer-config.js';
 import { RtpFrameAssembler, type EncodedVideoFrame } from './rtp-frame-assembler.js';
 import { type CodecChoice, restrictOffer, type VideoCodecName } from './sdp-offer.js';
 
@@ -28,6 +28,8 @@ export interface WhipSessionEvents {
   end: [reason: string];
 }
 
+/** Kernel receive buffer asked for on a publisher's UDP sockets (see `enlargeReceiveBuffers`); browsers ask for megabytes too. */
+const RECEIVE_BUFFER_BYTES = 4 << 20;
 const PLI_INTERVAL_MS = 300;
 const FIRST_PACKET_TIMEOUT_MS = 15_000;
 
@@ -94,6 +96,7 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
       let restricted = restrictOffer(offer, choice.section.index, choice.codec.payloadType);
       if (options.audio) restricted = restrictOffer(restricted, options.audio.section.index, options.audio.codec.payloadType);
       const answer = await answerOffer(pc, restricted);
+      if (enlargeReceiveBuffers(pc, RECEIVE_BUFFER_BYTES).length === 0) options.logger.warn(`${options.name}: could not enlarge the UDP receive buffer (werift internals moved?): unpaced bursts may lose packets`);
       return { session, answer };
     } catch (error) {
       session.close('negotiation failed');
