@@ -58,8 +58,9 @@ static inline float sample_u8(const uint8_t *p, int stride, int w, int h, float 
 }
 
 /*
- * The hot path (planes of at least 2x2), one output row at a time in passes over row-long
- * arrays, so that everything but the pixel fetches is a plain loop the compiler vectorizes:
+ * The hot path (planes of at least 2x2), one output row at a time in passes over arrays (one
+ * chunk of the row each), so that everything but the pixel fetches is a plain loop the compiler
+ * vectorizes:
  *  1. the field, upsampled horizontally once per *flow* row (cached: consecutive output rows
  *     share their two flow rows), then vertically for this row;
  *  2. sample positions -> integer offsets and fractions, for both frames;
@@ -81,7 +82,11 @@ static inline float sample_u8(const uint8_t *p, int stride, int w, int h, float 
 #define X86_DISPATCH 1
 #endif
 /* Helpers of the row code: inlined into each compiled variant, so they get its instruction set. */
+#if defined(__GNUC__) || defined(__clang__)
 #define ROW_INLINE static inline __attribute__((always_inline))
+#else
+#define ROW_INLINE static inline
+#endif
 enum { F_DX0, F_DY0, F_DX1, F_DY1, F_M, F_CH };
 
 /* Bilinear upsampling tap (align_corners=False, clamped at the borders) of output index i,
