@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { FileSink } from './egress/file-sink.js';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from './engine/create-interpolator.js';
-import { createBlendSynthesizer, type Synthesizer } from './engine/synthesis.js';
+import { BlendSynthesizer, type Synthesizer } from './engine/synthesis.js';
 import type { RateTarget } from './engine/slot-planner.js';
 import { type RenderedFrame, Upconverter, type UpconverterStats } from './engine/upconverter.js';
 import { type FrameTiming, type Stage, STAGES, stageMs } from './engine/frame-timing.js';
@@ -73,7 +73,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
     synthesizer = await createSynthesizer(engine);
     semantic?.attach(synthesizer);
     // A model that fails mid-stream hands its slots to blend instead of ending the job.
-    fallback = resolveKind(options) === 'model' ? await createBlendSynthesizer() : undefined;
+    fallback = resolveKind(options) === 'model' ? new BlendSynthesizer() : undefined;
     sink = await FileSink.open({ path: options.output, audio: source.audio });
     const stats = await run(source, sink, synthesizer, fallback, semantic, options, started);
     await sink.close();

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { OnnxInterpolator, type SessionOptions } from './onnx-interpolator.js';
-import { createBlendSynthesizer, DupSynthesizer, synthesizerFor, type Synthesizer } from './synthesis.js';
+import { BlendSynthesizer, DupSynthesizer, synthesizerFor, type Synthesizer } from './synthesis.js';
 
 export type InterpolatorKind = 'model' | 'blend' | 'dup';
 export const INTERPOLATOR_KINDS: readonly InterpolatorKind[] = ['model', 'blend', 'dup'];
@@ -34,7 +34,7 @@ export async function createSynthesizer(choice: InterpolatorChoice): Promise<Syn
     case 'dup':
       return new DupSynthesizer();
     case 'blend':
-      return createBlendSynthesizer();
+      return new BlendSynthesizer();
     case 'model':
       return synthesizerFor(await OnnxInterpolator.fromFile(resolveModelPath(choice.modelPath ?? DEFAULT_MODEL_PATH), choice));
   }

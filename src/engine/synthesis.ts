@@ -139,11 +139,6 @@ export class BlendSynthesizer implements Synthesizer {
   async close(): Promise<void> {}
 }
 
-/** `blend` as a synthesizer (the engine's fallback). */
-export async function createBlendSynthesizer(): Promise<Synthesizer> {
-  return new BlendSynthesizer();
-}
-
 /** Wraps a loaded model in the synthesis its card asks for. */
 export function synthesizerFor(model: OnnxInterpolator): Promise<Synthesizer> {
   return model.synthesis === 'engine' ? FlowSynthesizer.create(model) : TensorSynthesizer.create(model);

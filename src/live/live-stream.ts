@@ -10,7 +10,7 @@ import { type PushState, RtmpPush } from '../egress/rtmp-push.js';
 import type { RecordingState } from '../egress/recording.js';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from '../engine/create-interpolator.js';
 import type { FrameTiming } from '../engine/frame-timing.js';
-import { createBlendSynthesizer, DupSynthesizer, type Synthesizer } from '../engine/synthesis.js';
+import { BlendSynthesizer, DupSynthesizer, type Synthesizer } from '../engine/synthesis.js';
 import { type RenderedFrame, Upconverter, type UpconverterStats, type FallbackCount } from '../engine/upconverter.js';
 import type { EncodedItem, LiveInput, LiveSource } from '../ingest/live-source.js';
 import { FrameNormalizer, type NormalizedFrame } from '../ingest/frame-normalizer.js';
@@ -370,7 +370,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       this.semantic?.attach(synthesizer);
       if (this.options.wrapSynthesizer) synthesizer = this.options.wrapSynthesizer(synthesizer, this.key);
       // As in convert: a model failing mid-stream hands its slots to blend.
-      fallback = resolveKind(this.options) === 'model' || this.options.wrapSynthesizer ? await createBlendSynthesizer() : undefined;
+      fallback = resolveKind(this.options) === 'model' || this.options.wrapSynthesizer ? new BlendSynthesizer() : undefined;
       this.interpolator = synthesizer.name;
       const factor = this.options.factor ?? 2;
       const rate = this.source.frameRate;

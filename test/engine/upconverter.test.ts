@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
-import { createBlendSynthesizer, DupSynthesizer, type Synthesizer } from '../../src/engine/synthesis.js';
+import { BlendSynthesizer, DupSynthesizer, type Synthesizer } from '../../src/engine/synthesis.js';
 import { type RenderedFrame, Upconverter } from '../../src/engine/upconverter.js';
 import { DelayedSynthesizer, FakeClock } from './delayed-synthesizer.js';
 
@@ -41,7 +41,7 @@ async function run(up: Upconverter, frames: { pts: bigint; luma: number; cut?: b
 }
 
 test('2x: originals pass through, the in-between frame is synthesized, the last frame is held', async (t) => {
-  const blend = await createBlendSynthesizer();
+  const blend = new BlendSynthesizer();
   t.after(() => blend.close());
   using up = new Upconverter({ synthesizer: blend, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 } });
   const out = await run(up, [
@@ -61,7 +61,7 @@ test('2x: originals pass through, the in-between frame is synthesized, the last 
 });
 
 test('a failing model hands its slots to the fallback, counted, and the stream goes on', async (t) => {
-  const blend = await createBlendSynthesizer();
+  const blend = new BlendSynthesizer();
   t.after(() => blend.close());
   using up = new Upconverter({ synthesizer: new FailingSynthesizer(), fallback: blend, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 } });
   const out = await run(up, [
@@ -83,7 +83,7 @@ test('without a fallback, a failing model fails the job instead of writing wrong
 });
 
 test('no morphing across a discontinuity or a long gap: the nearer frame is repeated', async (t) => {
-  const blend = await createBlendSynthesizer();
+  const blend = new BlendSynthesizer();
   t.after(() => blend.close());
   using up = new Upconverter({ synthesizer: blend, inputTimeBase: { num: 1, den: 10 }, target: { factor: 2 }, maxGapSeconds: 1 });
   const out = await run(up, [
@@ -115,7 +115,7 @@ test('frames with non-increasing timestamps are dropped and counted', async () =
 });
 
 test('live deadlines: a model too slow for its slots is replaced by blend, counted, and every slot still goes out on its grid', async (t) => {
-  const blend = await createBlendSynthesizer();
+  const blend = new BlendSynthesizer();
   t.after(() => blend.close());
   const clock = new FakeClock();
   // The "model": blend taking 50 ms, against 33 ms per input frame at 30 fps.
@@ -149,7 +149,7 @@ test('live deadlines: a model too slow for its slots is replaced by blend, count
 });
 
 test('live deadlines: a stream that reaches the engine late gets dup until it has caught up, then the model again', async (t) => {
-  const blend = await createBlendSynthesizer();
+  const blend = new BlendSynthesizer();
   t.after(() => blend.close());
   const clock = new FakeClock();
   const model = new DelayedSynthesizer(blend, 10, clock.advance, 'model');
@@ -174,7 +174,7 @@ test('live deadlines: a stream that reaches the engine late gets dup until it ha
 });
 
 test('timing records: synthesized frames derive from the later input frame, originals from themselves', async (t) => {
-  const blend = await createBlendSynthesizer();
+  const blend = new BlendSynthesizer();
   t.after(() => blend.close());
   const clock = new FakeClock();
   using up = new Upconverter({ synthesizer: new DelayedSynthesizer(blend, 7, clock.advance, 'model'), inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, now: clock.now });

@@ -274,8 +274,8 @@ static void run_planes(const Job *job, const int *ps, int np, int yStart, int yE
     free(xi), free(xa);
     return;
   }
-  for (int i = 0; i < np; i++) {
-    const int p = ps[i];
+  for (int j = 0; j < np; j++) {
+    const int p = ps[j];
     const uint8_t *s0 = job->src0[p], *s1 = job->src1[p];
     const int st0 = job->stride0[p], st1 = job->stride1[p];
     for (int y = yStart; y < yEnd; y++) {
@@ -294,9 +294,9 @@ static void run_planes(const Job *job, const int *ps, int np, int yStart, int yE
       for (int x = 0; x < w; x++) {
         const int i0 = xi[2 * x], i1 = xi[2 * x + 1];
         const float a = xa[x];
-  #define LERP(r) (r[i0] + (r[i1] - r[i0]) * a)
+#define LERP(r) (r[i0] + (r[i1] - r[i0]) * a)
         const float dx0 = LERP(rdx0), dy0 = LERP(rdy0), dx1 = LERP(rdx1), dy1 = LERP(rdy1), m = LERP(rm);
-  #undef LERP
+#undef LERP
         const float va = sample_u8(s0, st0, w, h, (float)x + dx0, fyPlane + dy0);
         const float vb = sample_u8(s1, st1, w, h, (float)x + dx1, fyPlane + dy1);
         const float v = vb + (va - vb) * m + 0.5f;
