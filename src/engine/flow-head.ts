@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cropPlanes } from './onnx-interpolator.js';
 import type { RgbImage } from './interpolator.js';
 import { ort, sessionOptions } from './ort.js';
+import { type Session, WorkerSession } from './worker-session.js';
 import type { SemanticFeatures } from './semantic-encoder.js';
 import type { FlowField } from './warp-kernel.js';
 
@@ -20,14 +21,14 @@ const INPUTS = ['flow', 'mask', 'img0', 'img1', 'patches0', 'patches1'];
  */
 export class FlowHead {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: Session,
     /** The interpolator input scale it was trained behind (1/down), from its card. */
     readonly inputScale: number | undefined,
   ) {}
 
   static async create(modelPath: string, options: { provider?: 'cpu' | 'cuda'; threads?: number } = {}): Promise<FlowHead> {
     if (!existsSync(modelPath)) throw new Error(`flow-correction head not found: ${modelPath}`);
-    const session = await ort.InferenceSession.create(modelPath, sessionOptions(options.provider, options.threads));
+    const session = await WorkerSession.create(modelPath, sessionOptions(options.provider, options.threads));
     const missing = INPUTS.filter((name) => !session.inputNames.includes(name));
     if (missing.length > 0) {
       await session.release();

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ort, sessionOptions } from './ort.js';
+import { type Session, WorkerSession } from './worker-session.js';
 import type { Interpolated, Interpolator, RgbImage } from './interpolator.js';
 import type { FlowField } from './warp-kernel.js';
 
@@ -57,7 +58,7 @@ export class OnnxInterpolator implements Interpolator {
   private constructor(
     readonly name: string,
     readonly padMultiple: number,
-    private readonly session: ort.InferenceSession,
+    private readonly session: Session,
     card: ModelCard = {},
   ) {
     const missing = ['img0', 'img1', 'timestep'].filter((n) => !session.inputNames.includes(n));
@@ -86,9 +87,9 @@ export class OnnxInterpolator implements Interpolator {
     const card = readCard(path);
     const threads = options.threads ?? card.intraOpThreads;
     if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new Error(`model card of ${path}: intraOpThreads must be a positive integer`);
-    let session: ort.InferenceSession;
+    let session: Session;
     try {
-      session = await ort.InferenceSession.create(path, sessionOptions(options.provider, threads));
+      session = await WorkerSession.create(path, sessionOptions(options.provider, threads));
     } catch (err) {
       throw new Error(`cannot load model ${path}: ${firstLine(err)}`);
     }
@@ -98,7 +99,7 @@ export class OnnxInterpolator implements Interpolator {
 
   /** Builds an interpolator from an in-memory graph (the `blend` graph, test models). */
   static async fromBytes(bytes: Uint8Array, name: string, padMultiple: number, options: SessionOptions = {}): Promise<OnnxInterpolator> {
-    const session = await ort.InferenceSession.create(bytes, sessionOptions(options.provider, options.threads));
+    const session = await WorkerSession.create(bytes, sessionOptions(options.provider, options.threads));
     return new OnnxInterpolator(name, padMultiple, session);
   }
 
@@ -146,7 +147,7 @@ export class OnnxInterpolator implements Interpolator {
     await this.session.release();
   }
 
-  private run(a: RgbImage, b: RgbImage, t: number): Promise<ort.InferenceSession.OnnxValueMapType> {
+  private run(a: RgbImage, b: RgbImage, t: number): Promise<Record<string, ort.Tensor>> {
     if (a.paddedWidth !== b.paddedWidth || a.paddedHeight !== b.paddedHeight) {
       throw new Error(`frame sizes differ: ${a.paddedWidth}x${a.paddedHeight} vs ${b.paddedWidth}x${b.paddedHeight}`);
     }
@@ -159,7 +160,6 @@ export class OnnxInterpolator implements Interpolator {
   }
 }
 
-/** The top-left `width × height` of each of `planes` planes of a `fw × fh` field, packed. */
 /** The top-left `width × height` of each of `planes` planes of `fw × fh` (row copies). */
 export function cropPlanes(data: Float32Array, planes: number, fw: number, fh: number, width: number, height: number): Float32Array {
   if (width === fw && height === fh) return data;

@@ -4,6 +4,7 @@ import { AV_PIX_FMT_GBRP, SWS_ACCURATE_RND, SWS_AREA, SWS_FULL_CHR_H_INT, type A
 import { buildOnnxModel } from './onnx-builder.js';
 import { ort, sessionOptions } from './ort.js';
 import { copyRows, ScaleContext } from './rgb-convert.js';
+import { type Session, WorkerSession } from './worker-session.js';
 
 /** What the encoder says about one frame. */
 export interface SemanticFeatures {
@@ -51,7 +52,7 @@ export class SemanticEncoder {
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: Session,
     private readonly normalise: ort.InferenceSession,
     readonly size: number,
     readonly name: string,
@@ -63,7 +64,7 @@ export class SemanticEncoder {
     const size = options.size ?? card.input?.size?.[0] ?? 224;
     const stats = card.input?.normalise ?? IMAGENET;
     const [session, normalise] = await Promise.all([
-      ort.InferenceSession.create(options.modelPath, sessionOptions(options.provider, options.threads)).catch((error: unknown) => {
+      WorkerSession.create(options.modelPath, sessionOptions(options.provider, options.threads)).catch((error: unknown) => {
         throw new Error(`cannot load the semantic encoder ${options.modelPath}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
       }),
       ort.InferenceSession.create(normaliseGraph(stats.mean, stats.std), sessionOptions('cpu', 1)),

@@ -1,0 +1,140 @@
+import { Worker } from 'node:worker_threads';
+import { ort } from './ort.js';
+
+/**
+ * What the engine needs of an ONNX Runtime session: `ort.InferenceSession`
+ * (run inline, on the calling thread) and `WorkerSession` both are one.
+ */
+export interface Session {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
+  release(): Promise<void>;
+}
+
+/** A tensor as it crosses between threads. */
+export interface WireTensor {
+  type: string;
+  data: Float32Array | Uint8Array | Int32Array | BigInt64Array | Float64Array | Int8Array | Uint16Array | Int16Array | Uint32Array | BigUint64Array;
+  dims: number[];
+}
+
+/** Internal: the worker's start data, and the messages both ways. */
+export interface SessionStart {
+  model: string | Uint8Array;
+  options: ort.InferenceSession.SessionOptions;
+}
+export type SessionRequest = { kind: 'run'; id: number; feeds: Record<string, WireTensor> } | { kind: 'release' };
+export type SessionReply =
+  | { kind: 'ready'; inputNames: string[]; outputNames: string[] }
+  | { kind: 'failed'; error: string }
+  | { kind: 'result'; id: number; outputs: Record<string, WireTensor> }
+  | { kind: 'error'; id: number; error: string }
+  | { kind: 'released' };
+
+/**
+ * An ONNX Runtime session in a worker thread of its own.
+ *
+ * onnxruntime-node's `run()` is only nominally asynchronous: it runs the whole
+ * graph synchronously on the calling thread (a `setImmediate` around the
+ * call). On the main thread a 16 ms model run therefore froze the event loop
+ * for 16 ms per frame: ingest sockets, decoder and encoder completions and
+ * WHEP sends all waited, and two sessions (the interpolator and the semantic
+ * encoder) could never overlap. Here each session has its own thread, so the
+ * main thread only posts the inputs (a copy: callers keep their arrays) and
+ * receives the outputs (handed over, not copied).
+ *
+ * The thread holds the process open only while runs are pending, so a
+ * session that is never released does not keep a finished program alive.
+ */
+export class WorkerSession implements Session {
+  private readonly pending = new Map<number, { resolve: (out: Record<string, ort.Tensor>) => void; reject: (error: Error) => void }>();
+  private nextId = 0;
+  private failure?: Error;
+  private released?: Promise<void>;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+  ) {
+    worker.on('message', (reply: SessionReply) => {
+      if (reply.kind !== 'result' && reply.kind !== 'error') return;
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.settle(reply.id);
+      if (reply.kind === 'error') waiter.reject(new Error(reply.error));
+      else waiter.resolve(Object.fromEntries(Object.entries(reply.outputs).map(([name, t]) => [name, new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims)])));
+    });
+    const fail = (error: Error) => {
+      this.failure ??= error;
+      for (const [id, waiter] of this.pending) {
+        this.settle(id);
+        waiter.reject(this.failure);
+      }
+    };
+    worker.on('error', (error) => fail(new Error(`the inference thread failed: ${error.message}`)));
+    worker.on('exit', (code) => fail(new Error(`the inference thread exited (code ${code})`)));
+    worker.unref();
+  }
+
+  /** Loads a model (a path, or the graph's bytes) in a new thread. Rejects with ONNX Runtime's message when it cannot. */
+  static async create(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<WorkerSession> {
+    const worker = new Worker(new URL('./ort-session-worker.js', import.meta.url), { workerData: { model, options } satisfies SessionStart });
+    const reply = await new Promise<SessionReply>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`the inference thread exited (code ${code}) while loading the model`)));
+    });
+    if (reply.kind !== 'ready') {
+      await worker.terminate();
+      throw new Error(reply.kind === 'failed' ? reply.error : `the inference thread answered ${reply.kind} while loading the model`);
+    }
+    return new WorkerSession(worker, reply.inputNames, reply.outputNames);
+  }
+
+  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    if (this.released) return Promise.reject(new Error('the session was released'));
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    const wire = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, { type: t.type, data: ownBuffer(t.data as WireTensor['data']), dims: [...t.dims] }]));
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.ref();
+      this.worker.postMessage({ kind: 'run', id, feeds: wire } satisfies SessionRequest);
+    });
+  }
+
+  /** Lets the runs in flight finish, releases the session and ends its thread. */
+  release(): Promise<void> {
+    this.released ??= this.shutDown();
+    return this.released;
+  }
+
+  private async shutDown(): Promise<void> {
+    this.worker.ref();
+    if (!this.failure) {
+      // The worker answers in order: 'released' comes after every run posted before it.
+      const released = new Promise<void>((done) => {
+        this.worker.on('message', (reply: SessionReply) => reply.kind === 'released' && done());
+        this.worker.once('exit', () => done());
+      });
+      this.worker.postMessage({ kind: 'release' } satisfies SessionRequest);
+      await released;
+    }
+    await this.worker.terminate();
+  }
+
+  private settle(id: number): void {
+    this.pending.delete(id);
+    if (this.pending.size === 0 && !this.released) this.worker.unref();
+  }
+}
+
+/**
+ * The typed array itself when it spans its whole buffer, else a copy of just
+ * its part: posting a view clones the entire buffer behind it.
+ */
+function ownBuffer<T extends WireTensor['data']>(data: T): T {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : (data.slice() as T);
+}
