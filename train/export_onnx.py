@@ -111,6 +111,10 @@ def main():
     ap.add_argument('--max-input-pixels', type=int, default=None,
                     help='card maxInputPixels: larger frames are reduced below 1/down so that the network sees at '
                          'most this many pixels (fast: 14400, i.e. 720p at 1/8)')
+    ap.add_argument('--input-scale', type=float, default=None,
+                    help='card inputScale: the share of the frame size the network sees when the pixel cap allows '
+                         '(default 1/down; shipped: 0.8, the best working scale on held-out footage at short side 432, '
+                         'train/val_scale.py --small)')
     ap.add_argument('--intra-op-threads', type=int, default=None,
                     help='card intraOpThreads: the engine\'s default ONNX Runtime threads for this model (fast: 1; its '
                          'graph is too small to gain time from a second thread, which only costs CPU)')
@@ -137,6 +141,10 @@ def main():
         export_flow_only(net, out, card, args.plain)
         if args.max_input_pixels:
             card['maxInputPixels'] = args.max_input_pixels
+        if args.input_scale:
+            card['inputScale'] = args.input_scale
+            card['inputs']['img0'] = (f'float32 [1,3,h,w] RGB 0..1, the frame reduced to {args.input_scale:g} of its size, or further to '
+                                      f'at most maxInputPixels (area filter; h, w multiples of {card["padMultiple"]})')
     if args.intra_op_threads:
         card['intraOpThreads'] = args.intra_op_threads
     with open(os.path.splitext(out)[0] + '.json', 'w') as f:

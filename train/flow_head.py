@@ -86,6 +86,7 @@ def main():
     ap.add_argument('--ifnet', default=os.path.expanduser('~/.cache/frc/ckpt/live/best.pt'))
     ap.add_argument('--dino', default=os.path.expanduser('~/.cache/frc/ckpt/dino/latest.pt'))
     ap.add_argument('--down', type=int, default=2, help='working resolution of the interpolator it corrects')
+    ap.add_argument('--interpolator', default='frc-ifnet-quality', help='card name of the interpolator it corrects (the engine attaches the head to that model)')
     ap.add_argument('--steps', type=int, default=800)
     ap.add_argument('--batch', type=int, default=6)
     ap.add_argument('--crop', type=int, default=256)
@@ -193,6 +194,7 @@ def export(head, args, ifnet_step, dino_step, step, train_time, size):
         'params': sum(p.numel() for p in head.parameters()),
         'opset': 16,
         'down': args.down,
+        'interpolator': args.interpolator,
         'inputs': {'flow': 'float32 [1,4,h,w] the interpolator\'s F_t->0, F_t->1 (pixels of h,w)', 'mask': 'float32 [1,1,h,w] its sigmoid mask',
                    'img0': 'float32 [1,3,h,w] RGB 0..1 at the flow\'s resolution', 'img1': 'float32 [1,3,h,w]',
                    'patches0': f'float32 [1,{n},192] the semantic encoder\'s patch tokens of frame 0 (models/semantic.onnx at {size}x{size})', 'patches1': 'float32, frame 1'},

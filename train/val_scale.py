@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PSNR of an IFNet checkpoint at the footage's native 720p for several working scales, on held-out
+"""PSNR of an IFNet checkpoint at the footage's native 720p (or, with --small, at short side 432) for several working scales, on held-out
 FOOTAGE triplets (never eval/): what a model card's `maxInputPixels` (a smaller working resolution
 for large frames) costs. The frames are reduced with area averaging to round(H/down) x round(W/down),
 as the engine's swscale does, padded to 16, and the flow upsampled to full resolution for the warp.
@@ -35,16 +35,18 @@ def main():
     ap.add_argument('--ckpt', default=os.path.expanduser('~/.cache/frc/ckpt/live/step4000.pt'))
     ap.add_argument('--downs', type=float, nargs='+', default=[4, 8])
     ap.add_argument('--per-clip', type=int, default=4)
+    ap.add_argument('--small', action='store_true', help='every clip at its cached short side 432 (frames the size of the eval sets), not only the 720p ones')
     args = ap.parse_args()
     torch.set_num_threads(2)
     net, ck = ifnet.load_student(args.ckpt)
     rows = []
     for c in load_clips():
-        if c.full is None or c.full.shape[1] < 700:
+        frames = c.small if args.small else c.full
+        if not args.small and (c.full is None or c.full.shape[1] < 700):
             continue
         cands = [(i, i + 1, i + 2) for i in range(c.val_start, c.n - 2) if not c.has_cut(i, i + 2)]
         for (i, j, k) in dict.fromkeys(cands[int(round(q))] for q in np.linspace(0, len(cands) - 1, args.per_clip)):
-            a, g, b = [torch.from_numpy(np.array(c.full[q])).permute(2, 0, 1)[None].float() / 255 for q in (i, j, k)]
+            a, g, b = [torch.from_numpy(np.array(frames[q])).permute(2, 0, 1)[None].float() / 255 for q in (i, j, k)]
             t = torch.full((1, 1, 1, 1), 0.5)
             with torch.no_grad():
                 rows.append((f'{c.name}:{i}-{j}-{k}', psnr(0.5 * a + 0.5 * b, g), *[psnr(synth(net, a, b, t, d), g) for d in args.downs]))

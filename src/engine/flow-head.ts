@@ -22,6 +22,8 @@ const INPUTS = ['flow', 'mask', 'img0', 'img1', 'patches0', 'patches1'];
 export class FlowHead {
   private constructor(
     private readonly session: Session,
+    /** The card name of the interpolator it was trained behind (its card's `interpolator`), when the card says. */
+    readonly interpolator: string | undefined,
     /** The interpolator input scale it was trained behind (1/down), from its card. */
     readonly inputScale: number | undefined,
   ) {}
@@ -35,8 +37,8 @@ export class FlowHead {
       throw new Error(`${modelPath} is not a flow-correction head: missing input(s) ${missing.join(', ')}`);
     }
     const card = modelPath.replace(/\.onnx$/, '.json');
-    const down = existsSync(card) ? (JSON.parse(readFileSync(card, 'utf8')) as { down?: number }).down : undefined;
-    return new FlowHead(session, down ? 1 / down : undefined);
+    const { down, interpolator } = existsSync(card) ? (JSON.parse(readFileSync(card, 'utf8')) as { down?: number; interpolator?: string }) : {};
+    return new FlowHead(session, interpolator, down ? 1 / down : undefined);
   }
 
   readonly correct: FlowCorrection = async (field, a, b, fa, fb) => {

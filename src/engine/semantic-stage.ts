@@ -9,7 +9,7 @@ import { FlowHead } from './flow-head.js';
 import { FlowSynthesizer, type Synthesizer } from './synthesis.js';
 import { type InterpolatorChoice, resolveKind } from './create-interpolator.js';
 
-/** The shipped flow-correction heads (trained by `train/flow_head.py`): one behind `quality` (flow at 1/2), one behind `fast` (1/4). */
+/** The shipped flow-correction heads (trained by `train/flow_head.py`): one behind `quality`, one behind `fast` (each card names its model). */
 export const DEFAULT_FLOW_HEAD = fileURLToPath(new URL('../../../models/flow-head.onnx', import.meta.url));
 export const DEFAULT_FLOW_HEADS = [DEFAULT_FLOW_HEAD, fileURLToPath(new URL('../../../models/flow-head-fast.onnx', import.meta.url))];
 
@@ -79,14 +79,18 @@ export class SemanticStage {
    * Gives the interpolator the flow head, when there is one and it fits:
    * from then on it corrects each pair's flows with the two frames'
    * features. Only a flow model (one whose card says the engine does the
-   * synthesis) working at the resolution the head was trained behind has
-   * flows it can correct. Returns whether the head was attached.
+   * synthesis) has flows to correct, and a head corrects the model it was
+   * trained behind: the one its card names, else (a card without the name)
+   * any model working at the input scale it was trained at. Returns whether a
+   * head was attached.
    */
   attach(synthesizer: Synthesizer): boolean {
     if (!(synthesizer instanceof FlowSynthesizer)) return false;
-    const head = this.heads.find((h) => h.inputScale === undefined || Math.abs(h.inputScale - synthesizer.inputScale) < 1e-6);
+    const head =
+      this.heads.find((h) => h.interpolator === synthesizer.modelName) ??
+      this.heads.find((h) => h.interpolator === undefined && (h.inputScale === undefined || Math.abs(h.inputScale - synthesizer.inputScale) < 1e-6));
     if (!head) return false;
-    synthesizer.correction = { correct: head.correct, features: (frame) => this.features.get(frame) };
+    synthesizer.correction = { correct: head.correct, features: (frame) => this.features.get(frame), head };
     return true;
   }
 

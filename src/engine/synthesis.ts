@@ -1,4 +1,4 @@
-import type { FlowCorrection } from './flow-head.js';
+import type { FlowCorrection, FlowHead } from './flow-head.js';
 import type { SemanticFeatures } from './semantic-encoder.js';
 import type { Frame } from 'node-av/lib';
 import type { Interpolator, RgbImage } from './interpolator.js';
@@ -87,7 +87,7 @@ export class TensorSynthesizer implements Synthesizer {
 export class FlowSynthesizer implements Synthesizer {
   private readonly cache = new PairCache<RgbImage>();
   /** A correction of the model's flow field from the frames' semantic features (the semantic stage's flow head), when set. */
-  correction?: { correct: FlowCorrection; features: (frame: Frame) => SemanticFeatures | undefined };
+  correction?: { correct: FlowCorrection; features: (frame: Frame) => SemanticFeatures | undefined; head?: FlowHead };
 
   private constructor(
     private readonly model: OnnxInterpolator,
@@ -96,6 +96,11 @@ export class FlowSynthesizer implements Synthesizer {
 
   get name(): string {
     return this.correction ? `${this.model.name} + flow head` : this.model.name;
+  }
+
+  /** The model's own name (its card's), without the flow head. */
+  get modelName(): string {
+    return this.model.name;
   }
 
   /** The share of the frame size the model estimates flow at. */
