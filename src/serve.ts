@@ -18,7 +18,7 @@ import { chooseAudioCodec, chooseVideoCodec, h264PacketizationMode1, parseOffer 
 import { WhipSession } from './ingest/webrtc/whip-session.js';
 import { STREAM_KEY } from './server/routes.js';
 import { metricsPage } from './server/metrics-page.js';
-import { processFigures } from './metrics/process-metrics.js';
+import { EventLoopDelay, processFigures } from './metrics/process-metrics.js';
 import { bearerToken, sameSecret } from './server/secrets.js';
 import { interpolatorFor } from './config/serve-options.js';
 import type { StreamSettings } from './config/schema.js';
@@ -170,6 +170,7 @@ export class Server implements StreamCatalog {
   private engine: Readiness = { ready: false, reason: 'the server is starting' };
   private engineCheck?: Promise<void>;
   private readonly authHook?: AuthHook;
+  private readonly eventLoop = new EventLoopDelay();
 
   constructor(private readonly options: ServeOptions = {}) {
     this.logger = options.logger ?? stderrLogger;
@@ -339,6 +340,7 @@ export class Server implements StreamCatalog {
     await Promise.all([...this.live.values()].map((stream) => stream.close()));
     this.live.clear();
     await Promise.all([this.http.close(), this.adminHttp?.close()]);
+    this.eventLoop.close();
     if (this.root && !this.options.hlsRoot) rmSync(this.root, { recursive: true, force: true });
   }
 
@@ -353,7 +355,7 @@ export class Server implements StreamCatalog {
   metrics(): string {
     return metricsPage(
       [...this.live.values()].map((stream) => stream.metrics()),
-      processFigures(),
+      processFigures(this.eventLoop),
     );
   }
 

@@ -34,6 +34,10 @@ test('/metrics while an RTMP publisher is live: per-stream rates, stage and late
   assert.equal(empty.contentType, 'text/plain; version=0.0.4; charset=utf-8');
   assert.ok(value(empty.series, 'process_resident_memory_bytes') > 10e6);
   assert.ok(value(empty.series, 'process_open_fds') > 3);
+  // The event loop's delay: sampled every 2 ms, so a few ms at most on an idle server.
+  const lag = value(empty.series, 'nodejs_eventloop_lag_p99_seconds');
+  assert.ok(lag > 0 && lag < 1, `${lag}`);
+  assert.ok(value(empty.series, 'nodejs_eventloop_lag_max_seconds') >= lag);
 
   await until('stream live for 3 s', 20_000, async () => {
     const s = (await streams()).find((x) => x.key === 'm');

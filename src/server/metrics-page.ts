@@ -77,5 +77,14 @@ export function metricsPage(streams: LiveStreamMetrics[], proc: ProcessFigures):
     { name: 'process_start_time_seconds', help: 'Start time of the process since the Unix epoch, seconds.', type: 'gauge', samples: [{ value: proc.startTimeSeconds }] },
   ];
   if (proc.openFds !== undefined) families.push({ name: 'process_open_fds', help: 'Open file descriptors.', type: 'gauge', samples: [{ value: proc.openFds }] });
+  const lag = proc.eventLoopDelay;
+  if (lag) {
+    const window = 'over the last 10 s window';
+    families.push(
+      { name: 'nodejs_eventloop_lag_p50_seconds', help: `Median event-loop delay ${window}, seconds.`, type: 'gauge', samples: [{ value: lag.p50Seconds }] },
+      { name: 'nodejs_eventloop_lag_p99_seconds', help: `99th percentile of the event-loop delay ${window}, seconds.`, type: 'gauge', samples: [{ value: lag.p99Seconds }] },
+      { name: 'nodejs_eventloop_lag_max_seconds', help: `Longest event-loop delay ${window}, seconds.`, type: 'gauge', samples: [{ value: lag.maxSeconds }] },
+    );
+  }
   return exposition(families);
 }
