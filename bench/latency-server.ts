@@ -3,7 +3,7 @@
  * production, so the benchmark's viewer does not share its event loop).
  * Prints `{"http":N,"rtmp":N}` once listening; SIGTERM stops it.
  *
- *   node dist/bench/latency-server.js --interp blend|model|dup [--model PATH] [--factor 1|2] [--deadline-ms N] [--threads N] [--encoder-preset P]
+ *   node dist/bench/latency-server.js --interp blend|model|dup [--model PATH] [--factor 1|2] [--deadline-ms N] [--threads N] [--encoder-preset P] [--video-bitrate-kbps N]
  */
 import '../src/polyfills.js';
 import { parseArgs } from 'node:util';
@@ -12,7 +12,7 @@ import type { X264Preset } from '../src/egress/x264-presets.js';
 import { captureFfmpegLog } from '../src/ffmpeg-log.js';
 import { Server } from '../src/serve.js';
 
-const { values } = parseArgs({ options: { interp: { type: 'string' }, model: { type: 'string' }, factor: { type: 'string' }, 'deadline-ms': { type: 'string' }, threads: { type: 'string' }, 'encoder-preset': { type: 'string' } } });
+const { values } = parseArgs({ options: { interp: { type: 'string' }, model: { type: 'string' }, factor: { type: 'string' }, 'deadline-ms': { type: 'string' }, threads: { type: 'string' }, 'encoder-preset': { type: 'string' }, 'video-bitrate-kbps': { type: 'string' } } });
 captureFfmpegLog();
 const server = new Server({
   kind: values.interp as InterpolatorKind | undefined,
@@ -21,6 +21,7 @@ const server = new Server({
   ...(values['deadline-ms'] ? { deadlineMs: Number(values['deadline-ms']) } : {}),
   ...(values.threads ? { threads: Number(values.threads) } : {}),
   ...(values['encoder-preset'] ? { encoderPreset: values['encoder-preset'] as X264Preset } : {}),
+  ...(values['video-bitrate-kbps'] ? { videoBitrateKbps: Number(values['video-bitrate-kbps']) } : {}),
   httpPort: 0,
   rtmpPort: 0,
   logger: { info: () => {}, warn: (m) => process.stderr.write(`server: ${m}\n`) },

@@ -22,7 +22,7 @@
  * and during.
  *
  *   node dist/bench/latency.js [--sizes 480,720] [--seconds 20] [--runs pass,blend,model] [--ingest rtmp,whip] [--viewers whep,hls]
- *                              [--deadline-ms N] [--threads N] [--encoder-preset ultrafast] [--model quality|PATH] [--no-autocannon]
+ *                              [--deadline-ms N] [--threads N] [--encoder-preset ultrafast] [--video-bitrate-kbps N] [--model quality|PATH] [--no-autocannon]
  */
 import './common.js';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -410,7 +410,7 @@ async function hammer(clip: { head: Buffer; frames: Buffer[] }): Promise<string>
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sizes: { type: 'string' }, seconds: { type: 'string' }, runs: { type: 'string' }, viewers: { type: 'string' }, ingest: { type: 'string' }, 'deadline-ms': { type: 'string' }, threads: { type: 'string' }, 'encoder-preset': { type: 'string' }, model: { type: 'string' }, 'no-autocannon': { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { sizes: { type: 'string' }, seconds: { type: 'string' }, runs: { type: 'string' }, viewers: { type: 'string' }, ingest: { type: 'string' }, 'deadline-ms': { type: 'string' }, threads: { type: 'string' }, 'encoder-preset': { type: 'string' }, 'video-bitrate-kbps': { type: 'string' }, model: { type: 'string' }, 'no-autocannon': { type: 'boolean' } } });
   const viewers = (values.viewers ?? 'whep,hls').split(',');
   const ingests = (values.ingest ?? 'rtmp,whip').split(',') as Run['ingest'][];
   const seconds = Number(values.seconds ?? 20);
@@ -420,7 +420,10 @@ async function main(): Promise<void> {
   let apiTable = '';
   try {
     // Server options passed through: the preset to every run, the engine's to the runs that interpolate.
-    const preset = values['encoder-preset'] ? ['--encoder-preset', values['encoder-preset']] : [];
+    const preset = [
+      ...(values['encoder-preset'] ? ['--encoder-preset', values['encoder-preset']] : []),
+      ...(values['video-bitrate-kbps'] ? ['--video-bitrate-kbps', values['video-bitrate-kbps']] : []),
+    ];
     const engine = [...(values['deadline-ms'] ? ['--deadline-ms', values['deadline-ms']] : []), ...(values.threads ? ['--threads', values.threads] : [])];
     for (const size of (values.sizes ?? '480,720').split(',')) {
       const clip = prepareClip(work, size, seconds * FPS);

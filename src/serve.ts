@@ -76,6 +76,8 @@ export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
   deadlineMs?: number;
   /** libx264 preset of every stream's output (default `veryfast`). */
   encoderPreset?: X264Preset;
+  /** Cap of every stream's output video bitrate, kbit/s (default: 0.1 bit per pixel and frame; 0: none). */
+  videoBitrateKbps?: number;
   /** How long an ended stream stays listed and its HLS served, so players can finish (default 30 s). */
   endedRetentionMs?: number;
   /**

@@ -91,6 +91,7 @@ export const SCHEMA = {
   deadline: field<boolean>({ name: 'boolean' }, true, 'Per-slot deadlines: a slot the model cannot finish in time is rendered by blend or dup instead (`--no-deadline` waits for the model).'),
   deadlineMs: field<number | undefined>({ name: 'number', min: 0.001 }, undefined, 'Time the slots of one input frame interval may take, ms (default: one input frame interval).'),
   encoderPreset: field<X264Preset>({ name: 'enum', values: X264_PRESETS }, 'veryfast', "libx264 preset of the live output. At 720p and 60 fps `veryfast` takes about one core of a 2-core machine; `ultrafast` a fraction of that (the model then gets more of the CPU), for a higher bitrate at the same quality."),
+  videoBitrateKbps: field<number | undefined>({ name: 'integer', min: 0 }, undefined, 'Cap of the live output\'s video bitrate, kbit/s (x264 VBV over crf 23; 0: no cap). Default: 0.1 bit per pixel and frame, e.g. 5530 at 720p60, 2460 at 480p60.'),
   token: string('Publish secret for every key without its own (`streams.<key>.token`).', { secret: true }),
   viewToken: string('Bearer token WHEP viewers must send, for every key without its own.', { secret: true }),
   streamKey: string('When set, the only stream key that may publish.'),

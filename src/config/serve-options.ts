@@ -31,6 +31,7 @@ export function serveOptionsFrom(config: Config): ServeOptions & { host: string;
     deadline: config.deadline,
     deadlineMs: config.deadlineMs,
     encoderPreset: config.encoderPreset,
+    videoBitrateKbps: config.videoBitrateKbps,
     token: config.token,
     viewToken: config.viewToken,
     streamKey: config.streamKey,

@@ -33,6 +33,11 @@ export interface LiveEgressOptions {
   audio?: Stream;
   /** The H.264 encoder's preset (default `veryfast`). */
   preset?: X264Preset;
+  /**
+   * Cap of the video bitrate, kbit/s (default `defaultBitrateKbps` of the
+   * frame size and rate; 0: no cap, quality alone decides).
+   */
+  bitrateKbps?: number;
   /** Target HLS segment length in seconds (default 1). */
   segmentSeconds?: number;
   /** An RTMP push already connecting (see `RtmpPush.connect`); the egress owns it from here. */
@@ -57,6 +62,17 @@ interface HeldOpus {
   timestamp: number;
   /** When it was handed to the egress (ms), for the hold statistics. */
   at: number;
+}
+
+/**
+ * The live output's default bitrate cap: 0.1 bit per pixel and frame (720p60
+ * 5.5 Mbit/s, 480p60 2.5, 1080p60 12.4). Without a cap, x264 `ultrafast` at
+ * crf 23 put 31 Mbit/s on a detailed 720p60 clip: more than most viewers'
+ * links, and every packet costs the server and each viewer CPU (the WebRTC
+ * stacks work per packet).
+ */
+export function defaultBitrateKbps(width: number, height: number, fps: number): number {
+  return Math.round((0.1 * width * height * fps) / 1000);
 }
 
 /** The Opus frame length `AudioTranscoder` encodes (20 ms, as browsers send). */
@@ -128,6 +144,12 @@ export class LiveEgress implements AsyncDisposable {
         // After node-av picked the time base (the frames'), so only the declared rate changes.
         configure: (context) => {
           if (options.frameRate) context.framerate = new Rational(options.frameRate.num, options.frameRate.den);
+          const kbps = options.bitrateKbps ?? defaultBitrateKbps(context.width, context.height, options.fps);
+          if (kbps > 0) {
+            // Capped CRF: under the cap crf decides; over it x264's VBV (a half-second buffer) holds the rate.
+            context.rcMaxRate = BigInt(Math.round(kbps * 1000));
+            context.rcBufferSize = Math.round(kbps * 500);
+          }
         },
       });
     } catch (err) {

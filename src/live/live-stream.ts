@@ -153,6 +153,8 @@ export interface LiveStreamOptions extends InterpolatorChoice, SemanticChoice {
   deadlineMs?: number;
   /** The output encoder's libx264 preset (default `veryfast`). */
   encoderPreset?: X264Preset;
+  /** Cap of the output video bitrate, kbit/s (see `LiveEgressOptions.bitrateKbps`). */
+  videoBitrateKbps?: number;
 }
 
 const quietLogger: Logger = { info: () => {}, warn: () => {} };
@@ -378,6 +380,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         dir: this.dir,
         fps: (rate ? rate.num / rate.den : 30) * factor,
         ...(this.options.encoderPreset ? { preset: this.options.encoderPreset } : {}),
+        ...(this.options.videoBitrateKbps !== undefined ? { bitrateKbps: this.options.videoBitrateKbps } : {}),
         frameRate: rate ? { num: rate.num * factor, den: rate.den } : undefined,
         audio: this.source.audio,
         push: this.push,
