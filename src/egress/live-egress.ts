@@ -143,7 +143,10 @@ export class LiveEgress implements AsyncDisposable {
         options: { preset: options.preset ?? 'veryfast', tune: 'zerolatency', crf: 23 },
         // After node-av picked the time base (the frames'), so only the declared rate changes.
         configure: (context) => {
-          if (options.frameRate) context.framerate = new Rational(options.frameRate.num, options.frameRate.den);
+          // x264's rate control plans bits per frame from this rate. Without one it takes the time base's
+          // (WebRTC's 90 kHz: 90000 fps), and a bitrate cap then starves every frame: so the nominal rate.
+          const rate = options.frameRate ?? { num: Math.round(options.fps * 1000), den: 1000 };
+          context.framerate = new Rational(rate.num, rate.den);
           const kbps = options.bitrateKbps ?? defaultBitrateKbps(context.width, context.height, options.fps);
           if (kbps > 0) {
             // Capped CRF: under the cap crf decides; over it x264's VBV (a half-second buffer) holds the rate.

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Rational } from 'node-av/lib';
 import { LiveEgress } from '../../src/egress/live-egress.js';
 import type { X264Preset } from '../../src/egress/x264-presets.js';
 import { captureFfmpegLog } from '../../src/ffmpeg-log.js';
@@ -14,7 +15,7 @@ captureFfmpegLog();
  * Encodes a lavfi source (about 10 test-pattern frames by default) through a LiveEgress with `preset`,
  * recorded; returns the recording's H.264 elementary stream.
  */
-async function record(dir: string, preset: X264Preset | undefined, more: { bitrateKbps?: number; source?: string; name?: string } = {}): Promise<Buffer> {
+async function record(dir: string, preset: X264Preset | undefined, more: { bitrateKbps?: number; source?: string; name?: string; rtpClock?: boolean } = {}): Promise<Buffer> {
   const name = more.name ?? preset ?? 'default';
   const file = join(dir, `${name}.ts`);
   const egress = await LiveEgress.open({ dir: join(dir, name), fps: 30, record: file, ...(preset ? { preset } : {}), ...(more.bitrateKbps !== undefined ? { bitrateKbps: more.bitrateKbps } : {}) });
@@ -22,6 +23,11 @@ async function record(dir: string, preset: X264Preset | undefined, more: { bitra
   let i = 0;
   for await (const item of source.read()) {
     if (item.kind !== 'video') continue;
+    if (more.rtpClock) {
+      // As WebRTC frames come: on the 90 kHz clock, with no declared rate.
+      item.frame.timeBase = new Rational(1, 90000);
+      item.frame.pts = BigInt(i * 3000);
+    }
     await egress.writeVideo(item.frame, i++ / 30);
     item.frame.free();
   }
@@ -55,4 +61,8 @@ test('the live output bitrate is capped: 0.1 bit per pixel and frame by default,
   // The VBV buffer (half a second: 200 kbit) may be spent on top of the rate over the 2 s.
   assert.ok(capped < (400 + 200 / 2) * 1.05, `${capped} kbit/s`);
   assert.ok(free > 3 * 400, `${free} kbit/s`);
+  // Frames on the 90 kHz clock (WebRTC) are not starved: x264 plans with the nominal rate, not 90000 fps.
+  const rtp = kbps(await record(dir, 'ultrafast', { name: 'rtp', bitrateKbps: 400, source: noise, rtpClock: true }));
+  t.diagnostic(`the same on the 90 kHz clock: ${rtp.toFixed(0)} kbit/s`);
+  assert.ok(rtp > 400 * 0.6 && rtp < (400 + 200 / 2) * 1.05, `${rtp} kbit/s`);
 });
