@@ -24,11 +24,19 @@ export interface RtpTimelineOptions {
  * against the latest frame's arrival was 100 ms off. Audio keeps its RTP
  * spacing; the mapping only drifts, slowly (`slewMs`).
  *
- * What is left is the difference between the publisher's audio and video
- * send paths (a few ms in a browser). The publisher's RTCP sender reports
- * would remove that too, once both have come (Chromium sends audio's every
- * few seconds).
+ * What arrival cannot see is the difference between the publisher's audio
+ * and video send paths: usually a few ms in a browser, but measured once at
+ * 40+ ms for a whole run (audio released with no wait while the video waited
+ * 43 ms). So once both media's RTCP sender reports have come (Chromium sends
+ * one every few seconds), they decide instead: each pairs an RTP timestamp
+ * with the sender's wall clock (NTP), the same clock for both media, and the
+ * placement slews to what they say.
  */
+interface SenderReport {
+  ntpMs: number;
+  rtp: number;
+}
+
 export class RtpTimeline {
   private readonly windowMs: number;
   private readonly slewMs: number;
@@ -40,6 +48,8 @@ export class RtpTimeline {
   private readonly audioOffsets: { at: number; offset: number }[] = [];
   /** Audio RTP time → video time, in ms (audio ms + shift = video ms). */
   private shift?: number;
+  /** The latest sender report of each medium: an RTP timestamp and the sender's wall clock then (ms). */
+  private readonly reports: { video?: SenderReport; audio?: SenderReport } = {};
 
   constructor(options: RtpTimelineOptions = {}) {
     this.windowMs = options.windowMs ?? 3000;
@@ -54,6 +64,11 @@ export class RtpTimeline {
     return this.videoPts;
   }
 
+  /** A sender report of one medium: its RTP timestamp `rtpTimestamp` was the sender's wall-clock time `ntpMs`. */
+  senderReport(media: 'video' | 'audio', ntpMs: number, rtpTimestamp: number): void {
+    this.reports[media] = { ntpMs, rtp: rtpTimestamp };
+  }
+
   /**
    * An Opus packet's RTP timestamp → its pts in 1/48000 s on the video's
    * timeline, or undefined before the first video frame (nothing to place it against).
@@ -63,9 +78,19 @@ export class RtpTimeline {
     this.audioLast = timestamp;
     this.note(this.audioOffsets, receivedAt, receivedAt - (Number(this.audioRtp) * 1000) / RTP_OPUS_CLOCK);
     if (this.videoOffsets.length === 0) return undefined;
-    const target = min(this.audioOffsets) - min(this.videoOffsets);
+    const target = this.reportedShift(timestamp) ?? min(this.audioOffsets) - min(this.videoOffsets);
     this.shift = this.shift === undefined ? target : this.shift + Math.max(-this.slewMs, Math.min(this.slewMs, target - this.shift));
     return this.audioRtp + BigInt(Math.round((this.shift * RTP_OPUS_CLOCK) / 1000));
+  }
+
+  /** The shift the sender reports give for the audio packet with this RTP timestamp, once both media have sent one. */
+  private reportedShift(timestamp: number): number | undefined {
+    const { video, audio } = this.reports;
+    if (!video || !audio || this.videoLast === undefined) return undefined;
+    // Sender wall-clock time of this packet, then the video RTP time and pts at that moment (signed 32-bit differences).
+    const ntpMs = audio.ntpMs + (((timestamp - audio.rtp) | 0) * 1000) / RTP_OPUS_CLOCK;
+    const videoTicks = Number(this.videoPts) + ((video.rtp - this.videoLast) | 0) + ((ntpMs - video.ntpMs) * RTP_VIDEO_CLOCK) / 1000;
+    return (videoTicks * 1000) / RTP_VIDEO_CLOCK - (Number(this.audioRtp) * 1000) / RTP_OPUS_CLOCK;
   }
 
   private note(window: { at: number; offset: number }[], at: number, offset: number): void {

@@ -1,15 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type MediaStreamTrack, RTCPeerConnection, type RTCRtpTransceiver, type RtpPacket } from 'werift';
+import { type MediaStreamTrack, RTCPeerConnection, type RTCRtpTransceiver, type RtcpPacket, RtcpSrPacket, type RtpPacket } from 'werift';
 import type { RtmpLogger } from '../rtmp/rtmp-server.js';
 import { answerOffer, enlargeReceiveBuffers, peerConfig, type PeerNetworkOptions } from './peer-config.js';
 import { RtpFrameAssembler, type EncodedVideoFrame } from './rtp-frame-assembler.js';
 import { type CodecChoice, restrictOffer, type VideoCodecName } from './sdp-offer.js';
 
-/** What a WHIP session receives, in arrival order: whole video frames, and Opus packets (one RTP payload each, RFC 7587). */
+/**
+ * What a WHIP session receives, in arrival order: whole video frames, Opus
+ * packets (one RTP payload each, RFC 7587), and each medium's RTCP sender
+ * reports (an RTP timestamp and the sender's wall clock then, for lip sync).
+ */
 export type WhipItem =
   | { kind: 'video'; frame: EncodedVideoFrame; receivedAt: number }
-  | { kind: 'audio'; payload: Buffer; timestamp: number; receivedAt: number };
+  | { kind: 'audio'; payload: Buffer; timestamp: number; receivedAt: number }
+  | { kind: 'report'; media: 'video' | 'audio'; ntpMs: number; rtpTimestamp: number };
 
 export interface WhipSessionOptions extends PeerNetworkOptions {
   /** No video packet for this long ends the session: the publisher vanished (default 5 s; 15 s before the first one). */
@@ -145,12 +150,22 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
       if (this.audioTrack || !this.hasAudio) return;
       this.audioTrack = track;
       track.onReceiveRtp.subscribe(this.guard('audio rtp', (rtp: RtpPacket) => this.onAudioRtp(rtp)));
+      track.onReceiveRtcp.subscribe(this.guard('audio rtcp', (rtcp: RtcpPacket) => this.onRtcp('audio', rtcp)));
       return;
     }
     if (track.kind !== 'video' || this.videoTrack) return;
     this.videoTrack = track;
     this.videoTransceiver = this.pc.getTransceivers().find((t) => t.receiver.track === track || t.receiver.tracks.includes(track));
     track.onReceiveRtp.subscribe(this.guard('rtp', (rtp: RtpPacket) => this.onRtp(rtp)));
+    track.onReceiveRtcp.subscribe(this.guard('rtcp', (rtcp: RtcpPacket) => this.onRtcp('video', rtcp)));
+  }
+
+  private onRtcp(media: 'video' | 'audio', rtcp: RtcpPacket): void {
+    if (this.ended || !(rtcp instanceof RtcpSrPacket)) return;
+    // NTP: seconds in the high 32 bits, a binary fraction in the low ones.
+    const ntp = BigInt(rtcp.senderInfo.ntpTimestamp);
+    const ntpMs = Number(ntp >> 32n) * 1000 + (Number(ntp & 0xffffffffn) * 1000) / 2 ** 32;
+    this.enqueue({ kind: 'report', media, ntpMs, rtpTimestamp: Number(rtcp.senderInfo.rtpTimestamp) });
   }
 
   private onRtp(rtp: RtpPacket): void {

@@ -58,6 +58,10 @@ export class WhipSource implements LiveSource {
   async *read(): AsyncGenerator<LiveItem> {
     for await (const item of this.session.items()) {
       if (this.closed) break;
+      if (item.kind === 'report') {
+        this.timeline.senderReport(item.media, item.ntpMs, item.rtpTimestamp);
+        continue;
+      }
       this.mediaBytes += item.kind === 'audio' ? item.payload.length : item.frame.data.length;
       if (item.kind === 'audio') {
         const pts = this.timeline.audio(item.timestamp, item.receivedAt);

@@ -38,3 +38,30 @@ test('audio lands on the video timeline by the least-delayed arrivals, despite a
   // Its timestamps only go forward.
   for (let i = 1; i < audio.length; i++) assert.ok(audio[i]! > audio[i - 1]!, `audio pts went back at ${i}`);
 });
+
+test("once both media's sender reports have come, they place the audio, not its arrival (a send path 50 ms slower for audio)", () => {
+  const p = publisher(555555, 0x7ffffff0);
+  /** The sender's wall clock (NTP) at capture time `ms`. */
+  const ntp = (ms: number) => 3_900_000_000_000 + ms;
+  const run = (reports: boolean) => {
+    const timeline = new RtpTimeline();
+    let last: bigint | undefined;
+    const placed: bigint[] = [];
+    for (let ms = 0; ms < 4000; ms += 20) {
+      const frame = Math.floor(ms / 33.333) * 33.333;
+      timeline.video(p.video(frame), 1000 + frame + 5);
+      if (reports && ms === 1000) {
+        timeline.senderReport('video', ntp(900), p.video(900));
+        timeline.senderReport('audio', ntp(960), p.audio(960));
+      }
+      last = timeline.audio(p.audio(ms), 1000 + ms + 5 + 50);
+      if (last !== undefined) placed.push(last);
+    }
+    for (let i = 1; i < placed.length; i++) assert.ok(placed[i]! > placed[i - 1]!, `audio pts went back at ${i}`);
+    return Number(last!) / 48 - 3980;
+  };
+  const byArrival = run(false);
+  const byReports = run(true);
+  assert.ok(Math.abs(byArrival - 50) <= 3, `by arrival alone the audio is late by its send path: ${byArrival.toFixed(1)} ms`);
+  assert.ok(Math.abs(byReports) <= 1, `with sender reports: ${byReports.toFixed(1)} ms off`);
+});
