@@ -141,10 +141,10 @@ export class LiveEgress implements AsyncDisposable {
         gopSize: Math.max(1, Math.round(options.fps * segmentSeconds)),
         maxBFrames: 0,
         options: { preset: options.preset ?? 'veryfast', tune: 'zerolatency', crf: 23 },
-        // After node-av picked the time base (the frames'), so only the declared rate changes.
+        // After node-av picked the time base (the frames'), so only the rate changes: the declared one, else
+        // the nominal one. x264's rate control plans bits per frame from it; without one it takes the time
+        // base's (WebRTC's 90 kHz: 90000 fps), and a bitrate cap then starves every frame.
         configure: (context) => {
-          // x264's rate control plans bits per frame from this rate. Without one it takes the time base's
-          // (WebRTC's 90 kHz: 90000 fps), and a bitrate cap then starves every frame: so the nominal rate.
           const rate = options.frameRate ?? { num: Math.round(options.fps * 1000), den: 1000 };
           context.framerate = new Rational(rate.num, rate.den);
           const kbps = options.bitrateKbps ?? defaultBitrateKbps(context.width, context.height, options.fps);

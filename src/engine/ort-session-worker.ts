@@ -4,14 +4,10 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ort } from './ort.js';
-import type { SessionReply, SessionRequest, SessionStart, WireTensor } from './worker-session.js';
+import { fromWire, type SessionReply, type SessionRequest, type SessionStart, toWire } from './worker-session.js';
 
 const port = parentPort!;
 const { model, options } = workerData as SessionStart;
-
-function toWire(tensor: ort.Tensor): WireTensor {
-  return { type: tensor.type, data: tensor.data as WireTensor['data'], dims: [...tensor.dims] };
-}
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -34,12 +30,10 @@ async function handle(request: SessionRequest): Promise<void> {
     return;
   }
   try {
-    const feeds = Object.fromEntries(Object.entries(request.feeds).map(([name, t]) => [name, new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims)]));
-    const out = await session.run(feeds);
-    const outputs = Object.fromEntries(Object.entries(out).map(([name, t]) => [name, toWire(t)]));
-    // The output buffers are this run's own: hand them over instead of copying them.
-    const transfer = [...new Set(Object.values(outputs).map((t) => t.data.buffer as ArrayBuffer))];
-    port.postMessage({ kind: 'result', id: request.id, outputs } satisfies SessionReply, transfer);
+    const out = await session.run(fromWire(request.feeds));
+    // The output buffers are this run's own: handed over, not copied.
+    const { wire, transfer } = toWire(out, true);
+    port.postMessage({ kind: 'result', id: request.id, outputs: wire } satisfies SessionReply, transfer);
   } catch (error) {
     port.postMessage({ kind: 'error', id: request.id, error: message(error) } satisfies SessionReply);
   }

@@ -90,7 +90,7 @@ export class SemanticStage {
       this.heads.find((h) => h.interpolator === synthesizer.modelName) ??
       this.heads.find((h) => h.interpolator === undefined && (h.inputScale === undefined || Math.abs(h.inputScale - synthesizer.inputScale) < 1e-6));
     if (!head) return false;
-    synthesizer.correction = { correct: head.correct, features: (frame) => this.features.get(frame), head };
+    synthesizer.correction = { head, features: (frame) => this.features.get(frame) };
     return true;
   }
 

@@ -1,4 +1,4 @@
-import type { FlowCorrection, FlowHead } from './flow-head.js';
+import type { FlowHead } from './flow-head.js';
 import type { SemanticFeatures } from './semantic-encoder.js';
 import type { Frame } from 'node-av/lib';
 import type { Interpolator, RgbImage } from './interpolator.js';
@@ -87,7 +87,7 @@ export class TensorSynthesizer implements Synthesizer {
 export class FlowSynthesizer implements Synthesizer {
   private readonly cache = new PairCache<RgbImage>();
   /** A correction of the model's flow field from the frames' semantic features (the semantic stage's flow head), when set. */
-  correction?: { correct: FlowCorrection; features: (frame: Frame) => SemanticFeatures | undefined; head?: FlowHead };
+  correction?: { head: FlowHead; features: (frame: Frame) => SemanticFeatures | undefined };
 
   private constructor(
     private readonly model: OnnxInterpolator,
@@ -118,7 +118,7 @@ export class FlowSynthesizer implements Synthesizer {
     let field = await this.model.estimateFlow(ra, rb, t);
     const fa = this.correction?.features(a);
     const fb = this.correction?.features(b);
-    if (this.correction && fa && fb) field = await this.correction.correct(field, ra, rb, fa, fb);
+    if (this.correction && fa && fb) field = await this.correction.head.correct(field, ra, rb, fa, fb);
     return warpBlend(a, b, field);
   }
 

@@ -64,7 +64,7 @@ export class WorkerSession implements Session {
       if (!waiter) return;
       this.settle(reply.id);
       if (reply.kind === 'error') waiter.reject(new Error(reply.error));
-      else waiter.resolve(Object.fromEntries(Object.entries(reply.outputs).map(([name, t]) => [name, new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims)])));
+      else waiter.resolve(fromWire(reply.outputs));
     });
     const fail = (error: Error) => {
       this.failure ??= error;
@@ -97,11 +97,12 @@ export class WorkerSession implements Session {
     if (this.released) return Promise.reject(new Error('the session was released'));
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
-    const wire = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, { type: t.type, data: ownBuffer(t.data as WireTensor['data']), dims: [...t.dims] }]));
+    // The caller keeps its arrays: posting copies them.
+    const { wire, transfer } = toWire(feeds, false);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.ref();
-      this.worker.postMessage({ kind: 'run', id, feeds: wire } satisfies SessionRequest);
+      this.worker.postMessage({ kind: 'run', id, feeds: wire } satisfies SessionRequest, transfer);
     });
   }
 
@@ -132,9 +133,26 @@ export class WorkerSession implements Session {
 }
 
 /**
- * The typed array itself when it spans its whole buffer, else a copy of just
- * its part: posting a view clones the entire buffer behind it.
+ * Tensors as they cross to the other thread, and the buffers to hand over
+ * rather than copy: all of them when they are `own` (a run's outputs), else
+ * only the copies made here. A view is copied to just its part, since posting
+ * it would clone the entire buffer behind it.
  */
-function ownBuffer<T extends WireTensor['data']>(data: T): T {
-  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : (data.slice() as T);
+export function toWire(tensors: Record<string, ort.Tensor>, own: boolean): { wire: Record<string, WireTensor>; transfer: ArrayBuffer[] } {
+  const transfer = new Set<ArrayBuffer>();
+  const wire = Object.fromEntries(
+    Object.entries(tensors).map(([name, t]) => {
+      const data = t.data as WireTensor['data'];
+      const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+      const sent = whole ? data : data.slice();
+      if (own || !whole) transfer.add(sent.buffer as ArrayBuffer);
+      return [name, { type: t.type, data: sent, dims: [...t.dims] }];
+    }),
+  );
+  return { wire, transfer: [...transfer] };
+}
+
+/** Tensors again, on the receiving thread. */
+export function fromWire(wire: Record<string, WireTensor>): Record<string, ort.Tensor> {
+  return Object.fromEntries(Object.entries(wire).map(([name, t]) => [name, new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims)]));
 }

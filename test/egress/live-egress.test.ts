@@ -36,10 +36,14 @@ async function record(dir: string, preset: X264Preset | undefined, more: { bitra
   return execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-c', 'copy', '-f', 'h264', '-'], { maxBuffer: 1 << 24 });
 }
 
+/** The encoder settings libx264 writes into the stream (an SEI). */
+function settings(bytes: Buffer): string {
+  return /x264 - core [^\0]*/.exec(bytes.toString('latin1'))?.[0] ?? '';
+}
+
 test('the live output is encoded with the configured libx264 preset (veryfast by default)', async (t) => {
   const dir = tempDir(t);
-  // libx264 writes its settings into the stream (an SEI); the presets differ in, e.g., the entropy coder.
-  const settings = (bytes: Buffer) => /x264 - core [^\0]*/.exec(bytes.toString('latin1'))?.[0] ?? '';
+  // The presets differ in, e.g., the entropy coder.
   const byDefault = settings(await record(dir, undefined));
   const ultrafast = settings(await record(dir, 'ultrafast'));
   assert.match(byDefault, /cabac=1 .*subme=2 /);
@@ -48,7 +52,6 @@ test('the live output is encoded with the configured libx264 preset (veryfast by
 
 test('the live output bitrate is capped: 0.1 bit per pixel and frame by default, as configured, or not at all', async (t) => {
   const dir = tempDir(t);
-  const settings = (bytes: Buffer) => /x264 - core [^\0]*/.exec(bytes.toString('latin1'))?.[0] ?? '';
   // 160x120 at 30 fps: 0.1 * 160 * 120 * 30 = 57.6 kbit/s, with a half-second buffer.
   assert.match(settings(await record(dir, 'ultrafast', { name: 'auto' })), / rc=crf .*crf=23\.0 .*vbv_maxrate=58 vbv_bufsize=29 /);
   assert.doesNotMatch(settings(await record(dir, 'ultrafast', { name: 'uncapped', bitrateKbps: 0 })), /vbv_maxrate/);

@@ -9,6 +9,12 @@ export interface RtpTimelineOptions {
   slewMs?: number;
 }
 
+/** A sender report of one medium: an RTP timestamp and the sender's wall clock then (ms). */
+interface SenderReport {
+  ntpMs: number;
+  rtp: number;
+}
+
 /**
  * One timeline for a WHIP publisher's video and audio (pure: RTP timestamps
  * and arrival times in, presentation timestamps out).
@@ -32,11 +38,6 @@ export interface RtpTimelineOptions {
  * with the sender's wall clock (NTP), the same clock for both media, and the
  * placement slews to what they say.
  */
-interface SenderReport {
-  ntpMs: number;
-  rtp: number;
-}
-
 export class RtpTimeline {
   private readonly windowMs: number;
   private readonly slewMs: number;
