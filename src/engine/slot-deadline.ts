@@ -45,7 +45,13 @@ export interface SlotDeadlineOptions {
   marginMs?: number;
   /** Skipped slots before the wanted rung is tried again (default 30: one second at 30 fps in). */
   probeInterval?: number;
-  /** Upper bound of the probe interval after repeated slow probes (default 480). */
+  /**
+   * Upper bound of the probe interval after repeated slow probes (default 60:
+   * two seconds at 30 fps in). A late probe costs one late slot; a model
+   * left unprobed for long stays on blend through all the time it would
+   * have fitted (a 720p live trace: 16 s on blend after two late probes;
+   * the share it buys is within the noise so far, bench/RESULTS.md).
+   */
   maxProbeInterval?: number;
 }
 
@@ -56,6 +62,8 @@ export class SlotDeadline {
   private readonly baseProbe: number;
   private readonly maxProbe: number;
   private readonly samples: number[][];
+  /** Runs seen per rung: the first is a warm-up and not kept as a sample. */
+  private readonly runs: number[];
   private probeInterval: number;
   private skipped = 0;
   /** The slot in flight: its deadline, rung and whether it is a probe. */
@@ -67,9 +75,10 @@ export class SlotDeadline {
     this.window = options.window ?? 5;
     this.marginMs = options.marginMs ?? 1;
     this.baseProbe = options.probeInterval ?? 30;
-    this.maxProbe = Math.max(this.baseProbe, options.maxProbeInterval ?? 480);
+    this.maxProbe = Math.max(this.baseProbe, options.maxProbeInterval ?? 60);
     this.probeInterval = this.baseProbe;
     this.samples = Array.from({ length: this.rungs }, () => []);
+    this.runs = Array.from({ length: this.rungs }, () => 0);
   }
 
   /**
@@ -112,8 +121,13 @@ export class SlotDeadline {
   private done(rung: number, ms: number, now: number): DeadlineOutput[] {
     const samples = this.samples[rung];
     if (!samples || !Number.isFinite(ms) || ms < 0) return [];
-    samples.push(ms);
-    if (samples.length > this.window) samples.shift();
+    // A synthesizer's first run allocates for the stream's frame size (`fast` at 720p: 20 ms, then
+    // 11–13): kept, it made the model look late from the first slot and a live stream could stay
+    // on blend for its whole length.
+    if (this.runs[rung]!++ > 0) {
+      samples.push(ms);
+      if (samples.length > this.window) samples.shift();
+    }
     const pending = this.pending;
     this.pending = undefined;
     if (!pending || pending.rung !== rung) return [];

@@ -48,7 +48,8 @@ test('a skipped model is probed again; slow probes back off, a fast one brings i
     now += 33;
     return r.decision.kind === 'render' ? (r.decision.probe ? 'probe' : r.decision.rung) : 'none';
   };
-  // Make the model slow (one sample), then count how it is tried.
+  // Make the model slow (a warm-up run, then one sample), then count how it is tried.
+  run([50, 0]);
   run([50, 0]);
   const slow = Array.from({ length: 4 + 8 + 1 }, () => run([50, 0]));
   // Skipped 3 times, probed on the 4th; the slow probe doubles the interval to 8.
@@ -59,6 +60,29 @@ test('a skipped model is probed again; slow probes back off, a fast one brings i
   assert.ok(firstProbe >= 0 && firstProbe <= 16, `probed at ${firstProbe}: ${recovered.join(' ')}`);
   // Probes follow each other until fast samples are the window's majority (3 of 5), then the model is chosen again.
   assert.deepEqual(recovered.slice(firstProbe, firstProbe + 4), ['probe', 'probe', 'probe', 0], recovered.join(' '));
+});
+
+test('the first run of a rung is a warm-up: a slow one does not hand the next slots to blend', () => {
+  const core = new SlotDeadline({ rungs: 3 });
+  // 720p: the first inference allocates for the frame size (here 60 ms), later ones take 20.
+  const first = slot(core, 0, 33, [60, 1, 0]);
+  assert.deepEqual(first.done, [{ kind: 'late', lateMs: 27 }], 'it is still late, and counted so');
+  assert.equal(core.estimate(0), 0);
+  for (let i = 1; i < 10; i++) assert.deepEqual(slot(core, i * 33, i * 33 + 33, [20, 1, 0]).decision, { kind: 'render', rung: 0 });
+  assert.equal(core.estimate(0), 20);
+});
+
+test('a model that stays slow is still probed every two seconds (60 slots) by default', () => {
+  const core = new SlotDeadline({ rungs: 3 });
+  const probes: number[] = [];
+  for (let i = 0; i < 600; i++) {
+    const r = slot(core, i * 33, i * 33 + 33, [50, 1, 0]);
+    if (r.decision.kind === 'render' && r.decision.probe) probes.push(i);
+  }
+  const gaps = probes.slice(1).map((p, i) => p - probes[i]!);
+  // 30, then doubling after each late probe, up to 60 and no further.
+  assert.deepEqual(gaps.slice(0, 2), [60, 60], gaps.join(' '));
+  assert.ok(gaps.every((g) => g <= 60) && probes.length >= 9, gaps.join(' '));
 });
 
 test('a one-rung ladder always renders with it (nothing cheaper to stand in)', () => {
