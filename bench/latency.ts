@@ -109,7 +109,9 @@ function splitFlv(flv: Buffer): { head: Buffer; frames: Buffer[] } {
 }
 
 async function startServer(args: string[]): Promise<{ child: ChildProcess; http: string; rtmp: string }> {
-  const child = spawn(process.execPath, [join(REPO, 'dist/bench/latency-server.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The thread pool the shipped entry points give the server (npm start, the container image; see thread-pool.ts).
+  const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '20' };
+  const child = spawn(process.execPath, [join(REPO, 'dist/bench/latency-server.js'), ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolveLine, reject) => {
     createInterface({ input: child.stdout! }).once('line', resolveLine);
     child.once('exit', (code) => reject(new Error(`server exited (${code})`)));

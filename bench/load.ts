@@ -67,7 +67,8 @@ async function measure(keys: string[], viewers: WereiftViewer[], ms: number) {
   return { out, received, after };
 }
 
-const server = spawn('node', ['dist/src/cli.js', 'serve', '--http-port', String(httpPort), '--rtmp-port', String(rtmpPort), '--interp', 'blend', '--max-streams', String(maxStreams), '--requests-per-second', '100000', '--request-burst', '100000'], { stdio: ['ignore', 'ignore', 'inherit'] });
+// As npm start and the container image run it: a pool thread per RTMP stream and room for their work.
+const server = spawn('node', ['dist/src/cli.js', 'serve', '--http-port', String(httpPort), '--rtmp-port', String(rtmpPort), '--interp', 'blend', '--max-streams', String(maxStreams), '--requests-per-second', '100000', '--request-burst', '100000'], { env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(maxStreams + 4) }, stdio: ['ignore', 'ignore', 'inherit'] });
 children.push(server);
 for (let i = 0; (await fetch(`${http}/readyz`).catch(() => undefined))?.status !== 200; i++) {
   if (i > 100) throw new Error('server not ready');

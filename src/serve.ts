@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from './engine/create-interpolator.js';
 import { childLogger, type Logger } from './logger.js';
 import { flvInput } from './ingest/flv-source.js';
+import { rtmpCapacity, WORK_THREADS } from './ingest/rtmp/thread-pool.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
 import type { LiveInput } from './ingest/live-source.js';
 import { testPatternInput } from './ingest/test-pattern.js';
@@ -161,6 +162,9 @@ export class Server implements StreamCatalog {
   private readonly logger: Logger;
   /** Keys whose publisher (RTMP or WHIP) is connected now: a second one gets 409 / a refusal. */
   private readonly publishing = new Set<string>();
+  /** Keys live over RTMP, and how many may be (a pool thread each). */
+  private readonly rtmpLive = new Set<string>();
+  private readonly rtmpCapacity = rtmpCapacity();
   private readonly whip = new Map<string, { key: string; session: WhipSession }>();
   private readonly whep = new Map<string, { key: string; viewer: WhepViewer }>();
   private root?: string;
@@ -182,19 +186,23 @@ export class Server implements StreamCatalog {
       logger: this.logger,
       authorize: async (key, secret, ip) => {
         if (this.draining) return 'the server is shutting down';
-        const refusal = this.publishRefusal(key) ?? (this.mayPublish(key, secret) ? undefined : 'missing or wrong key: publish to rtmp://host/live/<key>?key=<secret>');
+        const refusal = this.publishRefusal(key) ?? this.rtmpRefusal(key) ?? (this.mayPublish(key, secret) ? undefined : 'missing or wrong key: publish to rtmp://host/live/<key>?key=<secret>');
         if (refusal !== undefined) return refusal;
         const verdict = await this.askHook({ action: 'publish', protocol: 'rtmp', key, token: secret, ip });
         if (!verdict.allowed) return verdict.reason;
         // Things may have changed while the hook thought about it.
         if (this.draining || this.closing) return 'the server is shutting down';
-        return this.publishRefusal(key) ?? true;
+        return this.publishRefusal(key) ?? this.rtmpRefusal(key) ?? true;
       },
       isLive: (key) => this.publishing.has(key),
     });
     this.rtmp.on('publish', (publish) => {
       this.publishing.add(publish.key);
-      publish.on('end', () => this.publishing.delete(publish.key));
+      this.rtmpLive.add(publish.key);
+      publish.on('end', () => {
+        this.publishing.delete(publish.key);
+        this.rtmpLive.delete(publish.key);
+      });
       const ids = this.streamIdentity(publish.key);
       this.start(publish.key, flvInput(publish.flv, { name: `stream '${publish.key}'` }), `RTMP from ${publish.remoteAddress}`, ids);
       publish.on('end', (reason) => ids.log.info(`stream '${publish.key}' publisher left: ${reason}`));
@@ -209,6 +217,12 @@ export class Server implements StreamCatalog {
   /** The settings for one key: its `streams` entry over the server-wide ones. */
   private settings(key: string): StreamSettings {
     return this.options.streams?.[key] ?? {};
+  }
+
+  /** Why `key` may not publish over RTMP now, beyond `publishRefusal`: each RTMP stream holds a pool thread (see thread-pool.ts). */
+  private rtmpRefusal(key: string): string | undefined {
+    if (this.rtmpLive.size < this.rtmpCapacity || this.rtmpLive.has(key)) return undefined;
+    return `RTMP ingest is at its limit of ${this.rtmpCapacity} streams (each holds a thread of a pool of ${this.rtmpCapacity + WORK_THREADS}; UV_THREADPOOL_SIZE raises it)`;
   }
 
   /** Why `key` may not start publishing now (regardless of secrets), or undefined. */

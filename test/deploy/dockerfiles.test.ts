@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import { DockerfileParser } from 'dockerfile-ast';
 import { validate, ValidationSeverity, type ValidatorSettings } from 'dockerfile-utils';
 import { REPO } from '../helpers.js';
+import { rtmpCapacity } from '../../src/ingest/rtmp/thread-pool.js';
+import { DEFAULT_LIMITS } from '../../src/serve.js';
 
 /**
  * The Dockerfiles, linted without Docker: `dockerfile-utils` (the linter
@@ -62,6 +64,9 @@ for (const name of ['Dockerfile', 'Dockerfile.cuda']) {
     assert.deepEqual(args('CMD'), ['["serve"]']);
     assert.ok(args('COPY').some((a) => /\bmodels\b/.test(a)), 'models baked in');
     assert.ok(args('ENV').some((a) => a.includes('FRC_HOST=0.0.0.0')), 'listens beyond the container');
+    // Room in libuv's pool for the default limits.maxStreams RTMP streams (one thread each) and their work.
+    const pool = Number(/UV_THREADPOOL_SIZE=(\d+)/.exec(args('ENV').join(' '))?.[1]);
+    assert.ok(rtmpCapacity(pool) >= DEFAULT_LIMITS.maxStreams, `UV_THREADPOOL_SIZE=${pool}`);
   });
 
   test(`${name}: apt packages pinned, no recommends, lists removed`, () => {

@@ -1,0 +1,33 @@
+/**
+ * How many RTMP streams the server can take at once without starving its
+ * other work.
+ *
+ * node-av reads an RTMP stream's FLV bytes through custom I/O: FFmpeg's read
+ * runs on a thread of libuv's pool and waits there, blocked, until the
+ * publisher's next bytes reach the JavaScript side. So every live RTMP stream
+ * holds one pool thread for its whole life, and the pool also runs every
+ * decode, encode, scale and warp-kernel call of every stream. With libuv's
+ * default of four threads, four RTMP publishers left no thread for that work:
+ * each stream's output fell from 60 to 27 fps (five publishers: 17), on an
+ * otherwise idle machine; with the pool at 16, six streams ran at 60 fps
+ * (bench/RESULTS.md).
+ *
+ * libuv sizes its pool once, from `UV_THREADPOOL_SIZE`, when the pool is first
+ * used, which in an ES-module program is before any of its code runs: the
+ * variable must be set where the process starts (`npm start`, the container
+ * image), not from here.
+ */
+
+/** Pool threads kept free of RTMP readers for the streams' work. */
+export const WORK_THREADS = 1;
+
+/** The size of libuv's thread pool, as libuv reads it (default 4, at most 1024). */
+export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
+  const value = Number.parseInt(env.UV_THREADPOOL_SIZE ?? '', 10);
+  return Number.isFinite(value) && value > 0 ? Math.min(value, 1024) : 4;
+}
+
+/** RTMP streams that may be live at once with this pool. */
+export function rtmpCapacity(poolSize = threadPoolSize()): number {
+  return Math.max(1, poolSize - WORK_THREADS);
+}
