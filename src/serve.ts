@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from './engine/create-interpolator.js';
 import { childLogger, type Logger } from './logger.js';
 import { flvInput } from './ingest/flv-source.js';
-import { rtmpCapacity, WORK_THREADS } from './ingest/rtmp/thread-pool.js';
+import { rtmpCapacity, threadPoolSize } from './ingest/rtmp/thread-pool.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
 import type { LiveInput } from './ingest/live-source.js';
 import { testPatternInput } from './ingest/test-pattern.js';
@@ -162,9 +162,8 @@ export class Server implements StreamCatalog {
   private readonly logger: Logger;
   /** Keys whose publisher (RTMP or WHIP) is connected now: a second one gets 409 / a refusal. */
   private readonly publishing = new Set<string>();
-  /** Keys live over RTMP, and how many may be (a pool thread each). */
+  /** Keys live over RTMP (a pool thread each). */
   private readonly rtmpLive = new Set<string>();
-  private readonly rtmpCapacity = rtmpCapacity();
   private readonly whip = new Map<string, { key: string; session: WhipSession }>();
   private readonly whep = new Map<string, { key: string; viewer: WhepViewer }>();
   private root?: string;
@@ -222,7 +221,12 @@ export class Server implements StreamCatalog {
   /** Why `key` may not publish over RTMP now, beyond `publishRefusal`: each RTMP stream holds a pool thread (see thread-pool.ts). */
   private rtmpRefusal(key: string): string | undefined {
     if (this.rtmpLive.size < this.rtmpCapacity || this.rtmpLive.has(key)) return undefined;
-    return `RTMP ingest is at its limit of ${this.rtmpCapacity} streams (each holds a thread of a pool of ${this.rtmpCapacity + WORK_THREADS}; UV_THREADPOOL_SIZE raises it)`;
+    return `RTMP ingest is at its limit of ${this.rtmpCapacity} streams (each holds a thread of libuv's pool of ${threadPoolSize()}; UV_THREADPOOL_SIZE raises it)`;
+  }
+
+  /** RTMP streams this server takes at once: the pool's share for readers, less the test pattern's (its paced reader holds a thread too). */
+  get rtmpCapacity(): number {
+    return Math.max(1, rtmpCapacity() - (this.options.testPattern ? 1 : 0));
   }
 
   /** Why `key` may not start publishing now (regardless of secrets), or undefined. */

@@ -10,7 +10,8 @@
  * default of four threads, four RTMP publishers left no thread for that work:
  * each stream's output fell from 60 to 27 fps (five publishers: 17), on an
  * otherwise idle machine; with the pool at 16, six streams ran at 60 fps
- * (bench/RESULTS.md).
+ * (bench/RESULTS.md). The test pattern's reader holds one too: FFmpeg's
+ * `realtime` filter sleeps in it between frames.
  *
  * libuv sizes its pool once, from `UV_THREADPOOL_SIZE`, when the pool is first
  * used, which in an ES-module program is before any of its code runs: the

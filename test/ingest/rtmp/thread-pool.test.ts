@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { rtmpCapacity, threadPoolSize } from '../../../src/ingest/rtmp/thread-pool.js';
 import { CLI } from '../../helpers.js';
 import { publish, until } from '../../live-helpers.js';
+import { Server } from '../../../src/serve.js';
 
 test('the pool size is read as libuv reads it', () => {
   assert.equal(threadPoolSize({}), 4);
@@ -47,4 +48,13 @@ test('frc serve with the default thread pool takes three RTMP streams at full ra
   const live = await streams();
   assert.deepEqual(live.map((s) => s.key).sort(), ['a', 'b', 'c']);
   for (const s of live) assert.ok(s.outputFps >= 50, `${s.key}: ${s.outputFps} fps out`);
+});
+
+test('the test pattern takes a pool thread from RTMP: its realtime filter waits in its reader', async (t) => {
+  const before = process.env.UV_THREADPOOL_SIZE;
+  t.after(() => (before === undefined ? delete process.env.UV_THREADPOOL_SIZE : (process.env.UV_THREADPOOL_SIZE = before)));
+  // Only what the server computes from the variable: this process's pool was sized when it started.
+  process.env.UV_THREADPOOL_SIZE = '6';
+  assert.equal(new Server({ kind: 'blend' }).rtmpCapacity, 5);
+  assert.equal(new Server({ kind: 'blend', testPattern: 'tp' }).rtmpCapacity, 4);
 });
