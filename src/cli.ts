@@ -42,7 +42,7 @@ options:
   --factor K       K output frames per input frame (default 2); keeps variable timing
                    (serve: 1 passes frames through, for measuring transport alone)
   --deadline-ms N  per-slot time budget before blend/dup stand in (serve; default:
-                   the slot's share of one input frame interval)
+                   the slot's share of 1.5 input frame intervals)
   --no-deadline    always wait for the model (serve)
   --interp KIND    model (default when a model is available), blend or dup
   --model PATH     ONNX interpolator, or a shipped one by name: quality (models/)

@@ -73,7 +73,7 @@ export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
   factor?: number;
   /** Per-slot deadlines with blend/dup stand-ins (default on; see `LiveStreamOptions.deadline`). */
   deadline?: boolean;
-  /** The time the slots of one input frame interval may take, ms (default: one input frame interval). */
+  /** The time the slots of one input frame interval may take, ms (default: one and a half input frame intervals). */
   deadlineMs?: number;
   /** libx264 preset of every stream's output (default `veryfast`). */
   encoderPreset?: X264Preset;

@@ -28,11 +28,16 @@ export interface DeadlineOptions extends Omit<SlotDeadlineOptions, 'rungs'> {
   standIns: Synthesizer[];
   /**
    * How long the slots of one gap may take, from the arrival of the input
-   * frame that closes it (ms); slot i of n is due at (i+1)/n of it, i.e. one
-   * output frame interval after the one before. Default: the gap's own length
-   * (one input frame interval), which is what keeps the engine in real time.
+   * frame that closes it (ms); slot i of n is due at (i+1)/n of it. Default:
+   * `budgetGaps` times the gap's own length.
    */
   budgetMs?: number;
+  /**
+   * Without `budgetMs`, the budget in gaps (default 1: one input frame
+   * interval, the least that keeps the engine in real time; more lets a slow
+   * slot borrow from the next interval).
+   */
+  budgetGaps?: number;
 }
 
 /** Why a stand-in rendered a slot: the synthesizer threw, or would have been late. */
@@ -144,7 +149,7 @@ export class Upconverter implements Disposable {
     const gap = frame.pts - previous.pts;
     this.lastGap = gap;
     const morph = !discontinuity && this.planner.seconds(gap) <= this.maxGapSeconds;
-    const budgetMs = this.options.deadline?.budgetMs ?? this.planner.seconds(gap) * 1000;
+    const budgetMs = this.options.deadline?.budgetMs ?? (this.options.deadline?.budgetGaps ?? 1) * this.planner.seconds(gap) * 1000;
     const out: RenderedFrame[] = [];
     try {
       for (const [i, slot] of slots.entries()) {

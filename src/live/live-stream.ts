@@ -147,8 +147,8 @@ export interface LiveStreamOptions extends InterpolatorChoice, SemanticChoice {
   deadline?: boolean;
   /**
    * How long the slots of one input frame interval may take from the arrival
-   * of the frame that closes it (ms). Default: one input frame interval
-   * (`factor` output frame intervals), what keeps the engine in real time.
+   * of the frame that closes it (ms). Default: one and a half input frame
+   * intervals (`LIVE_BUDGET_INTERVALS`).
    */
   deadlineMs?: number;
   /** The output encoder's libx264 preset (default `veryfast`). */
@@ -158,6 +158,17 @@ export interface LiveStreamOptions extends InterpolatorChoice, SemanticChoice {
 }
 
 const quietLogger: Logger = { info: () => {}, warn: () => {} };
+
+/**
+ * The default deadline of a live gap's slots, in input frame intervals after
+ * the arrival of the frame that closes it. One interval is the least that
+ * keeps up; the half on top lets a slow model run borrow from the next
+ * interval instead of handing the slot to blend. At 720p on the 2-core
+ * machine (three rounds at 1.5, four at 1): 90 % of slots by the model
+ * against 49 %, added latency p99 110–141 ms against 98–139 (pass-through
+ * 65–110); at 480p the model already had 94–95 % (bench/RESULTS.md).
+ */
+export const LIVE_BUDGET_INTERVALS = 1.5;
 
 /**
  * One published stream, live: FLV in, upconverted HLS out (and, with `push`,
@@ -434,15 +445,15 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     // The deadline ladder: the chosen synthesizer, then blend (unless it is blend), then dup (free).
     const standIns = this.options.deadline === false || synthesizer.name === 'dup' ? undefined : [...(fallback ? [fallback] : []), new DupSynthesizer()];
     const rate = source.frameRate;
-    // Without an announced rate (WebRTC) each gap's own length is its budget.
-    this.deadlineMs = standIns ? (this.options.deadlineMs ?? (rate ? (1000 * rate.den) / rate.num : undefined)) : undefined;
+    // Without an announced rate (WebRTC) each gap's own length is the unit of its budget.
+    this.deadlineMs = standIns ? (this.options.deadlineMs ?? (rate ? (LIVE_BUDGET_INTERVALS * 1000 * rate.den) / rate.num : undefined)) : undefined;
     using upconverter = new Upconverter({
       synthesizer,
       fallback,
       inputTimeBase,
       target: { factor },
       now: this.now,
-      ...(standIns ? { deadline: { standIns, budgetMs: this.deadlineMs } } : {}),
+      ...(standIns ? { deadline: { standIns, budgetMs: this.deadlineMs, budgetGaps: LIVE_BUDGET_INTERVALS } } : {}),
     });
     this.engineStats = upconverter.stats;
     const decoded = new RingBuffer<NormalizedFrame & { timing: FrameTiming }>({

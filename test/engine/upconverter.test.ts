@@ -153,6 +153,35 @@ test('live deadlines: a model too slow for its slots is replaced by blend, count
   for (const r of synthesized.filter((r) => r.kind === 'fallback')) assert.ok(r.timing.interpEnd! - r.timing.arrival <= 1000 / 30 + 1e-9, JSON.stringify(r.timing));
 });
 
+test('live deadlines: a budget of 1.5 gaps gives a model slower than the input interval the slots it can catch up on, where one gap gives them all to blend', async (t) => {
+  const blend = new BlendSynthesizer();
+  t.after(() => blend.close());
+  const kindsFor = async (budgetGaps?: number) => {
+    const clock = new FakeClock();
+    // 40 ms per slot against 33.3 ms between input frames.
+    const model = new DelayedSynthesizer(blend, 40, clock.advance, 'model');
+    const standIn = new DelayedSynthesizer(blend, 5, clock.advance, 'blend');
+    using up = new Upconverter({ synthesizer: model, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { standIns: [standIn, new DupSynthesizer()], ...(budgetGaps ? { budgetGaps } : {}) }, now: clock.now });
+    const kinds: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const arrival = (i * 1000) / 30;
+      clock.time = Math.max(clock.time, arrival);
+      for (const r of await up.pushTimed(flatFrame(BigInt(i), 60), false, { arrival })) {
+        if (r.kind !== 'original') kinds.push(r.kind === 'fallback' ? r.synthesizer! : 'model');
+        r.frame.free();
+      }
+    }
+    return kinds;
+  };
+  const count = (kinds: string[], kind: string) => kinds.filter((k) => k === kind).length;
+  const oneGap = await kindsFor();
+  const oneAndAHalf = await kindsFor(1.5);
+  // One gap: the warm-up run and one measured run, then blend (the next probe would come after 30 slots).
+  assert.equal(count(oneGap, 'model'), 2, oneGap.join(' '));
+  // One and a half: two slots of three by the model, a blend now and then to catch up; never a dup.
+  assert.ok(count(oneAndAHalf, 'model') >= 12 && count(oneAndAHalf, 'dup') === 0, oneAndAHalf.join(' '));
+});
+
 test('live deadlines: a stream that reaches the engine late gets dup until it has caught up, then the model again', async (t) => {
   const blend = new BlendSynthesizer();
   t.after(() => blend.close());
