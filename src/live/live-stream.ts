@@ -163,10 +163,10 @@ const quietLogger: Logger = { info: () => {}, warn: () => {} };
  * The default deadline of a live gap's slots, in input frame intervals after
  * the arrival of the frame that closes it. One interval is the least that
  * keeps up; the half on top lets a slow model run borrow from the next
- * interval instead of handing the slot to blend. At 720p on the 2-core
- * machine (three rounds at 1.5, four at 1): 90 % of slots by the model
- * against 49 %, added latency p99 110–141 ms against 98–139 (pass-through
- * 65–110); at 480p the model already had 94–95 % (bench/RESULTS.md).
+ * interval instead of handing the slot to blend. On the 2-core machine
+ * (twelve rows each way): 77 % of 720p slots by the model against 43 % at
+ * one interval, 480p 94 % against 84 %; p99 added latency at 720p 110–173
+ * ms against 98–141 (pass-through 65–110; bench/RESULTS.md).
  */
 export const LIVE_BUDGET_INTERVALS = 1.5;
 
