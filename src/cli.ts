@@ -11,7 +11,6 @@ import type { SemanticChoice } from './engine/semantic-stage.js';
 import { parseRate, type RateTarget } from './engine/slot-planner.js';
 import { evaluate, formatEvalTable } from './eval/evaluate.js';
 import { captureFfmpegLog } from './ffmpeg-log.js';
-import { threadPoolSize, WORK_THREADS } from './ingest/rtmp/thread-pool.js';
 import { Server } from './serve.js';
 import { configDocs } from './config/config-docs.js';
 import { ConfigError, configFlagOptions, loadConfig, redacted } from './config/load-config.js';
@@ -175,11 +174,8 @@ async function serve(config: Config): Promise<number> {
   const log = pino({ name: 'frc', level: config.logLevel }, pino.destination(2));
   const server = new Server({ ...options, logger: log });
   log.info({ config: redacted(config) }, 'configuration');
-  // The test pattern is one of limits.maxStreams and holds a pool thread of its own.
-  const maxStreams = config.limits.maxStreams;
-  if (server.rtmpCapacity < maxStreams - (options.testPattern ? 1 : 0)) {
-    log.warn(`RTMP ingest takes ${server.rtmpCapacity} streams at once, fewer than limits.maxStreams (${maxStreams}): each RTMP stream holds a thread of libuv's pool (${threadPoolSize()} threads); start the process with UV_THREADPOOL_SIZE=${maxStreams + WORK_THREADS} to take them all`);
-  }
+  const shortfall = server.rtmpShortfall();
+  if (shortfall) log.warn(shortfall);
   const { httpPort, rtmpPort } = await server.listen();
   // The one line a person needs, on stdout; the JSON logs go to stderr.
   const page = `http://${options.host}:${httpPort}/` + (options.testPattern ? `?key=${options.testPattern}` : '');

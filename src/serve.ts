@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from './engine/create-interpolator.js';
 import { childLogger, type Logger } from './logger.js';
 import { flvInput } from './ingest/flv-source.js';
-import { rtmpCapacity, threadPoolSize } from './ingest/rtmp/thread-pool.js';
+import { rtmpCapacity, threadPoolSize, WORK_THREADS } from './ingest/rtmp/thread-pool.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
 import type { LiveInput } from './ingest/live-source.js';
 import { testPatternInput } from './ingest/test-pattern.js';
@@ -227,6 +227,13 @@ export class Server implements StreamCatalog {
   /** RTMP streams this server takes at once: the pool's share for readers, less the test pattern's (its paced reader holds a thread too). */
   get rtmpCapacity(): number {
     return Math.max(1, rtmpCapacity() - (this.options.testPattern ? 1 : 0));
+  }
+
+  /** A warning when the pool leaves RTMP fewer streams than `limits.maxStreams` (the test pattern is one of them), else undefined. */
+  rtmpShortfall(): string | undefined {
+    const { maxStreams } = this.limits;
+    if (this.rtmpCapacity >= maxStreams - (this.options.testPattern ? 1 : 0)) return undefined;
+    return `RTMP ingest takes ${this.rtmpCapacity} streams at once, fewer than limits.maxStreams (${maxStreams}): each RTMP stream holds a thread of libuv's pool (${threadPoolSize()} threads); start the process with UV_THREADPOOL_SIZE=${maxStreams + WORK_THREADS} to take them all`;
   }
 
   /** Why `key` may not start publishing now (regardless of secrets), or undefined. */
