@@ -5,6 +5,12 @@
       "sources": ["src/engine/native/warp-blend.c"],
       "cflags": ["-O3", "-ffast-math", "-std=c11"],
       "cflags!": ["-O0"]
+    },
+    {
+      "target_name": "frc_warp_pair",
+      "sources": ["src/engine/native/warp-pair.c"],
+      "cflags": ["-O3", "-std=c11"],
+      "cflags!": ["-O0"]
     }
   ]
 }

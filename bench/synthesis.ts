@@ -12,7 +12,7 @@ import '../src/polyfills.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Frame } from 'node-av/lib';
 import { createSynthesizer } from '../src/engine/create-interpolator.js';
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   const runs = Number(values.runs ?? 15);
   const choices = [
     ...(values.interp ?? (values.model ? [] : ['blend'])).map((kind) => ({ label: kind, kind: kind as 'blend' | 'dup', modelPath: undefined })),
-    ...(values.model ?? []).map((p) => ({ label: basename(p), kind: 'model' as const, modelPath: p })),
+    ...(values.model ?? []).map((p) => ({ label: p, kind: 'model' as const, modelPath: p })),
   ];
   const work = mkdtempSync(join(tmpdir(), 'frc-synth-'));
   const rows: string[] = [];

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ort, sessionOptions } from './ort.js';
 import { type Session, WorkerSession } from './worker-session.js';
 import type { Interpolated, Interpolator, RgbImage } from './interpolator.js';
@@ -9,6 +10,11 @@ export interface SessionOptions {
   provider?: 'cpu' | 'cuda';
   /** Intra-op threads; defaults to the model card's `intraOpThreads`, else ONNX Runtime's choice (one per core). */
   threads?: number;
+  /**
+   * Run the card's `stages` (the same function cut at its warps) instead of
+   * the single graph where the card lists them; default true on the CPU.
+   */
+  staged?: boolean;
 }
 
 /** Model card stored beside `<model>.onnx` as `<model>.json` (only the fields the engine reads). */
@@ -36,6 +42,13 @@ interface ModelCard {
    * 20 ms of CPU; bench/RESULTS.md).
    */
   intraOpThreads?: number;
+  /**
+   * Files beside the model (in order) holding the same function cut into one
+   * graph per block, the warps between them done by the engine
+   * (staged-session.ts): faster on the CPU, where ONNX Runtime's GridSample
+   * is slow.
+   */
+  stages?: string[];
 }
 
 const DEFAULT_PAD_MULTIPLE = 32; // what RIFE-family models need at scale 1
@@ -89,7 +102,7 @@ export class OnnxInterpolator implements Interpolator {
     if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new Error(`model card of ${path}: intraOpThreads must be a positive integer`);
     let session: Session;
     try {
-      session = await WorkerSession.create(path, sessionOptions(options.provider, threads));
+      session = await WorkerSession.create(stagesToRun(path, card, options) ?? path, sessionOptions(options.provider, threads));
     } catch (err) {
       throw new Error(`cannot load model ${path}: ${firstLine(err)}`);
     }
@@ -167,6 +180,20 @@ export function cropPlanes(data: Float32Array, planes: number, fw: number, fh: n
   for (let p = 0; p < planes; p++)
     for (let y = 0; y < height; y++) out.set(data.subarray((p * fh + y) * fw, (p * fh + y) * fw + width), (p * height + y) * width);
   return out;
+}
+
+/**
+ * The card's stage files, when the engine should run them instead of the
+ * model file: on the CPU only, since on a GPU the warps between stages would
+ * each cost a round trip to host memory.
+ */
+function stagesToRun(modelPath: string, card: ModelCard, options: SessionOptions): string[] | undefined {
+  if (!card.stages || options.staged === false || (options.provider ?? 'cpu') !== 'cpu') return undefined;
+  if (!Array.isArray(card.stages) || !card.stages.every((f) => typeof f === 'string')) throw new Error(`model card of ${modelPath}: stages must be a list of file names`);
+  const paths = card.stages.map((file) => join(dirname(modelPath), file));
+  const missing = paths.filter((p) => !existsSync(p));
+  if (missing.length > 0) throw new Error(`model card of ${modelPath} lists stage files that are missing: ${missing.join(', ')}`);
+  return paths;
 }
 
 function readCard(modelPath: string): ModelCard {

@@ -1,10 +1,12 @@
 /**
- * The body of a `WorkerSession`'s thread: loads one ONNX Runtime session and
- * runs it for every request the owning thread posts.
+ * The body of a `WorkerSession`'s thread: loads one ONNX Runtime session (or
+ * a staged model's chain of them) and runs it for every request the owning
+ * thread posts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ort } from './ort.js';
-import { fromWire, type SessionReply, type SessionRequest, type SessionStart, toWire } from './worker-session.js';
+import { StagedSession } from './staged-session.js';
+import { fromWire, type Session, type SessionReply, type SessionRequest, type SessionStart, toWire } from './worker-session.js';
 
 const port = parentPort!;
 const { model, options } = workerData as SessionStart;
@@ -13,9 +15,9 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-let session: ort.InferenceSession;
+let session: Session;
 try {
-  session = await ort.InferenceSession.create(model as string, options);
+  session = Array.isArray(model) ? await StagedSession.create(model, options) : await ort.InferenceSession.create(model as string, options);
   port.postMessage({ kind: 'ready', inputNames: [...session.inputNames], outputNames: [...session.outputNames] } satisfies SessionReply);
 } catch (error) {
   port.postMessage({ kind: 'failed', error: message(error) } satisfies SessionReply);

@@ -21,7 +21,8 @@ export interface WireTensor {
 
 /** Internal: the worker's start data, and the messages both ways. */
 export interface SessionStart {
-  model: string | Uint8Array;
+  /** A model file, a graph's bytes, or a staged model's stage files in order (staged-session.ts). */
+  model: string | Uint8Array | readonly string[];
   options: ort.InferenceSession.SessionOptions;
 }
 export type SessionRequest = { kind: 'run'; id: number; feeds: Record<string, WireTensor> } | { kind: 'release' };
@@ -78,8 +79,8 @@ export class WorkerSession implements Session {
     worker.unref();
   }
 
-  /** Loads a model (a path, or the graph's bytes) in a new thread. Rejects with ONNX Runtime's message when it cannot. */
-  static async create(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<WorkerSession> {
+  /** Loads a model (a path, the graph's bytes, or stage files) in a new thread. Rejects with ONNX Runtime's message when it cannot. */
+  static async create(model: SessionStart['model'], options: ort.InferenceSession.SessionOptions): Promise<WorkerSession> {
     const worker = new Worker(new URL('./ort-session-worker.js', import.meta.url), { workerData: { model, options } satisfies SessionStart });
     const reply = await new Promise<SessionReply>((resolve, reject) => {
       worker.once('message', resolve);

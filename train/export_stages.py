@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Export a shipped flow-only IFNet as one ONNX graph per IFBlock, for the engine's staged runner.
+
+  /usr/bin/python3 train/export_stages.py --name fast --ckpt ~/.cache/frc/ckpt/live/step7000.pt
+
+Why: the two warps between the blocks are ONNX Runtime's GridSample, ~40 ns per sample on this CPU
+and about a quarter of the network's time at 720p (160x96 input). Cut the graph at the warps and the
+engine does them natively between stage runs (src/engine/native/warp-pair.c, a few ns per sample);
+everything else is the same function with the same weights (ifnet_infer.InferIFNet).
+
+The stages' contract (src/engine/staged-session.ts runs it):
+  stage 0      inputs  img0, img1, timestep
+  stage i > 0  inputs  img0, img1, timestep, flow_mask, pair_flow, warped_pair
+  stage i < last outputs next_flow_mask, next_pair, next_pair_flow
+  last stage   outputs flow, mask (as the single graph)
+where flow_mask is the 5-channel running flow + mask logit at the working resolution, next_pair the
+two frames pooled to the next block's scale, next_pair_flow the running flow + mask pooled to it, and
+the engine feeds warped_pair = each frame of next_pair backward-warped by its flow in next_pair_flow
+(channels 0-1 frame 0, 2-3 frame 1; bilinear, align_corners=False, border), i.e.
+InferIFNet.warp_pair. The card (<name>.json, which must exist) gets "stages": the files, in order.
+"""
+import argparse, json, os, sys
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import ifnet  # noqa: E402
+import ifnet_infer  # noqa: E402
+from export_onnx import load_frames  # noqa: E402
+
+
+class Stage(torch.nn.Module):
+    """Block i of InferIFNet.forward, from its inputs up to (not including) the next block's warp."""
+
+    def __init__(self, inf, i):
+        super().__init__()
+        self.inf, self.i = inf, i
+
+    def forward(self, img0, img1, t, *rest):
+        inf, i = self.inf, self.i
+        blk, s = inf.blocks[i], inf.scales[i]
+        ab = torch.cat([img0, img1], 1)
+        coef = torch.cat([-2.0 * t, -2.0 * t, 2.0 - 2.0 * t, 2.0 - 2.0 * t, t * 0.0], 1)
+        p = ifnet.pool(ab, s)
+        tp = torch.ones_like(p[:, :1]) * t
+        if i == 0:
+            fm = None
+            grey = torch.cat([p[:, :3].mean(1, keepdim=True), p[:, 3:].mean(1, keepdim=True)], 1)
+            cost = inf.cost(grey, inf.r0, inf.k0)
+            x = torch.cat([p, tp, cost], 1)
+        else:
+            fm, fs, wab = rest
+            cost = inf.cost(wab, inf.r1, inf.k1)
+            x = torch.cat([p, wab, fs[:, 4:5], tp, fs[:, :4], cost], 1)
+        if inf.extra[i]:
+            x = torch.cat([x] + [tp] * inf.extra[i], 1)
+        f = blk.conv0[1](blk.conv0[0][1](inf.first[i](x)))
+        f = blk.body(f) + f
+        o = ifnet.up(blk.last(f), 2) + inf.match(i, cost, coef)
+        if s > 1:
+            o = ifnet.up(o, s) * torch.tensor([float(s)] * 4 + [1.0]).reshape(1, 5, 1, 1)
+        fm = o if fm is None else fm + o
+        if i == len(inf.blocks) - 1:
+            return fm[:, :4], torch.sigmoid(fm[:, 4:5])
+        sn = inf.scales[i + 1]
+        pn = ifnet.pool(ab, sn)
+        fsn = ifnet.pool(fm, sn) * torch.tensor([1.0 / sn] * 4 + [1.0]).reshape(1, 5, 1, 1) if sn > 1 else fm
+        return fm, pn, fsn
+
+
+def run_chain(inf, a, b, t):
+    """The stages in order with PyTorch's grid_sample as the warp: must equal inf(a, b, t)."""
+    out = Stage(inf, 0)(a, b, t)
+    for i in range(1, len(inf.blocks)):
+        fm, pn, fsn = out
+        out = Stage(inf, i)(a, b, t, fm, fsn, inf.warp_pair(pn, fsn))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--name', default='fast', help='models/<name>.json must exist; writes models/<name>.s<i>.onnx')
+    ap.add_argument('--ckpt', required=True, help='the checkpoint the shipped <name>.onnx came from')
+    ap.add_argument('--out-dir', default=os.path.join(ROOT, 'models'))
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    card_path = os.path.join(args.out_dir, f'{args.name}.json')
+    card = json.load(open(card_path))
+    net, ck = ifnet.load_student(args.ckpt)
+    if card.get('training', {}).get('steps') not in (None, int(ck['step'])):
+        sys.exit(f'{card_path} was trained {card["training"]["steps"]} steps, {args.ckpt} {ck["step"]}')
+    inf = ifnet_infer.InferIFNet(net).eval()
+    n = len(inf.blocks)
+    m = 4 * max(net.scales)
+    with torch.no_grad():
+        for (h, w) in ((6 * m, 10 * m), (4 * m, 5 * m)):
+            a, b = load_frames(h, w)
+            t = torch.full((1, 1, 1, 1), 0.3)
+            ref, got = inf(a, b, t), run_chain(inf, a, b, t)
+            err = max((ref[0] - got[0]).abs().max().item(), (ref[1] - got[1]).abs().max().item())
+            if err > 1e-4:
+                sys.exit(f'the stages differ from the network by {err} at {h}x{w}')
+            print(f'stages = network at {h}x{w} (max abs diff {err:.1e})')
+
+        a, b = load_frames(6 * m, 10 * m)
+        t = torch.full((1, 1, 1, 1), 0.5)
+        hw = {2: 'h', 3: 'w'}
+        files, feeds = [], (a, b, t)
+        for i in range(n):
+            ins = ['img0', 'img1', 'timestep'] + (['flow_mask', 'pair_flow', 'warped_pair'] if i else [])
+            last = i == n - 1
+            outs = ['flow', 'mask'] if last else ['next_flow_mask', 'next_pair', 'next_pair_flow']
+            # every tensor's own dynamic sizes: the levels differ in resolution
+            dyn = {k: {2: f'{k}_h', 3: f'{k}_w'} for k in ins[3:] + outs}
+            dyn.update({'img0': hw, 'img1': hw})
+            if last:
+                dyn.update({'flow': hw, 'mask': hw})
+            files.append(f'{args.name}.s{i}.onnx')
+            torch.onnx.export(Stage(inf, i), feeds, os.path.join(args.out_dir, files[-1]), opset_version=16,
+                              input_names=ins, output_names=outs, dynamic_axes=dyn, do_constant_folding=True)
+            if not last:
+                fm, pn, fsn = Stage(inf, i)(*feeds)
+                feeds = (a, b, t, fm, fsn, inf.warp_pair(pn, fsn))
+    card['stages'] = files
+    with open(card_path, 'w') as f:
+        json.dump(card, f, indent=2)
+    sizes = ', '.join(f'{x} {os.path.getsize(os.path.join(args.out_dir, x)) / 1e6:.2f} MB' for x in files)
+    print(f'wrote {sizes}; {card_path} lists them')
+
+
+if __name__ == '__main__':
+    main()
