@@ -174,8 +174,6 @@ async function serve(config: Config): Promise<number> {
   const log = pino({ name: 'frc', level: config.logLevel }, pino.destination(2));
   const server = new Server({ ...options, logger: log });
   log.info({ config: redacted(config) }, 'configuration');
-  const shortfall = server.rtmpShortfall();
-  if (shortfall) log.warn(shortfall);
   const { httpPort, rtmpPort } = await server.listen();
   // The one line a person needs, on stdout; the JSON logs go to stderr.
   const page = `http://${options.host}:${httpPort}/` + (options.testPattern ? `?key=${options.testPattern}` : '');

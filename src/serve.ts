@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createSynthesizer, resolveKind, type InterpolatorChoice } from './engine/create-interpolator.js';
 import { childLogger, type Logger } from './logger.js';
 import { flvInput } from './ingest/flv-source.js';
-import { rtmpCapacity, threadPoolSize, WORK_THREADS } from './ingest/rtmp/thread-pool.js';
+import { rtmpCapacity, threadPoolSize } from './ingest/rtmp/thread-pool.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
 import type { LiveInput } from './ingest/live-source.js';
 import { testPatternInput } from './ingest/test-pattern.js';
@@ -162,8 +162,8 @@ export class Server implements StreamCatalog {
   private readonly logger: Logger;
   /** Keys whose publisher (RTMP or WHIP) is connected now: a second one gets 409 / a refusal. */
   private readonly publishing = new Set<string>();
-  /** Keys live over RTMP (a pool thread each). */
-  private readonly rtmpLive = new Set<string>();
+  /** RTMP streams FFmpeg reads now (a pool thread each). */
+  private ffmpegFlvReaders = 0;
   private readonly whip = new Map<string, { key: string; session: WhipSession }>();
   private readonly whep = new Map<string, { key: string; viewer: WhepViewer }>();
   private root?: string;
@@ -185,25 +185,23 @@ export class Server implements StreamCatalog {
       logger: this.logger,
       authorize: async (key, secret, ip) => {
         if (this.draining) return 'the server is shutting down';
-        const refusal = this.publishRefusal(key) ?? this.rtmpRefusal(key) ?? (this.mayPublish(key, secret) ? undefined : 'missing or wrong key: publish to rtmp://host/live/<key>?key=<secret>');
+        const refusal = this.publishRefusal(key) ?? (this.mayPublish(key, secret) ? undefined : 'missing or wrong key: publish to rtmp://host/live/<key>?key=<secret>');
         if (refusal !== undefined) return refusal;
         const verdict = await this.askHook({ action: 'publish', protocol: 'rtmp', key, token: secret, ip });
         if (!verdict.allowed) return verdict.reason;
         // Things may have changed while the hook thought about it.
         if (this.draining || this.closing) return 'the server is shutting down';
-        return this.publishRefusal(key) ?? this.rtmpRefusal(key) ?? true;
+        return this.publishRefusal(key) ?? true;
       },
       isLive: (key) => this.publishing.has(key),
     });
     this.rtmp.on('publish', (publish) => {
       this.publishing.add(publish.key);
-      this.rtmpLive.add(publish.key);
       publish.on('end', () => {
         this.publishing.delete(publish.key);
-        this.rtmpLive.delete(publish.key);
       });
       const ids = this.streamIdentity(publish.key);
-      this.start(publish.key, flvInput(publish.flv, { name: `stream '${publish.key}'` }), `RTMP from ${publish.remoteAddress}`, ids);
+      this.start(publish.key, flvInput(publish.flv, { name: `stream '${publish.key}'`, ffmpegReaders: this.ffmpegReaders }), `RTMP from ${publish.remoteAddress}`, ids);
       publish.on('end', (reason) => ids.log.info(`stream '${publish.key}' publisher left: ${reason}`));
     });
     const rateLimit = { perSecond: this.limits.requestsPerSecond, burst: this.limits.requestBurst };
@@ -218,22 +216,23 @@ export class Server implements StreamCatalog {
     return this.options.streams?.[key] ?? {};
   }
 
-  /** Why `key` may not publish over RTMP now, beyond `publishRefusal`: each RTMP stream holds a pool thread (see thread-pool.ts). */
-  private rtmpRefusal(key: string): string | undefined {
-    if (this.rtmpLive.size < this.rtmpCapacity || this.rtmpLive.has(key)) return undefined;
-    return `RTMP ingest is at its limit of ${this.rtmpCapacity} streams (each holds a thread of libuv's pool of ${threadPoolSize()}; UV_THREADPOOL_SIZE raises it)`;
-  }
+  /**
+   * Pool threads for FFmpeg's FLV reader, which RTMP streams in codecs other
+   * than H.264 and AAC need for their whole life (see thread-pool.ts); H.264
+   * streams are read without one.
+   */
+  private readonly ffmpegReaders = {
+    acquire: (): string | undefined => {
+      if (this.ffmpegFlvReaders >= this.ffmpegReaderCapacity) return `all ${this.ffmpegReaderCapacity} of its readers are busy (each holds a thread of libuv's pool of ${threadPoolSize()}; UV_THREADPOOL_SIZE raises it)`;
+      this.ffmpegFlvReaders++;
+      return undefined;
+    },
+    release: (): void => void this.ffmpegFlvReaders--,
+  };
 
-  /** RTMP streams this server takes at once: the pool's share for readers, less the test pattern's (its paced reader holds a thread too). */
-  get rtmpCapacity(): number {
+  /** RTMP streams FFmpeg may read at once: the pool's share for readers, less the test pattern's (its paced reader holds a thread too). */
+  get ffmpegReaderCapacity(): number {
     return Math.max(1, rtmpCapacity() - (this.options.testPattern ? 1 : 0));
-  }
-
-  /** A warning when the pool leaves RTMP fewer streams than `limits.maxStreams` (the test pattern is one of them), else undefined. */
-  rtmpShortfall(): string | undefined {
-    const { maxStreams } = this.limits;
-    if (this.rtmpCapacity >= maxStreams - (this.options.testPattern ? 1 : 0)) return undefined;
-    return `RTMP ingest takes ${this.rtmpCapacity} streams at once, fewer than limits.maxStreams (${maxStreams}): each RTMP stream holds a thread of libuv's pool (${threadPoolSize()} threads); start the process with UV_THREADPOOL_SIZE=${maxStreams + WORK_THREADS} to take them all`;
   }
 
   /** Why `key` may not start publishing now (regardless of secrets), or undefined. */

@@ -114,7 +114,7 @@ export const SCHEMA = {
     timeoutMs: field<number>({ name: 'integer', min: 1 }, 2000, 'How long the hook may take to answer, ms.', { flag: 'auth-hook-timeout-ms' }),
   }),
   limits: section('Limits that keep one client from exhausting the server.', {
-    maxStreams: field<number>({ name: 'integer', min: 1 }, 16, 'Streams live at once; a publisher beyond is refused (WHIP 503, RTMP BadName) and `/readyz` reports full. Each RTMP stream also holds a thread of libuv\'s pool, so RTMP takes at most `UV_THREADPOOL_SIZE` − 1 streams (4 − 1 unless the process was started with it set; `npm start` and the container image set 20).'),
+    maxStreams: field<number>({ name: 'integer', min: 1 }, 16, 'Streams live at once; a publisher beyond is refused (WHIP 503, RTMP BadName) and `/readyz` reports full. RTMP streams in codecs other than H.264 also hold a thread of libuv\'s pool each (FFmpeg reads them), so at most `UV_THREADPOOL_SIZE` − 1 of those run at once (4 − 1 unless the process was started with it set; `npm start` and the container image set 20).'),
     maxViewersPerStream: field<number>({ name: 'integer', min: 1 }, 100, 'WHEP viewers per stream; one beyond gets 503.'),
     maxWidth: field<number>({ name: 'integer', min: 16 }, 3840, 'Largest video width a publisher may send; larger ends the stream with the reason.'),
     maxHeight: field<number>({ name: 'integer', min: 16 }, 2160, 'Largest video height a publisher may send.'),

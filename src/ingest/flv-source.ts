@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Decoder, Demuxer } from 'node-av/api';
 import type { Packet, Stream } from 'node-av/lib';
 import { avGetCodecName } from 'node-av/lib';
@@ -10,6 +10,8 @@ import { InputError } from './file-source.js';
 import type { EncodedItem, LiveInput, LiveItem, LiveSource } from './live-source.js';
 import { annexBFromAvcc } from './avcc.js';
 import { parameterSets } from '../egress/h264-parameter-sets.js';
+import { AvcFlvSource, FlvCodecProbe, type FlvVerdict } from './avc-flv-source.js';
+import { type FlvTag, FlvTagReader } from './rtmp/flv-tags.js';
 
 export interface FlvSourceOptions {
   /** What the source is called in error messages (e.g. `rtmp live/<key>`). */
@@ -21,6 +23,8 @@ export interface FlvSourceOptions {
    * delay when one does not.
    */
   probeSeconds?: number;
+  /** Called once when the source is disposed. */
+  onDisposed?: () => void;
 }
 
 
@@ -53,6 +57,7 @@ export class FlvSource implements LiveSource {
     private readonly decoder: Decoder,
     readonly video: Stream,
     readonly audio: Stream | undefined,
+    private readonly onDisposed?: () => void,
   ) {
     this.videoCodec = avGetCodecName(video.codecpar.codecId) ?? 'unknown';
     const { num, den } = video.avgFrameRate;
@@ -88,7 +93,7 @@ export class FlvSource implements LiveSource {
       await demuxer.close();
       throw new InputError(`${name}: cannot decode ${avGetCodecName(video.codecpar.codecId)} video: ${await describeFfmpegError(err)}`);
     }
-    return new FlvSource(name, flv, demuxer, decoder, video, demuxer.audio());
+    return new FlvSource(name, flv, demuxer, decoder, video, demuxer.audio(), options.onDisposed);
   }
 
   /**
@@ -140,15 +145,82 @@ export class FlvSource implements LiveSource {
     this.close();
     this.decoder.close();
     await this.demuxer.close();
+    this.onDisposed?.();
   }
 
 }
 
-/** A publisher's FLV bytes as a live stream's input. */
-export function flvInput(flv: Readable, options: FlvSourceOptions = {}): LiveInput {
+export interface FlvInputOptions extends FlvSourceOptions {
+  /**
+   * Pool threads for FFmpeg's FLV reader, which only codecs other than H.264
+   * and AAC need: `acquire()` returns why none is free, or undefined having
+   * taken one; `release()` gives it back.
+   */
+  ffmpegReaders?: { acquire(): string | undefined; release(): void };
+}
+
+/**
+ * A publisher's FLV bytes as a live stream's input: H.264 with AAC (or no
+ * audio) is read by `AvcFlvSource`, anything else by FFmpeg (`FlvSource`),
+ * decided from the first tags.
+ */
+export function flvInput(flv: Readable, options: FlvInputOptions = {}): LiveInput {
   return {
     protocol: 'rtmp',
-    open: () => FlvSource.open(flv, options),
+    open: () =>
+      openFlv(flv, options).catch((error: unknown) => {
+        flv.destroy();
+        throw error;
+      }),
     abort: () => flv.destroy(),
   };
+}
+
+async function openFlv(flv: Readable, options: FlvInputOptions): Promise<LiveSource> {
+  const name = options.name ?? 'live stream';
+  const chunks = flv[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const reader = new FlvTagReader();
+  const probe = new FlvCodecProbe();
+  const seen: Buffer[] = [];
+  const tags: FlvTag[] = [];
+  let verdict: FlvVerdict | undefined;
+  while (!verdict) {
+    const next = await chunks.next().catch(() => ({ done: true as const, value: undefined }));
+    if (next.done) throw new InputError(`${name} carries no usable video: it ended before any video header`);
+    seen.push(next.value);
+    try {
+      for (const tag of reader.processInput(next.value)) {
+        tags.push(tag);
+        verdict ??= probe.add(tag);
+      }
+    } catch (error) {
+      throw new InputError(`${name}: ${(error as Error).message}`);
+    }
+  }
+  if (verdict.path === 'own') return AvcFlvSource.open(name, flv, chunks, reader, tags, verdict);
+  const refusal = options.ffmpegReaders?.acquire();
+  if (refusal !== undefined) throw new InputError(`${name}: ${verdict.reason}, so FFmpeg must read it, and ${refusal}`);
+  try {
+    return await FlvSource.open(replay(seen, chunks, flv), { ...options, onDisposed: () => options.ffmpegReaders?.release() });
+  } catch (error) {
+    options.ffmpegReaders?.release();
+    throw error;
+  }
+}
+
+/** The bytes the probe read, then the rest of `flv`; closing it drops the publisher, as closing `flv` does. */
+function replay(seen: Buffer[], chunks: AsyncIterator<Buffer>, flv: Readable): Readable {
+  const out = Readable.from(
+    (async function* () {
+      yield* seen;
+      for (;;) {
+        const next = await chunks.next().catch(() => ({ done: true as const, value: undefined }));
+        if (next.done) return;
+        yield next.value;
+      }
+    })(),
+    { objectMode: false },
+  );
+  out.on('close', () => flv.destroy());
+  return out;
 }

@@ -64,7 +64,7 @@ for (const name of ['Dockerfile', 'Dockerfile.cuda']) {
     assert.deepEqual(args('CMD'), ['["serve"]']);
     assert.ok(args('COPY').some((a) => /\bmodels\b/.test(a)), 'models baked in');
     assert.ok(args('ENV').some((a) => a.includes('FRC_HOST=0.0.0.0')), 'listens beyond the container');
-    // Room in libuv's pool for the default limits.maxStreams RTMP streams (one thread each) and their work.
+    // Room in libuv's pool for the default limits.maxStreams RTMP streams in codecs FFmpeg reads (one thread each) and their work.
     const pool = Number(/UV_THREADPOOL_SIZE=(\d+)/.exec(args('ENV').join(' '))?.[1]);
     assert.ok(rtmpCapacity(pool) >= DEFAULT_LIMITS.maxStreams, `UV_THREADPOOL_SIZE=${pool}`);
   });

@@ -1,6 +1,7 @@
 /**
- * How many RTMP streams the server can take at once without starving its
- * other work.
+ * How many RTMP streams FFmpeg's FLV demuxer may read at once without
+ * starving the server's other work. (H.264 with AAC is read without it, by
+ * `AvcFlvSource`; other codecs still need it.)
  *
  * node-av reads an RTMP stream's FLV bytes through custom I/O: FFmpeg's read
  * runs on a thread of libuv's pool and waits there, blocked, until the
@@ -28,7 +29,7 @@ export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isFinite(value) && value > 0 ? Math.min(value, 1024) : 4;
 }
 
-/** RTMP streams that may be live at once with this pool. */
+/** RTMP streams FFmpeg may read at once with this pool. */
 export function rtmpCapacity(poolSize = threadPoolSize()): number {
   return Math.max(1, poolSize - WORK_THREADS);
 }
