@@ -41,7 +41,7 @@ import { captureFfmpegLog } from '../src/ffmpeg-log.js';
 import { RtpFrameAssembler } from '../src/ingest/webrtc/rtp-frame-assembler.js';
 import { FileSource } from '../src/ingest/file-source.js';
 import type { LiveStreamStats } from '../src/live/live-stream.js';
-import { readStamp, stampFilter } from './frame-stamp.js';
+import { readStamp, STAMP_BITS, stampFilter } from './frame-stamp.js';
 import { publishWhip } from './whip-publisher.js';
 import { machine, today } from './common.js';
 
@@ -356,11 +356,23 @@ function analyse(run: Run, viewer: string, received: Received[], sent: number[],
   const t0 = sent[0]! + WARMUP_S * 1000;
   const seen = new Set<number>();
   const result: RunResult = { run, viewer, frames: 0, originals: 0, between: 0, repeats: 0, unreadable: 0, latencies: [], betweenLatencies: [], server: stats, serverLatency };
-  for (const { at, reading } of received) {
-    if (reading.kind === 'unreadable') {
+  // The stamp holds the frame number modulo 2^STAMP_BITS (68 s at 30 fps): longer runs are unwrapped
+  // to the number nearest the last one read, as frames arrive in order give or take a few.
+  // A blend across the wrap (2047 → 0) greys every bit, as 1023 → 1024 does: either may be meant.
+  const period = 2 ** STAMP_BITS;
+  let last = 0;
+  const nearest = (n: number) => last + ((((n - last) % period) + period + period / 2) % period) - period / 2;
+  const unwrap = (r: { kind: string; n: number }) => {
+    const ambiguous = r.kind === 'between' && r.n === period / 2 - 1;
+    const [a, b] = [nearest(r.n), ambiguous ? nearest(r.n + period / 2) : Infinity];
+    return (last = Math.abs(a - last) <= Math.abs(b - last) ? a : b);
+  };
+  for (const { at, reading: stamped } of received) {
+    if (stamped.kind === 'unreadable') {
       result.unreadable++;
       continue;
     }
+    const reading = { ...stamped, n: unwrap(stamped) };
     // The input frame it derives from: itself, or for an in-between frame (and a repeat, which waited for it too) the next one.
     const repeat = reading.kind === 'frame' && seen.has(reading.n);
     const from = reading.kind === 'between' || repeat ? reading.n + 1 : reading.n;
@@ -439,8 +451,12 @@ async function main(): Promise<void> {
           const synthesized = s.interpolated + s.fallbacks;
           const share = (n: number) => (synthesized ? `${((100 * n) / synthesized).toFixed(1)} %` : '—');
           const reasons = s.fallbackFrames.map((f) => `${f.frames} ${f.reason}→${f.synthesizer}`).join(', ') || '0';
+          // Drift: the median latency of the run's first fifth against its last (frames in arrival order).
+          const fifth = Math.floor(r.latencies.length / 5);
+          const p50 = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5).toFixed(1);
+          const drift = fifth > 0 ? `${p50(r.latencies.slice(0, fifth))} → ${p50(r.latencies.slice(-fifth))}` : '—';
           rows.push(
-            `| ${size}p | ${r.run.label} | ${r.run.ingest.toUpperCase()} → ${r.viewer} | ${r.frames} (${r.originals} orig, ${r.between} between, ${r.repeats} repeats, ${r.unreadable} unreadable) | ${quantile(sorted, 0.5).toFixed(1)} | ${quantile(sorted, 0.95).toFixed(1)} | ${quantile(sorted, 0.99).toFixed(1)} | ${r.serverLatency.map((v) => v.toFixed(0)).join(' / ')} | ${share(s.interpolated)} | ${share(s.fallbacks)} (${reasons}) | ${s.lateFrames} | ${s.ringDrops} | ${s.framesIn} → ${s.framesOut} |`,
+            `| ${size}p | ${r.run.label} | ${r.run.ingest.toUpperCase()} → ${r.viewer} | ${r.frames} (${r.originals} orig, ${r.between} between, ${r.repeats} repeats, ${r.unreadable} unreadable) | ${quantile(sorted, 0.5).toFixed(1)} | ${quantile(sorted, 0.95).toFixed(1)} | ${quantile(sorted, 0.99).toFixed(1)} | ${drift} | ${r.serverLatency.map((v) => v.toFixed(0)).join(' / ')} | ${share(s.interpolated)} | ${share(s.fallbacks)} (${reasons}) | ${s.lateFrames} | ${s.ringDrops} | ${s.framesIn} → ${s.framesOut} |`,
           );
           process.stderr.write(`${size}p ${kind}: ${rows.at(-1)}\n`);
         }
@@ -454,8 +470,8 @@ async function main(): Promise<void> {
     [
       `Latency, RTMP (ffmpeg -c copy) or WHIP (werift) in → WHEP (werift) or HLS out, 30 fps in — ${today()}, ${machine()}`,
       '',
-      '| size | server | path | frames measured at the viewer | added latency p50 ms | p95 | p99 | server-side p50 / p95 / p99 ms (histogram) | slots interpolated | slots by fallback | late | ring drops | server frames in → out |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| size | server | path | frames measured at the viewer | added latency p50 ms | p95 | p99 | p50 first → last fifth | server-side p50 / p95 / p99 ms (histogram) | slots interpolated | slots by fallback | late | ring drops | server frames in → out |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows,
       '',
       apiTable,
