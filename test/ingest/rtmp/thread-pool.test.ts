@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { rtmpCapacity, threadPoolSize } from '../../../src/ingest/rtmp/thread-pool.js';
-import { CLI } from '../../helpers.js';
+import { CLI, tempDir } from '../../helpers.js';
 import { publish, type TestContext, until } from '../../live-helpers.js';
 import { Server } from '../../../src/serve.js';
 
@@ -17,7 +17,8 @@ test('the pool size is read as libuv reads it', () => {
 
 /** `frc serve` on libuv's default pool of four threads, and where its pages and RTMP port are. */
 async function serveOnDefaultPool(t: TestContext) {
-  const env = { ...process.env };
+  // Its HLS files under the test's own directory: the server is killed, not closed, so it cannot remove them.
+  const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tempDir(t) };
   delete env.UV_THREADPOOL_SIZE;
   const child = spawn(process.execPath, [CLI, 'serve', '--model', 'blend', '--http-port', '0', '--rtmp-port', '0', '--encoder-preset', 'ultrafast'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => child.kill('SIGKILL'));
