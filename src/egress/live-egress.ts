@@ -62,6 +62,8 @@ interface HeldOpus {
   timestamp: number;
   /** When it was handed to the egress (ms), for the hold statistics. */
   at: number;
+  /** Its media time (s), to find the video it belongs with. */
+  time: number;
 }
 
 /**
@@ -116,6 +118,12 @@ export class LiveEgress implements AsyncDisposable {
   private opusCount = 0;
   /** How long relayed audio was held for the video, recent samples (ms). */
   private readonly holds: { at: number; ms: number }[] = [];
+  /** How far ahead of the video of its media time relayed audio left, recent samples (ms; negative: after it). */
+  private readonly leads: { at: number; ms: number }[] = [];
+  /** Recently sent video: media time (s) and when it went out (ms), in order. */
+  private readonly videoSends: { time: number; at: number }[] = [];
+  /** Audio that left before any video of its time had: its lead is known once that video goes. */
+  private readonly ahead: { time: number; at: number }[] = [];
   readonly webrtcAudio: WebRtcAudioMode;
 
   private constructor(
@@ -189,10 +197,17 @@ export class LiveEgress implements AsyncDisposable {
 
   /** The median time relayed audio waited for its video over the last 2 s (ms), when audio is relayed. */
   audioHoldMs(now = performance.now()): number | undefined {
-    while (this.holds.length > 0 && now - this.holds[0]!.at > 2000) this.holds.shift();
-    if (this.holds.length === 0) return undefined;
-    const sorted = this.holds.map((h) => h.ms).sort((a, b) => a - b);
-    return Math.round(sorted[sorted.length >> 1]!);
+    return recentMedian(this.holds, now);
+  }
+
+  /**
+   * How far ahead of the video of the same media time relayed audio left,
+   * median over the last 2 s (ms): 0 when it was held until its video went,
+   * negative when it arrived after its video had gone (the publisher's audio
+   * trailing its video), positive only if audio overtook the picture.
+   */
+  audioLeadMs(now = performance.now()): number | undefined {
+    return recentMedian(this.leads, now);
   }
 
   /** The recording's file and state, when the stream is recorded. */
@@ -229,7 +244,12 @@ export class LiveEgress implements AsyncDisposable {
     const encoded = performance.now();
     await this.send(packets);
     const sent = performance.now();
-    if (time !== undefined) this.sendOpus(this.gate.videoSent(time));
+    if (time !== undefined) {
+      this.videoSends.push({ time, at: sent });
+      if (this.videoSends.length > 256) this.videoSends.shift();
+      while (this.ahead.length > 0 && this.ahead[0]!.time <= time) this.leads.push({ at: sent, ms: sent - this.ahead.shift()!.at });
+      this.sendOpus(this.gate.videoSent(time));
+    }
     return { encodeStart: now, encoded, sent };
   }
 
@@ -330,7 +350,7 @@ export class LiveEgress implements AsyncDisposable {
   /** One Opus packet at media time `time` (seconds) into the gate. */
   private gateOpus(payload: Buffer, time: number): void {
     const timestamp = Number((this.opusBase + BigInt(Math.round(time * 48000))) & 0xffffffffn);
-    this.sendOpus(this.gate.push(time, { payload, timestamp, at: performance.now() }));
+    this.sendOpus(this.gate.push(time, { payload, timestamp, at: performance.now(), time }));
   }
 
   private sendOpus(items: HeldOpus[]): void {
@@ -339,8 +359,12 @@ export class LiveEgress implements AsyncDisposable {
     for (const item of items) {
       this.rtpAudio?.writeOpus(item.payload, item.timestamp);
       this.holds.push({ at: now, ms: now - item.at });
+      // The first video frame at or after its time is the one it belongs with; none sent yet: the audio is ahead of it.
+      const video = this.videoSends.find((v) => v.time >= item.time);
+      if (video) this.leads.push({ at: now, ms: video.at - now });
+      else if (this.ahead.length < 512) this.ahead.push({ time: item.time, at: now });
     }
-    if (this.holds.length > 512) this.holds.splice(0, this.holds.length - 512);
+    for (const samples of [this.holds, this.leads]) if (samples.length > 512) samples.splice(0, samples.length - 512);
   }
 
   private sendRtp(packet: Packet): void {
@@ -351,4 +375,12 @@ export class LiveEgress implements AsyncDisposable {
     const timestamp = Number((this.rtpBase + (packet.pts * 90000n * BigInt(num)) / BigInt(den)) & 0xffffffffn);
     this.rtp.writeH264(packet.data, timestamp, packet.isKeyframe, this.sps);
   }
+}
+
+/** The median of the samples of the last 2 s (dropping older ones), rounded; undefined without any. */
+function recentMedian(samples: { at: number; ms: number }[], now: number): number | undefined {
+  while (samples.length > 0 && now - samples[0]!.at > 2000) samples.shift();
+  if (samples.length === 0) return undefined;
+  const sorted = samples.map((h) => h.ms).sort((a, b) => a - b);
+  return Math.round(sorted[sorted.length >> 1]!);
 }

@@ -62,6 +62,12 @@ export interface LiveStreamStats {
    * of the same time (median over the last 2 s, ms): it tracks `latencyMs`.
    */
   audioHoldMs?: number;
+  /**
+   * How far ahead of the video of the same time that audio left (median over
+   * the last 2 s, ms): 0 when held until its video went, negative when the
+   * publisher's audio arrived after its video had gone; never much above 0.
+   */
+  audioLeadMs?: number;
   /** The RTMP push of the output, when one is configured: `connecting`, `ok`, `ended` or `failed: <reason>`. */
   push?: PushState;
   /** The recording of the output, when the stream is recorded: its file, and whether it is being written, finished or failed (with why). */
@@ -317,7 +323,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       height: geometry?.height,
       codec: this.source?.videoCodec,
       audio: this.sink?.audioMode,
-      ...(this.sink && this.source?.audio ? { webrtcAudio: this.sink.webrtcAudio, audioHoldMs: this.sink.audioHoldMs() } : {}),
+      ...(this.sink && this.source?.audio ? { webrtcAudio: this.sink.webrtcAudio, audioHoldMs: this.sink.audioHoldMs(), audioLeadMs: this.sink.audioLeadMs() } : {}),
       ...(this.push ? { push: this.push.state } : {}),
       ...(this.sink?.recordingState ? { recording: this.sink.recordingState } : {}),
       interpolator: this.interpolator,
