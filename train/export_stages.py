@@ -31,7 +31,7 @@ from export_onnx import load_frames  # noqa: E402
 
 
 class Stage(torch.nn.Module):
-    """Block i of InferIFNet.forward, from its inputs up to (not including) the next block's warp."""
+    """InferIFNet.block i, from its inputs up to (not including) the next block's warp."""
 
     def __init__(self, inf, i):
         super().__init__()
@@ -39,34 +39,12 @@ class Stage(torch.nn.Module):
 
     def forward(self, img0, img1, t, *rest):
         inf, i = self.inf, self.i
-        blk, s = inf.blocks[i], inf.scales[i]
         ab = torch.cat([img0, img1], 1)
-        coef = torch.cat([-2.0 * t, -2.0 * t, 2.0 - 2.0 * t, 2.0 - 2.0 * t, t * 0.0], 1)
-        p = ifnet.pool(ab, s)
-        tp = torch.ones_like(p[:, :1]) * t
-        if i == 0:
-            fm = None
-            grey = torch.cat([p[:, :3].mean(1, keepdim=True), p[:, 3:].mean(1, keepdim=True)], 1)
-            cost = inf.cost(grey, inf.r0, inf.k0)
-            x = torch.cat([p, tp, cost], 1)
-        else:
-            fm, fs, wab = rest
-            cost = inf.cost(wab, inf.r1, inf.k1)
-            x = torch.cat([p, wab, fs[:, 4:5], tp, fs[:, :4], cost], 1)
-        if inf.extra[i]:
-            x = torch.cat([x] + [tp] * inf.extra[i], 1)
-        f = blk.conv0[1](blk.conv0[0][1](inf.first[i](x)))
-        f = blk.body(f) + f
-        o = ifnet.up(blk.last(f), 2) + inf.match(i, cost, coef)
-        if s > 1:
-            o = ifnet.up(o, s) * torch.tensor([float(s)] * 4 + [1.0]).reshape(1, 5, 1, 1)
-        fm = o if fm is None else fm + o
+        fm = inf.block(i, ifnet.pool(ab, inf.scales[i]), t, inf.coefficients(t), *rest)
         if i == len(inf.blocks) - 1:
             return fm[:, :4], torch.sigmoid(fm[:, 4:5])
         sn = inf.scales[i + 1]
-        pn = ifnet.pool(ab, sn)
-        fsn = ifnet.pool(fm, sn) * torch.tensor([1.0 / sn] * 4 + [1.0]).reshape(1, 5, 1, 1) if sn > 1 else fm
-        return fm, pn, fsn
+        return fm, ifnet.pool(ab, sn), inf.pooled_flow(fm, sn)
 
 
 def run_chain(inf, a, b, t):

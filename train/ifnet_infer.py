@@ -98,29 +98,47 @@ class InferIFNet(nn.Module):
         out = F.grid_sample(ab.reshape(2, 3, h, w), grid, mode='bilinear', padding_mode='border', align_corners=False)
         return out.reshape(1, 6, h, w)
 
+    def pooled_flow(self, fm, s):
+        """The running flows and mask at 1/s of the working resolution (flows in pixels of that size)."""
+        return ifnet.pool(fm, s) * torch.tensor([1.0 / s] * 4 + [1.0]).reshape(1, 5, 1, 1) if s > 1 else fm
+
+    def block(self, i, p, t, coef, fm=None, fs=None, wab=None):
+        """IFBlock i on the frame pair p pooled to its scale: the running flows and mask after it.
+        Block 0 starts from nothing; later ones take the running fm, its pooled fs and the pair
+        warped by it (wab). export_stages.py cuts the network here, so the engine can do the warps."""
+        blk, s = self.blocks[i], self.scales[i]
+        tp = torch.ones_like(p[:, :1]) * t
+        if fm is None:
+            grey = torch.cat([p[:, :3].mean(1, keepdim=True), p[:, 3:].mean(1, keepdim=True)], 1)
+            cost = self.cost(grey, self.r0, self.k0)
+            x = torch.cat([p, tp, cost], 1)
+        else:
+            cost = self.cost(wab, self.r1, self.k1)
+            # IFNet's order: a, b, warped a, warped b, mask, t-plane, flows, cost
+            x = torch.cat([p, wab, fs[:, 4:5], tp, fs[:, :4], cost], 1)
+        if self.extra[i]:
+            x = torch.cat([x] + [tp] * self.extra[i], 1)  # any channel will do: its weights are zero
+        f = blk.conv0[1](blk.conv0[0][1](self.first[i](x)))
+        f = blk.body(f) + f
+        o = ifnet.up(blk.last(f), 2) + self.match(i, cost, coef)
+        if s > 1:
+            o = ifnet.up(o, s) * torch.tensor([float(s)] * 4 + [1.0]).reshape(1, 5, 1, 1)
+        return o if fm is None else fm + o
+
+    @staticmethod
+    def coefficients(t):
+        """(-2t, -2t, 2(1-t), 2(1-t), 0) as [1,5,1,1]: soft-argmin displacements to intermediate flows."""
+        return torch.cat([-2.0 * t, -2.0 * t, 2.0 - 2.0 * t, 2.0 - 2.0 * t, t * 0.0], 1)
+
     def forward(self, img0, img1, t):
         ab = torch.cat([img0, img1], 1)
-        coef = torch.cat([-2.0 * t, -2.0 * t, 2.0 - 2.0 * t, 2.0 - 2.0 * t, t * 0.0], 1)  # [1,5,1,1]
+        coef = self.coefficients(t)
         fm = None  # flows (4) and mask logit (1) so far, at the working resolution
-        for i, (blk, s) in enumerate(zip(self.blocks, self.scales)):
+        for i, s in enumerate(self.scales):
             p = ifnet.pool(ab, s)
-            tp = torch.ones_like(p[:, :1]) * t
             if fm is None:
-                grey = torch.cat([p[:, :3].mean(1, keepdim=True), p[:, 3:].mean(1, keepdim=True)], 1)
-                cost = self.cost(grey, self.r0, self.k0)
-                x = torch.cat([p, tp, cost], 1)
+                fm = self.block(i, p, t, coef)
             else:
-                fs = ifnet.pool(fm, s) * torch.tensor([1.0 / s] * 4 + [1.0]).reshape(1, 5, 1, 1) if s > 1 else fm
-                wab = self.warp_pair(p, fs)
-                cost = self.cost(wab, self.r1, self.k1)
-                # IFNet's order: a, b, warped a, warped b, mask, t-plane, flows, cost
-                x = torch.cat([p, wab, fs[:, 4:5], tp, fs[:, :4], cost], 1)
-            if self.extra[i]:
-                x = torch.cat([x] + [tp] * self.extra[i], 1)  # any channel will do: its weights are zero
-            f = blk.conv0[1](blk.conv0[0][1](self.first[i](x)))
-            f = blk.body(f) + f
-            o = ifnet.up(blk.last(f), 2) + self.match(i, cost, coef)
-            if s > 1:
-                o = ifnet.up(o, s) * torch.tensor([float(s)] * 4 + [1.0]).reshape(1, 5, 1, 1)
-            fm = o if fm is None else fm + o
+                fs = self.pooled_flow(fm, s)
+                fm = self.block(i, p, t, coef, fm, fs, self.warp_pair(p, fs))
         return fm[:, :4], torch.sigmoid(fm[:, 4:5])

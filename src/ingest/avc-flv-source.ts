@@ -1,16 +1,17 @@
 import type { Readable } from 'node:stream';
 import { Decoder } from 'node-av/api';
-import { avChannelLayoutDefault, CodecParameters, FormatContext, type Frame, Packet, Rational, type Stream } from 'node-av/lib';
-import { AV_CODEC_ID_AAC, AV_CODEC_ID_H264, AV_PKT_FLAG_KEY, AV_SAMPLE_FMT_FLTP, AVMEDIA_TYPE_AUDIO, AVMEDIA_TYPE_VIDEO, FF_THREAD_SLICE } from 'node-av/constants';
+import { avChannelLayoutDefault, CodecParameters, FormatContext, type Packet, Rational, type Stream } from 'node-av/lib';
+import { AV_CODEC_ID_AAC, AV_CODEC_ID_H264, AV_SAMPLE_FMT_FLTP, AVMEDIA_TYPE_AUDIO, AVMEDIA_TYPE_VIDEO, FF_THREAD_SLICE } from 'node-av/constants';
 import type { Rational as Rate } from '../engine/slot-planner.js';
 import { parameterSets } from '../egress/h264-parameter-sets.js';
 import { describeFfmpegError } from '../ffmpeg-log.js';
 import { annexBFromAvcc } from './avcc.js';
 import { InputError } from './file-source.js';
 import type { LiveItem, LiveSource } from './live-source.js';
+import { mediaPacket } from './packet.js';
+import { decodePacket } from './read-demuxed.js';
 import { FLV_AAC, FLV_AVC, type FlvTag, type FlvTagReader, metadataOf, parseAudioSpecificConfig, parseAudioTag, parseVideoTag } from './rtmp/flv-tags.js';
 
-const AV_NOPTS = -0x8000000000000000n;
 const MS = { num: 1, den: 1000 };
 
 /** What the first tags of a publish say: read it ourselves (H.264, AAC or no audio), or hand it to FFmpeg. */
@@ -200,7 +201,7 @@ export class AvcFlvSource implements LiveSource {
       const audio = parseAudioTag(tag.body);
       if (audio.soundFormat !== FLV_AAC || audio.aacPacketType !== 1 || audio.data.length === 0) return;
       this.mediaBytes += audio.data.length;
-      yield { kind: 'audio', packet: packetOf(audio.data, BigInt(tag.timestamp), BigInt(tag.timestamp), this.audio.index, true) };
+      yield { kind: 'audio', packet: mediaPacket(audio.data, { pts: BigInt(tag.timestamp), streamIndex: this.audio.index, timeBase: 1000, key: true }) };
       return;
     }
     if (tag.kind !== 'video') return;
@@ -228,37 +229,17 @@ export class AvcFlvSource implements LiveSource {
     yield { kind: 'encoded', codec: 'H264', data: annexBFromAvcc(video.data, lengthSize), keyframe: video.keyframe, timestamp: Number((pts * 90n) & 0xffffffffn) };
     const data = this.inBand ? Buffer.concat([this.inBand, video.data]) : video.data;
     this.inBand = undefined;
-    yield* this.decode(packetOf(data, pts, dts, 0, video.keyframe));
+    yield* this.decode(mediaPacket(data, { pts, dts, streamIndex: 0, timeBase: 1000, key: video.keyframe }));
   }
 
   /** A damaged picture costs its frames, not the stream. `null` flushes. */
   private async *decode(packet: Packet | null): AsyncGenerator<LiveItem> {
-    let frames: Frame[];
     try {
-      frames = await this.decoder.decodeAll(packet);
-    } catch {
-      this.decodeErrors++;
-      return;
+      yield* decodePacket(this.decoder, packet, () => this.decodeErrors++);
     } finally {
       packet?.free();
     }
-    for (const frame of frames) {
-      if (frame.pts === AV_NOPTS) frame.pts = frame.bestEffortTimestamp;
-      yield { kind: 'video', frame };
-    }
   }
-}
-
-function packetOf(data: Buffer, pts: bigint, dts: bigint, streamIndex: number, key: boolean): Packet {
-  const packet = new Packet();
-  packet.alloc();
-  packet.data = data;
-  packet.pts = pts;
-  packet.dts = dts;
-  packet.streamIndex = streamIndex;
-  packet.timeBase = new Rational(1, 1000);
-  if (key) packet.flags = AV_PKT_FLAG_KEY;
-  return packet;
 }
 
 /**

@@ -42,11 +42,11 @@ export async function* readDemuxed<T = never>(input: DemuxedInput, tap?: VideoTa
     if (packet.streamIndex === input.video.index && type === AVMEDIA_TYPE_VIDEO) {
       const tapped = tap?.(packet);
       if (tapped !== undefined) yield tapped;
-      yield* decode(input, packet);
+      yield* decodePacket(input.decoder, packet, input.onDamaged);
     }
     packet.free();
   }
-  if (!input.stopped()) yield* decode(input, null);
+  if (!input.stopped()) yield* decodePacket(input.decoder, null, input.onDamaged);
 }
 
 /**
@@ -54,12 +54,12 @@ export async function* readDemuxed<T = never>(input: DemuxedInput, tap?: VideoTa
  * the stream. Frames without a pts get the decoder's best guess (raw streams,
  * some AVIs).
  */
-async function* decode(input: DemuxedInput, packet: Packet | null): AsyncGenerator<SourceItem> {
+export async function* decodePacket(decoder: Decoder, packet: Packet | null, onDamaged: () => void): AsyncGenerator<SourceItem> {
   let frames: Frame[];
   try {
-    frames = await input.decoder.decodeAll(packet);
+    frames = await decoder.decodeAll(packet);
   } catch {
-    input.onDamaged();
+    onDamaged();
     return;
   }
   for (const frame of frames) {

@@ -1,4 +1,4 @@
-import { Amf0EcmaArray, type Amf0Value, decodeAmf0 } from './amf0.js';
+import { metadataOf } from './flv-tags.js';
 import type { MediaKind } from './session.js';
 
 /**
@@ -54,16 +54,8 @@ export function flvTag(kind: MediaKind, timestamp: number, payload: Buffer): Buf
  * says what is coming. Without usable metadata, announce both.
  */
 function streamsInMetadata(payload: Buffer): { audio: boolean; video: boolean } {
-  let values: Amf0Value[];
-  try {
-    values = decodeAmf0(payload);
-  } catch {
-    return { audio: true, video: true };
-  }
-  const [name, body] = values;
-  const properties = body instanceof Amf0EcmaArray ? body.properties : typeof body === 'object' && body !== null && !Array.isArray(body) ? body : undefined;
-  if (name !== 'onMetaData' || !properties) return { audio: true, video: true };
-  const audio = 'audiocodecid' in properties;
-  const video = 'videocodecid' in properties;
+  const properties = metadataOf(payload);
+  const audio = properties !== undefined && 'audiocodecid' in properties;
+  const video = properties !== undefined && 'videocodecid' in properties;
   return audio || video ? { audio, video } : { audio: true, video: true };
 }

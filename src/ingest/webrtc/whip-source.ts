@@ -1,8 +1,9 @@
 import { Decoder } from 'node-av/api';
-import { CodecParameters, type Frame, Packet, Rational, type Stream } from 'node-av/lib';
-import { AV_CHANNEL_ORDER_NATIVE, AV_CH_LAYOUT_STEREO, AV_CODEC_ID_H264, AV_CODEC_ID_OPUS, AV_CODEC_ID_VP8, AV_PKT_FLAG_KEY, AVMEDIA_TYPE_AUDIO, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
+import { CodecParameters, type Frame, Rational, type Stream } from 'node-av/lib';
+import { AV_CHANNEL_ORDER_NATIVE, AV_CH_LAYOUT_STEREO, AV_CODEC_ID_H264, AV_CODEC_ID_OPUS, AV_CODEC_ID_VP8, AVMEDIA_TYPE_AUDIO, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
 import { describeFfmpegError } from '../../ffmpeg-log.js';
 import { InputError } from '../file-source.js';
+import { mediaPacket } from '../packet.js';
 import type { LiveInput, LiveItem, LiveSource } from '../live-source.js';
 import type { EncodedVideoFrame } from './rtp-frame-assembler.js';
 import { RTP_OPUS_CLOCK, RTP_VIDEO_CLOCK, RtpTimeline } from './rtp-timeline.js';
@@ -66,7 +67,7 @@ export class WhipSource implements LiveSource {
       if (item.kind === 'audio') {
         const pts = this.timeline.audio(item.timestamp, item.receivedAt);
         // Before the first video frame there is no timeline to put audio on: those few ms are dropped.
-        if (pts !== undefined && this.audio) yield { kind: 'audio', packet: opusPacket(item.payload, pts, this.audio.index) };
+        if (pts !== undefined && this.audio) yield { kind: 'audio', packet: mediaPacket(item.payload, { pts, streamIndex: this.audio.index, timeBase: RTP_OPUS_CLOCK, key: true }) };
         continue;
       }
       // The frame as received, for viewers of the original (it is relayed, not re-encoded).
@@ -95,7 +96,7 @@ export class WhipSource implements LiveSource {
 
   /** A damaged frame costs its pictures, not the stream (and the next keyframe repairs it: ask for one). */
   private async decode(encoded: EncodedVideoFrame | null, pts: bigint): Promise<Frame[]> {
-    using packet = encoded ? toPacket(encoded, pts) : null;
+    using packet = encoded ? mediaPacket(encoded.data, { pts, streamIndex: 0, timeBase: RTP_VIDEO_CLOCK, key: encoded.keyframe }) : null;
     try {
       return await this.decoder.decodeAll(packet);
     } catch {
@@ -115,30 +116,6 @@ function opusStream(): Stream {
   codecpar.sampleRate = RTP_OPUS_CLOCK;
   codecpar.channelLayout = { order: AV_CHANNEL_ORDER_NATIVE, nbChannels: 2, mask: AV_CH_LAYOUT_STEREO };
   return { index: 1, codecpar, timeBase: new Rational(1, RTP_OPUS_CLOCK) } as unknown as Stream;
-}
-
-function opusPacket(payload: Buffer, pts: bigint, streamIndex: number): Packet {
-  const packet = new Packet();
-  packet.alloc();
-  packet.data = payload;
-  packet.pts = pts;
-  packet.dts = pts;
-  packet.streamIndex = streamIndex;
-  packet.timeBase = new Rational(1, RTP_OPUS_CLOCK);
-  packet.flags = AV_PKT_FLAG_KEY;
-  return packet;
-}
-
-function toPacket(encoded: EncodedVideoFrame, pts: bigint): Packet {
-  const packet = new Packet();
-  packet.alloc();
-  packet.data = encoded.data;
-  packet.pts = pts;
-  packet.dts = pts;
-  packet.streamIndex = 0;
-  packet.timeBase = new Rational(1, RTP_VIDEO_CLOCK);
-  if (encoded.keyframe) packet.flags = AV_PKT_FLAG_KEY;
-  return packet;
 }
 
 /** A WHIP session as a live stream's input. */
