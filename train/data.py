@@ -62,7 +62,7 @@ def load_clips(cache=CACHE):
 
 class TripletSampler:
     def __init__(self, clips, crop=256, p_full=0.25, p_gap=0.3, max_gap=6, min_mad=0.0, seed=0,
-                 flow_labels=False):
+                 flow_labels=False, p_pan=0.0, max_pan=32):
         self.clips = clips
         self.flow_labels = flow_labels
         if flow_labels:
@@ -74,6 +74,8 @@ class TripletSampler:
         self.p_full = p_full
         self.p_gap = p_gap
         self.max_gap = max_gap
+        self.p_pan = p_pan
+        self.max_pan = max_pan
         self.rng = np.random.default_rng(seed)
         w = np.array([np.sqrt(c.train_end) for c in clips], np.float64)
         self.w = w / w.sum()
@@ -104,12 +106,24 @@ class TripletSampler:
         c, i, j, k = self._pick()
         src = c.full if (c.full is not None and rng.random() < self.p_full) else c.small
         H, W = src.shape[1:3]
-        y = int(rng.integers(0, H - cs + 1))
-        x = int(rng.integers(0, W - cs + 1))
-        a = np.asarray(src[i, y:y + cs, x:x + cs])
-        b = np.asarray(src[j, y:y + cs, x:x + cs])
-        d = np.asarray(src[k, y:y + cs, x:x + cs])
         t = (j - i) / (k - i)
+        # Synthetic camera pan (p_pan of the triplets): the three crops come from windows moving at a
+        # constant velocity v, so the content gains a linear motion of v over the gap on top of its
+        # own (integer offsets: no resampling). The footage moves little (median 0 px), the eval sets'
+        # worst cases are large motions; this is how the sampler shows the network large ones.
+        vy = vx = 0
+        if self.p_pan > 0 and rng.random() < self.p_pan:
+            py, px = min(self.max_pan, (H - cs) // 2), min(self.max_pan, (W - cs) // 2)
+            vy, vx = int(rng.integers(-py, py + 1)), int(rng.integers(-px, px + 1))
+        oy0, ox0 = round(vy * t), round(vx * t)                    # frame 0's window is ahead by v*t ...
+        oy1, ox1 = -round(vy * (1 - t)), -round(vx * (1 - t))      # ... frame 1's behind by v*(1-t)
+        lo_y, hi_y = max(0, -oy0, -oy1), H - cs - max(0, oy0, oy1)
+        lo_x, hi_x = max(0, -ox0, -ox1), W - cs - max(0, ox0, ox1)
+        y = int(rng.integers(lo_y, hi_y + 1))
+        x = int(rng.integers(lo_x, hi_x + 1))
+        a = np.asarray(src[i, y + oy0:y + oy0 + cs, x + ox0:x + ox0 + cs])
+        b = np.asarray(src[j, y:y + cs, x:x + cs])
+        d = np.asarray(src[k, y + oy1:y + oy1 + cs, x + ox1:x + ox1 + cs])
         x3 = np.stack([a, b, d])  # [3,h,w,3]
         if rng.random() < 0.5:
             x3 = x3[:, :, ::-1]
@@ -145,9 +159,11 @@ class TripletSampler:
         return x[:, 0], x[:, 1], x[:, 2], t, fl
 
 
-def val_triplets(clips, per_clip=3, max_hw=(384, 640)):
+def val_triplets(clips, per_clip=3, max_hw=(384, 640), pan=0):
     """Fixed held-out triplets from the tail of each clip (frames >= val_start), centre-cropped to
-    a multiple of 32. Returns list of (name, img0, gt, img1, t) tensors [1,3,h,w]."""
+    a multiple of 32. Returns list of (name, img0, gt, img1, t) tensors [1,3,h,w]. `pan` > 0: the
+    same triplets with a synthetic camera pan of (pan, pan/2) px over the gap (see
+    TripletSampler.sample), the large-motion check."""
     out = []
     for c in clips:
         lo = c.val_start
@@ -161,11 +177,16 @@ def val_triplets(clips, per_clip=3, max_hw=(384, 640)):
             continue
         sel = [cands[int(round(q))] for q in np.linspace(0, len(cands) - 1, per_clip)]
         H, W = c.small.shape[1:3]
-        h, w = min(H // 32 * 32, max_hw[0]), min(W // 32 * 32, max_hw[1])
+        m = 64 if pan else 32  # the pan set's crops shrink: keep them a multiple of 16 at down 4
+        h, w = min((H - 2 * pan) // m * m, max_hw[0]), min((W - 2 * pan) // m * m, max_hw[1])
         y, x = (H - h) // 2, (W - w) // 2
         for (i, j, k) in dict.fromkeys(sel):
-            f = [torch.from_numpy(np.array(c.small[q, y:y + h, x:x + w])).permute(2, 0, 1)[None].float() / 255.0 for q in (i, j, k)]
-            out.append((f'{c.name}:{i}-{j}-{k}', f[0], f[1], f[2], torch.full((1, 1, 1, 1), (j - i) / (k - i))))
+            t = (j - i) / (k - i)
+            vy, vx = pan // 2, pan
+            offs = ((round(vy * t), round(vx * t)), (0, 0), (-round(vy * (1 - t)), -round(vx * (1 - t))))
+            f = [torch.from_numpy(np.array(c.small[q, y + oy:y + oy + h, x + ox:x + ox + w])).permute(2, 0, 1)[None].float() / 255.0
+                 for q, (oy, ox) in zip((i, j, k), offs)]
+            out.append((f'{c.name}:{i}-{j}-{k}', f[0], f[1], f[2], torch.full((1, 1, 1, 1), t)))
     return out
 
 

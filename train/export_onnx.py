@@ -159,7 +159,9 @@ def base_card(net, ck, args):
         'architecture': (f'RIFE-style IFNet (own implementation from the ECCV 2022 paper): '
                          f'{len(cfg["channels"])} IFBlocks coarse-to-fine at scales {list(cfg["scales"])} of the '
                          f'working resolution H/{down} x W/{down}, block widths {list(cfg["channels"])}, '
-                         f'{cfg["depth"]} residual 3x3 convs each; outputs intermediate flows F_t->0, F_t->1 and a '
+                         f'{cfg["depth"]} residual 3x3 convs each, each fed a local symmetric matching cost '
+                         f'(radii {list(cfg.get("cost", ()))}) and a soft-argmin matcher (block sizes '
+                         f'{list(cfg.get("smooth") or (3,) * len(cfg["channels"]))}); outputs intermediate flows F_t->0, F_t->1 and a '
                          f'fusion mask at the working resolution, upsampled bilinearly for the full-resolution '
                          f'backward warps (bilinear, align_corners=False, border) and the mask blend. '
                          f'Trained with a privileged-distillation teacher block (not exported).'),
@@ -171,6 +173,8 @@ def base_card(net, ck, args):
             'data': 'frc footage clips (../shared/data/footage, all 7, last ~10% of each held out for validation); '
                     'triplets (i,j,k), k-i=2 (70%) or 3..6 (30%), t=(j-i)/(k-i), frames at short side 432 '
                     '(25% of crops at native resolution); crops, flips, rot90, temporal reversal, RGB order; '
+                    + (f'a synthetic camera pan on {a_["p_pan"]:.0%} of the triplets (up to {a_.get("max_pan")} px over the gap) '
+                       'since the ninth session; ' if a_.get('p_pan') else '') +
                     'the same weights serve working resolutions H/2 and H/4 (alternate steps)',
             'steps': int(ck['step']),
             'batch': a_.get('batch'),

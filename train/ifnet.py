@@ -40,7 +40,8 @@ VARIANTS = {
     # so that it can be run at either: the shipped `fast` model runs it at H/4 and `quality` at
     # H/2 (4x the MACs). Sized for a 720p in-between frame within ~10 ms of network time on
     # 2 cores at H/4 (~3.1k MACs per working-resolution pixel).
-    'live': dict(channels=(64, 40, 24), depth=3, scales=(4, 2, 1), down=2, teacher_c=32, cost=(4, 1)),
+    # Matcher block sizes (smooth) 7, 5, 3 since step ~10000 (ninth session): 3 everywhere before.
+    'live': dict(channels=(64, 40, 24), depth=3, scales=(4, 2, 1), down=2, teacher_c=32, cost=(4, 1), smooth=(7, 5, 3)),
     # the first, larger design (0.5M params, H/2 only): ~100 ms of network time at 720p.
     'wide': dict(channels=(72, 48, 32), depth=6, scales=(4, 2, 1), down=2, teacher_c=48),
 }
@@ -116,19 +117,21 @@ def symmetric_cost(a, b, r):
 
 
 class SoftArgmin(nn.Module):
-    """Expected displacement under softmax(-cost / T) of a symmetric_cost volume (cost smoothed
-    over 3x3 first), i.e. a differentiable block matcher: [B,2,H,W] (dx, dy) in the volume's
-    pixels. The temperature T is learned. Gives the flow blocks a usable estimate from the first
-    step; the learned layers only correct it (occlusions, flat areas, the fusion mask)."""
+    """Expected displacement under softmax(-cost / T) of a symmetric_cost volume (cost summed over
+    a `smooth` x `smooth` window first: the matcher's block size), i.e. a differentiable block
+    matcher: [B,2,H,W] (dx, dy) in the volume's pixels. The temperature T is learned. Gives the
+    flow blocks a usable estimate from the first step; the learned layers only correct it
+    (occlusions, flat areas, the fusion mask)."""
 
-    def __init__(self, r):
+    def __init__(self, r, smooth=3):
         super().__init__()
+        self.smooth = smooth
         d = [(dx, dy) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
         self.register_buffer('d', torch.tensor(d, dtype=torch.float32).t().reshape(2, -1, 1, 1), persistent=False)
         self.log_t = nn.Parameter(torch.tensor(-2.3))  # T = 0.1 on the normalised cost
 
     def forward(self, cost):
-        cost = F.avg_pool2d(cost, 3, 1, 1, count_include_pad=False)
+        cost = F.avg_pool2d(cost, self.smooth, 1, self.smooth // 2, count_include_pad=False)
         # Contrast-normalise per pixel (best match 0, average 1) so the softmax is as sharp in dim
         # as in bright texture; the +0.02 keeps flat areas (all costs alike) near d = 0.
         lo = cost.min(1, keepdim=True)[0]
@@ -169,10 +172,12 @@ class IFBlock(nn.Module):
 
 class IFNet(nn.Module):
     def __init__(self, channels=(72, 48, 32), depth=6, scales=(4, 2, 1), down=2, teacher_c=48,
-                 teacher=True, cost=(0, 0)):
+                 teacher=True, cost=(0, 0), smooth=None):
         super().__init__()
+        # smooth: the matchers' block size per IFBlock (3 for every block until the ninth session)
+        smooth = tuple(smooth) if smooth else (3,) * len(channels)
         self.cfg = dict(channels=tuple(channels), depth=depth, scales=tuple(scales), down=down,
-                        teacher_c=teacher_c, cost=tuple(cost))
+                        teacher_c=teacher_c, cost=tuple(cost), smooth=smooth)
         self.scales = tuple(scales)
         self.down = down
         # cost radii: (first block, on the frames; later blocks, on the frames warped so far)
@@ -183,7 +188,7 @@ class IFNet(nn.Module):
         for c in channels[1:]:
             blocks.append(IFBlock(18 + c1, c, depth))
         self.blocks = nn.ModuleList(blocks)
-        self.match = nn.ModuleList([SoftArgmin(self.r0 if i == 0 else self.r1) for i in range(len(blocks))]
+        self.match = nn.ModuleList([SoftArgmin(self.r0 if i == 0 else self.r1, smooth[i]) for i in range(len(blocks))]
                                    if self.r0 and self.r1 else [])
         self.teacher = IFBlock(21 + c1, teacher_c, depth) if teacher else None
 

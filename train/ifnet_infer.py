@@ -46,6 +46,7 @@ class InferIFNet(nn.Module):
         self.blocks = net.blocks
         self.scales = net.scales
         self.r0, self.r1 = net.r0, net.r1
+        self.smooth = [m.smooth for m in net.match]
         self.register_buffer('k0', shift_kernel(self.r0, 1))  # block 1: on the grey pair
         self.register_buffer('k1', shift_kernel(self.r1, 3))  # later blocks: on the warped RGB pair
         # per matcher: 1x1 weights giving [sum p, sum p dx, sum p dy, sum p dx, sum p dy, 0]
@@ -75,7 +76,8 @@ class InferIFNet(nn.Module):
     def match(self, i, cost, coef):
         """Soft-argmin displacement of the cost as linear-motion intermediate flows, [B,5] with a
         zero mask channel: coef = (-2t, -2t, 2(1-t), 2(1-t), 0)."""
-        c = F.avg_pool2d(cost, 3, 1, 1, count_include_pad=False)
+        s = self.smooth[i]
+        c = F.avg_pool2d(cost, s, 1, s // 2, count_include_pad=False)
         lo = c.min(1, keepdim=True)[0]
         k = getattr(self, f'inv_t{i}') / (c.mean(1, keepdim=True) - lo + 0.02)
         m = F.conv2d(torch.exp((lo - c) * k), getattr(self, f'moments{i}'))

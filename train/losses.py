@@ -2,14 +2,15 @@
 import torch
 import torch.nn.functional as F
 
-_G = torch.tensor([1., 4., 6., 4., 1.])
-_G = (_G[:, None] * _G[None, :]) / 256.0
-
 
 def _blur(x):
-    c = x.shape[1]
-    k = _G.to(x).expand(c, 1, 5, 5)
-    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode='reflect'), k, groups=c)
+    """5x5 binomial blur, reflect padding. Written as shifted sums of the separable [1 4 6 4 1]
+    taps: the same values as a grouped 5x5 convolution, which PyTorch's CPU backend runs slowly
+    (at batch 8, 384x384 the whole loss went from ~1 s to ~0.4 s per step with the change below)."""
+    p = F.pad(x, (2, 2, 2, 2), mode='reflect')
+    h, w = x.shape[2], x.shape[3]
+    r = (p[..., 0:w] + p[..., 4:w + 4]) + 4 * (p[..., 1:w + 1] + p[..., 3:w + 3]) + 6 * p[..., 2:w + 2]
+    return ((r[:, :, 0:h] + r[:, :, 4:h + 4]) + 4 * (r[:, :, 1:h + 1] + r[:, :, 3:h + 3]) + 6 * r[:, :, 2:h + 2]) / 256.0
 
 
 def lap_pyramid(x, levels=5):
@@ -27,8 +28,9 @@ def lap_pyramid(x, levels=5):
 
 
 def lap_loss(pred, gt, levels=5):
-    """Sum over pyramid levels of the mean L1 difference of the Laplacian bands."""
-    return sum((a - b).abs().mean() for a, b in zip(lap_pyramid(pred, levels), lap_pyramid(gt, levels)))
+    """Sum over pyramid levels of the mean L1 difference of the Laplacian bands. The pyramid is
+    linear, so the bands' difference is the pyramid of the difference: one pyramid, not two."""
+    return sum(band.abs().mean() for band in lap_pyramid(pred - gt, levels))
 
 
 def distill_loss(student_flows, teacher_flow, student_frame, teacher_frame, gt, down=1, margin=0.01):

@@ -107,6 +107,11 @@ def main():
     ap.add_argument('--p-gap', type=float, default=0.3, help='share of triplets with gaps of 3..6 frames instead of 2')
     ap.add_argument('--min-mad', type=float, default=0.0,
                     help='skip triplets whose mean abs frame difference per step is below this (more motion)')
+    ap.add_argument('--p-pan', type=float, default=0.0,
+                    help='share of triplets given a synthetic camera pan (large linear motion, see data.TripletSampler)')
+    ap.add_argument('--max-pan', type=int, default=32, help='largest pan over a triplet gap, px of the sampled frames')
+    ap.add_argument('--val-pan', type=int, default=24,
+                    help='pan (px) of the second validation set: the held-out triplets with a synthetic pan (0: none)')
     ap.add_argument('--fixed-mask', action='store_true',
                     help='experiment: fuse with a fixed 0.5 mask, so lowering the loss needs flow '
                          '(tests whether the learned mask holding the model at "blend" is what stops the flows)')
@@ -142,10 +147,11 @@ def main():
     clips = load_clips()
     sampler = TripletSampler(clips, crop=args.crop, p_full=args.p_full, p_gap=args.p_gap,
                              min_mad=args.min_mad, seed=args.seed + step,
-                             flow_labels=args.flow_label > 0)
+                             flow_labels=args.flow_label > 0, p_pan=args.p_pan, max_pan=args.max_pan)
     downs = [int(x) for x in args.downs.split(',')]
     vals = val_triplets(clips)
-    log(f'{len(clips)} clips, {len(vals)} val triplets')
+    pan_vals = val_triplets(clips, pan=args.val_pan) if args.val_pan > 0 else []
+    log(f'{len(clips)} clips, {len(vals)} val triplets' + (f' (and with a {args.val_pan}-px pan)' if pan_vals else ''))
 
     def save(path, val=None):
         tmp = path + '.tmp'
@@ -210,7 +216,14 @@ def main():
             per = ' '.join(f'@{d} {r[0]:.3f} |flow| {r[4]:.2f}px' for d, r in res.items())
             log(f'val step {step} psnr {pm:.3f} blend {pb:.3f} gain {pm - pb:+.3f} best {best:.3f} {per}')
             val = dict(psnr=pm, blend=pb, per_down={str(d): r[0] for d, r in res.items()})
+            if pan_vals:
+                pres = {d: run_val(model, pan_vals, args.fixed_mask, down=d) for d in downs}
+                ppm = sum(r[0] for r in pres.values()) / len(pres)
+                pper = ' '.join(f'@{d} {r[0]:.3f}' for d, r in pres.items())
+                log(f'val-pan{args.val_pan} step {step} psnr {ppm:.3f} blend {next(iter(pres.values()))[1]:.3f} {pper}')
+                val['pan'] = dict(psnr=ppm, per_down={str(d): r[0] for d, r in pres.items()})
             save(latest, val)
+            save(os.path.join(ckdir, f'step{step}.pt'), val)  # every validated step: exports choose among them
             if improved:
                 save(os.path.join(ckdir, 'best.pt'), val)
             t_last = time.time()
