@@ -60,6 +60,13 @@ def load_clips(cache=CACHE):
     return [Clip(d) for d in sorted(glob.glob(os.path.join(cache, '*'))) if os.path.exists(os.path.join(d, 'meta.json'))]
 
 
+def pan_offsets(vy, vx, t):
+    """Crop-window offsets (dy, dx) of frames 0 and 1 for a synthetic camera pan of (vy, vx) px over
+    the gap, the middle frame's window at (0, 0): frame 0's window is ahead by v*t, frame 1's behind
+    by v*(1-t), so the content moves linearly by v (integer offsets: no resampling)."""
+    return (round(vy * t), round(vx * t)), (-round(vy * (1 - t)), -round(vx * (1 - t)))
+
+
 class TripletSampler:
     def __init__(self, clips, crop=256, p_full=0.25, p_gap=0.3, max_gap=6, min_mad=0.0, seed=0,
                  flow_labels=False, p_pan=0.0, max_pan=32):
@@ -107,16 +114,14 @@ class TripletSampler:
         src = c.full if (c.full is not None and rng.random() < self.p_full) else c.small
         H, W = src.shape[1:3]
         t = (j - i) / (k - i)
-        # Synthetic camera pan (p_pan of the triplets): the three crops come from windows moving at a
-        # constant velocity v, so the content gains a linear motion of v over the gap on top of its
-        # own (integer offsets: no resampling). The footage moves little (median 0 px), the eval sets'
-        # worst cases are large motions; this is how the sampler shows the network large ones.
+        # Synthetic camera pan (p_pan of the triplets), on top of the content's own motion. The footage
+        # moves little (median 0 px), the eval sets' worst cases are large motions; this is how the
+        # sampler shows the network large ones.
         vy = vx = 0
         if self.p_pan > 0 and rng.random() < self.p_pan:
             py, px = min(self.max_pan, (H - cs) // 2), min(self.max_pan, (W - cs) // 2)
             vy, vx = int(rng.integers(-py, py + 1)), int(rng.integers(-px, px + 1))
-        oy0, ox0 = round(vy * t), round(vx * t)                    # frame 0's window is ahead by v*t ...
-        oy1, ox1 = -round(vy * (1 - t)), -round(vx * (1 - t))      # ... frame 1's behind by v*(1-t)
+        (oy0, ox0), (oy1, ox1) = pan_offsets(vy, vx, t)
         lo_y, hi_y = max(0, -oy0, -oy1), H - cs - max(0, oy0, oy1)
         lo_x, hi_x = max(0, -ox0, -ox1), W - cs - max(0, ox0, ox1)
         y = int(rng.integers(lo_y, hi_y + 1))
@@ -162,8 +167,8 @@ class TripletSampler:
 def val_triplets(clips, per_clip=3, max_hw=(384, 640), pan=0):
     """Fixed held-out triplets from the tail of each clip (frames >= val_start), centre-cropped to
     a multiple of 32. Returns list of (name, img0, gt, img1, t) tensors [1,3,h,w]. `pan` > 0: the
-    same triplets with a synthetic camera pan of (pan, pan/2) px over the gap (see
-    TripletSampler.sample), the large-motion check."""
+    same triplets with a synthetic camera pan of (pan, pan/2) px (x, y) over the gap (pan_offsets),
+    the large-motion check."""
     out = []
     for c in clips:
         lo = c.val_start
@@ -182,8 +187,8 @@ def val_triplets(clips, per_clip=3, max_hw=(384, 640), pan=0):
         y, x = (H - h) // 2, (W - w) // 2
         for (i, j, k) in dict.fromkeys(sel):
             t = (j - i) / (k - i)
-            vy, vx = pan // 2, pan
-            offs = ((round(vy * t), round(vx * t)), (0, 0), (-round(vy * (1 - t)), -round(vx * (1 - t))))
+            o0, o1 = pan_offsets(pan // 2, pan, t)
+            offs = (o0, (0, 0), o1)
             f = [torch.from_numpy(np.array(c.small[q, y + oy:y + oy + h, x + ox:x + ox + w])).permute(2, 0, 1)[None].float() / 255.0
                  for q, (oy, ox) in zip((i, j, k), offs)]
             out.append((f'{c.name}:{i}-{j}-{k}', f[0], f[1], f[2], torch.full((1, 1, 1, 1), t)))

