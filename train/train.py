@@ -16,9 +16,11 @@ from losses import lap_loss, distill_loss, flow_label_loss, psnr  # noqa: E402
 
 
 def lr_at(step, args):
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    p = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    # --restart-at S: a warm restart, i.e. warmup and cosine begin again at step S of a resumed run
+    s = step - args.restart_at
+    if s < args.warmup:
+        return args.lr * (s + 1) / args.warmup
+    p = min(1.0, (s - args.warmup) / max(1, args.steps - args.restart_at - args.warmup))
     return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * p))
 
 
@@ -95,6 +97,8 @@ def main():
     ap.add_argument('--min_lr', type=float, default=1e-5)
     ap.add_argument('--wd', type=float, default=1e-4)
     ap.add_argument('--warmup', type=int, default=500)
+    ap.add_argument('--restart-at', type=int, default=0,
+                    help='warm restart: the warmup and the cosine to --steps start at this step (of a resumed run)')
     ap.add_argument('--distill', type=float, default=0.01)
     ap.add_argument('--ckpt_every', type=int, default=250)
     ap.add_argument('--val_every', type=int, default=500)
