@@ -17,8 +17,9 @@ test('the flow head corrects the quality model\'s flows from the semantic featur
   assert.ok(Number.isFinite(c.psnr) && c.psnr > 20, `${c.psnr}`);
   assert.equal(corrected.interp, 'frc-ifnet-quality + flow head');
   // Trained, it does better than the interpolator alone (an untrained head is the identity: +0). Measured +0.37 dB
-  // here behind the step-7000 models, +0.23 behind step 13500 (a better interpolator leaves less to correct).
-  assert.ok(c.psnr > p.psnr + 0.15, `${c.psnr} with the head, ${p.psnr} without`);
+  // here behind the step-7000 models, +0.23 behind step 13500, +0.11 behind step 18000 (a better interpolator
+  // leaves less to correct).
+  assert.ok(c.psnr > p.psnr + 0.05, `${c.psnr} with the head, ${p.psnr} without`);
 });
 
 test('flow correction applies to a flow model only (blend has no flows), and names itself; a head file must be one', async () => {
