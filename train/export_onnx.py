@@ -171,7 +171,9 @@ def base_card(net, ck, args):
         'opset': 16,
         'training': {
             'data': 'frc footage clips (../shared/data/footage, all 7, last ~10% of each held out for validation); '
-                    'triplets (i,j,k), k-i=2 (70%) or 3..6 (30%), t=(j-i)/(k-i), frames at short side 432 '
+                    'triplets (i,j,k), k-i=2 or 3..6 (the larger gaps 30% of the triplets'
+                    + (f', {a_["p_gap"]:.0%} since the tenth session' if a_.get('p_gap', 0.3) != 0.3 else '') +
+                    '), t=(j-i)/(k-i), frames at short side 432 '
                     '(25% of crops at native resolution); crops, flips, rot90, temporal reversal, RGB order; '
                     + (f'a synthetic camera pan on {a_["p_pan"]:.0%} of the triplets (up to {a_.get("max_pan")} px over the gap) '
                        'since the ninth session; ' if a_.get('p_pan') else '') +
