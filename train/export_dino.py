@@ -27,6 +27,13 @@ class Exported(torch.nn.Module):
         return self.vit(pixel_values)
 
 
+def export_vit(vit, size, out):
+    """The graph every semantic.onnx is written with (import_onnx.py reads weights back through it)."""
+    dummy = torch.randn(1, 3, size, size)
+    torch.onnx.export(Exported(vit), (dummy,), out, opset_version=16, input_names=['pixel_values'], output_names=['last_hidden_state'],
+                      dynamic_axes={'pixel_values': {2: 'height', 3: 'width'}, 'last_hidden_state': {1: 'tokens'}})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--ckpt', default=os.path.expanduser('~/.cache/frc/ckpt/dino/latest.pt'))
@@ -38,11 +45,8 @@ def main():
     # The teacher's weights: in DINO the EMA teacher is the better encoder.
     vit.load_state_dict({k[len('vit.'):]: v for k, v in ck['teacher'].items() if k.startswith('vit.')})
     vit.eval()
-    model = Exported(vit)
     size = ck['vit']['grid'] * ck['vit']['patch']
-    dummy = torch.randn(1, 3, size, size)
-    torch.onnx.export(model, (dummy,), args.out, opset_version=16, input_names=['pixel_values'], output_names=['last_hidden_state'],
-                      dynamic_axes={'pixel_values': {2: 'height', 3: 'width'}, 'last_hidden_state': {1: 'tokens'}})
+    export_vit(vit, size, args.out)
     params = sum(p.numel() for p in vit.parameters())
     card = {
         'name': 'frc-dino-vit',

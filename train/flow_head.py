@@ -181,13 +181,20 @@ class Exported(nn.Module):
         return self.head(flow, mask, img0, img1, patches0, patches1)
 
 
-def export(head, args, ifnet_step, dino_step, step, train_time, size):
+def export_graph(head, size, out):
+    """The graph every flow-head.onnx is written with (import_onnx.py reads weights back through it);
+    returns the number of patch tokens per frame."""
     head.eval()
     h, w, n = 32, 48, (size // 8) ** 2
     dummy = (torch.zeros(1, 4, h, w), torch.full((1, 1, h, w), 0.5), torch.rand(1, 3, h, w), torch.rand(1, 3, h, w), torch.randn(1, n, 192), torch.randn(1, n, 192))
-    torch.onnx.export(Exported(head), dummy, args.out, opset_version=16,
+    torch.onnx.export(Exported(head), dummy, out, opset_version=16,
                       input_names=['flow', 'mask', 'img0', 'img1', 'patches0', 'patches1'], output_names=['flow_out', 'mask_out'],
                       dynamic_axes={k: {2: 'h', 3: 'w'} for k in ('flow', 'mask', 'img0', 'img1', 'flow_out', 'mask_out')})
+    return n
+
+
+def export(head, args, ifnet_step, dino_step, step, train_time, size):
+    n = export_graph(head, size, args.out)
     card = {
         'name': 'frc-flow-head',
         'architecture': 'flow-correction head: patch features (1x1 conv to 8 ch each, bilinear to the working resolution) + flows + mask logit + both frames and their difference -> 3 conv3x3+PReLU (32 ch) -> zero-initialised conv3x3 -> flow and mask-logit corrections',
