@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OnnxInterpolator, type SessionOptions } from './onnx-interpolator.js';
 import { BlendSynthesizer, DupSynthesizer, synthesizerFor, type Synthesizer } from './synthesis.js';
@@ -38,4 +39,17 @@ export async function createSynthesizer(choice: InterpolatorChoice): Promise<Syn
     case 'model':
       return synthesizerFor(await OnnxInterpolator.fromFile(resolveModelPath(choice.modelPath ?? DEFAULT_MODEL_PATH), choice));
   }
+}
+
+/**
+ * The first stand-in on a live stream's deadline ladder (see `SlotDeadline`):
+ * the shipped `fast` behind any slower model (`quality`, or a model by path),
+ * so that a slot the model would finish late is still motion-compensated
+ * rather than blended. None where the stream runs `fast` already, or no model.
+ */
+export async function createFastStandIn(choice: InterpolatorChoice): Promise<Synthesizer | undefined> {
+  if (resolveKind(choice) !== 'model' || !existsSync(DEFAULT_MODEL_PATH)) return undefined;
+  if (resolve(resolveModelPath(choice.modelPath ?? DEFAULT_MODEL_PATH)) === resolve(DEFAULT_MODEL_PATH)) return undefined;
+  const { provider, threads, staged } = choice;
+  return synthesizerFor(await OnnxInterpolator.fromFile(DEFAULT_MODEL_PATH, { provider, threads, staged }));
 }

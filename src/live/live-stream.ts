@@ -8,7 +8,7 @@ import { AudioFanout } from '../egress/audio-fanout.js';
 import type { WhepViewer } from '../egress/whep-viewer.js';
 import { type PushState, RtmpPush } from '../egress/rtmp-push.js';
 import type { RecordingState } from '../egress/recording.js';
-import { createSynthesizer, resolveKind, type InterpolatorChoice } from '../engine/create-interpolator.js';
+import { createFastStandIn, createSynthesizer, resolveKind, type InterpolatorChoice } from '../engine/create-interpolator.js';
 import type { FrameTiming } from '../engine/frame-timing.js';
 import { BlendSynthesizer, DupSynthesizer, type Synthesizer } from '../engine/synthesis.js';
 import { type RenderedFrame, Upconverter, type UpconverterStats, type FallbackCount } from '../engine/upconverter.js';
@@ -76,7 +76,7 @@ export interface LiveStreamStats {
   framesIn: number;
   framesOut: number;
   interpolated: number;
-  /** Slots rendered by a stand-in: `fallbackFrames` says why (`error`, `deadline`) and by which (`blend`, `dup`). */
+  /** Slots rendered by a stand-in: `fallbackFrames` says why (`error`, `deadline`) and by which (`fast` behind a slower model, `blend`, `dup`). */
   fallbacks: number;
   fallbackFrames: FallbackCount[];
   /** Synthesized frames that were ready after their deadline all the same. */
@@ -146,7 +146,8 @@ export interface LiveStreamOptions extends InterpolatorChoice, SemanticChoice {
   now?: () => number;
   /**
    * Per-slot deadlines: when the interpolator cannot have a slot ready in
-   * time, blend (or dup, if even blend would be late) renders it instead,
+   * time, a cheaper synthesizer renders it instead (`fast` behind a slower
+   * model, then blend, then dup if even blend would be late),
    * counted in `fallbackFrames`. `false` turns them off (every slot waits for
    * the interpolator; the ring drops input frames instead when it falls behind).
    */
@@ -379,6 +380,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private async run(): Promise<void> {
     let synthesizer: Synthesizer | undefined;
     let fallback: Synthesizer | undefined;
+    let fastStandIn: Synthesizer | undefined;
     try {
       // The push connects while the input is probed, so it is usually ready before the first frame.
       if (this.options.push) this.push = RtmpPush.connect({ url: this.options.push, name: `stream '${this.key}'`, logger: this.logger });
@@ -390,6 +392,12 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       if (this.options.wrapSynthesizer) synthesizer = this.options.wrapSynthesizer(synthesizer, this.key);
       // As in convert: a model failing mid-stream hands its slots to blend.
       fallback = resolveKind(this.options) === 'model' || this.options.wrapSynthesizer ? new BlendSynthesizer() : undefined;
+      if (this.options.deadline !== false) {
+        fastStandIn = await createFastStandIn(engine).catch((err) => {
+          this.logger.warn(`stream '${this.key}': late slots go to blend: the fast stand-in did not load: ${err instanceof Error ? err.message : err}`);
+          return undefined;
+        });
+      }
       this.interpolator = synthesizer.name;
       const factor = this.options.factor ?? 2;
       const rate = this.source.frameRate;
@@ -406,7 +414,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         rtp: this.fanout,
         rtpAudio: this.audioFanout,
       });
-      await this.pipeline(this.source, this.sink, synthesizer, fallback, factor);
+      await this.pipeline(this.source, this.sink, synthesizer, fallback, fastStandIn, factor);
       await this.sink.close();
       this.setState('ended');
     } catch (err) {
@@ -424,6 +432,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       await Promise.resolve(this.source?.[Symbol.asyncDispose]()).catch(() => {});
       await synthesizer?.close().catch(() => {});
       await fallback?.close().catch(() => {});
+      await fastStandIn?.close().catch(() => {});
       await this.semantic?.close().catch(() => {});
       // Only needed when the stream stopped before the egress took the push over.
       await this.push?.close();
@@ -443,13 +452,14 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.originalFanout.writeH264(item.data, item.timestamp, item.keyframe, this.parameterSets);
   }
 
-  private async pipeline(source: LiveSource, sink: LiveEgress, synthesizer: Synthesizer, fallback: Synthesizer | undefined, factor: number): Promise<void> {
+  private async pipeline(source: LiveSource, sink: LiveEgress, synthesizer: Synthesizer, fallback: Synthesizer | undefined, fastStandIn: Synthesizer | undefined, factor: number): Promise<void> {
     const normalizer = (this.normalizer = new FrameNormalizer());
     // With an announced rate, timestamps are snapped to its grid (see RateGrid); without one they are used as they come.
     const grid = source.frameRate ? new RateGrid(source.video.timeBase, source.frameRate) : undefined;
     const inputTimeBase = grid?.timeBase ?? source.video.timeBase;
-    // The deadline ladder: the chosen synthesizer, then blend (unless it is blend), then dup (free).
-    const standIns = this.options.deadline === false || synthesizer.name === 'dup' ? undefined : [...(fallback ? [fallback] : []), new DupSynthesizer()];
+    // The deadline ladder: the chosen synthesizer, then `fast` (behind a slower model), then blend (unless it is blend), then dup (free).
+    const standIns =
+      this.options.deadline === false || synthesizer.name === 'dup' ? undefined : [...(fastStandIn ? [fastStandIn] : []), ...(fallback ? [fallback] : []), new DupSynthesizer()];
     const rate = source.frameRate;
     // Without an announced rate (WebRTC) each gap's own length is the unit of its budget.
     this.deadlineMs = standIns ? (this.options.deadlineMs ?? (rate ? (LIVE_BUDGET_INTERVALS * 1000 * rate.den) / rate.num : undefined)) : undefined;

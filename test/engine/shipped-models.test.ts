@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_MODEL_PATH, resolveKind, resolveModelPath } from '../../src/engine/create-interpolator.js';
+import { createFastStandIn, DEFAULT_MODEL_PATH, resolveKind, resolveModelPath } from '../../src/engine/create-interpolator.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { EVAL } from '../helpers.js';
 
@@ -20,6 +20,17 @@ test('a shipped model is found by its bare name; the default is models/fast.onnx
   assert.equal(resolveModelPath('quality'), DEFAULT_MODEL_PATH.replace(/fast\.onnx$/, 'quality.onnx'));
   assert.equal(resolveModelPath('./quality'), './quality', 'a path is left alone');
   assert.equal(resolveKind({}), existsSync(DEFAULT_MODEL_PATH) ? 'model' : 'blend');
+});
+
+test('live stand-in: fast stands behind quality and a model by path, not behind fast itself or blend', async () => {
+  for (const choice of [{}, { modelPath: 'fast' }, { modelPath: DEFAULT_MODEL_PATH }, { kind: 'blend' as const }]) {
+    assert.equal(await createFastStandIn(choice), undefined, JSON.stringify(choice));
+  }
+  for (const modelPath of ['quality', join(EVAL, '..', 'some-rife.onnx')]) {
+    const standIn = await createFastStandIn({ kind: 'model', modelPath });
+    assert.equal(standIn?.name, 'frc-ifnet-fast', modelPath);
+    await standIn?.close();
+  }
 });
 
 for (const name of ['fast', 'quality']) {

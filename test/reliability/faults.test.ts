@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Synthesizer } from '../../src/engine/synthesis.js';
+import { DelayedSynthesizer } from '../engine/delayed-synthesizer.js';
 import { tempDir, videoStream } from '../helpers.js';
 import { publish, startServer, until } from '../live-helpers.js';
 import { LossyRelay } from './lossy-relay.js';
@@ -180,4 +181,26 @@ test('an interpolator that throws for 60 slots mid-stream: that stream falls bac
   assert.equal(stats.recording?.state, 'finished');
   assert.equal(Number(videoStream(stats.recording!.file).nb_read_frames), stats.framesOut);
   assert.ok(!steady.fallbackFrames.some((f) => f.reason === 'error'), 'the other stream never fell back for an error');
+});
+
+test('a quality stream whose every slot would be late hands them to fast, not to blend', async (t) => {
+  const slow: DelayedSynthesizer[] = [];
+  // 120 ms per slot against a 50 ms budget (30 fps in): quality can meet no deadline, fast meets them all.
+  const wrapSynthesizer = (inner: Synthesizer, key: string): Synthesizer => (key === 'slow' ? (slow[slow.length] = new DelayedSynthesizer(inner, 120, undefined, inner.name)) : inner);
+  const { rtmp, streams } = await startServer(t, { wrapSynthesizer, streams: { slow: { model: 'quality' } } });
+  const publisher = publish(rtmp('slow'), testSignal(6));
+  t.after(() => publisher.child.kill('SIGKILL'));
+  assert.equal((await publisher.done).code, 0);
+  const stats = await over(streams, 'slow');
+  const deadline = stats.fallbackFrames.filter((f) => f.reason === 'deadline');
+  const byFast = deadline.find((f) => f.synthesizer === 'frc-ifnet-fast')?.frames ?? 0;
+  const byOthers = deadline.filter((f) => f.synthesizer !== 'frc-ifnet-fast').reduce((n, f) => n + f.frames, 0);
+  t.diagnostic(`slow: ${stats.framesIn} in, ${stats.framesOut} out, ${stats.interpolated} by ${stats.interpolator} (${slow[0]?.calls} calls), fallbacks ${JSON.stringify(stats.fallbackFrames)}`);
+  assert.equal(stats.state, 'ended', stats.error);
+  assert.equal(stats.interpolator, 'frc-ifnet-quality');
+  const slots = stats.interpolated + stats.fallbacks;
+  assert.ok(slots >= 120, `${slots} in-between slots`);
+  // quality renders only its warm-up and its probes (one every 30 to 60 slots)
+  assert.ok(stats.interpolated <= slots / 8, `${stats.interpolated} of ${slots} slots by the late model`);
+  assert.ok(byFast >= 0.6 * slots, `${byFast} of ${slots} slots by fast (${byOthers} by blend or dup)`);
 });
