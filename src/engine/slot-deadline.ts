@@ -12,10 +12,14 @@
  * output never waits for a slow model.
  *
  * A rung that is not picked is not measured, so a model skipped once could
- * be skipped forever. It is re-tried ("probed") after `probeInterval`
- * skipped slots; a probe that comes back too slow doubles the interval (up to
- * `maxProbeInterval`), one that fits is followed by more until the estimate
- * has recovered.
+ * be skipped forever. Every rung but the last is re-tried ("probed") after
+ * `probeInterval` slots in which a cheaper one stood in for it; a probe that
+ * comes back too slow doubles that rung's interval (up to `maxProbeInterval`),
+ * one that fits is followed by more until the estimate has recovered. A
+ * middle rung needs this as much as the wanted one: `fast` behind `quality`
+ * measured once at a bad moment (its first pair after the switch converts
+ * both frames) would otherwise leave every late slot to blend (720p live,
+ * 548 of 558 stand-in slots, bench/RESULTS.md).
  *
  * Pure (werift style): time comes in with the inputs, there is no timer and
  * no synthesizer here; `Upconverter` is the adapter that runs the decisions.
@@ -30,7 +34,7 @@ export type DeadlineOutput =
   /**
    * Render the slot with this rung (0 = the wanted synthesizer). `reason` is
    * set when a cheaper rung stands in because the wanted one would be late;
-   * `probe` when the wanted one is tried again although it was predicted late.
+   * `probe` when a rung is tried again although it was predicted late.
    */
   | { kind: 'render'; rung: number; reason?: 'deadline'; probe?: true }
   /** The slot just done missed its deadline by `lateMs` (it still goes out: late rather than never). */
@@ -64,8 +68,9 @@ export class SlotDeadline {
   private readonly samples: number[][];
   /** Runs seen per rung: the first is a warm-up and not kept as a sample. */
   private readonly runs: number[];
-  private probeInterval: number;
-  private skipped = 0;
+  /** Per rung: slots since a cheaper rung last stood in for it without it being tried, and when to try it. */
+  private readonly skipped: number[];
+  private readonly probeInterval: number[];
   /** The slot in flight: its deadline, rung and whether it is a probe. */
   private pending?: { deadline: number; rung: number; probe: boolean };
 
@@ -76,7 +81,8 @@ export class SlotDeadline {
     this.marginMs = options.marginMs ?? 1;
     this.baseProbe = options.probeInterval ?? 30;
     this.maxProbe = Math.max(this.baseProbe, options.maxProbeInterval ?? 60);
-    this.probeInterval = this.baseProbe;
+    this.skipped = Array.from({ length: this.rungs }, () => 0);
+    this.probeInterval = Array.from({ length: this.rungs }, () => this.baseProbe);
     this.samples = Array.from({ length: this.rungs }, () => []);
     this.runs = Array.from({ length: this.rungs }, () => 0);
   }
@@ -103,19 +109,18 @@ export class SlotDeadline {
     const fits = (rung: number) => now + this.estimate(rung) + this.marginMs <= deadline;
     let rung = 0;
     while (rung < this.rungs - 1 && !fits(rung)) rung++;
-    if (rung === 0) {
-      this.skipped = 0;
-      this.pending = { deadline, rung, probe: false };
-      return [{ kind: 'render', rung }];
-    }
-    this.skipped++;
-    if (this.skipped >= this.probeInterval) {
-      this.skipped = 0;
-      this.pending = { deadline, rung: 0, probe: true };
-      return [{ kind: 'render', rung: 0, probe: true }];
+    this.skipped[rung] = 0;
+    for (let wanted = 0; wanted < rung; wanted++) this.skipped[wanted]!++;
+    // The most wanted rung that is due for a probe, if any.
+    const probe = this.skipped.findIndex((n, r) => r < rung && n >= this.probeInterval[r]!);
+    if (probe >= 0) {
+      this.skipped[probe] = 0;
+      this.pending = { deadline, rung: probe, probe: true };
+      // A probe of a stand-in is still a stand-in's slot.
+      return [probe === 0 ? { kind: 'render', rung: 0, probe: true } : { kind: 'render', rung: probe, reason: 'deadline', probe: true }];
     }
     this.pending = { deadline, rung, probe: false };
-    return [{ kind: 'render', rung, reason: 'deadline' }];
+    return [rung === 0 ? { kind: 'render', rung } : { kind: 'render', rung, reason: 'deadline' }];
   }
 
   private done(rung: number, ms: number, now: number): DeadlineOutput[] {
@@ -134,9 +139,9 @@ export class SlotDeadline {
     const late = now > pending.deadline;
     if (pending.probe) {
       // A probe that fits asks for another at once, so a recovered model returns within a few slots.
-      this.probeInterval = late ? Math.min(this.maxProbe, this.probeInterval * 2) : 1;
-    } else if (rung === 0) {
-      this.probeInterval = this.baseProbe;
+      this.probeInterval[rung] = late ? Math.min(this.maxProbe, this.probeInterval[rung]! * 2) : 1;
+    } else {
+      this.probeInterval[rung] = this.baseProbe;
     }
     return late ? [{ kind: 'late', lateMs: now - pending.deadline }] : [];
   }

@@ -98,3 +98,21 @@ test('bad measurements are ignored', () => {
   assert.deepEqual(core.processInput({ kind: 'done', rung: 0, ms: Number.NaN, now: 0 }), []);
   assert.equal(core.estimate(0), 0);
 });
+
+test('a middle rung measured slow once is probed again too, not left behind blend for good', () => {
+  // quality (always too slow), fast, blend, dup: fast's one sample came at a bad moment (40 ms), it takes 10 from then on.
+  const core = new SlotDeadline({ rungs: 4, probeInterval: 4, maxProbeInterval: 16 });
+  core.processInput({ kind: 'done', rung: 1, ms: 10, now: 0 }); // warm-up, not kept
+  core.processInput({ kind: 'done', rung: 1, ms: 40, now: 0 });
+  core.processInput({ kind: 'done', rung: 0, ms: 90, now: 0 });
+  core.processInput({ kind: 'done', rung: 0, ms: 90, now: 0 });
+  const picked = Array.from({ length: 12 }, (_, i) => {
+    const { decision } = slot(core, i * 33, i * 33 + 33, [90, 10, 2, 0]);
+    return decision.kind === 'render' ? `${decision.rung}${decision.probe ? 'p' : ''}${decision.reason ? '' : '!'}` : '';
+  });
+  // blend stands in while fast's estimate is 40. Both are due on the 4th slot: quality, the more wanted, is
+  // probed first (late: its interval doubles to 8), fast on the next (a stand-in still: reason set); it fits,
+  // asks for another, and once fast samples are the majority fast renders on its own until quality's next probe.
+  // (n: rung n; p: a probe; !: no reason, i.e. the wanted model's own slot)
+  assert.deepEqual(picked, ['2', '2', '2', '0p!', '1p', '1p', '1', '1', '1', '1', '1', '0p!'], picked.join(' '));
+});
