@@ -7,7 +7,7 @@ import { SlotPlanner, type Rational, type RateTarget, type Slot } from './slot-p
 
 export interface UpconverterOptions {
   synthesizer: Synthesizer;
-  /** Takes over for a slot when `synthesizer` throws (a model failing mid-stream). */
+  /** Takes over for a slot when `synthesizer`, or a stand-in other than itself, throws (a model failing mid-stream). */
   fallback?: Synthesizer;
   inputTimeBase: Rational;
   target: RateTarget;
@@ -207,7 +207,8 @@ export class Upconverter implements Disposable {
     try {
       frame = await synthesizer.synthesize(a, b, slot.t);
     } catch (err) {
-      if (!this.options.fallback || rung !== 0) throw err;
+      // Any rung but the fallback itself (the model, or `fast` standing in for a slower one) hands the slot to it.
+      if (!this.options.fallback || synthesizer === this.options.fallback) throw err;
       this.fallbackError ??= err;
       synthesizer = this.options.fallback;
       reason = 'error';

@@ -76,6 +76,27 @@ test('a failing model hands its slots to the fallback, counted, and the stream g
   assert.ok(Math.abs(out[3]!.luma - 100) <= 1);
 });
 
+test('live: a stand-in model that fails hands its slots to the fallback too; the stream goes on', async (t) => {
+  const blend = new BlendSynthesizer();
+  t.after(() => blend.close());
+  const clock = new FakeClock();
+  // quality too slow for any slot, its `fast` stand-in broken: the slots `fast` would render go to blend, counted as errors.
+  const model = new DelayedSynthesizer(blend, 40, clock.advance, 'quality');
+  const fast = new FailingSynthesizer();
+  using up = new Upconverter({ synthesizer: model, fallback: blend, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { standIns: [fast, blend, new DupSynthesizer()] }, now: clock.now });
+  const out: RenderedFrame[] = [];
+  for (let i = 0; i < 12; i++) {
+    clock.time = Math.max(clock.time, (i * 1000) / 30);
+    out.push(...(await up.pushTimed(flatFrame(BigInt(i), 40 + i), false, { arrival: (i * 1000) / 30 })));
+  }
+  out.push(...up.finishTimed());
+  for (const r of out) r.frame.free();
+  assert.equal(out.length, 24, 'every slot went out');
+  const errors = up.stats.fallbackFrames.find((f) => f.reason === 'error');
+  assert.ok(errors && errors.synthesizer === 'blend' && errors.frames >= 1, JSON.stringify(up.stats.fallbackFrames));
+  assert.equal(up.stats.fallbackFrames.filter((f) => f.synthesizer === 'failing').length, 0);
+});
+
 test('without a fallback, a failing model fails the job instead of writing wrong frames', async () => {
   using up = new Upconverter({ synthesizer: new FailingSynthesizer(), inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 } });
   await up.push(flatFrame(0n, 10));
