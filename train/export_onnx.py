@@ -175,8 +175,9 @@ def base_card(net, ck, args):
                     + (f', {a_["p_gap"]:.0%} since the tenth session' if a_.get('p_gap', 0.3) != 0.3 else '') +
                     '), t=(j-i)/(k-i), frames at short side 432 '
                     '(25% of crops at native resolution); crops, flips, rot90, temporal reversal, RGB order; '
-                    + (f'a synthetic camera pan on {a_["p_pan"]:.0%} of the triplets (up to {a_.get("max_pan")} px over the gap) '
-                       'since the ninth session; ' if a_.get('p_pan') else '') +
+                    + (f'a synthetic camera pan on {a_["p_pan"]:.0%} of the triplets since the ninth session (up to 32 px over the gap'
+                       + (f', {a_.get("max_pan")} px since the eleventh session' if a_.get('max_pan', 32) != 32 else '') + '); '
+                       if a_.get('p_pan') else '') +
                     'the same weights serve working resolutions H/2 and H/4 (alternate steps)',
             'steps': int(ck['step']),
             'batch': a_.get('batch'),
