@@ -111,7 +111,7 @@ def student_state(onnx_path, model):
                 [f'blocks.{i}.body.{k}.1.weight' for k in range(3)]
         for name, s in zip(names, slopes[5 * i:5 * i + 5]):
             out[name] = s
-        # inv_t of matchers whose value equals another's may be deduplicated by the exporter
+        # an exporter that merged equal constants would have dropped it: say so rather than guess
         inv_t = inits.get(f'inv_t{i}')
         if inv_t is None:
             raise SystemExit(f'inv_t{i} is not an initializer of {onnx_path}')

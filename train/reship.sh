@@ -8,7 +8,7 @@
 # the new weights from the head that ships now (train/README.md, fourth session). Their checkpoints
 # come from `train/import_onnx.py --semantic`, which also rebuilds the frozen encoder's; the
 # continued heads replace them, so the next re-ship continues from what shipped.
-# About 10 minutes on a free 2-core machine (pause training meanwhile).
+# 4 minutes on the eleventh session's AMD EPYC, about 10 on the Intel Xeon (pause training meanwhile).
 set -eu
 cd "$(dirname "$0")/.."
 ck=$1
