@@ -121,11 +121,17 @@ class SoftArgmin(nn.Module):
     a `smooth` x `smooth` window first: the matcher's block size), i.e. a differentiable block
     matcher: [B,2,H,W] (dx, dy) in the volume's pixels. The temperature T is learned. Gives the
     flow blocks a usable estimate from the first step; the learned layers only correct it
-    (occlusions, flat areas, the fusion mask)."""
+    (occlusions, flat areas, the fusion mask).
 
-    def __init__(self, r, smooth=3):
+    `window` > 0: the expectation only over displacements within `window` of the best match (a
+    local soft-argmin). Over the whole volume the expectation is pulled towards d = 0, the centre of
+    the search range: on the footage with a 24-px pan the first block's matcher delivered 5.5 of the
+    12 px (train/README.md, twelfth session), and the learned layers had to make up the rest."""
+
+    def __init__(self, r, smooth=3, window=0):
         super().__init__()
         self.smooth = smooth
+        self.window = window
         d = [(dx, dy) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
         self.register_buffer('d', torch.tensor(d, dtype=torch.float32).t().reshape(2, -1, 1, 1), persistent=False)
         self.log_t = nn.Parameter(torch.tensor(-2.3))  # T = 0.1 on the normalised cost
@@ -139,8 +145,19 @@ class SoftArgmin(nn.Module):
         # softmax over the displacements, written out: the minimum is 0, so exp() cannot overflow,
         # and ONNX Runtime's CPU Softmax over the channel axis is ~10x slower than these ops.
         p = torch.exp(-cost / self.log_t.exp())
+        if self.window:
+            p = p * local_window(cost, self.d, self.window)
         p = p / p.sum(1, keepdim=True)
         return torch.cat([(p * self.d[0:1]).sum(1, keepdim=True), (p * self.d[1:2]).sum(1, keepdim=True)], 1)
+
+
+def local_window(cost, d, w):
+    """1 for the displacements within w (per axis) of the best match of a normalised cost (its
+    minimum is exactly 0; ties share the best match as their mean), else 0: [B,D,H,W]."""
+    best = (cost <= 0).float()
+    best = best / best.sum(1, keepdim=True)
+    bx, by = (best * d[0:1]).sum(1, keepdim=True), (best * d[1:2]).sum(1, keepdim=True)
+    return ((d[0:1] - bx).abs() <= w + 0.01).float() * ((d[1:2] - by).abs() <= w + 0.01).float()
 
 
 def symmetric_flows(d, t):
@@ -172,12 +189,16 @@ class IFBlock(nn.Module):
 
 class IFNet(nn.Module):
     def __init__(self, channels=(72, 48, 32), depth=6, scales=(4, 2, 1), down=2, teacher_c=48,
-                 teacher=True, cost=(0, 0), smooth=None):
+                 teacher=True, cost=(0, 0), smooth=None, local=None):
         super().__init__()
         # smooth: the matchers' block size per IFBlock (3 for every block until the ninth session)
         smooth = tuple(smooth) if smooth else (3,) * len(channels)
+        # local: each matcher's local soft-argmin window (0: over the whole volume, as until the twelfth session)
+        local = tuple(local) if local else (0,) * len(channels)
         self.cfg = dict(channels=tuple(channels), depth=depth, scales=tuple(scales), down=down,
                         teacher_c=teacher_c, cost=tuple(cost), smooth=smooth)
+        if any(local):  # only then: old checkpoints and cards keep their configuration
+            self.cfg['local'] = local
         self.scales = tuple(scales)
         self.down = down
         # cost radii: (first block, on the frames; later blocks, on the frames warped so far)
@@ -188,7 +209,7 @@ class IFNet(nn.Module):
         for c in channels[1:]:
             blocks.append(IFBlock(18 + c1, c, depth))
         self.blocks = nn.ModuleList(blocks)
-        self.match = nn.ModuleList([SoftArgmin(self.r0 if i == 0 else self.r1, smooth[i]) for i in range(len(blocks))]
+        self.match = nn.ModuleList([SoftArgmin(self.r0 if i == 0 else self.r1, smooth[i], local[i]) for i in range(len(blocks))]
                                    if self.r0 and self.r1 else [])
         self.teacher = IFBlock(21 + c1, teacher_c, depth) if teacher else None
 

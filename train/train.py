@@ -116,6 +116,9 @@ def main():
     ap.add_argument('--max-pan', type=int, default=32, help='largest pan over a triplet gap, px of the sampled frames')
     ap.add_argument('--val-pan', type=int, default=24,
                     help='pan (px) of the second validation set: the held-out triplets with a synthetic pan (0: none)')
+    ap.add_argument('--local-match', default='',
+                    help='local soft-argmin window per matcher, e.g. 1,0,0 (ifnet.SoftArgmin); a resumed run keeps '
+                         'its checkpoint\'s unless given')
     ap.add_argument('--fixed-mask', action='store_true',
                     help='experiment: fuse with a fixed 0.5 mask, so lowering the loss needs flow '
                          '(tests whether the learned mask holding the model at "blend" is what stops the flows)')
@@ -134,12 +137,13 @@ def main():
         logf.write(line + '\n')
         logf.flush()
 
-    model = ifnet.build(args.variant, teacher=True)
+    latest = os.path.join(ckdir, 'latest.pt')
+    ck = torch.load(latest, map_location='cpu') if os.path.exists(latest) else None
+    local = [int(x) for x in args.local_match.split(',')] if args.local_match else (ck or {}).get('cfg', {}).get('local')
+    model = ifnet.IFNet(**{**ifnet.VARIANTS[args.variant], 'local': local}, teacher=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
     step, best, train_time = 0, -1.0, 0.0
-    latest = os.path.join(ckdir, 'latest.pt')
-    if os.path.exists(latest):
-        ck = torch.load(latest, map_location='cpu')
+    if ck:
         model.load_state_dict(ck['model'])
         opt.load_state_dict(ck['opt'])
         step, best, train_time = ck['step'], ck.get('best', -1.0), ck.get('train_time', 0.0)
