@@ -161,7 +161,9 @@ def base_card(net, ck, args):
                          f'working resolution H/{down} x W/{down}, block widths {list(cfg["channels"])}, '
                          f'{cfg["depth"]} residual 3x3 convs each, each fed a local symmetric matching cost '
                          f'(radii {list(cfg.get("cost", ()))}) and a soft-argmin matcher (block sizes '
-                         f'{list(cfg.get("smooth") or (3,) * len(cfg["channels"]))}); outputs intermediate flows F_t->0, F_t->1 and a '
+                         f'{list(cfg.get("smooth") or (3,) * len(cfg["channels"]))}'
+                         + (f', local soft-argmin windows {list(cfg["local"])}' if cfg.get('local') else '') +
+                         f'); outputs intermediate flows F_t->0, F_t->1 and a '
                          f'fusion mask at the working resolution, upsampled bilinearly for the full-resolution '
                          f'backward warps (bilinear, align_corners=False, border) and the mask blend. '
                          f'Trained with a privileged-distillation teacher block (not exported).'),

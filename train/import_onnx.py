@@ -142,7 +142,8 @@ def main():
         return import_semantic(args)
 
     card = json.load(open(args.card or os.path.splitext(args.onnx)[0] + '.json'))
-    model = ifnet.build(args.variant, teacher=True)
+    # the card's matcher windows (config.local, since the twelfth session): no weights, so not found in the graph
+    model = ifnet.IFNet(**{**ifnet.VARIANTS[args.variant], 'local': card.get('config', {}).get('local')}, teacher=True)
     sd = model.state_dict()
     sd.update(student_state(args.onnx, model))
     model.load_state_dict(sd)
