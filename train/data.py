@@ -4,7 +4,8 @@ A triplet is frames (i, j, k) of one clip with i < j < k, no scene cut in [i, k]
 t = (j - i) / (k - i). Mostly k - i = 2 (t = 0.5); some larger gaps give other timesteps and larger
 motion. The last `val_frac` of every clip (plus a guard gap) is held out for validation.
 Augmentations: random crop, horizontal / vertical flips, 90-degree rotations, temporal reversal
-(swap img0/img1, t -> 1 - t) and RGB channel-order shuffles.
+(swap img0/img1, t -> 1 - t) and RGB channel-order shuffles; optionally a synthetic camera pan and
+pasted moving "sprites" (see paste_sprites).
 """
 import glob, json, os
 import numpy as np
@@ -67,9 +68,47 @@ def pan_offsets(vy, vx, t):
     return (round(vy * t), round(vx * t)), (-round(vy * (1 - t)), -round(vx * (1 - t)))
 
 
+def blob_mask(rng, h, w):
+    """A random blob filling most of an h x w box: the union of 1-3 random rotated ellipses."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    m = np.zeros((h, w), bool)
+    for _ in range(int(rng.integers(1, 4))):
+        cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
+        ry, rx = rng.uniform(0.2, 0.5) * h, rng.uniform(0.2, 0.5) * w
+        a = rng.uniform(0, np.pi)
+        dy, dx = yy - cy, xx - cx
+        u, v = dx * np.cos(a) + dy * np.sin(a), -dx * np.sin(a) + dy * np.cos(a)
+        m |= (u / rx) ** 2 + (v / ry) ** 2 <= 1.0
+    return m
+
+
+def paste_sprites(x3, t, rng, patch, n, max_motion):
+    """Pastes `n` opaque sprites, each a blob-shaped patch (patch(h, w) -> [h,w,3] uint8) moving
+    linearly by up to `max_motion` px per axis over the gap, into a triplet x3 [3,h,w,3] (frames 0,
+    t, 1): integer positions, so the pixels are copied, not resampled, and the sprite keeps its sharp
+    texture and edges. What this shows the network that the footage rarely does: independent large
+    motion in front of a background, and the occlusions it makes (background covered on one side,
+    uncovered on the other). Returns a new array."""
+    x3 = np.array(x3)
+    H, W = x3.shape[1:3]
+    for _ in range(n):
+        sh, sw = int(rng.integers(H // 8, H // 2 + 1)), int(rng.integers(W // 8, W // 2 + 1))
+        pix, m = patch(sh, sw), blob_mask(rng, sh, sw)
+        vy, vx = int(rng.integers(-max_motion, max_motion + 1)), int(rng.integers(-max_motion, max_motion + 1))
+        cy, cx = int(rng.integers(-sh // 4, H - 3 * sh // 4)), int(rng.integers(-sw // 4, W - 3 * sw // 4))
+        for f, s in enumerate((-t, 0.0, 1.0 - t)):  # the sprite's offset from its middle-frame position
+            y0, x0 = cy + round(vy * s), cx + round(vx * s)
+            ya, yb, xa, xb = max(0, y0), min(H, y0 + sh), max(0, x0), min(W, x0 + sw)
+            if ya >= yb or xa >= xb:
+                continue
+            mm = m[ya - y0:yb - y0, xa - x0:xb - x0]
+            x3[f, ya:yb, xa:xb][mm] = pix[ya - y0:yb - y0, xa - x0:xb - x0][mm]
+    return x3
+
+
 class TripletSampler:
     def __init__(self, clips, crop=256, p_full=0.25, p_gap=0.3, max_gap=6, min_mad=0.0, seed=0,
-                 flow_labels=False, p_pan=0.0, max_pan=32):
+                 flow_labels=False, p_pan=0.0, max_pan=32, p_sprite=0.0, max_sprite=48):
         self.clips = clips
         self.flow_labels = flow_labels
         if flow_labels:
@@ -83,6 +122,8 @@ class TripletSampler:
         self.max_gap = max_gap
         self.p_pan = p_pan
         self.max_pan = max_pan
+        self.p_sprite = p_sprite
+        self.max_sprite = max_sprite
         self.rng = np.random.default_rng(seed)
         w = np.array([np.sqrt(c.train_end) for c in clips], np.float64)
         self.w = w / w.sum()
@@ -130,6 +171,8 @@ class TripletSampler:
         b = np.asarray(src[j, y:y + cs, x:x + cs])
         d = np.asarray(src[k, y + oy1:y + oy1 + cs, x + ox1:x + ox1 + cs])
         x3 = np.stack([a, b, d])  # [3,h,w,3]
+        if self.p_sprite > 0 and rng.random() < self.p_sprite:
+            x3 = paste_sprites(x3, t, rng, self._patch, int(rng.integers(1, 3)), self.max_sprite)
         if rng.random() < 0.5:
             x3 = x3[:, :, ::-1]
         if rng.random() < 0.5:
@@ -143,6 +186,15 @@ class TripletSampler:
         if rng.random() < 0.5:
             x3 = x3[..., rng.permutation(3)]
         return np.ascontiguousarray(x3), t
+
+    def _patch(self, h, w):
+        """Sprite pixels: an h x w patch of a random training frame of a random clip."""
+        rng = self.rng
+        c = self.clips[rng.choice(len(self.clips), p=self.w)]
+        src = c.full if (c.full is not None and rng.random() < self.p_full) else c.small
+        H, W = src.shape[1:3]
+        y, x = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
+        return np.asarray(src[int(rng.integers(0, c.train_end)), y:y + h, x:x + w])
 
     def pseudo_flow(self, x3):
         """DIS optical flow from the true middle frame to each end frame: exactly the intermediate
@@ -164,12 +216,15 @@ class TripletSampler:
         return x[:, 0], x[:, 1], x[:, 2], t, fl
 
 
-def val_triplets(clips, per_clip=3, max_hw=(384, 640), pan=0):
+def val_triplets(clips, per_clip=3, max_hw=(384, 640), pan=0, sprite=0):
     """Fixed held-out triplets from the tail of each clip (frames >= val_start), centre-cropped to
     a multiple of 32. Returns list of (name, img0, gt, img1, t) tensors [1,3,h,w]. `pan` > 0: the
     same triplets with a synthetic camera pan of (pan, pan/2) px (x, y) over the gap (pan_offsets),
-    the large-motion check."""
+    the large-motion check. `sprite` > 0: the same triplets with two sprites moving by up to
+    `sprite` px per axis (paste_sprites), cut from the clip's own held-out frames, the same ones on
+    every call (a fixed seed): the occlusion check."""
     out = []
+    vrng = np.random.default_rng(1234)
     for c in clips:
         lo = c.val_start
         cands = []
@@ -189,8 +244,13 @@ def val_triplets(clips, per_clip=3, max_hw=(384, 640), pan=0):
             t = (j - i) / (k - i)
             o0, o1 = pan_offsets(pan // 2, pan, t)
             offs = (o0, (0, 0), o1)
-            f = [torch.from_numpy(np.array(c.small[q, y + oy:y + oy + h, x + ox:x + ox + w])).permute(2, 0, 1)[None].float() / 255.0
-                 for q, (oy, ox) in zip((i, j, k), offs)]
+            x3 = np.stack([np.array(c.small[q, y + oy:y + oy + h, x + ox:x + ox + w]) for q, (oy, ox) in zip((i, j, k), offs)])
+            if sprite:
+                def patch(ph, pw, c=c):
+                    py, px = int(vrng.integers(0, H - ph + 1)), int(vrng.integers(0, W - pw + 1))
+                    return np.asarray(c.small[int(vrng.integers(c.val_start, c.n)), py:py + ph, px:px + pw])
+                x3 = paste_sprites(x3, t, vrng, patch, 2, sprite)
+            f = [torch.from_numpy(np.ascontiguousarray(fr)).permute(2, 0, 1)[None].float() / 255.0 for fr in x3]
             out.append((f'{c.name}:{i}-{j}-{k}', f[0], f[1], f[2], torch.full((1, 1, 1, 1), t)))
     return out
 

@@ -120,6 +120,10 @@ def main():
                          'graph is too small to gain time from a second thread, which only costs CPU)')
     ap.add_argument('--plain', action='store_true',
                     help='export the training module as is instead of the inference rewrite (ifnet_infer.py)')
+    ap.add_argument('--warp', choices=('bilinear', 'bicubic'), default='bilinear',
+                    help='how the full-resolution warp samples the frames (card "warp", and the --graph reference): '
+                         'the network is trained with bilinear; bicubic keeps fine texture sharper (train/README.md, '
+                         'thirteenth session)')
     ap.add_argument('--graph', action='store_true',
                     help='export the whole-frame reference graph (synthesis in the graph, card synthesis '
                          '"graph") instead of the flow-only model the engine warps with')
@@ -128,6 +132,7 @@ def main():
     net, ck = ifnet.load_student(args.ckpt)
     if args.down:
         net.down = args.down
+    net.final_warp = args.warp
     if args.blocks:
         net.blocks = net.blocks[:args.blocks]
         net.match = net.match[:args.blocks]
@@ -147,6 +152,8 @@ def main():
                                       f'at most maxInputPixels (area filter; h, w multiples of {card["padMultiple"]})')
     if args.intra_op_threads:
         card['intraOpThreads'] = args.intra_op_threads
+    if args.warp != 'bilinear':
+        card['warp'] = args.warp
     with open(os.path.splitext(out)[0] + '.json', 'w') as f:
         json.dump(card, f, indent=2)
     print(f'wrote {out} ({os.path.getsize(out)/1e6:.2f} MB) and its card, from {args.ckpt} step {ck["step"]}')
@@ -165,7 +172,8 @@ def base_card(net, ck, args):
                          + (f', local soft-argmin windows {list(cfg["local"])}' if cfg.get('local') else '') +
                          f'); outputs intermediate flows F_t->0, F_t->1 and a '
                          f'fusion mask at the working resolution, upsampled bilinearly for the full-resolution '
-                         f'backward warps (bilinear, align_corners=False, border) and the mask blend. '
+                         f'backward warps ({net.final_warp}, align_corners=False, border; the network itself '
+                         f'is trained with bilinear ones) and the mask blend. '
                          f'Trained with a privileged-distillation teacher block (not exported).'),
         'config': {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}, 'down': down,
                    'blocks': len(net.blocks)},

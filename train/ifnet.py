@@ -62,14 +62,14 @@ def pixel_grid(x):
     return gx, gy, w, h
 
 
-def warp(img, flow):
-    """Backward warp: out(x) = img(x + flow(x)), bilinear, border padding, align_corners=False.
+def warp(img, flow, mode='bilinear'):
+    """Backward warp: out(x) = img(x + flow(x)), bilinear (or `mode`), border padding, align_corners=False.
     flow: [B,2,H,W] in pixels (dx, dy) at img's resolution."""
     gx, gy, w, h = pixel_grid(img)
     nx = (2.0 * (gx + flow[:, 0:1]) + 1.0) / w - 1.0
     ny = (2.0 * (gy + flow[:, 1:2]) + 1.0) / h - 1.0
     grid = torch.cat([nx, ny], 1).permute(0, 2, 3, 1)
-    return F.grid_sample(img, grid, mode='bilinear', padding_mode='border', align_corners=False)
+    return F.grid_sample(img, grid, mode=mode, padding_mode='border', align_corners=False)
 
 
 def down_flow(flow, s):
@@ -212,6 +212,9 @@ class IFNet(nn.Module):
         self.match = nn.ModuleList([SoftArgmin(self.r0 if i == 0 else self.r1, smooth[i], local[i]) for i in range(len(blocks))]
                                    if self.r0 and self.r1 else [])
         self.teacher = IFBlock(21 + c1, teacher_c, depth) if teacher else None
+        # The full-resolution warp of synth(): trained with bilinear; 'bicubic' is an inference-time
+        # choice (export_onnx.py --warp), sharper on fine texture.
+        self.final_warp = 'bilinear'
 
     def block_input(self, i0, i1, t, flow, mask, s):
         """The block's input at 1/s of the working resolution, and its matching cost (or None)."""
@@ -254,7 +257,7 @@ class IFNet(nn.Module):
         down = self.down if down is None else down
         ff, mm = up_flow(flow, down), up(mask, down)
         m = torch.sigmoid(mm)
-        w0, w1 = warp(img0, ff[:, :2]), warp(img1, ff[:, 2:4])
+        w0, w1 = warp(img0, ff[:, :2], self.final_warp), warp(img1, ff[:, 2:4], self.final_warp)
         return m * w0 + (1 - m) * w1, m, w0, w1
 
     def forward(self, img0, img1, t):

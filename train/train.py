@@ -114,6 +114,11 @@ def main():
     ap.add_argument('--p-pan', type=float, default=0.0,
                     help='share of triplets given a synthetic camera pan (large linear motion, see data.TripletSampler)')
     ap.add_argument('--max-pan', type=int, default=32, help='largest pan over a triplet gap, px of the sampled frames')
+    ap.add_argument('--p-sprite', type=float, default=0.0,
+                    help='share of triplets given 1-2 pasted sprites moving on their own (occlusions, see data.paste_sprites)')
+    ap.add_argument('--max-sprite', type=int, default=48, help='largest sprite motion per axis over a triplet gap, px')
+    ap.add_argument('--val-sprite', type=int, default=0,
+                    help='sprite motion (px) of a third validation set: the held-out triplets with two sprites (0: none)')
     ap.add_argument('--val-pan', type=int, default=24,
                     help='pan (px) of the second validation set: the held-out triplets with a synthetic pan (0: none)')
     ap.add_argument('--local-match', default='',
@@ -155,11 +160,14 @@ def main():
     clips = load_clips()
     sampler = TripletSampler(clips, crop=args.crop, p_full=args.p_full, p_gap=args.p_gap,
                              min_mad=args.min_mad, seed=args.seed + step,
-                             flow_labels=args.flow_label > 0, p_pan=args.p_pan, max_pan=args.max_pan)
+                             flow_labels=args.flow_label > 0, p_pan=args.p_pan, max_pan=args.max_pan,
+                             p_sprite=args.p_sprite, max_sprite=args.max_sprite)
     downs = [int(x) for x in args.downs.split(',')]
     vals = val_triplets(clips)
     pan_vals = val_triplets(clips, pan=args.val_pan) if args.val_pan > 0 else []
-    log(f'{len(clips)} clips, {len(vals)} val triplets' + (f' (and with a {args.val_pan}-px pan)' if pan_vals else ''))
+    sprite_vals = val_triplets(clips, sprite=args.val_sprite) if args.val_sprite > 0 else []
+    log(f'{len(clips)} clips, {len(vals)} val triplets' + (f' (and with a {args.val_pan}-px pan)' if pan_vals else '')
+        + (f' (and with {args.val_sprite}-px sprites)' if sprite_vals else ''))
 
     def save(path, val=None):
         tmp = path + '.tmp'
@@ -230,6 +238,12 @@ def main():
                 pper = ' '.join(f'@{d} {r[0]:.3f}' for d, r in pres.items())
                 log(f'val-pan{args.val_pan} step {step} psnr {ppm:.3f} blend {next(iter(pres.values()))[1]:.3f} {pper}')
                 val['pan'] = dict(psnr=ppm, per_down={str(d): r[0] for d, r in pres.items()})
+            if sprite_vals:
+                sres = {d: run_val(model, sprite_vals, args.fixed_mask, down=d) for d in downs}
+                spm = sum(r[0] for r in sres.values()) / len(sres)
+                sper = ' '.join(f'@{d} {r[0]:.3f}' for d, r in sres.items())
+                log(f'val-sprite{args.val_sprite} step {step} psnr {spm:.3f} blend {next(iter(sres.values()))[1]:.3f} {sper}')
+                val['sprite'] = dict(psnr=spm, per_down={str(d): r[0] for d, r in sres.items()})
             save(latest, val)
             save(os.path.join(ckdir, f'step{step}.pt'), val)  # every validated step: exports choose among them
             if improved:
