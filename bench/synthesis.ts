@@ -69,7 +69,7 @@ async function timeParts(path: string, frames: Frame[], runs: number): Promise<[
       const field = await model.estimateFlow(a, b, 0.5);
       const tNet = performance.now() - t0;
       t0 = performance.now();
-      const out = await warpBlend(frames[i]!, frames[i + 1]!, field);
+      const out = await warpBlend(frames[i]!, frames[i + 1]!, field, { filter: model.warpFilter });
       const tKern = performance.now() - t0;
       out.free();
       if (i >= WARMUP) tc.push(tConv), tn.push(tNet), tk.push(tKern);

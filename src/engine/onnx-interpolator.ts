@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { ort, sessionOptions } from './ort.js';
 import { type Session, WorkerSession } from './worker-session.js';
 import type { Interpolated, Interpolator, RgbImage } from './interpolator.js';
-import type { FlowField } from './warp-kernel.js';
+import type { FlowField, WarpFilter } from './warp-kernel.js';
 
 export interface SessionOptions {
   /** `cpu` (default) or `cuda` where ONNX Runtime was installed with CUDA support. */
@@ -36,6 +36,12 @@ interface ModelCard {
    */
   maxInputPixels?: number;
   /**
+   * With `engine` synthesis: how the full-resolution warp samples the
+   * frames (warp-kernel.ts). Default `bilinear`, what the networks are
+   * trained with.
+   */
+  warp?: WarpFilter;
+  /**
    * Intra-op threads the engine gives the model unless told otherwise. A
    * network this small gains no time from a second thread, which only takes
    * CPU from decoding and encoding (fast at 720p: 14 ms either way, 14 vs
@@ -67,6 +73,7 @@ export class OnnxInterpolator implements Interpolator {
   readonly synthesis: 'graph' | 'engine';
   readonly inputScale: number;
   readonly maxInputPixels: number;
+  readonly warpFilter: WarpFilter;
 
   private constructor(
     readonly name: string,
@@ -87,11 +94,13 @@ export class OnnxInterpolator implements Interpolator {
     this.synthesis = card.synthesis ?? 'graph';
     this.inputScale = card.inputScale ?? 1;
     this.maxInputPixels = card.maxInputPixels ?? Infinity;
+    this.warpFilter = card.warp ?? 'bilinear';
     if (this.synthesis === 'engine' && !(this.hasFlow && this.hasMask)) {
       throw new Error(`model "${name}" is marked for engine synthesis but lacks a flow or mask output`);
     }
     if (!(this.inputScale > 0 && this.inputScale <= 1)) throw new Error(`model "${name}": inputScale must be in (0, 1]`);
     if (!(this.maxInputPixels >= 256)) throw new Error(`model "${name}": maxInputPixels must be at least 256`);
+    if (this.warpFilter !== 'bilinear' && this.warpFilter !== 'bicubic') throw new Error(`model "${name}": warp must be "bilinear" or "bicubic"`);
   }
 
   /** Loads a model file; its card (`<model>.json`), if present, gives the name and pad multiple. */

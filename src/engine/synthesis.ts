@@ -119,7 +119,7 @@ export class FlowSynthesizer implements Synthesizer {
     const fa = this.correction?.features(a);
     const fb = this.correction?.features(b);
     if (this.correction && fa && fb) field = await this.correction.head.correct(field, ra, rb, fa, fb);
-    return warpBlend(a, b, field);
+    return warpBlend(a, b, field, { filter: this.model.warpFilter });
   }
 
   async close(): Promise<void> {

@@ -10,7 +10,8 @@ import { createBlendInterpolator } from '../../src/engine/classic-interpolators.
 import { BlendSynthesizer, DupSynthesizer, FlowSynthesizer, TensorSynthesizer, synthesizerFor, type Synthesizer } from '../../src/engine/synthesis.js';
 import { readStillImage } from '../../src/ingest/still-image.js';
 import { EVAL, tempDir } from '../helpers.js';
-import { zeroFlowModel } from './test-models.js';
+import { warpBlend } from '../../src/engine/warp-kernel.js';
+import { constantFlowModel, zeroFlowModel } from './test-models.js';
 
 const SAMPLE = join(EVAL, 'middlebury_other/Urban2');
 
@@ -69,6 +70,38 @@ test('a flow-only model refuses to be used as a whole-frame interpolator', async
   t.after(() => model.close());
   const img = { width: 32, height: 32, paddedWidth: 32, paddedHeight: 32, data: new Float32Array(3 * 32 * 32) };
   await assert.rejects(model.interpolate(img, img, 0.5), /outputs flow only/);
+});
+
+test("the card's warp filter reaches the kernel: bicubic is what the kernel makes with bicubic, and differs from bilinear", async (t) => {
+  const dir = tempDir(t);
+  // A quarter pixel at the model's half-scale input: half a pixel of the frame, for both frames.
+  const field = (w: number, h: number) => ({ width: w, height: h, flow: new Float32Array(4 * w * h).fill(0.25), mask: new Float32Array(w * h).fill(0.5) });
+  const a = await readStillImage(join(SAMPLE, 'frame0.png'), AV_PIX_FMT_GBRP);
+  const b = await readStillImage(join(SAMPLE, 'frame1.png'), AV_PIX_FMT_GBRP);
+  const outs: Record<string, Frame> = {};
+  for (const warp of ['bilinear', 'bicubic'] as const) {
+    const path = join(dir, `${warp}.onnx`);
+    writeFileSync(path, constantFlowModel(0.25));
+    writeFileSync(join(dir, `${warp}.json`), JSON.stringify({ padMultiple: 16, synthesis: 'engine', inputScale: 0.5, warp }));
+    const model = await OnnxInterpolator.fromFile(path);
+    assert.equal(model.warpFilter, warp);
+    const synth = await synthesizerFor(model);
+    outs[warp] = await synth.synthesize(a, b, 0.5);
+    await synth.close();
+  }
+  const direct = await warpBlend(a, b, field(a.width / 2, a.height / 2), { filter: 'bicubic' });
+  assert.equal(worstSample(outs.bicubic!, direct, direct, 0, (w) => w), 0);
+  // Urban2's sharp edges: a half-pixel bilinear sample blurs them, a bicubic one much less.
+  assert.ok(worstSample(outs.bicubic!, outs.bilinear!, outs.bilinear!, 0, (w) => w) >= 8);
+  for (const f of [a, b, direct, outs.bilinear!, outs.bicubic!]) f.free();
+});
+
+test('a card with an unknown warp filter is refused with the reason', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'odd.onnx');
+  writeFileSync(path, zeroFlowModel());
+  writeFileSync(join(dir, 'odd.json'), JSON.stringify({ synthesis: 'engine', inputScale: 0.5, warp: 'lanczos' }));
+  await assert.rejects(OnnxInterpolator.fromFile(path), /warp must be "bilinear" or "bicubic"/);
 });
 
 test('a card with a pixel cap too small to run is refused with the reason', async (t) => {

@@ -62,6 +62,11 @@ export function wrongContractModel(): Uint8Array {
  * reduced inputs that estimates flow at its input resolution.
  */
 export function zeroFlowModel(): Uint8Array {
+  return constantFlowModel(0);
+}
+
+/** Like zeroFlowModel, with every flow component `px` pixels (of the model's input) instead of 0. */
+export function constantFlowModel(px: number): Uint8Array {
   const image = [1, 3, 'height', 'width'];
   return buildOnnxModel({
     name: 'zero-flow',
@@ -81,12 +86,14 @@ export function zeroFlowModel(): Uint8Array {
       { name: 'axis1', dims: [1], type: 'int64', values: [1] },
       { name: 'zero', dims: [], type: 'float', values: [0] },
       { name: 'half', dims: [], type: 'float', values: [0.5] },
+      { name: 'px', dims: [], type: 'float', values: [px] },
     ],
     nodes: [
       { op: 'Slice', inputs: ['img0', 'c0', 'c2', 'axis1'], outputs: ['a2'] },
       { op: 'Slice', inputs: ['img1', 'c0', 'c2', 'axis1'], outputs: ['b2'] },
       { op: 'Concat', inputs: ['a2', 'b2'], outputs: ['four'], attributes: { axis: 1 } },
-      { op: 'Mul', inputs: ['four', 'zero'], outputs: ['flow'] },
+      { op: 'Mul', inputs: ['four', 'zero'], outputs: ['noFlow'] },
+      { op: 'Add', inputs: ['noFlow', 'px'], outputs: ['flow'] },
       { op: 'Slice', inputs: ['img0', 'c0', 'c1', 'axis1'], outputs: ['one'] },
       { op: 'Mul', inputs: ['one', 'zero'], outputs: ['nothing'] },
       { op: 'Add', inputs: ['nothing', 'half'], outputs: ['mask'] },

@@ -12,13 +12,17 @@
  *  - flow and mask are upsampled bilinearly with align_corners=False
  *    (source index clamped at the borders), flow values scaled to the plane;
  *  - warp(img, f)(x) = img(x + f(x)), bilinear, coordinates clamped to the
- *    image (grid_sample padding_mode='border', align_corners=False);
+ *    image (grid_sample padding_mode='border', align_corners=False); or, when
+ *    the call asks for it, bicubic as grid_sample(mode='bicubic'): Keys' cubic
+ *    with a = -0.75 over 4x4 taps, each tap clamped to the image (sharper: a
+ *    bilinear sample between pixels is a low-pass filter);
  *  - out = m * warp(img0, F_t0) + (1 - m) * warp(img1, F_t1).
  * Warping and blending are linear, so doing them on YUV equals doing them on
  * RGB up to rounding; chroma planes use the flow at their own resolution.
  */
 #include <math.h>
 #include <node_api.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +44,7 @@ typedef struct {
   int rowStart, rowEnd; /* luma rows of this slice; chroma rows follow proportionally */
   int blendOnly;        /* no field: out = (1 - t) * src0 + t * src1 (the engine's blend) */
   int blendWeight;      /* t in 1/256 */
+  int cubic;            /* warp with bicubic instead of bilinear sampling */
 } Job;
 
 static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
@@ -57,6 +62,37 @@ static inline float sample_u8(const uint8_t *p, int stride, int w, int h, float 
   return top + (bot - top) * ay;
 }
 
+/* Keys' cubic convolution weights (a = -0.75, PyTorch's and ONNX's bicubic) of the 4 taps
+ * floor(x) - 1 .. floor(x) + 2 for the fraction t = x - floor(x). */
+#define CUBIC_A (-0.75f)
+static inline void cubic_weights(float t, float *w0, float *w1, float *w2, float *w3) {
+  const float u = 1.f - t;
+  *w0 = ((CUBIC_A * (t + 1.f) - 5.f * CUBIC_A) * (t + 1.f) + 8.f * CUBIC_A) * (t + 1.f) - 4.f * CUBIC_A;
+  *w1 = ((CUBIC_A + 2.f) * t - (CUBIC_A + 3.f)) * t * t + 1.f;
+  *w2 = ((CUBIC_A + 2.f) * u - (CUBIC_A + 3.f)) * u * u + 1.f;
+  *w3 = 1.f - *w0 - *w1 - *w2;
+}
+
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* Bicubic sample of an 8-bit plane at (x, y), each tap clamped to the plane (grid_sample's
+ * 'border' for bicubic: the coordinate itself is not clamped, so it may overshoot near edges). */
+static inline float sample_cubic_u8(const uint8_t *p, int stride, int w, int h, float x, float y) {
+  x = clampf(x, -1.f, (float)w), y = clampf(y, -1.f, (float)h); /* beyond: every tap is the edge */
+  const int ix = (int)(x + 2.f) - 2, iy = (int)(y + 2.f) - 2;     /* floor, as x, y >= -1 */
+  float wx[4], wy[4];
+  cubic_weights(x - (float)ix, &wx[0], &wx[1], &wx[2], &wx[3]);
+  cubic_weights(y - (float)iy, &wy[0], &wy[1], &wy[2], &wy[3]);
+  float v = 0.f;
+  for (int j = 0; j < 4; j++) {
+    const uint8_t *r = p + (size_t)clampi(iy - 1 + j, 0, h - 1) * stride;
+    float row = 0.f;
+    for (int i = 0; i < 4; i++) row += wx[i] * r[clampi(ix - 1 + i, 0, w - 1)];
+    v += wy[j] * row;
+  }
+  return v;
+}
+
 /*
  * The hot path (planes of at least 2x2), one output row at a time in passes over arrays (one
  * chunk of the row each), so that everything but the pixel fetches is a plain loop the compiler
@@ -65,8 +101,9 @@ static inline float sample_u8(const uint8_t *p, int stride, int w, int h, float 
  *     share their two flow rows), then vertically for this row;
  *  2. sample positions -> integer offsets and fractions, for both frames;
  *  3. fetch the 2x2 neighbourhoods (scalar gathers, the only scalar loop: each row pair of taps
- *     is one unaligned 16-bit load, half the loads and stores of byte-wise fetches);
- *  4. bilinear taps, mask blend, rounding to 8 bits.
+ *     is one unaligned 16-bit load, half the loads and stores of byte-wise fetches), or for
+ *     bicubic the 4x4 ones (a 32-bit load per tap row);
+ *  4. bilinear (or bicubic) taps, mask blend, rounding to 8 bits.
  * About 3x faster than doing all of it per pixel (bench/RESULTS.md). A row goes through the passes
  * in chunks of CHUNK samples, so that the row arrays stay in L1. The chroma planes of one frame
  * share their geometry, so their sample positions are computed once for both.
@@ -108,14 +145,17 @@ typedef struct {
   /* The rest holds one chunk of the output row. */
   float *f[F_CH];        /* the field */
   float *fx[2], *fy[2];  /* per frame: fractions */
-  int *off[2];           /* per frame: offset of the top-left tap */
-  uint32_t *tap[2];      /* per frame: the 2x2 neighbourhood, bytes top-left, top-right, bottom-left, bottom-right */
+  int *off[2];           /* per frame: bilinear: offset of the top-left tap; bicubic: column of the left taps */
+  int *rowOff[2];        /* per frame, bicubic only: offsets of the 4 tap rows (clamped), [4][CHUNK] */
+  float *wx[2], *wy[2];  /* per frame, bicubic only: the taps' weights across and down, [4][CHUNK] */
+  uint32_t *tap[2];      /* per frame: the taps, bytes left to right; bilinear: top row in the low half, bottom
+                            row in the high half, [CHUNK]; bicubic: tap row j at [j][CHUNK] */
   void *mem;
 } Rows;
 
 static int rows_alloc(Rows *r, int w) {
   const size_t n = (size_t)w, fl = sizeof(float) * n, c = CHUNK;
-  const size_t total = fl * 2 * F_CH + sizeof(float) * c * (F_CH + 4) + sizeof(int) * c * 2 + sizeof(uint32_t) * c * 2;
+  const size_t total = fl * 2 * F_CH + sizeof(float) * c * (F_CH + 4 + 2 * 8) + sizeof(int) * c * 2 * 5 + sizeof(uint32_t) * c * 2 * 4;
   char *m = malloc(total);
   if (!m) return 0;
   r->mem = m;
@@ -126,7 +166,9 @@ static int rows_alloc(Rows *r, int w) {
   for (int ch = 0; ch < F_CH; ch++) r->f[ch] = (float *)m, m += sizeof(float) * c;
   for (int k = 0; k < 2; k++) r->fx[k] = (float *)m, m += sizeof(float) * c, r->fy[k] = (float *)m, m += sizeof(float) * c;
   for (int k = 0; k < 2; k++) r->off[k] = (int *)m, m += sizeof(int) * c;
-  for (int k = 0; k < 2; k++) r->tap[k] = (uint32_t *)m, m += sizeof(uint32_t) * c;
+  for (int k = 0; k < 2; k++) r->rowOff[k] = (int *)m, m += sizeof(int) * c * 4;
+  for (int k = 0; k < 2; k++) r->wx[k] = (float *)m, m += sizeof(float) * c * 4, r->wy[k] = (float *)m, m += sizeof(float) * c * 4;
+  for (int k = 0; k < 2; k++) r->tap[k] = (uint32_t *)m, m += sizeof(uint32_t) * c * 4;
   return 1;
 }
 
@@ -146,15 +188,147 @@ ROW_INLINE float *const *flow_row(Rows *r, int fyRow, const float *const src[F_C
   return r->cache[k];
 }
 
+/* What the chunk passes share: the planes (one, or both chroma planes), their geometry, the row. */
+typedef struct {
+  const Job *job;
+  const int *ps;
+  int np, w, h, y;
+  int stride[2];
+} Span;
+
+/* Bilinear passes 2-4 of `n` samples from column x0: positions, 2x2 fetches, taps and blend. */
+ROW_INLINE void bilinear_chunk(const Span *sp, Rows *r, int x0, int n) {
+  /* Clamping just inside the last pixel keeps x0+1 and y0+1 in range (the weight lost is 1e-4). */
+  const float xmax = (float)sp->w - 1.0001f, ymax = (float)sp->h - 1.0001f;
+  for (int k = 0; k < 2; k++) {
+    const float *restrict dx = r->f[k ? F_DX1 : F_DX0], *restrict dy = r->f[k ? F_DY1 : F_DY0];
+    float *restrict fx = r->fx[k], *restrict fy = r->fy[k];
+    int *restrict off = r->off[k];
+    const float st = (float)sp->stride[k], yf = (float)sp->y, xf = (float)x0;
+    for (int x = 0; x < n; x++) {
+      const float px = fminf(fmaxf(xf + (float)x + dx[x], 0.f), xmax), py = fminf(fmaxf(yf + dy[x], 0.f), ymax);
+      const float ix = (float)(int)px, iy = (float)(int)py; /* floor: both are >= 0 */
+      fx[x] = px - ix;
+      fy[x] = py - iy;
+      off[x] = (int)(iy * st + ix); /* exact in float up to 2^24 bytes of plane */
+    }
+  }
+  for (int i = 0; i < sp->np; i++) {
+    const int p = sp->ps[i];
+    for (int k = 0; k < 2; k++) {
+      const uint8_t *restrict im = k ? sp->job->src1[p] : sp->job->src0[p];
+      const int s1 = sp->stride[k];
+      const int *restrict off = r->off[k];
+      uint32_t *restrict tap = r->tap[k];
+      for (int x = 0; x < n; x++) {
+        const uint8_t *q = im + off[x];
+        uint16_t t, b;
+        memcpy(&t, q, 2), memcpy(&b, q + s1, 2);
+        tap[x] = (uint32_t)t | (uint32_t)b << 16;
+      }
+    }
+    const float *restrict m = r->f[F_M];
+    const uint32_t *restrict aTap = r->tap[0], *restrict bTap = r->tap[1];
+    const float *restrict ax = r->fx[0], *restrict ay0 = r->fy[0], *restrict bx = r->fx[1], *restrict by = r->fy[1];
+    uint8_t *restrict out = sp->job->dst[p] + (size_t)sp->y * sp->job->dstStride[p] + x0;
+    for (int x = 0; x < n; x++) {
+      const uint32_t ta = aTap[x], tb = bTap[x];
+      const float a00 = (float)(ta & 0xff), a01 = (float)((ta >> 8) & 0xff), a10 = (float)((ta >> 16) & 0xff), a11 = (float)(ta >> 24);
+      const float b00 = (float)(tb & 0xff), b01 = (float)((tb >> 8) & 0xff), b10 = (float)((tb >> 16) & 0xff), b11 = (float)(tb >> 24);
+      const float at = a00 + (a01 - a00) * ax[x];
+      const float ab = a10 + (a11 - a10) * ax[x];
+      const float va = at + (ab - at) * ay0[x];
+      const float bt = b00 + (b01 - b00) * bx[x];
+      const float bb = b10 + (b11 - b10) * bx[x];
+      const float vb = bt + (bb - bt) * by[x];
+      const float v = fminf(fmaxf(vb + (va - vb) * m[x] + 0.5f, 0.f), 255.f);
+      out[x] = (uint8_t)(int)v;
+    }
+  }
+}
+
+/* Bicubic passes 2-4: positions (left tap column, 4 clamped tap-row offsets, 4 + 4 weights), 4x4
+ * fetches, taps and blend. Every per-tap array is [4][CHUNK], so the passes but the fetches are
+ * plain loops the compiler vectorizes. Inside the plane a tap row is one unaligned 32-bit load; at
+ * the left and right edges its bytes are fetched one by one with their columns clamped. */
+ROW_INLINE void cubic_chunk(const Span *sp, Rows *r, int x0, int n) {
+  const int w = sp->w, C = CHUNK;
+  const float hmax = (float)(sp->h - 1), wmax = (float)sp->w;
+  for (int k = 0; k < 2; k++) {
+    const float *restrict dx = r->f[k ? F_DX1 : F_DX0], *restrict dy = r->f[k ? F_DY1 : F_DY0];
+    float *restrict wx = r->wx[k], *restrict wy = r->wy[k];
+    int *restrict col = r->off[k], *restrict ro = r->rowOff[k];
+    const int st = sp->stride[k];
+    const float yf = (float)sp->y, xf = (float)x0;
+    float *restrict fx = r->fx[k], *restrict fy = r->fy[k];
+    for (int x = 0; x < n; x++) {
+      /* Beyond one pixel outside the plane every tap is the edge sample, so clamp there: then
+       * x + 2 > 0, and truncation is floor. */
+      const float px = fminf(fmaxf(xf + (float)x + dx[x], -1.f), wmax), py = fminf(fmaxf(yf + dy[x], -1.f), hmax + 1.f);
+      const float ix = (float)((int)(px + 2.f) - 2), iy = (float)((int)(py + 2.f) - 2);
+      fx[x] = px - ix;
+      fy[x] = py - iy;
+      col[x] = (int)ix - 1;
+      /* tap rows clamped to the plane */
+      for (int j = 0; j < 4; j++) ro[j * C + x] = (int)fminf(fmaxf(iy + (float)(j - 1), 0.f), hmax) * st;
+    }
+    for (int x = 0; x < n; x++) cubic_weights(fx[x], &wx[x], &wx[C + x], &wx[2 * C + x], &wx[3 * C + x]);
+    for (int x = 0; x < n; x++) cubic_weights(fy[x], &wy[x], &wy[C + x], &wy[2 * C + x], &wy[3 * C + x]);
+  }
+  for (int i = 0; i < sp->np; i++) {
+    const int p = sp->ps[i];
+    for (int k = 0; k < 2; k++) {
+      const uint8_t *im = k ? sp->job->src1[p] : sp->job->src0[p];
+      const int *col = r->off[k], *ro = r->rowOff[k];
+      uint32_t *tap = r->tap[k];
+      for (int x = 0; x < n; x++) {
+        const int c = col[x];
+        if (c >= 0 && c + 3 < w) {
+          for (int j = 0; j < 4; j++) memcpy(&tap[j * C + x], im + ro[j * C + x] + c, 4);
+        } else {
+          for (int j = 0; j < 4; j++) {
+            const uint8_t *row = im + ro[j * C + x];
+            uint32_t v = 0;
+            for (int b = 0; b < 4; b++) v |= (uint32_t)row[clampi(c + b, 0, w - 1)] << (8 * b);
+            tap[j * C + x] = v;
+          }
+        }
+      }
+    }
+    /* value[k] = sum_j wy_j * sum_i wx_i * tap_ji, accumulated row by row */
+    float acc[2][CHUNK];
+    for (int k = 0; k < 2; k++) {
+      const uint32_t *restrict tap = r->tap[k];
+      const float *restrict wx = r->wx[k], *restrict wy = r->wy[k];
+      float *restrict v = acc[k];
+      for (int x = 0; x < n; x++) v[x] = 0.f;
+      for (int j = 0; j < 4; j++) {
+        const uint32_t *restrict t = tap + j * C;
+        const float *restrict y = wy + j * C;
+        for (int x = 0; x < n; x++) {
+          const uint32_t q = t[x];
+          const float row = wx[x] * (float)(q & 0xff) + wx[C + x] * (float)((q >> 8) & 0xff) + wx[2 * C + x] * (float)((q >> 16) & 0xff) +
+                            wx[3 * C + x] * (float)(q >> 24);
+          v[x] += y[x] * row;
+        }
+      }
+    }
+    const float *restrict m = r->f[F_M], *restrict va = acc[0], *restrict vb = acc[1];
+    uint8_t *restrict out = sp->job->dst[p] + (size_t)sp->y * sp->job->dstStride[p] + x0;
+    for (int x = 0; x < n; x++) {
+      const float v = fminf(fmaxf(vb[x] + (va[x] - vb[x]) * m[x] + 0.5f, 0.f), 255.f);
+      out[x] = (uint8_t)(int)v;
+    }
+  }
+}
+
 /* Rows [yStart, yEnd) of `np` planes (one, or both chroma planes) that share width, height and
  * strides: the field and the sample positions are computed once for all of them. */
 ROW_INLINE void plane_rows(const Job *job, const int *ps, int np, int yStart, int yEnd, const float *const src[F_CH],
                            const float scale[F_CH], const int *xi, const float *xa) {
   const int p0 = ps[0], w = job->width[p0], h = job->height[p0], fw = job->fw, fh = job->fh;
   const float sy = (float)fh / (float)h;
-  const int stride[2] = {job->stride0[p0], job->stride1[p0]};
-  /* Clamping just inside the last pixel keeps x0+1 and y0+1 in range (the weight lost is 1e-4). */
-  const float xmax = (float)w - 1.0001f, ymax = (float)h - 1.0001f;
+  Span sp = {job, ps, np, w, h, 0, {job->stride0[p0], job->stride1[p0]}};
   Rows r;
   if (!rows_alloc(&r, w)) return;
 
@@ -164,6 +338,7 @@ ROW_INLINE void plane_rows(const Job *job, const int *ps, int np, int yStart, in
     upsample_tap(y, sy, fh, &y0, &y1, &ay);
     float *const *top = flow_row(&r, y0, src, scale, fw, xi, xa, w);
     float *const *bot = flow_row(&r, y1, src, scale, fw, xi, xa, w);
+    sp.y = y;
     for (int x0 = 0; x0 < w; x0 += CHUNK) {
       const int n = w - x0 < CHUNK ? w - x0 : CHUNK;
       for (int c = 0; c < F_CH; c++) {
@@ -171,51 +346,8 @@ ROW_INLINE void plane_rows(const Job *job, const int *ps, int np, int yStart, in
         float *restrict o = r.f[c];
         for (int x = 0; x < n; x++) o[x] = t[x] + (b[x] - t[x]) * ay;
       }
-      for (int k = 0; k < 2; k++) {
-        const float *restrict dx = r.f[k ? F_DX1 : F_DX0], *restrict dy = r.f[k ? F_DY1 : F_DY0];
-        float *restrict fx = r.fx[k], *restrict fy = r.fy[k];
-        int *restrict off = r.off[k];
-        const float st = (float)stride[k], yf = (float)y, xf = (float)x0;
-        for (int x = 0; x < n; x++) {
-          const float px = fminf(fmaxf(xf + (float)x + dx[x], 0.f), xmax), py = fminf(fmaxf(yf + dy[x], 0.f), ymax);
-          const float ix = (float)(int)px, iy = (float)(int)py; /* floor: both are >= 0 */
-          fx[x] = px - ix;
-          fy[x] = py - iy;
-          off[x] = (int)(iy * st + ix); /* exact in float up to 2^24 bytes of plane */
-        }
-      }
-      for (int i = 0; i < np; i++) {
-        const int p = ps[i];
-        for (int k = 0; k < 2; k++) {
-          const uint8_t *restrict im = k ? job->src1[p] : job->src0[p];
-          const int s1 = stride[k];
-          const int *restrict off = r.off[k];
-          uint32_t *restrict tap = r.tap[k];
-          for (int x = 0; x < n; x++) {
-            const uint8_t *q = im + off[x];
-            uint16_t t, b;
-            memcpy(&t, q, 2), memcpy(&b, q + s1, 2);
-            tap[x] = (uint32_t)t | (uint32_t)b << 16;
-          }
-        }
-        const float *restrict m = r.f[F_M];
-        const uint32_t *restrict aTap = r.tap[0], *restrict bTap = r.tap[1];
-        const float *restrict ax = r.fx[0], *restrict ay0 = r.fy[0], *restrict bx = r.fx[1], *restrict by = r.fy[1];
-        uint8_t *restrict out = job->dst[p] + (size_t)y * job->dstStride[p] + x0;
-        for (int x = 0; x < n; x++) {
-          const uint32_t ta = aTap[x], tb = bTap[x];
-          const float a00 = (float)(ta & 0xff), a01 = (float)((ta >> 8) & 0xff), a10 = (float)((ta >> 16) & 0xff), a11 = (float)(ta >> 24);
-          const float b00 = (float)(tb & 0xff), b01 = (float)((tb >> 8) & 0xff), b10 = (float)((tb >> 16) & 0xff), b11 = (float)(tb >> 24);
-          const float at = a00 + (a01 - a00) * ax[x];
-          const float ab = a10 + (a11 - a10) * ax[x];
-          const float va = at + (ab - at) * ay0[x];
-          const float bt = b00 + (b01 - b00) * bx[x];
-          const float bb = b10 + (b11 - b10) * bx[x];
-          const float vb = bt + (bb - bt) * by[x];
-          const float v = fminf(fmaxf(vb + (va - vb) * m[x] + 0.5f, 0.f), 255.f);
-          out[x] = (uint8_t)(int)v;
-        }
-      }
+      if (job->cubic) cubic_chunk(&sp, &r, x0, n);
+      else bilinear_chunk(&sp, &r, x0, n);
     }
   }
   free(r.mem);
@@ -297,8 +429,9 @@ static void run_planes(const Job *job, const int *ps, int np, int yStart, int yE
 #define LERP(r) (r[i0] + (r[i1] - r[i0]) * a)
         const float dx0 = LERP(rdx0), dy0 = LERP(rdy0), dx1 = LERP(rdx1), dy1 = LERP(rdy1), m = LERP(rm);
 #undef LERP
-        const float va = sample_u8(s0, st0, w, h, (float)x + dx0, fyPlane + dy0);
-        const float vb = sample_u8(s1, st1, w, h, (float)x + dx1, fyPlane + dy1);
+        float (*const sample)(const uint8_t *, int, int, int, float, float) = job->cubic ? sample_cubic_u8 : sample_u8;
+        const float va = sample(s0, st0, w, h, (float)x + dx0, fyPlane + dy0);
+        const float vb = sample(s1, st1, w, h, (float)x + dx1, fyPlane + dy1);
         const float v = vb + (va - vb) * m + 0.5f;
         out[x] = v <= 0.f ? 0 : (v >= 255.f ? 255 : (uint8_t)v);
       }
@@ -480,6 +613,10 @@ static napi_value warp_blend(napi_env env, napi_callback_info info) {
   if (napi_get_typedarray_info(env, mv, &type, &length, &mp, &ab, &offset) != napi_ok || type != napi_float32_array || length < (size_t)job.fw * job.fh)
     return fail(env, "warpBlend: mask must be a Float32Array of flowHeight*flowWidth");
   job.mask = mp;
+  napi_value cv;
+  bool cubic = false;
+  if (napi_get_named_property(env, params, "cubic", &cv) == napi_ok) napi_get_value_bool(env, cv, &cubic);
+  job.cubic = cubic;
   return queue(env, params, &job);
 }
 
