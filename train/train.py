@@ -232,18 +232,15 @@ def main():
             per = ' '.join(f'@{d} {r[0]:.3f} |flow| {r[4]:.2f}px' for d, r in res.items())
             log(f'val step {step} psnr {pm:.3f} blend {pb:.3f} gain {pm - pb:+.3f} best {best:.3f} {per}')
             val = dict(psnr=pm, blend=pb, per_down={str(d): r[0] for d, r in res.items()})
-            if pan_vals:
-                pres = {d: run_val(model, pan_vals, args.fixed_mask, down=d) for d in downs}
-                ppm = sum(r[0] for r in pres.values()) / len(pres)
-                pper = ' '.join(f'@{d} {r[0]:.3f}' for d, r in pres.items())
-                log(f'val-pan{args.val_pan} step {step} psnr {ppm:.3f} blend {next(iter(pres.values()))[1]:.3f} {pper}')
-                val['pan'] = dict(psnr=ppm, per_down={str(d): r[0] for d, r in pres.items()})
-            if sprite_vals:
-                sres = {d: run_val(model, sprite_vals, args.fixed_mask, down=d) for d in downs}
-                spm = sum(r[0] for r in sres.values()) / len(sres)
-                sper = ' '.join(f'@{d} {r[0]:.3f}' for d, r in sres.items())
-                log(f'val-sprite{args.val_sprite} step {step} psnr {spm:.3f} blend {next(iter(sres.values()))[1]:.3f} {sper}')
-                val['sprite'] = dict(psnr=spm, per_down={str(d): r[0] for d, r in sres.items()})
+            # the same over the extra validation sets (large motion, occlusion), logged per set
+            for key, label, extra in (('pan', f'val-pan{args.val_pan}', pan_vals), ('sprite', f'val-sprite{args.val_sprite}', sprite_vals)):
+                if not extra:
+                    continue
+                xres = {d: run_val(model, extra, args.fixed_mask, down=d) for d in downs}
+                xpm = sum(r[0] for r in xres.values()) / len(xres)
+                xper = ' '.join(f'@{d} {r[0]:.3f}' for d, r in xres.items())
+                log(f'{label} step {step} psnr {xpm:.3f} blend {next(iter(xres.values()))[1]:.3f} {xper}')
+                val[key] = dict(psnr=xpm, per_down={str(d): r[0] for d, r in xres.items()})
             save(latest, val)
             save(os.path.join(ckdir, f'step{step}.pt'), val)  # every validated step: exports choose among them
             if improved:
