@@ -108,13 +108,13 @@ def paste_sprites(x3, t, rng, patch, n, max_motion):
 
 class TripletSampler:
     def __init__(self, clips, crop=256, p_full=0.25, p_gap=0.3, max_gap=6, min_mad=0.0, seed=0,
-                 flow_labels=False, p_pan=0.0, max_pan=32, p_sprite=0.0, max_sprite=48):
+                 flow_labels=False, p_pan=0.0, max_pan=32, p_sprite=0.0, max_sprite=48, label_preset='fast'):
         self.clips = clips
         self.flow_labels = flow_labels
         if flow_labels:
             if cv2 is None:
                 raise RuntimeError('flow labels need OpenCV: apt-get install python3-opencv')
-            self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+            self.dis = cv2.DISOpticalFlow_create(getattr(cv2, 'DISOPTICAL_FLOW_PRESET_' + label_preset.upper()))
         self.min_mad = min_mad
         self.crop = crop
         self.p_full = p_full

@@ -90,6 +90,10 @@ def main():
     ap.add_argument('--flow-label', type=float, default=0.01,
                     help='weight of the pseudo-label flow loss (DIS flow gt->ends); decays to 1/10 '
                          'over the first half of training; 0 = off')
+    ap.add_argument('--flow-label-floor', type=float, default=0.1,
+                    help='what the pseudo-label weight decays to, as a fraction of --flow-label (1: constant)')
+    ap.add_argument('--label-preset', default='fast', choices=['ultrafast', 'fast', 'medium'],
+                    help="OpenCV DIS preset of the pseudo-label flows ('fast' until the fourteenth session)")
     ap.add_argument('--steps', type=int, default=60000)
     ap.add_argument('--batch', type=int, default=8)
     ap.add_argument('--crop', type=int, default=256)
@@ -124,6 +128,9 @@ def main():
     ap.add_argument('--local-match', default='',
                     help='local soft-argmin window per matcher, e.g. 1,0,0 (ifnet.SoftArgmin); a resumed run keeps '
                          'its checkpoint\'s unless given')
+    ap.add_argument('--lk', default='',
+                    help='Lucas-Kanade steps after each block, e.g. 2,2,2 (ifnet.lk_refine); a resumed run keeps '
+                         'its checkpoint\'s unless given')
     ap.add_argument('--fixed-mask', action='store_true',
                     help='experiment: fuse with a fixed 0.5 mask, so lowering the loss needs flow '
                          '(tests whether the learned mask holding the model at "blend" is what stops the flows)')
@@ -145,7 +152,8 @@ def main():
     latest = os.path.join(ckdir, 'latest.pt')
     ck = torch.load(latest, map_location='cpu') if os.path.exists(latest) else None
     local = [int(x) for x in args.local_match.split(',')] if args.local_match else (ck or {}).get('cfg', {}).get('local')
-    model = ifnet.IFNet(**{**ifnet.VARIANTS[args.variant], 'local': local}, teacher=True)
+    lk = [int(x) for x in args.lk.split(',')] if args.lk else (ck or {}).get('cfg', {}).get('lk')
+    model = ifnet.IFNet(**{**ifnet.VARIANTS[args.variant], 'local': local, 'lk': lk}, teacher=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
     step, best, train_time = 0, -1.0, 0.0
     if ck:
@@ -161,7 +169,7 @@ def main():
     sampler = TripletSampler(clips, crop=args.crop, p_full=args.p_full, p_gap=args.p_gap,
                              min_mad=args.min_mad, seed=args.seed + step,
                              flow_labels=args.flow_label > 0, p_pan=args.p_pan, max_pan=args.max_pan,
-                             p_sprite=args.p_sprite, max_sprite=args.max_sprite)
+                             p_sprite=args.p_sprite, max_sprite=args.max_sprite, label_preset=args.label_preset)
     downs = [int(x) for x in args.downs.split(',')]
     vals = val_triplets(clips)
     pan_vals = val_triplets(clips, pan=args.val_pan) if args.val_pan > 0 else []
@@ -202,7 +210,7 @@ def main():
         loss = rec + rtea + args.distill * dis
         flo = torch.zeros(())
         if args.flow_label > 0:
-            wf = args.flow_label * max(0.1, 1.0 - step / (0.5 * args.steps))
+            wf = args.flow_label * max(args.flow_label_floor, 1.0 - step / (0.5 * args.steps))
             flo = flow_label_loss([f for f, _ in outs] + [tea[0]], batch[4], img0, img1, gt, down)
             loss = loss + wf * flo
         opt.zero_grad(set_to_none=True)
