@@ -11,6 +11,12 @@
       "sources": ["src/engine/native/warp-pair.c"],
       "cflags": ["-O3", "-std=c11"],
       "cflags!": ["-O0"]
+    },
+    {
+      "target_name": "frc_lk_refine",
+      "sources": ["src/engine/native/lk-refine.c"],
+      "cflags": ["-O3", "-ffast-math", "-std=c11"],
+      "cflags!": ["-O0"]
     }
   ]
 }

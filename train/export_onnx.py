@@ -169,8 +169,10 @@ def base_card(net, ck, args):
                          f'{cfg["depth"]} residual 3x3 convs each, each fed a local symmetric matching cost '
                          f'(radii {list(cfg.get("cost", ()))}) and a soft-argmin matcher (block sizes '
                          f'{list(cfg.get("smooth") or (3,) * len(cfg["channels"]))}'
-                         + (f', local soft-argmin windows {list(cfg["local"])}' if cfg.get('local') else '') +
-                         f'); outputs intermediate flows F_t->0, F_t->1 and a '
+                         + (f', local soft-argmin windows {list(cfg["local"])}' if cfg.get('local') else '') + ')'
+                         + (f'; after each block {list(cfg["lk"])} Lucas-Kanade steps at its scale (symmetric, grey, '
+                            f'5x5 window, conditioning-weighted 7x7 smoothing, no parameters)' if cfg.get('lk') else '') +
+                         f'; outputs intermediate flows F_t->0, F_t->1 and a '
                          f'fusion mask at the working resolution, upsampled bilinearly for the full-resolution '
                          f'backward warps ({net.final_warp}, align_corners=False, border; the network itself '
                          f'is trained with bilinear ones) and the mask blend. '
@@ -188,6 +190,8 @@ def base_card(net, ck, args):
                     + (f'a synthetic camera pan on {a_["p_pan"]:.0%} of the triplets since the ninth session (up to 32 px over the gap'
                        + (f', {a_.get("max_pan")} px since the eleventh session' if a_.get('max_pan', 32) != 32 else '') + '); '
                        if a_.get('p_pan') else '') +
+                    (f'1-2 pasted sprites moving on their own (up to {a_.get("max_sprite")} px, occlusions) on '
+                     f'{a_["p_sprite"]:.0%} of the triplets since the fourteenth session; ' if a_.get('p_sprite') else '') +
                     'the same weights serve working resolutions H/2 and H/4 (alternate steps)',
             'steps': int(ck['step']),
             'batch': a_.get('batch'),

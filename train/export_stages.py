@@ -18,6 +18,14 @@ two frames pooled to the next block's scale, next_pair_flow the running flow + m
 the engine feeds warped_pair = each frame of next_pair backward-warped by its flow in next_pair_flow
 (channels 0-1 frame 0, 2-3 frame 1; bilinear, align_corners=False, border), i.e.
 InferIFNet.warp_pair. The card (<name>.json, which must exist) gets "stages": the files, in order.
+
+A network with Lucas-Kanade steps (ifnet.lk_refine) has them done natively as well
+(src/engine/native/lk-refine.c): a stage after which they run also outputs
+  lk_pair      the grey frame pair at its block's scale [1,2,h,w]
+  lk_flow      the running flows pooled to that scale [1,4,h,w]
+and the engine refines lk_flow, adds the change (upsampled to the working resolution) to
+next_flow_mask (or to the last stage's flow), pools next_pair_flow from it again and only then warps.
+The card gets "lk": the steps after each stage.
 """
 import argparse, json, os, sys
 import torch
@@ -40,19 +48,42 @@ class Stage(torch.nn.Module):
     def forward(self, img0, img1, t, *rest):
         inf, i = self.inf, self.i
         ab = torch.cat([img0, img1], 1)
-        fm = inf.block(i, ifnet.pool(ab, inf.scales[i]), t, inf.coefficients(t), *rest)
+        s = inf.scales[i]
+        p = ifnet.pool(ab, s)
+        fm = inf.block(i, p, t, inf.coefficients(t), *rest, lk=False)
+        lk = ()
+        if inf.lk_steps[i]:  # what the engine's Lucas-Kanade steps need
+            grey = torch.cat([p[:, :3].mean(1, keepdim=True), p[:, 3:].mean(1, keepdim=True)], 1)
+            lk = (grey, inf.pooled_flow(fm, s)[:, :4])
         if i == len(inf.blocks) - 1:
-            return fm[:, :4], torch.sigmoid(fm[:, 4:5])
+            return (fm[:, :4], torch.sigmoid(fm[:, 4:5])) + lk
         sn = inf.scales[i + 1]
-        return fm, ifnet.pool(ab, sn), inf.pooled_flow(fm, sn)
+        return (fm, ifnet.pool(ab, sn), inf.pooled_flow(fm, sn)) + lk
+
+
+def engine_lk(inf, i, out, t):
+    """What the engine does after stage i when the network has Lucas-Kanade steps there: the stage's
+    outputs with the steps applied (ifnet.lk_refine on lk_flow, the change upsampled into the running
+    flows, the next block's pooled flows taken again)."""
+    if not inf.lk_steps[i]:
+        return out
+    *main, grey, f = out
+    s = inf.scales[i]
+    delta = ifnet.lk_refine(grey[:, :1], grey[:, 1:], f, t, inf.lk_steps[i]) - f
+    delta = ifnet.up(delta, s) * float(s) if s > 1 else delta
+    if i == len(inf.blocks) - 1:
+        return (main[0] + delta, main[1])
+    fm = torch.cat([main[0][:, :4] + delta, main[0][:, 4:5]], 1)
+    return (fm, main[1], inf.pooled_flow(fm, inf.scales[i + 1]))
 
 
 def run_chain(inf, a, b, t):
-    """The stages in order with PyTorch's grid_sample as the warp: must equal inf(a, b, t)."""
-    out = Stage(inf, 0)(a, b, t)
+    """The stages in order with PyTorch's grid_sample as the warp (and ifnet.lk_refine as the engine's
+    Lucas-Kanade steps): must equal inf(a, b, t)."""
+    out = engine_lk(inf, 0, Stage(inf, 0)(a, b, t), t)
     for i in range(1, len(inf.blocks)):
         fm, pn, fsn = out
-        out = Stage(inf, i)(a, b, t, fm, fsn, inf.warp_pair(pn, fsn))
+        out = engine_lk(inf, i, Stage(inf, i)(a, b, t, fm, fsn, inf.warp_pair(pn, fsn)), t)
     return out
 
 
@@ -88,7 +119,8 @@ def main():
         for i in range(n):
             ins = ['img0', 'img1', 'timestep'] + (['flow_mask', 'pair_flow', 'warped_pair'] if i else [])
             last = i == n - 1
-            outs = ['flow', 'mask'] if last else ['next_flow_mask', 'next_pair', 'next_pair_flow']
+            outs = (['flow', 'mask'] if last else ['next_flow_mask', 'next_pair', 'next_pair_flow']) \
+                + (['lk_pair', 'lk_flow'] if inf.lk_steps[i] else [])
             # every tensor's own dynamic sizes: the levels differ in resolution
             dyn = {k: {2: f'{k}_h', 3: f'{k}_w'} for k in ins[3:] + outs}
             dyn.update({'img0': hw, 'img1': hw})
@@ -98,9 +130,13 @@ def main():
             torch.onnx.export(Stage(inf, i), feeds, os.path.join(args.out_dir, files[-1]), opset_version=16,
                               input_names=ins, output_names=outs, dynamic_axes=dyn, do_constant_folding=True)
             if not last:
-                fm, pn, fsn = Stage(inf, i)(*feeds)
+                fm, pn, fsn = engine_lk(inf, i, Stage(inf, i)(*feeds), t)
                 feeds = (a, b, t, fm, fsn, inf.warp_pair(pn, fsn))
     card['stages'] = files
+    if any(inf.lk_steps):
+        card['lk'] = list(inf.lk_steps)
+    else:
+        card.pop('lk', None)
     with open(card_path, 'w') as f:
         json.dump(card, f, indent=2)
     sizes = ', '.join(f'{x} {os.path.getsize(os.path.join(args.out_dir, x)) / 1e6:.2f} MB' for x in files)

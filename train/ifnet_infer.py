@@ -58,6 +58,9 @@ class InferIFNet(nn.Module):
             if m.window:
                 self.register_buffer(f'disp{i}', m.d.clone())  # (dx, dy) per volume channel, for ifnet.local_window
         self.window = [m.window for m in net.match]
+        self.lk_steps = net.lk
+        self.register_buffer('diff_x', ifnet._DIFF.view(1, 1, 1, 3).clone())  # central differences, for lk()
+        self.register_buffer('diff_y', ifnet._DIFF.view(1, 1, 3, 1).clone())
         # Each block's first convolution, its input widened with zero-weight channels to a multiple of 8:
         # ONNX Runtime runs such convolutions in its blocked (NCHWc) layout (1.44 -> 1.23 ms at 224x128).
         self.first = nn.ModuleList()
@@ -106,14 +109,56 @@ class InferIFNet(nn.Module):
         out = F.grid_sample(ab.reshape(2, 3, h, w), grid, mode='bilinear', padding_mode='border', align_corners=False)
         return out.reshape(1, 6, h, w)
 
+    def grid(self, h, w):
+        """Base sampling grid [1,2,h,w] and the flow-to-grid scale [1,4,1,1], from Range so that H and W
+        stay dynamic in the ONNX graph."""
+        ix, iy = torch.arange(w, dtype=torch.float32), torch.arange(h, dtype=torch.float32)
+        wt, ht = ix[-1:] + 1.0, iy[-1:] + 1.0
+        gx, gy = (ix * 2.0 + 1.0) / wt - 1.0, (iy * 2.0 + 1.0) / ht - 1.0
+        base = torch.stack([gx[None, :].expand(h, w), gy[:, None].expand(h, w)], 0)[None]
+        return base, torch.cat([2.0 / wt, 2.0 / ht, 2.0 / wt, 2.0 / ht]).reshape(1, 4, 1, 1)
+
+    def lk(self, i, p, fm, t):
+        """ifnet.lk_refine's steps after block i, at its scale, on the grey pair of p: fm with the flows
+        corrected (the update upsampled to the working resolution)."""
+        s = self.scales[i]
+        grey = torch.cat([p[:, :3].mean(1, keepdim=True), p[:, 3:].mean(1, keepdim=True)], 1)
+        _, _, h, w = grey.shape
+        base, scale = self.grid(h, w)
+        f0 = self.pooled_flow(fm, s)[:, :4]
+        f = f0
+        c0, c1 = 2.0 * t, 2.0 - 2.0 * t
+        coef = torch.cat([-c0, -c0, c1, c1], 1)
+        for _ in range(self.lk_steps[i]):
+            g = ((f * scale).reshape(2, 2, h, w) + base).permute(0, 2, 3, 1)
+            wp = F.grid_sample(grey.reshape(2, 1, h, w), g, mode='bilinear', padding_mode='border', align_corners=False)
+            wa, wb = wp[0:1], wp[1:2]
+            blend = c0 * wa + c1 * wb
+            gx = F.conv2d(F.pad(blend, (1, 1, 0, 0), mode='replicate'), self.diff_x)
+            gy = F.conv2d(F.pad(blend, (0, 0, 1, 1), mode='replicate'), self.diff_y)
+            e = wa - wb
+            sums = F.avg_pool2d(torch.cat([gx * gx, gy * gy, gx * gy, gx * e, gy * e], 1), 5, 1, 2, count_include_pad=False)
+            sxx, syy, sxy, sxe, sye = sums[:, 0:1] + 1e-4, sums[:, 1:2] + 1e-4, sums[:, 2:3], sums[:, 3:4], sums[:, 4:5]
+            det = sxx * syy - sxy * sxy
+            d = (torch.cat([syy * sxe - sxy * sye, sxx * sye - sxy * sxe], 1) / det).clamp(-1.0, 1.0)
+            conf = det / (sxx + syy)
+            sm = F.avg_pool2d(torch.cat([d * conf, conf], 1), 7, 1, 3, count_include_pad=False)
+            d = sm[:, 0:2] / sm[:, 2:3]
+            f = f + torch.cat([d, d], 1) * coef
+        delta = f - f0
+        if s > 1:
+            delta = ifnet.up(delta, s) * float(s)
+        return torch.cat([fm[:, :4] + delta, fm[:, 4:5]], 1)
+
     def pooled_flow(self, fm, s):
         """The running flows and mask at 1/s of the working resolution (flows in pixels of that size)."""
         return ifnet.pool(fm, s) * torch.tensor([1.0 / s] * 4 + [1.0]).reshape(1, 5, 1, 1) if s > 1 else fm
 
-    def block(self, i, p, t, coef, fm=None, fs=None, wab=None):
+    def block(self, i, p, t, coef, fm=None, fs=None, wab=None, lk=True):
         """IFBlock i on the frame pair p pooled to its scale: the running flows and mask after it.
         Block 0 starts from nothing; later ones take the running fm, its pooled fs and the pair
-        warped by it (wab). export_stages.py cuts the network here, so the engine can do the warps."""
+        warped by it (wab). export_stages.py cuts the network here, so the engine can do the warps, and
+        (lk=False) the Lucas-Kanade steps after it."""
         blk, s = self.blocks[i], self.scales[i]
         tp = torch.ones_like(p[:, :1]) * t
         if fm is None:
@@ -131,7 +176,8 @@ class InferIFNet(nn.Module):
         o = ifnet.up(blk.last(f), 2) + self.match(i, cost, coef)
         if s > 1:
             o = ifnet.up(o, s) * torch.tensor([float(s)] * 4 + [1.0]).reshape(1, 5, 1, 1)
-        return o if fm is None else fm + o
+        o = o if fm is None else fm + o
+        return self.lk(i, p, o, t) if lk and self.lk_steps[i] else o
 
     @staticmethod
     def coefficients(t):

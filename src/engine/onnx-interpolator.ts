@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ort, sessionOptions } from './ort.js';
-import { type Session, WorkerSession } from './worker-session.js';
+import { type Session, type StagedModel, WorkerSession } from './worker-session.js';
 import type { Interpolated, Interpolator, RgbImage } from './interpolator.js';
 import type { FlowField, WarpFilter } from './warp-kernel.js';
 
@@ -55,6 +55,11 @@ interface ModelCard {
    * is slow.
    */
   stages?: string[];
+  /**
+   * Lucas-Kanade steps after each stage (train/ifnet.py's lk_refine), which
+   * the staged runner does natively; the single graph has them inside.
+   */
+  lk?: number[];
 }
 
 const DEFAULT_PAD_MULTIPLE = 32; // what RIFE-family models need at scale 1
@@ -196,13 +201,16 @@ export function cropPlanes(data: Float32Array, planes: number, fw: number, fh: n
  * model file: on the CPU only, since on a GPU the warps between stages would
  * each cost a round trip to host memory.
  */
-function stagesToRun(modelPath: string, card: ModelCard, options: SessionOptions): string[] | undefined {
+function stagesToRun(modelPath: string, card: ModelCard, options: SessionOptions): StagedModel | undefined {
   if (!card.stages || options.staged === false || (options.provider ?? 'cpu') !== 'cpu') return undefined;
   if (!Array.isArray(card.stages) || !card.stages.every((f) => typeof f === 'string')) throw new Error(`model card of ${modelPath}: stages must be a list of file names`);
   const paths = card.stages.map((file) => join(dirname(modelPath), file));
   const missing = paths.filter((p) => !existsSync(p));
   if (missing.length > 0) throw new Error(`model card of ${modelPath} lists stage files that are missing: ${missing.join(', ')}`);
-  return paths;
+  if (card.lk !== undefined && !(Array.isArray(card.lk) && card.lk.every((n) => Number.isInteger(n) && n >= 0))) {
+    throw new Error(`model card of ${modelPath}: lk must be a list of step counts`);
+  }
+  return { stages: paths, lk: card.lk ?? [] };
 }
 
 function readCard(modelPath: string): ModelCard {

@@ -17,7 +17,10 @@ function message(error: unknown): string {
 
 let session: Session;
 try {
-  session = Array.isArray(model) ? await StagedSession.create(model, options) : await ort.InferenceSession.create(model as string, options);
+  session =
+    typeof model === 'object' && 'stages' in model
+      ? await StagedSession.create(model.stages, options, model.lk)
+      : await ort.InferenceSession.create(model as string, options);
   port.postMessage({ kind: 'ready', inputNames: [...session.inputNames], outputNames: [...session.outputNames] } satisfies SessionReply);
 } catch (error) {
   port.postMessage({ kind: 'failed', error: message(error) } satisfies SessionReply);

@@ -2,14 +2,24 @@ import { createRequire } from 'node:module';
 import { ort } from './ort.js';
 import type { Session } from './worker-session.js';
 
-// Built by `node-gyp rebuild` (npm's install step) from src/engine/native/warp-pair.c.
-const native = createRequire(import.meta.url)('../../../build/Release/frc_warp_pair.node') as {
+// Built by `node-gyp rebuild` (npm's install step) from src/engine/native/warp-pair.c and lk-refine.c.
+const require = createRequire(import.meta.url);
+const native = require('../../../build/Release/frc_warp_pair.node') as {
   warpPair(pair: Float32Array, flow: Float32Array, width: number, height: number, out: Float32Array): void;
+};
+const lk = require('../../../build/Release/frc_lk_refine.node') as {
+  /** Refines flow's copy, adds the change (upsampled by scale) to running; with nextFlow, pools running into it. */
+  lkStage(
+    grey: Float32Array, flow: Float32Array, width: number, height: number, t: number, steps: number,
+    running: Float32Array, scale: number, nextFlow?: Float32Array, nextScale?: number,
+  ): void;
 };
 
 /** What each stage of a staged interpolator hands to the next (train/export_stages.py). */
 const NEXT = { flowMask: 'next_flow_mask', pair: 'next_pair', pairFlow: 'next_pair_flow' } as const;
 const FROM_PREVIOUS = ['flow_mask', 'pair_flow', 'warped_pair'] as const;
+/** What a stage followed by Lucas-Kanade steps hands to them: the grey pair and the flows at its block's scale. */
+const LK = { pair: 'lk_pair', flow: 'lk_flow' } as const;
 
 /**
  * An interpolator cut into one ONNX graph per IFBlock, run in order with the
@@ -22,6 +32,12 @@ const FROM_PREVIOUS = ['flow_mask', 'pair_flow', 'warped_pair'] as const;
  * goes into the next stage beside them. The result equals the single graph's
  * up to float rounding (test/engine/staged-session.test.ts).
  *
+ * A model whose card says `lk` (steps per stage) has Lucas-Kanade steps
+ * after some blocks (train/ifnet.py's lk_refine); those run natively too
+ * (native/lk-refine.c): a stage followed by them also outputs `lk_pair` and
+ * `lk_flow`, and the change they make to `lk_flow` is upsampled into the
+ * running flows before the next block's flows are pooled and its pair warped.
+ *
  * Runs where its caller runs: the engine creates it inside an inference
  * thread (ort-session-worker.ts), like a plain session.
  */
@@ -29,14 +45,23 @@ export class StagedSession implements Session {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
 
-  private constructor(private readonly stages: ort.InferenceSession[]) {
+  private constructor(
+    private readonly stages: ort.InferenceSession[],
+    private readonly lkSteps: readonly number[],
+  ) {
     this.inputNames = stages[0]!.inputNames;
     this.outputNames = stages.at(-1)!.outputNames;
   }
 
-  /** Loads the stage graphs (in order); rejects, naming the stage, when one does not follow the contract. */
-  static async create(paths: readonly string[], options: ort.InferenceSession.SessionOptions): Promise<StagedSession> {
+  /**
+   * Loads the stage graphs (in order), with `lkSteps[i]` Lucas-Kanade steps
+   * after stage i; rejects, naming the stage, when one does not follow the contract.
+   */
+  static async create(paths: readonly string[], options: ort.InferenceSession.SessionOptions, lkSteps: readonly number[] = []): Promise<StagedSession> {
     if (paths.length < 2) throw new Error(`a staged model needs at least two stages (got ${paths.length})`);
+    if (lkSteps.length > paths.length || !lkSteps.every((n) => Number.isInteger(n) && n >= 0 && n <= 16)) {
+      throw new Error(`lk must list at most one step count (0-16) per stage, got [${lkSteps.join(', ')}]`);
+    }
     const stages: ort.InferenceSession[] = [];
     try {
       for (const path of paths) stages.push(await ort.InferenceSession.create(path, options));
@@ -44,6 +69,7 @@ export class StagedSession implements Session {
         const missing = [
           ...(i > 0 ? FROM_PREVIOUS.filter((n) => !stage.inputNames.includes(n)) : []),
           ...(i < stages.length - 1 ? Object.values(NEXT).filter((n) => !stage.outputNames.includes(n)) : []),
+          ...((lkSteps[i] ?? 0) > 0 ? Object.values(LK).filter((n) => !stage.outputNames.includes(n)) : []),
         ];
         if (missing.length > 0) throw new Error(`stage ${i} (${paths[i]}) lacks ${missing.join(', ')}`);
       });
@@ -51,12 +77,13 @@ export class StagedSession implements Session {
       await Promise.all(stages.map((s) => s.release()));
       throw error;
     }
-    return new StagedSession(stages);
+    return new StagedSession(stages, lkSteps);
   }
 
   async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
-    let out = await this.stages[0]!.run(feeds);
-    for (const stage of this.stages.slice(1)) {
+    const t = (feeds.timestep?.data as Float32Array | undefined)?.[0] ?? 0.5;
+    let out = this.refine(0, await this.stages[0]!.run(feeds), t);
+    for (const [k, stage] of this.stages.slice(1).entries()) {
       const pair = out[NEXT.pair]!;
       const pairFlow = out[NEXT.pairFlow]!;
       const [, channels, h, w] = pair.dims as number[];
@@ -71,6 +98,35 @@ export class StagedSession implements Session {
         pair_flow: pairFlow,
         warped_pair: new ort.Tensor('float32', warped, pair.dims),
       });
+      out = this.refine(k + 1, out, t);
+    }
+    return out;
+  }
+
+  /**
+   * Stage i's outputs after its Lucas-Kanade steps, if it has any: the
+   * running flows (next_flow_mask, or the last stage's flow) corrected in
+   * place and, before a next stage, next_pair_flow pooled from them again.
+   */
+  private refine(i: number, out: Record<string, ort.Tensor>, t: number): Record<string, ort.Tensor> {
+    const steps = this.lkSteps[i] ?? 0;
+    if (steps === 0) return out;
+    const last = i === this.stages.length - 1;
+    const running = out[last ? 'flow' : NEXT.flowMask]!;
+    const grey = out[LK.pair]!;
+    const flow = out[LK.flow]!;
+    const [, , h, w] = flow.dims as number[];
+    const [, , H, W] = running.dims as number[];
+    const scale = W! / w!;
+    if (grey.dims[1] !== 2 || grey.dims[2] !== h || grey.dims[3] !== w || !Number.isInteger(scale) || H! !== h! * scale) {
+      throw new Error(`stage ${i} returned lk_pair ${grey.dims.join('x')}, lk_flow ${flow.dims.join('x')} for flows ${running.dims.join('x')}`);
+    }
+    if (last) {
+      lk.lkStage(grey.data as Float32Array, flow.data as Float32Array, w!, h!, t, steps, running.data as Float32Array, scale);
+    } else {
+      const pairFlow = out[NEXT.pairFlow]!;
+      const next = W! / (pairFlow.dims[3] as number);
+      lk.lkStage(grey.data as Float32Array, flow.data as Float32Array, w!, h!, t, steps, running.data as Float32Array, scale, pairFlow.data as Float32Array, next);
     }
     return out;
   }

@@ -19,10 +19,16 @@ export interface WireTensor {
   dims: number[];
 }
 
+/** A staged model: its stage files in order, and the Lucas-Kanade steps after each stage (none if absent). */
+export interface StagedModel {
+  stages: readonly string[];
+  lk?: readonly number[];
+}
+
 /** Internal: the worker's start data, and the messages both ways. */
 export interface SessionStart {
-  /** A model file, a graph's bytes, or a staged model's stage files in order (staged-session.ts). */
-  model: string | Uint8Array | readonly string[];
+  /** A model file, a graph's bytes, or a staged model (staged-session.ts). */
+  model: string | Uint8Array | StagedModel;
   options: ort.InferenceSession.SessionOptions;
 }
 export type SessionRequest = { kind: 'run'; id: number; feeds: Record<string, WireTensor> } | { kind: 'release' };

@@ -1,0 +1,307 @@
+/*
+ * The Lucas-Kanade steps of a staged interpolator whose card says "lk" (see
+ * staged-session.ts and train/ifnet.py's lk_refine): after an IFBlock, at its
+ * scale, each step warps the grey frame pair by the running intermediate
+ * flows, solves per pixel (over a 5x5 window) for the symmetric displacement
+ * d that makes the two warped frames agree to first order, clamps it to one
+ * pixel, averages it over 7x7 weighted by how well posed it was, and adds it
+ * as linear-motion flows (-2t d for frame 0, 2(1-t) d for frame 1).
+ *
+ * Inside the ONNX graph the same steps cost about 27 ms per in-between frame
+ * at quality's 720p working size, most of it ONNX Runtime's GridSample; here
+ * they run on the inference thread between two stage runs. The order of
+ * operations follows train/ifnet_infer.py's lk(), so that the staged model
+ * equals the single graph up to float rounding (test/engine/lk-refine.test.ts
+ * and staged-session.test.ts).
+ *
+ * Also here: the two resamplings that apply a step's update, taken at a
+ * block's scale, to the working-resolution flows (bilinear upsampling as
+ * PyTorch's interpolate(align_corners=False)) and hand them to the next block
+ * (average pooling), so that the next stage's inputs are what the single
+ * graph computes.
+ */
+#include <math.h>
+#include <node_api.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LK_WINDOW 5
+#define LK_SMOOTH 7
+#define LK_LAMBDA 1e-4f
+
+static inline float clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* bilinear sample of a plane at (x, y), grid_sample(border, align_corners=False) semantics */
+static inline float sample(const float *p, int w, int h, float x, float y) {
+  const float px = clampf(x, 0.f, (float)(w - 1)), py = clampf(y, 0.f, (float)(h - 1));
+  const int x0 = clampi((int)px, 0, w - 1), y0 = clampi((int)py, 0, h - 1);
+  const int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
+  const float ax = px - (float)x0, ay = py - (float)y0;
+  const float top = p[(size_t)y0 * w + x0] + (p[(size_t)y0 * w + x1] - p[(size_t)y0 * w + x0]) * ax;
+  const float bot = p[(size_t)y1 * w + x0] + (p[(size_t)y1 * w + x1] - p[(size_t)y1 * w + x0]) * ax;
+  return top + (bot - top) * ay;
+}
+
+/*
+ * Working memory of at least `count` floats, kept per thread between calls:
+ * a fresh allocation each call cost more than a whole step here (the pages of
+ * a few MB faulted in anew every time). Each inference thread keeps its own
+ * (a few MB at quality's working size) until it ends.
+ */
+enum { SCRATCH_STEPS, SCRATCH_FLOW, SCRATCH_COLUMNS, SCRATCH_SLOTS };
+
+static float *scratch(int slot, size_t count) {
+  static _Thread_local float *buf[SCRATCH_SLOTS];
+  static _Thread_local size_t cap[SCRATCH_SLOTS];
+  if (count > cap[slot]) {
+    float *grown = realloc(buf[slot], sizeof(float) * count);
+    if (!grown) return NULL;
+    buf[slot] = grown;
+    cap[slot] = count;
+  }
+  return buf[slot];
+}
+
+/*
+ * avg_pool2d(k, stride 1, padding k/2, count_include_pad=False) of `planes`
+ * planes of w x h, in place, separably (the sum over the window inside the
+ * image, divided by its size). tmp holds one plane. The inner loops have no
+ * bounds to check away from the edges, and k is a constant where it is
+ * inlined, so that the compiler unrolls and vectorizes them.
+ */
+static inline __attribute__((always_inline)) void box_mean(float *planes, int count, int w, int h, const int k, float *tmp) {
+  const int r = k / 2;
+  const size_t n = (size_t)w * h;
+  const float inv = 1.f / (float)k;
+  for (int c = 0; c < count; c++) {
+    float *p = planes + (size_t)c * n;
+    for (int y = 0; y < h; y++) { /* rows: tmp = horizontal mean */
+      const float *row = p + (size_t)y * w;
+      float *out = tmp + (size_t)y * w;
+      for (int x = 0; x < w; x++) {
+        if (x == r && w - r > r) { /* the interior, where the whole window is inside */
+          for (; x < w - r; x++) {
+            float s = 0.f;
+            for (int i = -r; i <= r; i++) s += row[x + i];
+            out[x] = s * inv;
+          }
+          if (x >= w) break;
+        }
+        const int a = x - r < 0 ? 0 : x - r, b = x + r >= w ? w - 1 : x + r;
+        float s = 0.f;
+        for (int i = a; i <= b; i++) s += row[i];
+        out[x] = s / (float)(b - a + 1);
+      }
+    }
+    for (int y = 0; y < h; y++) { /* columns: p = vertical mean of tmp */
+      const int a = y - r < 0 ? 0 : y - r, b = y + r >= h ? h - 1 : y + r;
+      float *out = p + (size_t)y * w;
+      const float *first = tmp + (size_t)a * w;
+      for (int x = 0; x < w; x++) out[x] = first[x];
+      for (int i = a + 1; i <= b; i++) {
+        const float *row = tmp + (size_t)i * w;
+        for (int x = 0; x < w; x++) out[x] += row[x];
+      }
+      const float m = b - a + 1 == k ? inv : 1.f / (float)(b - a + 1);
+      for (int x = 0; x < w; x++) out[x] *= m;
+    }
+  }
+}
+
+/*
+ * `steps` Lucas-Kanade steps on flow [4,h,w] (F_t->0 x, y, F_t->1 x, y, in
+ * pixels of this size), in place, from the grey pair [2,h,w]. Returns 0, or
+ * -1 when out of memory.
+ */
+static int lk_refine(const float *grey, float *flow, int w, int h, float t, int steps) {
+  const size_t n = (size_t)w * h;
+  /* warped a, warped b, blend, then the five products (later the smoothing planes), then tmp */
+  float *buf = scratch(SCRATCH_STEPS, n * 9);
+  if (!buf) return -1;
+  float *wa = buf, *wb = buf + n, *bl = buf + 2 * n, *prod = buf + 3 * n, *tmp = buf + 8 * n;
+  const float c0 = 2.f * t, c1 = 2.f - 2.f * t;
+  const float *ga = grey, *gb = grey + n;
+  for (int s = 0; s < steps; s++) {
+    const float *f0x = flow, *f0y = flow + n, *f1x = flow + 2 * n, *f1y = flow + 3 * n;
+    for (int y = 0; y < h; y++)
+      for (int x = 0; x < w; x++) {
+        const size_t i = (size_t)y * w + x;
+        wa[i] = sample(ga, w, h, (float)x + f0x[i], (float)y + f0y[i]);
+        wb[i] = sample(gb, w, h, (float)x + f1x[i], (float)y + f1y[i]);
+        bl[i] = c0 * wa[i] + c1 * wb[i];
+      }
+    float *sxx = prod, *syy = prod + n, *sxy = prod + 2 * n, *sxe = prod + 3 * n, *sye = prod + 4 * n;
+    for (int y = 0; y < h; y++) {
+      const size_t row = (size_t)y * w;
+      const float *up = bl + (size_t)(y > 0 ? y - 1 : 0) * w, *dn = bl + (size_t)(y + 1 < h ? y + 1 : h - 1) * w;
+      for (int x = 0; x < w; x++) {
+        const size_t i = row + x;
+        const float gx = 0.5f * bl[row + (x + 1 < w ? x + 1 : w - 1)] - 0.5f * bl[row + (x > 0 ? x - 1 : 0)];
+        const float gy = 0.5f * dn[x] - 0.5f * up[x];
+        const float e = wa[i] - wb[i];
+        sxx[i] = gx * gx;
+        syy[i] = gy * gy;
+        sxy[i] = gx * gy;
+        sxe[i] = gx * e;
+        sye[i] = gy * e;
+      }
+    }
+    box_mean(prod, 5, w, h, LK_WINDOW, tmp);
+    /* d * conf (2 planes) and conf, over wa, wb, bl (no longer needed) */
+    float *dcx = wa, *dcy = wb, *conf = bl;
+    for (size_t i = 0; i < n; i++) {
+      const float xx = sxx[i] + LK_LAMBDA, yy = syy[i] + LK_LAMBDA, xy = sxy[i];
+      const float det = xx * yy - xy * xy;
+      const float dx = clampf((yy * sxe[i] - xy * sye[i]) / det, -1.f, 1.f);
+      const float dy = clampf((xx * sye[i] - xy * sxe[i]) / det, -1.f, 1.f);
+      const float c = det / (xx + yy);
+      dcx[i] = dx * c;
+      dcy[i] = dy * c;
+      conf[i] = c;
+    }
+    box_mean(wa, 3, w, h, LK_SMOOTH, tmp);
+    float *fx0 = flow, *fy0 = flow + n, *fx1 = flow + 2 * n, *fy1 = flow + 3 * n;
+    for (size_t i = 0; i < n; i++) {
+      const float dx = dcx[i] / conf[i], dy = dcy[i] / conf[i];
+      fx0[i] += dx * -c0;
+      fy0[i] += dy * -c0;
+      fx1[i] += dx * c1;
+      fy1[i] += dy * c1;
+    }
+  }
+  return 0;
+}
+
+/* fm[c] (c < 4, W x H) += s * bilinear upsampling by s of delta[c] (w x h = W/s x H/s), align_corners=False */
+static int add_upsampled(const float *delta, int w, int h, int s, float *fm, int W, int H) {
+  const size_t n = (size_t)w * h, N = (size_t)W * H;
+  const float inv = 1.f / (float)s;
+  /* each output column's two source columns and weight, the same for every row and plane */
+  int *cols = (int *)scratch(SCRATCH_COLUMNS, (size_t)3 * W);
+  if (!cols) return -1;
+  float *wx = (float *)(cols + 2 * W);
+  for (int X = 0; X < W; X++) {
+    float sx = ((float)X + 0.5f) * inv - 0.5f;
+    if (sx < 0.f) sx = 0.f;
+    const int x0 = clampi((int)sx, 0, w - 1);
+    cols[2 * X] = x0;
+    cols[2 * X + 1] = x0 + 1 < w ? x0 + 1 : x0;
+    wx[X] = sx - (float)x0;
+  }
+  for (int c = 0; c < 4; c++) {
+    const float *d = delta + (size_t)c * n;
+    float *o = fm + (size_t)c * N;
+    for (int Y = 0; Y < H; Y++) {
+      float sy = ((float)Y + 0.5f) * inv - 0.5f;
+      if (sy < 0.f) sy = 0.f;
+      const int y0 = clampi((int)sy, 0, h - 1), y1 = y0 + 1 < h ? y0 + 1 : y0;
+      const float ay = sy - (float)y0;
+      const float *r0 = d + (size_t)y0 * w, *r1 = d + (size_t)y1 * w;
+      float *out = o + (size_t)Y * W;
+      for (int X = 0; X < W; X++) {
+        const float ax = wx[X];
+        const float top = r0[cols[2 * X]] * (1.f - ax) + r0[cols[2 * X + 1]] * ax;
+        const float bot = r1[cols[2 * X]] * (1.f - ax) + r1[cols[2 * X + 1]] * ax;
+        out[X] += (top * (1.f - ay) + bot * ay) * (float)s;
+      }
+    }
+  }
+  return 0;
+}
+
+/* out [5, H/s, W/s] = s x s means of fm [5, H, W], the four flow planes divided by s (pixels of the smaller size) */
+static void pool_flow_mask(const float *fm, int W, int H, int s, float *out) {
+  const int w = W / s, h = H / s;
+  const size_t N = (size_t)W * H, n = (size_t)w * h;
+  const float area = 1.f / (float)(s * s);
+  for (int c = 0; c < 5; c++) {
+    const float k = c < 4 ? area / (float)s : area;
+    for (int y = 0; y < h; y++)
+      for (int x = 0; x < w; x++) {
+        float sum = 0.f;
+        for (int j = 0; j < s; j++)
+          for (int i = 0; i < s; i++) sum += fm[(size_t)c * N + (size_t)(y * s + j) * W + (x * s + i)];
+        out[(size_t)c * n + (size_t)y * w + x] = sum * k;
+      }
+  }
+}
+
+static int float_array(napi_env env, napi_value v, float **data, size_t *length) {
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t offset;
+  return napi_get_typedarray_info(env, v, &type, length, (void **)data, &ab, &offset) == napi_ok && type == napi_float32_array;
+}
+
+static int get_ints(napi_env env, napi_value *argv, int count, int *out) {
+  for (int i = 0; i < count; i++)
+    if (napi_get_value_int32(env, argv[i], &out[i]) != napi_ok) return 0;
+  return 1;
+}
+
+/*
+ * What the staged runner does after a stage with Lucas-Kanade steps: refine
+ * a copy of the flows at the block's scale, add the change, upsampled, to the
+ * running working-resolution flows (in place), and, when a next block
+ * follows, pool its flows again from them (in place). Returns 0, or -1 when
+ * out of memory.
+ */
+static int lk_stage(const float *grey, const float *flow, int w, int h, float t, int steps, float *running, int scale,
+                    float *next_flow, int next_scale) {
+  const size_t n = (size_t)w * h;
+  float *delta = scratch(SCRATCH_FLOW, 4 * n);
+  if (!delta) return -1;
+  memcpy(delta, flow, sizeof(float) * 4 * n);
+  if (lk_refine(grey, delta, w, h, t, steps) != 0) return -1;
+  for (size_t i = 0; i < 4 * n; i++) delta[i] -= flow[i];
+  if (add_upsampled(delta, w, h, scale, running, w * scale, h * scale) != 0) return -1;
+  if (next_flow) pool_flow_mask(running, w * scale, h * scale, next_scale, next_flow);
+  return 0;
+}
+
+/*
+ * lkStage(grey: Float32Array [2,h,w], flow: Float32Array [4,h,w], width, height, t, steps,
+ *         running: Float32Array [>=4, h*scale, w*scale], scale[, nextFlow: Float32Array [5, H/nextScale, W/nextScale], nextScale])
+ * running's first four planes are the flows it corrects; with nextFlow, running must have 5 planes
+ * (flows and mask logit) and nextFlow is overwritten with them pooled by nextScale.
+ */
+static napi_value lk_stage_js(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  float *grey, *flow, *running, *next = NULL;
+  size_t greyLen, flowLen, runningLen, nextLen = 0;
+  int wh[2], steps, scale, next_scale = 0;
+  double t;
+  const int with_next = argc >= 10;
+  if (argc < 8 || !float_array(env, argv[0], &grey, &greyLen) || !float_array(env, argv[1], &flow, &flowLen) ||
+      !get_ints(env, argv + 2, 2, wh) || napi_get_value_double(env, argv[4], &t) != napi_ok ||
+      napi_get_value_int32(env, argv[5], &steps) != napi_ok || !float_array(env, argv[6], &running, &runningLen) ||
+      napi_get_value_int32(env, argv[7], &scale) != napi_ok ||
+      (with_next && (!float_array(env, argv[8], &next, &nextLen) || napi_get_value_int32(env, argv[9], &next_scale) != napi_ok))) {
+    napi_throw_type_error(env, NULL, "lkStage(grey, flow, width, height, t, steps, running, scale[, nextFlow, nextScale]): Float32Arrays and numbers expected");
+    return NULL;
+  }
+  const int w = wh[0], h = wh[1];
+  const size_t n = (size_t)(w > 0 ? w : 0) * (size_t)(h > 0 ? h : 0);
+  const size_t N = n * (size_t)(scale > 0 ? scale : 0) * (size_t)(scale > 0 ? scale : 0);
+  if (n == 0 || scale <= 0 || greyLen < 2 * n || flowLen < 4 * n || steps < 0 || steps > 64 || !(t >= 0.0 && t <= 1.0) ||
+      runningLen < (with_next ? 5 : 4) * N ||
+      (with_next && (next_scale <= 0 || (w * scale) % next_scale || (h * scale) % next_scale ||
+                     nextLen < 5 * (N / ((size_t)next_scale * next_scale))))) {
+    napi_throw_range_error(env, NULL, "lkStage: sizes do not fit (grey 2, flow 4 planes of width x height; running 4 or 5 of "
+                                      "(width x scale) x (height x scale); nextFlow 5 of that / nextScale; 0 <= t <= 1)");
+    return NULL;
+  }
+  if (lk_stage(grey, flow, w, h, (float)t, steps, running, scale, next, next_scale) != 0) napi_throw_error(env, NULL, "lkStage: out of memory");
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  const napi_property_descriptor props[] = {
+      {"lkStage", NULL, lk_stage_js, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
