@@ -211,6 +211,20 @@ def lk_refine(a, b, flow, t, iters, win=5, smooth=7, lam=1e-4):
     return flow + (f - flow.detach())
 
 
+def lk_pyramid_flow(g0, g1, t, scales, steps):
+    """Intermediate flows [B,4,H,W] of the grey pair g0, g1 (working resolution) by Lucas-Kanade alone: zero flow
+    at the first (coarsest) of `scales`, `steps` lk_refine steps at each, bilinearly doubled between them (each
+    scale half the one before), upsampled to the working resolution at the end.
+    Why (train/README.md, fourteenth session): the first block's soft-argmin flows were a worse start for the
+    Lucas-Kanade steps than no flow at all (24-px pan val 28.7 against 31.6 from zero)."""
+    f = None
+    for k, s in enumerate(scales):
+        a, b = pool(g0, s), pool(g1, s)
+        f = torch.zeros_like(torch.cat([a, a, b, b], 1)) if f is None else up_flow(f, scales[k - 1] // s)
+        f = lk_refine(a, b, f, t, steps)
+    return up_flow(f, scales[-1])
+
+
 class IFBlock(nn.Module):
     """Input at 1/scale of the working resolution -> conv stride 2 x2 (1/4 of that) -> residual
     conv stack -> transposed conv (x2) -> bilinear x2 back to the block-input resolution.
@@ -234,7 +248,7 @@ class IFBlock(nn.Module):
 
 class IFNet(nn.Module):
     def __init__(self, channels=(72, 48, 32), depth=6, scales=(4, 2, 1), down=2, teacher_c=48,
-                 teacher=True, cost=(0, 0), smooth=None, local=None, lk=None):
+                 teacher=True, cost=(0, 0), smooth=None, local=None, lk=None, lk_pyramid=None):
         super().__init__()
         # smooth: the matchers' block size per IFBlock (3 for every block until the ninth session)
         smooth = tuple(smooth) if smooth else (3,) * len(channels)
@@ -248,6 +262,11 @@ class IFNet(nn.Module):
         self.lk = tuple(lk) if lk else (0,) * len(channels)
         if any(self.lk):
             self.cfg['lk'] = self.lk
+        # lk_pyramid (scales, steps): the first block's flows are not its own but Lucas-Kanade's from zero flow,
+        # coarse to fine over these scales of the working resolution (lk_pyramid_flow); it keeps its mask.
+        self.lk_pyramid = (tuple(lk_pyramid[0]), int(lk_pyramid[1])) if lk_pyramid else None
+        if self.lk_pyramid:
+            self.cfg['lk_pyramid'] = [list(self.lk_pyramid[0]), self.lk_pyramid[1]]
         self.scales = tuple(scales)
         self.down = down
         # cost radii: (first block, on the frames; later blocks, on the frames warped so far)
@@ -291,6 +310,8 @@ class IFNet(nn.Module):
             if self.match:  # matched displacement (a correction after the first block) + learned residual
                 df = df + symmetric_flows(self.match[i](cost), t)
             df, dm = up_flow(df, s), up(dm, s)
+            if i == 0 and self.lk_pyramid:
+                df = lk_pyramid_flow(i0.mean(1, keepdim=True), i1.mean(1, keepdim=True), t, *self.lk_pyramid)
             flow = df if flow is None else flow + df
             mask = dm if mask is None else mask + dm
             if self.lk[i]:

@@ -131,6 +131,9 @@ def main():
     ap.add_argument('--lk', default='',
                     help='Lucas-Kanade steps after each block, e.g. 2,2,2 (ifnet.lk_refine); a resumed run keeps '
                          'its checkpoint\'s unless given')
+    ap.add_argument('--lk-pyramid', default='',
+                    help='the first block\'s flows from Lucas-Kanade alone, e.g. 16,8,4:4 (scales:steps, '
+                         'ifnet.lk_pyramid_flow); a resumed run keeps its checkpoint\'s unless given')
     ap.add_argument('--fixed-mask', action='store_true',
                     help='experiment: fuse with a fixed 0.5 mask, so lowering the loss needs flow '
                          '(tests whether the learned mask holding the model at "blend" is what stops the flows)')
@@ -153,7 +156,9 @@ def main():
     ck = torch.load(latest, map_location='cpu') if os.path.exists(latest) else None
     local = [int(x) for x in args.local_match.split(',')] if args.local_match else (ck or {}).get('cfg', {}).get('local')
     lk = [int(x) for x in args.lk.split(',')] if args.lk else (ck or {}).get('cfg', {}).get('lk')
-    model = ifnet.IFNet(**{**ifnet.VARIANTS[args.variant], 'local': local, 'lk': lk}, teacher=True)
+    pyr = args.lk_pyramid.split(':') if args.lk_pyramid else None
+    pyr = ([int(x) for x in pyr[0].split(',')], int(pyr[1])) if pyr else (ck or {}).get('cfg', {}).get('lk_pyramid')
+    model = ifnet.IFNet(**{**ifnet.VARIANTS[args.variant], 'local': local, 'lk': lk, 'lk_pyramid': pyr}, teacher=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
     step, best, train_time = 0, -1.0, 0.0
     if ck:
