@@ -171,7 +171,10 @@ def base_card(net, ck, args):
                          f'{list(cfg.get("smooth") or (3,) * len(cfg["channels"]))}'
                          + (f', local soft-argmin windows {list(cfg["local"])}' if cfg.get('local') else '') + ')'
                          + (f'; after each block {list(cfg["lk"])} Lucas-Kanade steps at its scale (symmetric, grey, '
-                            f'5x5 window, conditioning-weighted 7x7 smoothing, no parameters)' if cfg.get('lk') else '') +
+                            f'5x5 window, conditioning-weighted 7x7 smoothing, no parameters)' if cfg.get('lk') else '')
+                         + (f'; the first block\'s flows are replaced by Lucas-Kanade\'s alone, from zero flow, '
+                            f'{cfg["lk_pyramid"][1]} steps at each of the scales {list(cfg["lk_pyramid"][0])} '
+                            f'(it keeps its mask)' if cfg.get('lk_pyramid') else '') +
                          f'; outputs intermediate flows F_t->0, F_t->1 and a '
                          f'fusion mask at the working resolution, upsampled bilinearly for the full-resolution '
                          f'backward warps ({net.final_warp}, align_corners=False, border; the network itself '

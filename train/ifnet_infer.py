@@ -59,6 +59,9 @@ class InferIFNet(nn.Module):
                 self.register_buffer(f'disp{i}', m.d.clone())  # (dx, dy) per volume channel, for ifnet.local_window
         self.window = [m.window for m in net.match]
         self.lk_steps = net.lk
+        self.lk_pyramid = net.lk_pyramid
+        assert not self.lk_pyramid or all(s % self.scales[0] == 0 for s in self.lk_pyramid[0]), \
+            'the pyramid is built from the first block\'s pooled pair'
         self.register_buffer('diff_x', ifnet._DIFF.view(1, 1, 1, 3).clone())  # central differences, for lk()
         self.register_buffer('diff_y', ifnet._DIFF.view(1, 1, 3, 1).clone())
         # Each block's first convolution, its input widened with zero-weight channels to a multiple of 8:
@@ -118,18 +121,13 @@ class InferIFNet(nn.Module):
         base = torch.stack([gx[None, :].expand(h, w), gy[:, None].expand(h, w)], 0)[None]
         return base, torch.cat([2.0 / wt, 2.0 / ht, 2.0 / wt, 2.0 / ht]).reshape(1, 4, 1, 1)
 
-    def lk(self, i, p, fm, t):
-        """ifnet.lk_refine's steps after block i, at its scale, on the grey pair of p: fm with the flows
-        corrected (the update upsampled to the working resolution)."""
-        s = self.scales[i]
-        grey = torch.cat([p[:, :3].mean(1, keepdim=True), p[:, 3:].mean(1, keepdim=True)], 1)
+    def lk_at(self, grey, f, t, steps):
+        """ifnet.lk_refine's steps on the flows f [1,4,h,w] of the grey pair [1,2,h,w] at one scale."""
         _, _, h, w = grey.shape
         base, scale = self.grid(h, w)
-        f0 = self.pooled_flow(fm, s)[:, :4]
-        f = f0
         c0, c1 = 2.0 * t, 2.0 - 2.0 * t
         coef = torch.cat([-c0, -c0, c1, c1], 1)
-        for _ in range(self.lk_steps[i]):
+        for _ in range(steps):
             g = ((f * scale).reshape(2, 2, h, w) + base).permute(0, 2, 3, 1)
             wp = F.grid_sample(grey.reshape(2, 1, h, w), g, mode='bilinear', padding_mode='border', align_corners=False)
             wa, wb = wp[0:1], wp[1:2]
@@ -145,10 +143,33 @@ class InferIFNet(nn.Module):
             sm = F.avg_pool2d(torch.cat([d * conf, conf], 1), 7, 1, 3, count_include_pad=False)
             d = sm[:, 0:2] / sm[:, 2:3]
             f = f + torch.cat([d, d], 1) * coef
-        delta = f - f0
+        return f
+
+    @staticmethod
+    def grey(p):
+        return torch.cat([p[:, :3].mean(1, keepdim=True), p[:, 3:].mean(1, keepdim=True)], 1)
+
+    def lk(self, i, p, fm, t):
+        """ifnet.lk_refine's steps after block i, at its scale, on the grey pair of p: fm with the flows
+        corrected (the update upsampled to the working resolution)."""
+        s = self.scales[i]
+        f0 = self.pooled_flow(fm, s)[:, :4]
+        delta = self.lk_at(self.grey(p), f0, t, self.lk_steps[i]) - f0
         if s > 1:
             delta = ifnet.up(delta, s) * float(s)
         return torch.cat([fm[:, :4] + delta, fm[:, 4:5]], 1)
+
+    def pyramid_flow(self, p, t):
+        """ifnet.lk_pyramid_flow on the pair p (pooled to the first block's scale), at the working resolution."""
+        scales, steps = self.lk_pyramid
+        s0 = self.scales[0]
+        g = self.grey(p)
+        f = None
+        for k, s in enumerate(scales):
+            gs = ifnet.pool(g, s // s0)
+            f = gs.repeat(1, 2, 1, 1) * 0.0 if f is None else ifnet.up(f, scales[k - 1] // s) * float(scales[k - 1] // s)
+            f = self.lk_at(gs, f, t, steps)
+        return ifnet.up(f, scales[-1]) * float(scales[-1])
 
     def pooled_flow(self, fm, s):
         """The running flows and mask at 1/s of the working resolution (flows in pixels of that size)."""
@@ -177,6 +198,8 @@ class InferIFNet(nn.Module):
         if s > 1:
             o = ifnet.up(o, s) * torch.tensor([float(s)] * 4 + [1.0]).reshape(1, 5, 1, 1)
         o = o if fm is None else fm + o
+        if fm is None and self.lk_pyramid:  # the first block's flows are Lucas-Kanade's (ifnet.lk_pyramid_flow)
+            o = torch.cat([self.pyramid_flow(p, t), o[:, 4:5]], 1)
         return self.lk(i, p, o, t) if lk and self.lk_steps[i] else o
 
     @staticmethod
