@@ -48,8 +48,9 @@ options:
   --semantic       the semantic stage: scene cuts found by a DINO-trained ViT are not
                    morphed across (the nearer frame repeats); with --semantic-model PATH
                    an official DINOv2 ONNX export instead of models/semantic.onnx;
-                   with a flow model (--model quality) the flow head also corrects its
-                   flows from the features (--no-flow-correction turns that off)
+                   with --flow-correction the flow head also corrects a flow model's
+                   flows from the features (off by default: it does not carry beyond
+                   the footage it was trained on, bench/RESULTS.md)
   --provider P     cpu (default) or cuda
   --threads N      inference threads
   --json           machine-readable output (eval)
@@ -222,7 +223,7 @@ function semanticChoice(values: Record<string, string | boolean | undefined>): S
   if (sceneCutThreshold !== undefined && !(sceneCutThreshold > 0 && sceneCutThreshold <= 1)) throw new UsageError('--scene-cut-threshold must be a number in (0, 1]');
   return {
     semantic: values.semantic === true,
-    flowCorrection: values['no-flow-correction'] !== true,
+    flowCorrection: values['flow-correction'] === true && values['no-flow-correction'] !== true,
     ...(typeof model === 'string' ? { semanticModel: resolveModelPath(model) } : {}),
     ...(sceneCutThreshold !== undefined ? { sceneCutThreshold } : {}),
   };

@@ -28,7 +28,7 @@ export interface SemanticChoice {
   sceneCutThreshold?: number;
   /** The square size frames are resized to for the encoder (default: the card's, else 224). */
   semanticSize?: number;
-  /** Correct a flow model's flows from the frames' patch features with the flow head (default on; only flow models such as `quality` have flows). */
+  /** Correct a flow model's flows from the frames' patch features with the flow head (default off: it does not carry beyond the footage, bench/RESULTS.md; only flow models have flows). */
   flowCorrection?: boolean;
   /** The flow-correction head (default: the shipped one trained behind the interpolator's resolution). */
   flowHeadModel?: string;
@@ -64,7 +64,7 @@ export class SemanticStage {
     let heads: FlowHead[] = [];
     try {
       // Only a model can have flows to correct; blend and dup have none.
-      if (choice.flowCorrection !== false && resolveKind(choice) === 'model') {
+      if (choice.flowCorrection === true && resolveKind(choice) === 'model') {
         const paths = choice.flowHeadModel !== undefined ? [choice.flowHeadModel] : DEFAULT_FLOW_HEADS.filter((path) => existsSync(path));
         heads = await Promise.all(paths.map((path) => FlowHead.create(path, { provider: choice.provider, threads: 1 })));
       }

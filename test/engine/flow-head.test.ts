@@ -8,22 +8,23 @@ import { FlowHead } from '../../src/engine/flow-head.js';
 import type { FlowSynthesizer } from '../../src/engine/synthesis.js';
 import { EVAL, REPO } from '../helpers.js';
 
-test('the flow head corrects the quality model\'s flows from the semantic features: it runs in eval and changes the result', async () => {
+test('the flow head corrects the quality model\'s flows from the semantic features when asked: it runs in eval and changes the result', async () => {
   const set = join(EVAL, 'middlebury_other');
   const plain = await evaluate(set, { kind: 'model', modelPath: 'quality', semantic: true, flowCorrection: false });
-  const corrected = await evaluate(set, { kind: 'model', modelPath: 'quality', semantic: true });
+  const corrected = await evaluate(set, { kind: 'model', modelPath: 'quality', semantic: true, flowCorrection: true });
   const [p, c] = [plain.sets.middlebury_other!, corrected.sets.middlebury_other!];
   assert.equal(c.n, 12);
   assert.ok(Number.isFinite(c.psnr) && c.psnr > 20, `${c.psnr}`);
   assert.equal(corrected.interp, 'frc-ifnet-quality + flow head');
-  // Trained, it does better than the interpolator alone (an untrained head is the identity: +0.000). Measured +0.37 dB
-  // here behind the step-7000 models, +0.23 behind step 13500, +0.11 behind step 18000, +0.048 behind step 28000, +0.075 behind step 35000:
-  // a better interpolator leaves less to correct, and on DAVIS the head now costs 0.05 dB (bench/RESULTS.md).
-  assert.ok(c.psnr > p.psnr + 0.02, `${c.psnr} with the head, ${p.psnr} without`);
+  // A trained head changes the result (an untrained one is the identity: +0.000). It did better than the interpolator
+  // alone behind the earlier models (+0.37 dB here behind step 7000, +0.23 behind 13500, +0.11 behind 18000, +0.048
+  // behind 28000, +0.075 behind 35000) and worse behind the Lucas-Kanade models of the fourteenth session (−0.76 dB,
+  // while +0.70 on footage validation), which is why flow correction is off by default now (bench/RESULTS.md).
+  assert.ok(Math.abs(c.psnr - p.psnr) > 0.02, `${c.psnr} with the head, ${p.psnr} without`);
 });
 
 test('flow correction applies to a flow model only (blend has no flows), and names itself; a head file must be one', async () => {
-  const stage = await SemanticStage.create({ semantic: true, kind: 'model', modelPath: 'quality' });
+  const stage = await SemanticStage.create({ semantic: true, flowCorrection: true, kind: 'model', modelPath: 'quality' });
   const [blend, quality, fast] = await Promise.all([createSynthesizer({ kind: 'blend' }), createSynthesizer({ kind: 'model', modelPath: 'quality' }), createSynthesizer({ kind: 'model', modelPath: 'fast' })]);
   try {
     assert.equal(stage.attach(blend), false);
@@ -36,6 +37,15 @@ test('flow correction applies to a flow model only (blend has no flows), and nam
     assert.equal((fast as FlowSynthesizer).correction?.head?.interpolator, 'frc-ifnet-fast');
   } finally {
     await Promise.all([blend.close(), quality.close(), fast.close(), stage.close()]);
+  }
+  // Off unless asked for (the default since the fourteenth session): the stage loads no head and attaches none.
+  const plain = await SemanticStage.create({ semantic: true, kind: 'model', modelPath: 'quality' });
+  const model = await createSynthesizer({ kind: 'model', modelPath: 'quality' });
+  try {
+    assert.equal(plain.attach(model), false);
+    assert.equal(model.name, 'frc-ifnet-quality');
+  } finally {
+    await Promise.all([model.close(), plain.close()]);
   }
   await assert.rejects(FlowHead.create(join(REPO, 'models/quality.onnx')), /not a flow-correction head: missing input\(s\) flow, mask, patches0, patches1/);
   await assert.rejects(FlowHead.create(DEFAULT_FLOW_HEAD.replace('flow-head', 'no-such-head')), /flow-correction head not found/);
