@@ -142,10 +142,11 @@ def main():
         return import_semantic(args)
 
     card = json.load(open(args.card or os.path.splitext(args.onnx)[0] + '.json'))
-    # the card's matcher windows (config.local, since the twelfth session) and Lucas-Kanade steps (config.lk, since
-    # the fourteenth): no weights, so not found in the graph
+    # the card's matcher windows (config.local, since the twelfth session) and Lucas-Kanade steps (config.lk and
+    # config.lk_pyramid, since the fourteenth): no weights, so not found in the graph
     cfg = card.get('config', {})
-    model = ifnet.IFNet(**{**ifnet.VARIANTS[args.variant], 'local': cfg.get('local'), 'lk': cfg.get('lk')}, teacher=True)
+    model = ifnet.IFNet(**{**ifnet.VARIANTS[args.variant], 'local': cfg.get('local'), 'lk': cfg.get('lk'),
+                           'lk_pyramid': cfg.get('lk_pyramid')}, teacher=True)
     sd = model.state_dict()
     sd.update(student_state(args.onnx, model))
     model.load_state_dict(sd)
