@@ -18,8 +18,8 @@ test('the flow head corrects the quality model\'s flows from the semantic featur
   assert.equal(corrected.interp, 'frc-ifnet-quality + flow head');
   // A trained head changes the result (an untrained one is the identity: +0.000). It did better than the interpolator
   // alone behind the earlier models (+0.37 dB here behind step 7000, +0.23 behind 13500, +0.11 behind 18000, +0.048
-  // behind 28000, +0.075 behind 35000) and worse behind the Lucas-Kanade models of the fourteenth session (−0.76 dB,
-  // while +0.70 on footage validation), which is why flow correction is off by default now (bench/RESULTS.md).
+  // behind 28000, +0.075 behind 35000) and worse behind the Lucas-Kanade models of the fourteenth session (−0.76 dB behind step 35000 with
+  // the steps, −0.63 behind step 42000, while +0.70 / +0.75 on footage validation), which is why flow correction is off by default now (bench/RESULTS.md).
   assert.ok(Math.abs(c.psnr - p.psnr) > 0.02, `${c.psnr} with the head, ${p.psnr} without`);
 });
 
