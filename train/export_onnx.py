@@ -124,6 +124,9 @@ def main():
                     help='how the full-resolution warp samples the frames (card "warp", and the --graph reference): '
                          'the network is trained with bilinear; bicubic keeps fine texture sharper (train/README.md, '
                          'thirteenth session)')
+    ap.add_argument('--lk-fine', default=None, metavar='SCALE:STEPS',
+                    help='card lkFine: Lucas-Kanade steps the engine takes after the network at SCALE times its input '
+                         'size, on the frames\' luma (src/engine/lk-fine.ts; fast: 2:1, train/README.md, fifteenth session)')
     ap.add_argument('--graph', action='store_true',
                     help='export the whole-frame reference graph (synthesis in the graph, card synthesis '
                          '"graph") instead of the flow-only model the engine warps with')
@@ -154,6 +157,11 @@ def main():
         card['intraOpThreads'] = args.intra_op_threads
     if args.warp != 'bilinear':
         card['warp'] = args.warp
+    if args.lk_fine and not args.graph:
+        scale, steps = (int(v) for v in args.lk_fine.split(':'))
+        card['lkFine'] = {'scale': scale, 'steps': steps}
+        card['note'] += (f' Before the warp the engine takes {steps} Lucas-Kanade step(s) on the flows at {scale}x the input '
+                         'size, on the frames\' luma (lkFine; src/engine/lk-fine.ts).')
     with open(os.path.splitext(out)[0] + '.json', 'w') as f:
         json.dump(card, f, indent=2)
     print(f'wrote {out} ({os.path.getsize(out)/1e6:.2f} MB) and its card, from {args.ckpt} step {ck["step"]}')

@@ -4,6 +4,7 @@ import { ort, sessionOptions } from './ort.js';
 import { type Session, type StagedModel, WorkerSession } from './worker-session.js';
 import type { Interpolated, Interpolator, RgbImage } from './interpolator.js';
 import type { FlowField, WarpFilter } from './warp-kernel.js';
+import type { LkFine } from './lk-fine.js';
 
 export interface SessionOptions {
   /** `cpu` (default) or `cuda` where ONNX Runtime was installed with CUDA support. */
@@ -60,6 +61,11 @@ interface ModelCard {
    * the staged runner does natively; the single graph has them inside.
    */
   lk?: number[];
+  /**
+   * With `engine` synthesis: Lucas-Kanade steps after the network at
+   * `scale` times its input size, on the frames' luma (lk-fine.ts).
+   */
+  lkFine?: LkFine;
 }
 
 const DEFAULT_PAD_MULTIPLE = 32; // what RIFE-family models need at scale 1
@@ -79,6 +85,8 @@ export class OnnxInterpolator implements Interpolator {
   readonly inputScale: number;
   readonly maxInputPixels: number;
   readonly warpFilter: WarpFilter;
+  /** Lucas-Kanade steps above the model's resolution (see ModelCard), if its card has them. */
+  readonly lkFine?: LkFine;
 
   private constructor(
     readonly name: string,
@@ -100,12 +108,20 @@ export class OnnxInterpolator implements Interpolator {
     this.inputScale = card.inputScale ?? 1;
     this.maxInputPixels = card.maxInputPixels ?? Infinity;
     this.warpFilter = card.warp ?? 'bilinear';
+    this.lkFine = card.lkFine;
     if (this.synthesis === 'engine' && !(this.hasFlow && this.hasMask)) {
       throw new Error(`model "${name}" is marked for engine synthesis but lacks a flow or mask output`);
     }
     if (!(this.inputScale > 0 && this.inputScale <= 1)) throw new Error(`model "${name}": inputScale must be in (0, 1]`);
     if (!(this.maxInputPixels >= 256)) throw new Error(`model "${name}": maxInputPixels must be at least 256`);
     if (this.warpFilter !== 'bilinear' && this.warpFilter !== 'bicubic') throw new Error(`model "${name}": warp must be "bilinear" or "bicubic"`);
+    if (this.lkFine !== undefined) {
+      const { scale, steps } = this.lkFine;
+      if (!(Number.isInteger(scale) && scale >= 1 && scale <= 16 && Number.isInteger(steps) && steps >= 0 && steps <= 16)) {
+        throw new Error(`model "${name}": lkFine must be { scale: 1-16, steps: 0-16 }`);
+      }
+      if (this.synthesis !== 'engine') throw new Error(`model "${name}": lkFine needs engine synthesis`);
+    }
   }
 
   /** Loads a model file; its card (`<model>.json`), if present, gives the name and pad multiple. */

@@ -4,6 +4,7 @@ import type { Frame } from 'node-av/lib';
 import type { Interpolator, RgbImage } from './interpolator.js';
 import { OnnxInterpolator } from './onnx-interpolator.js';
 import { RgbConverter } from './rgb-convert.js';
+import { FineRefiner } from './lk-fine.js';
 import { blendFrames, warpBlend } from './warp-kernel.js';
 
 /**
@@ -89,10 +90,15 @@ export class FlowSynthesizer implements Synthesizer {
   /** A correction of the model's flow field from the frames' semantic features (the semantic stage's flow head), when set. */
   correction?: { head: FlowHead; features: (frame: Frame) => SemanticFeatures | undefined };
 
+  /** The card's Lucas-Kanade steps above the model's resolution, if it has them. */
+  private readonly fine?: FineRefiner;
+
   private constructor(
     private readonly model: OnnxInterpolator,
     private readonly converter: RgbConverter,
-  ) {}
+  ) {
+    if (model.lkFine && model.lkFine.steps > 0) this.fine = new FineRefiner(model.lkFine);
+  }
 
   get name(): string {
     return this.correction ? `${this.model.name} + flow head` : this.model.name;
@@ -119,11 +125,13 @@ export class FlowSynthesizer implements Synthesizer {
     const fa = this.correction?.features(a);
     const fb = this.correction?.features(b);
     if (this.correction && fa && fb) field = await this.correction.head.correct(field, ra, rb, fa, fb);
+    if (this.fine) field = await this.fine.refine(a, b, field, t);
     return warpBlend(a, b, field, { filter: this.model.warpFilter });
   }
 
   async close(): Promise<void> {
     this.converter[Symbol.dispose]();
+    this.fine?.[Symbol.dispose]();
     await this.model.close();
   }
 }

@@ -9,6 +9,10 @@ const lk = createRequire(import.meta.url)(join(REPO, 'build/Release/frc_lk_refin
     grey: Float32Array, flow: Float32Array, width: number, height: number, t: number, steps: number,
     running: Float32Array, scale: number, nextFlow?: Float32Array, nextScale?: number,
   ): void;
+  lkFine(
+    grey0: Uint8Array, grey1: Uint8Array, flow: Float32Array, mask: Float32Array, w: number, h: number, scale: number,
+    t: number, steps: number, outFlow: Float32Array, outMask: Float32Array,
+  ): Promise<void>;
 };
 
 function random(seed: number): () => number {
@@ -162,4 +166,49 @@ test('lkStage refuses arrays too small for the sizes given', () => {
   assert.throws(() => lk.lkStage(new Float32Array(12), f, 3, 2, 1.5, 1, f.slice(), 1), /sizes do not fit/);
   assert.throws(() => lk.lkStage(new Float32Array(12), f, 3, 2, 0.5, 1, f.slice(), 2), /sizes do not fit/);
   assert.throws(() => lk.lkStage(new Float64Array(12) as never, f, 3, 2, 0.5, 1, f.slice(), 1), /Float32Arrays/);
+});
+
+/** planes of w x h upsampled by s as PyTorch's interpolate(scale_factor=s, bilinear, align_corners=False), times gain. */
+function upsampleReference(src: Float32Array, planes: number, w: number, h: number, s: number, gain: number): Float32Array {
+  const [W, H] = [w * s, h * s];
+  const out = new Float32Array(planes * W * H);
+  for (let c = 0; c < planes; c++)
+    for (let Y = 0; Y < H; Y++)
+      for (let X = 0; X < W; X++) {
+        const sx = Math.max((X + 0.5) / s - 0.5, 0), sy = Math.max((Y + 0.5) / s - 0.5, 0);
+        out[c * W * H + Y * W + X] = sample(src.subarray(c * w * h, (c + 1) * w * h), w, h, sx, sy) * gain;
+      }
+  return out;
+}
+
+test('lkFine upsamples the field and takes the Lucas-Kanade steps on the luma at that size, as the reference does', async () => {
+  const [w, h, s] = [9, 7, 2];
+  const [W, H] = [w * s, h * s];
+  const rand = random(11);
+  const luma = [Uint8Array.from({ length: W * H }, () => Math.floor(rand() * 256)), Uint8Array.from({ length: W * H }, () => Math.floor(rand() * 256))];
+  const flow = Float32Array.from({ length: 4 * w * h }, () => (rand() - 0.5) * 2);
+  const mask = Float32Array.from({ length: w * h }, rand);
+  const [outFlow, outMask] = [new Float32Array(4 * W * H), new Float32Array(W * H)];
+  await lk.lkFine(luma[0]!, luma[1]!, flow, mask, w, h, s, 0.4, 1, outFlow, outMask);
+  const grey = Float32Array.from([...luma[0]!, ...luma[1]!], (v) => v / 255);
+  const want = lkReference(grey, upsampleReference(flow, 4, w, h, s, s), W, H, 0.4, 1);
+  let worst = 0;
+  want.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - outFlow[i]!))));
+  assert.ok(worst < 1e-3, `flows: largest difference from the reference ${worst} px`);
+  const wantMask = upsampleReference(mask, 1, w, h, s, 1);
+  wantMask.forEach((v, i) => assert.ok(Math.abs(v - outMask[i]!) < 1e-6, `mask at ${i}: ${outMask[i]}, want ${v}`));
+  // with no steps the flows are only upsampled
+  await lk.lkFine(luma[0]!, luma[1]!, flow, mask, w, h, s, 0.4, 0, outFlow, outMask);
+  upsampleReference(flow, 4, w, h, s, s).forEach((v, i) => assert.ok(Math.abs(v - outFlow[i]!) < 1e-5));
+});
+
+test('lkFine refuses arrays too small for the sizes given', () => {
+  const [w, h, s] = [3, 2, 2];
+  const big = () => new Float32Array(4 * w * h * s * s);
+  const luma = new Uint8Array(w * h * s * s);
+  const [f, m] = [new Float32Array(4 * w * h), new Float32Array(w * h)];
+  assert.throws(() => lk.lkFine(luma, luma, f, m, w, h, s, 0.5, 1, big(), new Float32Array(w * h)), /sizes do not fit/);
+  assert.throws(() => lk.lkFine(luma.subarray(1), luma, f, m, w, h, s, 0.5, 1, big(), big()), /sizes do not fit/);
+  assert.throws(() => lk.lkFine(luma, luma, f, m, w, h, s, 2, 1, big(), big()), /sizes do not fit/);
+  assert.throws(() => lk.lkFine(new Float32Array(24) as never, luma, f, m, w, h, s, 0.5, 1, big(), big()), /Uint8Arrays/);
 });

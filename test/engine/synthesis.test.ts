@@ -9,7 +9,7 @@ import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
 import { createBlendInterpolator } from '../../src/engine/classic-interpolators.js';
 import { BlendSynthesizer, DupSynthesizer, FlowSynthesizer, TensorSynthesizer, synthesizerFor, type Synthesizer } from '../../src/engine/synthesis.js';
 import { readStillImage } from '../../src/ingest/still-image.js';
-import { EVAL, tempDir } from '../helpers.js';
+import { EVAL, ffmpeg, meanAbsDiff, tempDir } from '../helpers.js';
 import { warpBlend } from '../../src/engine/warp-kernel.js';
 import { constantFlowModel, zeroFlowModel } from './test-models.js';
 
@@ -110,6 +110,37 @@ test('a card with a pixel cap too small to run is refused with the reason', asyn
   writeFileSync(path, zeroFlowModel());
   writeFileSync(join(dir, 'tiny.json'), JSON.stringify({ synthesis: 'engine', inputScale: 0.5, maxInputPixels: 10 }));
   await assert.rejects(OnnxInterpolator.fromFile(path), /maxInputPixels must be at least 256/);
+});
+
+test("the card's lkFine refines a flow model's field before the warp: a shift the model missed is found", async (t) => {
+  // b is a moved 4 px to the left; the true middle frame is a moved 2 px. The model says "no motion".
+  const dir = tempDir(t);
+  const paths = [0, 2, 4].map((x) => join(dir, `shift${x}.png`));
+  paths.forEach((p, i) => ffmpeg('-i', join(SAMPLE, 'frame0.png'), '-vf', `scale=644:480,crop=640:480:${2 * i}:0`, p));
+  const [a, middle, b] = await Promise.all(paths.map((p) => readStillImage(p, AV_PIX_FMT_GBRP)));
+  const outs: Frame[] = [];
+  for (const lkFine of [undefined, { scale: 2, steps: 2 }]) {
+    const path = join(dir, `zero${outs.length}.onnx`);
+    writeFileSync(path, zeroFlowModel());
+    writeFileSync(path.replace(/onnx$/, 'json'), JSON.stringify({ padMultiple: 16, synthesis: 'engine', inputScale: 0.25, lkFine }));
+    const synth = await synthesizerFor(await OnnxInterpolator.fromFile(path));
+    outs.push(await synth.synthesize(a!, b!, 0.5));
+    await synth.close();
+  }
+  const error = (f: Frame) => meanAbsDiff(f.data![0]!.subarray(0, 640 * 480), middle!.data![0]!.subarray(0, 640 * 480));
+  const [plain, refined] = outs.map(error) as [number, number];
+  assert.ok(refined < plain / 2, `mean error against the true middle: ${refined.toFixed(2)} refined, ${plain.toFixed(2)} without`);
+  for (const f of [a!, middle!, b!, ...outs]) f.free();
+});
+
+test('a card with lkFine out of range is refused with the reason', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'fine.onnx');
+  writeFileSync(path, zeroFlowModel());
+  for (const lkFine of [{ scale: 0, steps: 1 }, { scale: 2, steps: 1.5 }, { scale: 2 }]) {
+    writeFileSync(join(dir, 'fine.json'), JSON.stringify({ synthesis: 'engine', inputScale: 0.5, lkFine }));
+    await assert.rejects(OnnxInterpolator.fromFile(path), /lkFine must be \{ scale: 1-16, steps: 0-16 \}/);
+  }
 });
 
 /** Largest difference between `out` and `expected(a, b)` per sample, over the three planes (chroma subsampled by `shift`). */

@@ -14,6 +14,11 @@
  * equals the single graph up to float rounding (test/engine/lk-refine.test.ts
  * and staged-session.test.ts).
  *
+ * lkFine does the steps once more after the whole network, above its
+ * resolution (the card's "lkFine"): on the frames' luma at `scale` times the
+ * model's input size, the flows and mask upsampled to it. It runs on the
+ * libuv pool, like the warp that follows it.
+ *
  * Also here: the two resamplings that apply a step's update, taken at a
  * block's scale, to the working-resolution flows (bilinear upsampling as
  * PyTorch's interpolate(align_corners=False)) and hand them to the next block
@@ -21,6 +26,7 @@
  * graph computes.
  */
 #include <math.h>
+#include <stdint.h>
 #include <node_api.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +55,7 @@ static inline float sample(const float *p, int w, int h, float x, float y) {
  * a few MB faulted in anew every time). Each inference thread keeps its own
  * (a few MB at quality's working size) until it ends.
  */
-enum { SCRATCH_STEPS, SCRATCH_FLOW, SCRATCH_COLUMNS, SCRATCH_SLOTS };
+enum { SCRATCH_STEPS, SCRATCH_FLOW, SCRATCH_COLUMNS, SCRATCH_GREY, SCRATCH_SLOTS };
 
 static float *scratch(int slot, size_t count) {
   static _Thread_local float *buf[SCRATCH_SLOTS];
@@ -298,9 +304,149 @@ static napi_value lk_stage_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * planes of w x h -> planes of (w s) x (h s), bilinear as PyTorch's interpolate(scale_factor=s,
+ * align_corners=False) (source x = (X + 0.5) / s - 0.5, edges clamped), values times `gain`.
+ */
+static int upsample(const float *src, int planes, int w, int h, int s, float gain, float *dst) {
+  const int W = w * s, H = h * s;
+  int *cols = (int *)scratch(SCRATCH_COLUMNS, (size_t)3 * W);
+  if (!cols) return -1;
+  float *wx = (float *)(cols + 2 * W);
+  const float inv = 1.f / (float)s;
+  for (int X = 0; X < W; X++) {
+    const float sx = fmaxf(((float)X + 0.5f) * inv - 0.5f, 0.f);
+    const int x0 = clampi((int)sx, 0, w - 1);
+    cols[2 * X] = x0;
+    cols[2 * X + 1] = x0 + 1 < w ? x0 + 1 : x0;
+    wx[X] = sx - (float)x0;
+  }
+  for (int c = 0; c < planes; c++) {
+    const float *d = src + (size_t)c * w * h;
+    float *o = dst + (size_t)c * W * H;
+    for (int Y = 0; Y < H; Y++) {
+      const float sy = fmaxf(((float)Y + 0.5f) * inv - 0.5f, 0.f);
+      const int y0 = clampi((int)sy, 0, h - 1), y1 = y0 + 1 < h ? y0 + 1 : y0;
+      const float ay = sy - (float)y0;
+      const float *r0 = d + (size_t)y0 * w, *r1 = d + (size_t)y1 * w;
+      float *out = o + (size_t)Y * W;
+      for (int X = 0; X < W; X++) {
+        const float ax = wx[X];
+        const float top = r0[cols[2 * X]] + (r0[cols[2 * X + 1]] - r0[cols[2 * X]]) * ax;
+        const float bot = r1[cols[2 * X]] + (r1[cols[2 * X + 1]] - r1[cols[2 * X]]) * ax;
+        out[X] = (top + (bot - top) * ay) * gain;
+      }
+    }
+  }
+  return 0;
+}
+
+typedef struct {
+  const uint8_t *grey0, *grey1; /* [H, W] luma, packed */
+  const float *flow, *mask;     /* [4, h, w], [h, w] */
+  int w, h, scale, steps;
+  float t;
+  float *out_flow, *out_mask; /* [4, H, W], [H, W] */
+  int failed;
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref keep; /* the arrays, alive while the pool reads and writes them */
+} FineCall;
+
+static void fine_execute(napi_env env, void *data) {
+  FineCall *c = (FineCall *)data;
+  const int W = c->w * c->scale, H = c->h * c->scale;
+  const size_t N = (size_t)W * H;
+  float *grey = scratch(SCRATCH_GREY, 2 * N);
+  if (!grey || upsample(c->flow, 4, c->w, c->h, c->scale, (float)c->scale, c->out_flow) != 0 ||
+      upsample(c->mask, 1, c->w, c->h, c->scale, 1.f, c->out_mask) != 0) {
+    c->failed = 1;
+    return;
+  }
+  for (size_t i = 0; i < N; i++) {
+    grey[i] = (float)c->grey0[i] * (1.f / 255.f);
+    grey[N + i] = (float)c->grey1[i] * (1.f / 255.f);
+  }
+  c->failed = lk_refine(grey, c->out_flow, W, H, c->t, c->steps) != 0;
+}
+
+static void fine_complete(napi_env env, napi_status status, void *data) {
+  FineCall *c = (FineCall *)data;
+  napi_value v;
+  if (status == napi_ok && !c->failed) {
+    napi_get_undefined(env, &v);
+    napi_resolve_deferred(env, c->deferred, v);
+  } else {
+    napi_value msg;
+    napi_create_string_utf8(env, "lkFine: out of memory", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &v);
+    napi_reject_deferred(env, c->deferred, v);
+  }
+  napi_delete_reference(env, c->keep);
+  napi_delete_async_work(env, c->work);
+  free(c);
+}
+
+static int byte_array(napi_env env, napi_value v, uint8_t **data, size_t *length) {
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t offset;
+  return napi_get_typedarray_info(env, v, &type, length, (void **)data, &ab, &offset) == napi_ok && type == napi_uint8_array;
+}
+
+/*
+ * lkFine(grey0, grey1: Uint8Array [h*scale, w*scale] luma, flow: Float32Array [4, h, w], mask: Float32Array [h, w],
+ *        w, h, scale, t, steps, outFlow: Float32Array [4, h*scale, w*scale], outMask: Float32Array [h*scale, w*scale])
+ *   -> Promise<void>
+ * The field upsampled by scale into outFlow / outMask, then `steps` Lucas-Kanade steps on those flows.
+ */
+static napi_value lk_fine_js(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint8_t *g0, *g1;
+  float *flow, *mask, *of, *om;
+  size_t l0, l1, lf, lm, lof, lom;
+  int dims[3], steps;
+  double t;
+  if (argc < 11 || !byte_array(env, argv[0], &g0, &l0) || !byte_array(env, argv[1], &g1, &l1) || !float_array(env, argv[2], &flow, &lf) ||
+      !float_array(env, argv[3], &mask, &lm) || !get_ints(env, argv + 4, 3, dims) || napi_get_value_double(env, argv[7], &t) != napi_ok ||
+      napi_get_value_int32(env, argv[8], &steps) != napi_ok || !float_array(env, argv[9], &of, &lof) || !float_array(env, argv[10], &om, &lom)) {
+    napi_throw_type_error(env, NULL, "lkFine(grey0, grey1, flow, mask, w, h, scale, t, steps, outFlow, outMask): Uint8Arrays, Float32Arrays and numbers expected");
+    return NULL;
+  }
+  const int w = dims[0], h = dims[1], s = dims[2];
+  const size_t n = (size_t)(w > 0 ? w : 0) * (size_t)(h > 0 ? h : 0);
+  const size_t N = n * (size_t)(s > 0 ? s : 0) * (size_t)(s > 0 ? s : 0);
+  if (n == 0 || s < 1 || s > 16 || l0 < N || l1 < N || lf < 4 * n || lm < n || lof < 4 * N || lom < N || steps < 0 || steps > 64 ||
+      !(t >= 0.0 && t <= 1.0)) {
+    napi_throw_range_error(env, NULL, "lkFine: sizes do not fit (flow 4 and mask 1 plane of w x h; grey and out planes of "
+                                      "(w x scale) x (h x scale); 1 <= scale <= 16; 0 <= t <= 1)");
+    return NULL;
+  }
+  FineCall *c = calloc(1, sizeof *c);
+  if (!c) {
+    napi_throw_error(env, NULL, "lkFine: out of memory");
+    return NULL;
+  }
+  *c = (FineCall){.grey0 = g0, .grey1 = g1, .flow = flow, .mask = mask, .w = w, .h = h, .scale = s, .steps = steps, .t = (float)t,
+                  .out_flow = of, .out_mask = om};
+  napi_value keep, promise, name;
+  const int held[6] = {0, 1, 2, 3, 9, 10};
+  napi_create_array_with_length(env, 6, &keep);
+  for (int i = 0; i < 6; i++) napi_set_element(env, keep, i, argv[held[i]]);
+  napi_create_reference(env, keep, 1, &c->keep);
+  napi_create_promise(env, &c->deferred, &promise);
+  napi_create_string_utf8(env, "frc.lkFine", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, fine_execute, fine_complete, c, &c->work);
+  napi_queue_async_work(env, c->work);
+  return promise;
+}
+
 NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
       {"lkStage", NULL, lk_stage_js, NULL, NULL, NULL, napi_default, NULL},
+      {"lkFine", NULL, lk_fine_js, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;
