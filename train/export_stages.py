@@ -26,6 +26,15 @@ A network with Lucas-Kanade steps (ifnet.lk_refine) has them done natively as we
 and the engine refines lk_flow, adds the change (upsampled to the working resolution) to
 next_flow_mask (or to the last stage's flow), pools next_pair_flow from it again and only then warps.
 The card gets "lk": the steps after each stage.
+
+A network whose first block takes its flows from a Lucas-Kanade pyramid (ifnet.lk_pyramid_flow) has
+that done natively too: inside the graph its dozen steps on tiny images were ~40 % of the first
+stage's time (GridSample and a few hundred small nodes). Stage 0 then also outputs
+  pyramid_pair the grey frame pair at the first block's scale [1,2,h,w]
+and its next_flow_mask carries the block's own flows, which the engine replaces with the pyramid's
+(from zero flow, `steps` steps at pyramid_pair average-pooled by each of `pools` in turn, doubled
+bilinearly between them, upsampled to the working resolution at the end) before it pools
+next_pair_flow again. The card gets "lkPyramid": {"pools": [...], "steps": n}.
 """
 import argparse, json, os, sys
 import torch
@@ -50,15 +59,34 @@ class Stage(torch.nn.Module):
         ab = torch.cat([img0, img1], 1)
         s = inf.scales[i]
         p = ifnet.pool(ab, s)
-        fm = inf.block(i, p, t, inf.coefficients(t), *rest, lk=False)
+        fm = inf.block(i, p, t, inf.coefficients(t), *rest, lk=False, pyramid=False)
         lk = ()
         if inf.lk_steps[i]:  # what the engine's Lucas-Kanade steps need
-            grey = torch.cat([p[:, :3].mean(1, keepdim=True), p[:, 3:].mean(1, keepdim=True)], 1)
-            lk = (grey, inf.pooled_flow(fm, s)[:, :4])
+            lk = (inf.grey(p), inf.pooled_flow(fm, s)[:, :4])
+        if i == 0 and inf.lk_pyramid:  # what the engine's pyramid needs
+            lk = lk + (inf.grey(p),)
         if i == len(inf.blocks) - 1:
             return (fm[:, :4], torch.sigmoid(fm[:, 4:5])) + lk
         sn = inf.scales[i + 1]
         return (fm, ifnet.pool(ab, sn), inf.pooled_flow(fm, sn)) + lk
+
+
+def engine_pyramid(inf, out, t):
+    """What the engine does after stage 0 when the first block's flows come from the Lucas-Kanade pyramid:
+    the running flows replaced by the pyramid's, the next block's pooled flows taken again."""
+    if not inf.lk_pyramid:
+        return out
+    *main, pair = out
+    scales, steps = inf.lk_pyramid
+    s0 = inf.scales[0]
+    f = None
+    for k, s in enumerate(scales):
+        gs = ifnet.pool(pair, s // s0)
+        f = torch.zeros_like(gs.repeat(1, 2, 1, 1)) if f is None else ifnet.up(f, scales[k - 1] // s) * float(scales[k - 1] // s)
+        f = ifnet.lk_refine(gs[:, :1], gs[:, 1:], f, t, steps)
+    f = ifnet.up(f, scales[-1]) * float(scales[-1])
+    fm = torch.cat([f, main[0][:, 4:5]], 1)
+    return (fm, main[1], inf.pooled_flow(fm, inf.scales[1])) + tuple(main[3:])
 
 
 def engine_lk(inf, i, out, t):
@@ -80,7 +108,7 @@ def engine_lk(inf, i, out, t):
 def run_chain(inf, a, b, t):
     """The stages in order with PyTorch's grid_sample as the warp (and ifnet.lk_refine as the engine's
     Lucas-Kanade steps): must equal inf(a, b, t)."""
-    out = engine_lk(inf, 0, Stage(inf, 0)(a, b, t), t)
+    out = engine_lk(inf, 0, engine_pyramid(inf, Stage(inf, 0)(a, b, t), t), t)
     for i in range(1, len(inf.blocks)):
         fm, pn, fsn = out
         out = engine_lk(inf, i, Stage(inf, i)(a, b, t, fm, fsn, inf.warp_pair(pn, fsn)), t)
@@ -100,6 +128,7 @@ def main():
     if card.get('training', {}).get('steps') not in (None, int(ck['step'])):
         sys.exit(f'{card_path} was trained {card["training"]["steps"]} steps, {args.ckpt} {ck["step"]}')
     inf = ifnet_infer.InferIFNet(net).eval()
+    assert not (inf.lk_pyramid and inf.lk_steps[0]), "the engine runs the pyramid or steps after the first block, not both"
     n = len(inf.blocks)
     m = 4 * max(net.scales)
     with torch.no_grad():
@@ -120,7 +149,7 @@ def main():
             ins = ['img0', 'img1', 'timestep'] + (['flow_mask', 'pair_flow', 'warped_pair'] if i else [])
             last = i == n - 1
             outs = (['flow', 'mask'] if last else ['next_flow_mask', 'next_pair', 'next_pair_flow']) \
-                + (['lk_pair', 'lk_flow'] if inf.lk_steps[i] else [])
+                + (['lk_pair', 'lk_flow'] if inf.lk_steps[i] else []) + (['pyramid_pair'] if i == 0 and inf.lk_pyramid else [])
             # every tensor's own dynamic sizes: the levels differ in resolution
             dyn = {k: {2: f'{k}_h', 3: f'{k}_w'} for k in ins[3:] + outs}
             dyn.update({'img0': hw, 'img1': hw})
@@ -130,13 +159,19 @@ def main():
             torch.onnx.export(Stage(inf, i), feeds, os.path.join(args.out_dir, files[-1]), opset_version=16,
                               input_names=ins, output_names=outs, dynamic_axes=dyn, do_constant_folding=True)
             if not last:
-                fm, pn, fsn = engine_lk(inf, i, Stage(inf, i)(*feeds), t)
+                out = Stage(inf, i)(*feeds)
+                fm, pn, fsn = engine_lk(inf, i, engine_pyramid(inf, out, t) if i == 0 else out, t)
                 feeds = (a, b, t, fm, fsn, inf.warp_pair(pn, fsn))
     card['stages'] = files
     if any(inf.lk_steps):
         card['lk'] = list(inf.lk_steps)
     else:
         card.pop('lk', None)
+    if inf.lk_pyramid:
+        scales, steps = inf.lk_pyramid
+        card['lkPyramid'] = {'pools': [s // inf.scales[0] for s in scales], 'steps': steps}
+    else:
+        card.pop('lkPyramid', None)
     with open(card_path, 'w') as f:
         json.dump(card, f, indent=2)
     sizes = ', '.join(f'{x} {os.path.getsize(os.path.join(args.out_dir, x)) / 1e6:.2f} MB' for x in files)

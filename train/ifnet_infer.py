@@ -175,11 +175,11 @@ class InferIFNet(nn.Module):
         """The running flows and mask at 1/s of the working resolution (flows in pixels of that size)."""
         return ifnet.pool(fm, s) * torch.tensor([1.0 / s] * 4 + [1.0]).reshape(1, 5, 1, 1) if s > 1 else fm
 
-    def block(self, i, p, t, coef, fm=None, fs=None, wab=None, lk=True):
+    def block(self, i, p, t, coef, fm=None, fs=None, wab=None, lk=True, pyramid=True):
         """IFBlock i on the frame pair p pooled to its scale: the running flows and mask after it.
         Block 0 starts from nothing; later ones take the running fm, its pooled fs and the pair
         warped by it (wab). export_stages.py cuts the network here, so the engine can do the warps, and
-        (lk=False) the Lucas-Kanade steps after it."""
+        (lk=False) the Lucas-Kanade steps after it, and (pyramid=False) the first block's Lucas-Kanade pyramid."""
         blk, s = self.blocks[i], self.scales[i]
         tp = torch.ones_like(p[:, :1]) * t
         if fm is None:
@@ -198,7 +198,7 @@ class InferIFNet(nn.Module):
         if s > 1:
             o = ifnet.up(o, s) * torch.tensor([float(s)] * 4 + [1.0]).reshape(1, 5, 1, 1)
         o = o if fm is None else fm + o
-        if fm is None and self.lk_pyramid:  # the first block's flows are Lucas-Kanade's (ifnet.lk_pyramid_flow)
+        if fm is None and self.lk_pyramid and pyramid:  # the first block's flows are Lucas-Kanade's (ifnet.lk_pyramid_flow)
             o = torch.cat([self.pyramid_flow(p, t), o[:, 4:5]], 1)
         return self.lk(i, p, o, t) if lk and self.lk_steps[i] else o
 

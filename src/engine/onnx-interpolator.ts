@@ -5,6 +5,7 @@ import { type Session, type StagedModel, WorkerSession } from './worker-session.
 import type { Interpolated, Interpolator, RgbImage } from './interpolator.js';
 import type { FlowField, WarpFilter } from './warp-kernel.js';
 import type { LkFine } from './lk-fine.js';
+import type { LkPyramid } from './staged-session.js';
 
 export interface SessionOptions {
   /** `cpu` (default) or `cuda` where ONNX Runtime was installed with CUDA support. */
@@ -61,6 +62,8 @@ interface ModelCard {
    * the staged runner does natively; the single graph has them inside.
    */
   lk?: number[];
+  /** With `stages`: the first block's flows from a Lucas-Kanade pyramid, which the staged runner computes natively. */
+  lkPyramid?: LkPyramid;
   /**
    * With `engine` synthesis: Lucas-Kanade steps after the network at
    * `scale` times its input size, on the frames' luma (lk-fine.ts).
@@ -226,7 +229,7 @@ function stagesToRun(modelPath: string, card: ModelCard, options: SessionOptions
   if (card.lk !== undefined && !(Array.isArray(card.lk) && card.lk.every((n) => Number.isInteger(n) && n >= 0))) {
     throw new Error(`model card of ${modelPath}: lk must be a list of step counts`);
   }
-  return { stages: paths, lk: card.lk ?? [] };
+  return { stages: paths, lk: card.lk ?? [], ...(card.lkPyramid ? { lkPyramid: card.lkPyramid } : {}) };
 }
 
 function readCard(modelPath: string): ModelCard {

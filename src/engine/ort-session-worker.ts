@@ -19,7 +19,7 @@ let session: Session;
 try {
   session =
     typeof model === 'object' && 'stages' in model
-      ? await StagedSession.create(model.stages, options, model.lk)
+      ? await StagedSession.create(model.stages, options, model.lk, model.lkPyramid)
       : await ort.InferenceSession.create(model as string, options);
   port.postMessage({ kind: 'ready', inputNames: [...session.inputNames], outputNames: [...session.outputNames] } satisfies SessionReply);
 } catch (error) {

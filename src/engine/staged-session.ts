@@ -13,13 +13,26 @@ const lk = require('../../../build/Release/frc_lk_refine.node') as {
     grey: Float32Array, flow: Float32Array, width: number, height: number, t: number, steps: number,
     running: Float32Array, scale: number, nextFlow?: Float32Array, nextScale?: number,
   ): void;
+  /** The first block's flows from the pyramid over grey, written into running's flow planes; nextFlow pooled from running. */
+  lkPyramid(
+    grey: Float32Array, width: number, height: number, t: number, steps: number, pools: Int32Array,
+    running: Float32Array, up: number, nextFlow: Float32Array, nextScale: number,
+  ): void;
 };
+
+/** The card's `lkPyramid`: the first block's flows from Lucas-Kanade alone, over its grey pair pooled by each of `pools` in turn. */
+export interface LkPyramid {
+  pools: number[];
+  steps: number;
+}
 
 /** What each stage of a staged interpolator hands to the next (train/export_stages.py). */
 const NEXT = { flowMask: 'next_flow_mask', pair: 'next_pair', pairFlow: 'next_pair_flow' } as const;
 const FROM_PREVIOUS = ['flow_mask', 'pair_flow', 'warped_pair'] as const;
 /** What a stage followed by Lucas-Kanade steps hands to them: the grey pair and the flows at its block's scale. */
 const LK = { pair: 'lk_pair', flow: 'lk_flow' } as const;
+/** What the first stage hands to the Lucas-Kanade pyramid: the grey pair at its block's scale. */
+const PYRAMID_PAIR = 'pyramid_pair';
 
 /**
  * An interpolator cut into one ONNX graph per IFBlock, run in order with the
@@ -37,6 +50,12 @@ const LK = { pair: 'lk_pair', flow: 'lk_flow' } as const;
  * (native/lk-refine.c): a stage followed by them also outputs `lk_pair` and
  * `lk_flow`, and the change they make to `lk_flow` is upsampled into the
  * running flows before the next block's flows are pooled and its pair warped.
+ * A card with `lkPyramid` gives the first block Lucas-Kanade's flows from
+ * zero flow instead of its own (train/ifnet.py's lk_pyramid_flow), also
+ * natively: the first stage outputs `pyramid_pair`, and its flows in
+ * `next_flow_mask` are replaced before the second block's are pooled. In
+ * the graph those dozen steps on tiny images took ~40 % of the first stage
+ * (GridSample and a few hundred small nodes).
  *
  * Runs where its caller runs: the engine creates it inside an inference
  * thread (ort-session-worker.ts), like a plain session.
@@ -45,22 +64,40 @@ export class StagedSession implements Session {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
 
+  private readonly pools?: Int32Array;
+
   private constructor(
     private readonly stages: ort.InferenceSession[],
     private readonly lkSteps: readonly number[],
+    private readonly pyramid?: LkPyramid,
   ) {
+    if (pyramid) this.pools = Int32Array.from(pyramid.pools);
     this.inputNames = stages[0]!.inputNames;
     this.outputNames = stages.at(-1)!.outputNames;
   }
 
   /**
    * Loads the stage graphs (in order), with `lkSteps[i]` Lucas-Kanade steps
-   * after stage i; rejects, naming the stage, when one does not follow the contract.
+   * after stage i and, with `pyramid`, the first block's flows from it;
+   * rejects, naming the stage, when one does not follow the contract.
    */
-  static async create(paths: readonly string[], options: ort.InferenceSession.SessionOptions, lkSteps: readonly number[] = []): Promise<StagedSession> {
+  static async create(
+    paths: readonly string[],
+    options: ort.InferenceSession.SessionOptions,
+    lkSteps: readonly number[] = [],
+    pyramid?: LkPyramid,
+  ): Promise<StagedSession> {
     if (paths.length < 2) throw new Error(`a staged model needs at least two stages (got ${paths.length})`);
     if (lkSteps.length > paths.length || !lkSteps.every((n) => Number.isInteger(n) && n >= 0 && n <= 16)) {
       throw new Error(`lk must list at most one step count (0-16) per stage, got [${lkSteps.join(', ')}]`);
+    }
+    if (pyramid) {
+      const { pools, steps } = pyramid;
+      const chained = Array.isArray(pools) && pools.length >= 1 && pools.length <= 8 && pools.every((q, k) => Number.isInteger(q) && q >= 1 && (k === 0 || pools[k - 1]! % q === 0));
+      if (!chained || !(Number.isInteger(steps) && steps >= 0 && steps <= 16)) {
+        throw new Error('lkPyramid must be { pools: 1-8 pool factors, each dividing the one before; steps: 0-16 }');
+      }
+      if ((lkSteps[0] ?? 0) > 0) throw new Error('lkPyramid replaces the first block\'s flows: the first stage cannot also have lk steps');
     }
     const stages: ort.InferenceSession[] = [];
     try {
@@ -70,6 +107,7 @@ export class StagedSession implements Session {
           ...(i > 0 ? FROM_PREVIOUS.filter((n) => !stage.inputNames.includes(n)) : []),
           ...(i < stages.length - 1 ? Object.values(NEXT).filter((n) => !stage.outputNames.includes(n)) : []),
           ...((lkSteps[i] ?? 0) > 0 ? Object.values(LK).filter((n) => !stage.outputNames.includes(n)) : []),
+          ...(i === 0 && pyramid && !stage.outputNames.includes(PYRAMID_PAIR) ? [PYRAMID_PAIR] : []),
         ];
         if (missing.length > 0) throw new Error(`stage ${i} (${paths[i]}) lacks ${missing.join(', ')}`);
       });
@@ -77,12 +115,12 @@ export class StagedSession implements Session {
       await Promise.all(stages.map((s) => s.release()));
       throw error;
     }
-    return new StagedSession(stages, lkSteps);
+    return new StagedSession(stages, lkSteps, pyramid);
   }
 
   async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
     const t = (feeds.timestep?.data as Float32Array | undefined)?.[0] ?? 0.5;
-    let out = this.refine(0, await this.stages[0]!.run(feeds), t);
+    let out = this.refine(0, this.firstFlows(await this.stages[0]!.run(feeds), t), t);
     for (const [k, stage] of this.stages.slice(1).entries()) {
       const pair = out[NEXT.pair]!;
       const pairFlow = out[NEXT.pairFlow]!;
@@ -100,6 +138,27 @@ export class StagedSession implements Session {
       });
       out = this.refine(k + 1, out, t);
     }
+    return out;
+  }
+
+  /**
+   * The first stage's outputs with its flows replaced by the pyramid's, where
+   * the card has one, and the second block's flows pooled from them again.
+   */
+  private firstFlows(out: Record<string, ort.Tensor>, t: number): Record<string, ort.Tensor> {
+    if (!this.pyramid) return out;
+    const grey = out[PYRAMID_PAIR]!;
+    const running = out[NEXT.flowMask]!;
+    const next = out[NEXT.pairFlow]!;
+    const [, channels, h, w] = grey.dims as number[];
+    const [, , H, W] = running.dims as number[];
+    const last = this.pyramid.pools.at(-1)!;
+    const up = (W! * last) / w!;
+    const nextScale = W! / (next.dims[3] as number);
+    if (channels !== 2 || !Number.isInteger(up) || H! * last !== h! * up || !Number.isInteger(nextScale)) {
+      throw new Error(`stage 0 returned pyramid_pair ${grey.dims.join('x')} for flows ${running.dims.join('x')}`);
+    }
+    lk.lkPyramid(grey.data as Float32Array, w!, h!, t, this.pyramid.steps, this.pools!, running.data as Float32Array, up, next.data as Float32Array, nextScale);
     return out;
   }
 

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { ort } from './ort.js';
+import type { LkPyramid } from './staged-session.js';
 
 /**
  * What the engine needs of an ONNX Runtime session: `ort.InferenceSession`
@@ -19,10 +20,11 @@ export interface WireTensor {
   dims: number[];
 }
 
-/** A staged model: its stage files in order, and the Lucas-Kanade steps after each stage (none if absent). */
+/** A staged model: its stage files in order, the Lucas-Kanade steps after each stage (none if absent), and its first block's pyramid. */
 export interface StagedModel {
   stages: readonly string[];
   lk?: readonly number[];
+  lkPyramid?: LkPyramid;
 }
 
 /** Internal: the worker's start data, and the messages both ways. */

@@ -61,9 +61,8 @@ test('the native pair warp refuses arrays too small for the sizes given, and NaN
   assert.ok(out.every((v) => v === 0.5), 'a NaN coordinate clamps to the image instead of reading outside it');
 });
 
-/** An eval frame reduced as the engine would feed it to `fast` at 720p (160x96 after padding), as planar float RGB. */
-function evalFrame(file: string): RgbImage {
-  const [width, height] = [160, 96];
+/** An eval frame reduced as the engine would feed it to `fast` at 720p (160x96 after padding), or to another size, as planar float RGB. */
+function evalFrame(file: string, [width, height]: readonly [number, number] = [160, 96]): RgbImage {
   const raw = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-vf', `scale=${width}:${height}:flags=area`, '-f', 'rawvideo', '-pix_fmt', 'gbrpf32le', '-'], { maxBuffer: 1 << 24 });
   const planes = new Float32Array(raw.buffer, raw.byteOffset, 3 * width * height);
   // gbrp order is G, B, R: the model wants R, G, B
@@ -75,10 +74,11 @@ function evalFrame(file: string): RgbImage {
   return { width, height, paddedWidth: width, paddedHeight: height, data };
 }
 
-test('the shipped stages compute what the single fast graph computes, on real frames', async () => {
+for (const [name, size] of [['fast', [160, 96]], ['quality', [416, 240]]] as const)
+test(`the shipped stages compute what the single ${name} graph computes, on real frames`, async () => {
   const dir = join(EVAL, 'middlebury_other', 'DogDance');
-  const [a, b] = [evalFrame(join(dir, 'frame0.png')), evalFrame(join(dir, 'frame1.png'))];
-  const path = resolveModelPath('fast');
+  const [a, b] = [evalFrame(join(dir, 'frame0.png'), size), evalFrame(join(dir, 'frame1.png'), size)];
+  const path = resolveModelPath(name);
   const single = await OnnxInterpolator.fromFile(path, { staged: false });
   const staged = await OnnxInterpolator.fromFile(path);
   try {
@@ -93,6 +93,33 @@ test('the shipped stages compute what the single fast graph computes, on real fr
   } finally {
     await Promise.all([single.close(), staged.close()]);
   }
+});
+
+test('a staged model without its Lucas-Kanade pyramid, or with one the card gets wrong, computes something else or is refused', async (t) => {
+  const dir = tempDir(t);
+  const card = JSON.parse(readFileSync(resolveModelPath('fast').replace(/\.onnx$/, '.json'), 'utf8'));
+  for (const f of ['fast.onnx', ...card.stages]) copyFileSync(join(REPO, 'models', f), join(dir, f));
+  const frames = ['frame0.png', 'frame1.png'].map((f) => evalFrame(join(EVAL, 'middlebury_other', 'DogDance', f)));
+  const flows = async (edit: Record<string, unknown>) => {
+    writeFileSync(join(dir, 'fast.json'), JSON.stringify({ ...card, ...edit }));
+    const model = await OnnxInterpolator.fromFile(join(dir, 'fast.onnx'));
+    try {
+      return (await model.estimateFlow(frames[0]!, frames[1]!, 0.5)).flow;
+    } finally {
+      await model.close();
+    }
+  };
+  const [withPyramid, without] = [await flows({}), await flows({ lkPyramid: undefined })];
+  let diff = 0;
+  withPyramid.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - without[i]!))));
+  assert.ok(diff > 0.5, `the pyramid's flows are not the first block's own (largest difference ${diff} px)`);
+  await assert.rejects(flows({ lkPyramid: { pools: [2, 4], steps: 4 } }), /lkPyramid must be/);
+  await assert.rejects(flows({ lkPyramid: { pools: [4, 2, 1], steps: 4 }, lk: [1, 2, 2] }), /cannot also have lk steps/);
+  // a first stage without the pair the pyramid needs
+  await assert.rejects(
+    StagedSession.create([join(dir, card.stages[1]), join(dir, card.stages[2])], sessionOptions('cpu', 1), [], { pools: [4, 2, 1], steps: 4 }),
+    /stage 0 .* lacks .*pyramid_pair/,
+  );
 });
 
 test('a card whose stage files are missing, or stages that break the contract, fail with the reason', async (t) => {

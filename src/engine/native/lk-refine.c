@@ -14,6 +14,11 @@
  * equals the single graph up to float rounding (test/engine/lk-refine.test.ts
  * and staged-session.test.ts).
  *
+ * lkPyramid gives the first block its flows the same way, from zero flow,
+ * coarse to fine over average-pooled copies of its grey pair (the card's
+ * "lkPyramid"; train/ifnet.py's lk_pyramid_flow): inside the first stage's
+ * graph those dozen steps on tiny images cost more than the block itself.
+ *
  * lkFine does the steps once more after the whole network, above its
  * resolution (the card's "lkFine"): on the frames' luma at `scale` times the
  * model's input size, the flows and mask upsampled to it. It runs on the
@@ -55,7 +60,7 @@ static inline float sample(const float *p, int w, int h, float x, float y) {
  * a few MB faulted in anew every time). Each inference thread keeps its own
  * (a few MB at quality's working size) until it ends.
  */
-enum { SCRATCH_STEPS, SCRATCH_FLOW, SCRATCH_COLUMNS, SCRATCH_GREY, SCRATCH_SLOTS };
+enum { SCRATCH_STEPS, SCRATCH_FLOW, SCRATCH_COLUMNS, SCRATCH_GREY, SCRATCH_PYRAMID_GREY, SCRATCH_PYRAMID_FLOW, SCRATCH_SLOTS };
 
 static float *scratch(int slot, size_t count) {
   static _Thread_local float *buf[SCRATCH_SLOTS];
@@ -341,6 +346,104 @@ static int upsample(const float *src, int planes, int w, int h, int s, float gai
   return 0;
 }
 
+/* out [planes, h/q, w/q] = q x q means of src [planes, h, w] (avg_pool2d(q), sizes rounded down) */
+static void pool_planes(const float *src, int planes, int w, int h, int q, float *out) {
+  const int ow = w / q, oh = h / q;
+  const float area = 1.f / (float)(q * q);
+  for (int c = 0; c < planes; c++)
+    for (int y = 0; y < oh; y++)
+      for (int x = 0; x < ow; x++) {
+        float sum = 0.f;
+        for (int j = 0; j < q; j++)
+          for (int i = 0; i < q; i++) sum += src[(size_t)c * w * h + (size_t)(y * q + j) * w + (x * q + i)];
+        out[(size_t)c * ow * oh + (size_t)y * ow + x] = sum * area;
+      }
+}
+
+/*
+ * The first block's flows from the Lucas-Kanade pyramid: from zero flow at grey [2, h, w] pooled by
+ * pools[0], `steps` steps at each level, the flows upsampled (bilinear, times the ratio) from one
+ * level to the next, and from the last to running's W x H (W = w / pools[last] * up). They replace
+ * running's four flow planes; nextFlow, when given, is pooled from running again. 0, or -1 when out
+ * of memory.
+ */
+static int lk_pyramid(const float *grey, int w, int h, float t, int steps, const int *pools, int levels, float *running, int W,
+                      int H, float *next_flow, int next_scale) {
+  size_t most = 0;
+  for (int k = 0; k < levels; k++) {
+    const size_t n = (size_t)(w / pools[k]) * (h / pools[k]);
+    if (n > most) most = n;
+  }
+  float *g = scratch(SCRATCH_PYRAMID_GREY, 2 * most), *f = scratch(SCRATCH_PYRAMID_FLOW, 8 * most);
+  if (!g || !f) return -1;
+  float *cur = f, *spare = f + 4 * most;
+  int lw = 0, lh = 0;
+  for (int k = 0; k < levels; k++) {
+    const int q = pools[k], kw = w / q, kh = h / q;
+    pool_planes(grey, 2, w, h, q, g);
+    if (k == 0) {
+      memset(cur, 0, sizeof(float) * 4 * (size_t)kw * kh);
+    } else {
+      const int r = pools[k - 1] / q;
+      if (upsample(cur, 4, lw, lh, r, (float)r, spare) != 0) return -1;
+      float *swap = cur;
+      cur = spare;
+      spare = swap;
+    }
+    if (lk_refine(g, cur, kw, kh, t, steps) != 0) return -1;
+    lw = kw;
+    lh = kh;
+  }
+  if (upsample(cur, 4, lw, lh, W / lw, (float)(W / lw), running) != 0) return -1;
+  if (next_flow) pool_flow_mask(running, W, H, next_scale, next_flow);
+  return 0;
+}
+
+/*
+ * lkPyramid(grey: Float32Array [2,h,w], width, height, t, steps, pools: Int32Array (each dividing the
+ *           one before and the sizes), running: Float32Array [5, H, W] with W = width / pools[last] * up,
+ *           up, nextFlow: Float32Array [5, H/nextScale, W/nextScale], nextScale)
+ */
+static napi_value lk_pyramid_js(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  float *grey, *running, *next;
+  size_t greyLen, runningLen, nextLen;
+  int wh[2], steps, up, next_scale;
+  double t;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t levels, offset;
+  int *pools;
+  if (argc < 10 || !float_array(env, argv[0], &grey, &greyLen) || !get_ints(env, argv + 1, 2, wh) ||
+      napi_get_value_double(env, argv[3], &t) != napi_ok || napi_get_value_int32(env, argv[4], &steps) != napi_ok ||
+      napi_get_typedarray_info(env, argv[5], &type, &levels, (void **)&pools, &ab, &offset) != napi_ok || type != napi_int32_array ||
+      !float_array(env, argv[6], &running, &runningLen) || napi_get_value_int32(env, argv[7], &up) != napi_ok ||
+      !float_array(env, argv[8], &next, &nextLen) || napi_get_value_int32(env, argv[9], &next_scale) != napi_ok) {
+    napi_throw_type_error(env, NULL, "lkPyramid(grey, width, height, t, steps, pools: Int32Array, running, up, nextFlow, nextScale): "
+                                     "Float32Arrays and numbers expected");
+    return NULL;
+  }
+  const int w = wh[0], h = wh[1];
+  int ok = w > 0 && h > 0 && levels >= 1 && levels <= 8 && steps >= 0 && steps <= 64 && up >= 1 && next_scale >= 1 && t >= 0.0 && t <= 1.0 &&
+           greyLen >= 2 * (size_t)w * h;
+  for (size_t k = 0; ok && k < levels; k++)
+    ok = pools[k] >= 1 && w % pools[k] == 0 && h % pools[k] == 0 && (k == 0 || pools[k - 1] % pools[k] == 0);
+  const int W = ok ? w / pools[levels - 1] * up : 0, H = ok ? h / pools[levels - 1] * up : 0;
+  ok = ok && runningLen >= 5 * (size_t)W * H && W % next_scale == 0 && H % next_scale == 0 &&
+       nextLen >= 5 * (size_t)(W / next_scale) * (H / next_scale);
+  if (!ok) {
+    napi_throw_range_error(env, NULL, "lkPyramid: sizes do not fit (grey 2 planes of width x height, each pool dividing them and the "
+                                      "pool before; running 5 planes of (width / last pool x up) x (height / ...); nextFlow 5 of that / "
+                                      "nextScale; 0 <= t <= 1)");
+    return NULL;
+  }
+  if (lk_pyramid(grey, w, h, (float)t, steps, pools, (int)levels, running, W, H, next, next_scale) != 0)
+    napi_throw_error(env, NULL, "lkPyramid: out of memory");
+  return NULL;
+}
+
 typedef struct {
   const uint8_t *grey0, *grey1; /* [H, W] luma, packed */
   const float *flow, *mask;     /* [4, h, w], [h, w] */
@@ -447,6 +550,7 @@ NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
       {"lkStage", NULL, lk_stage_js, NULL, NULL, NULL, napi_default, NULL},
       {"lkFine", NULL, lk_fine_js, NULL, NULL, NULL, napi_default, NULL},
+      {"lkPyramid", NULL, lk_pyramid_js, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;
