@@ -127,12 +127,19 @@ def main():
     ap.add_argument('--lk-fine', default=None, metavar='SCALE:STEPS',
                     help='card lkFine: Lucas-Kanade steps the engine takes after the network at SCALE times its input '
                          'size, on the frames\' luma (src/engine/lk-fine.ts; fast: 2:1, train/README.md, fifteenth session)')
+    ap.add_argument('--lk', default=None, metavar='A,B,C',
+                    help='Lucas-Kanade steps after each block at inference, instead of the checkpoint\'s (parameter-free; '
+                         'quality: 0,1,1, train/README.md, fifteenth session); written to the card\'s config')
+    ap.add_argument('--lk-pyramid', default=None, metavar='S1,S2,..:STEPS',
+                    help='the first block\'s Lucas-Kanade pyramid at inference, instead of the checkpoint\'s (quality: 16,8,4:3)')
     ap.add_argument('--graph', action='store_true',
                     help='export the whole-frame reference graph (synthesis in the graph, card synthesis '
                          '"graph") instead of the flow-only model the engine warps with')
     args = ap.parse_args()
     torch.set_num_threads(2)
     net, ck = ifnet.load_student(args.ckpt)
+    trained_lk = (ck['cfg'].get('lk'), ck['cfg'].get('lk_pyramid'))
+    apply_lk(net, ck, args.lk, args.lk_pyramid)
     if args.down:
         net.down = args.down
     net.final_warp = args.warp
@@ -157,6 +164,10 @@ def main():
         card['intraOpThreads'] = args.intra_op_threads
     if args.warp != 'bilinear':
         card['warp'] = args.warp
+    if args.lk or args.lk_pyramid:
+        card['note'] += (f' The Lucas-Kanade settings it runs with (config lk, lk_pyramid) are not those it was trained with '
+                         f'(lk {list(trained_lk[0] or [])}, lk_pyramid {trained_lk[1]}): they have no parameters, and these '
+                         'won on held-out footage (train/README.md, fifteenth session).')
     if args.lk_fine and not args.graph:
         scale, steps = (int(v) for v in args.lk_fine.split(':'))
         card['lkFine'] = {'scale': scale, 'steps': steps}
@@ -165,6 +176,19 @@ def main():
     with open(os.path.splitext(out)[0] + '.json', 'w') as f:
         json.dump(card, f, indent=2)
     print(f'wrote {out} ({os.path.getsize(out)/1e6:.2f} MB) and its card, from {args.ckpt} step {ck["step"]}')
+
+
+def apply_lk(net, ck, lk=None, lk_pyramid=None):
+    """Other Lucas-Kanade settings for a trained network (they have no parameters), on the network and in its
+    checkpoint's config (which the card copies). lk: 'A,B,C' or a list; lk_pyramid: 'S1,S2,..:STEPS' or [[S1, ..], STEPS]."""
+    if lk is not None:
+        net.lk = tuple(int(x) for x in (lk.split(',') if isinstance(lk, str) else lk))
+        ck['cfg'] = {**ck['cfg'], 'lk': list(net.lk)}
+    if lk_pyramid is not None:
+        scales, steps = lk_pyramid.split(':') if isinstance(lk_pyramid, str) else lk_pyramid
+        scales = [int(x) for x in (scales.split(',') if isinstance(scales, str) else scales)]
+        net.lk_pyramid = (tuple(scales), int(steps))
+        ck['cfg'] = {**ck['cfg'], 'lk_pyramid': [scales, int(steps)]}
 
 
 def base_card(net, ck, args):

@@ -44,7 +44,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import ifnet  # noqa: E402
 import ifnet_infer  # noqa: E402
-from export_onnx import load_frames  # noqa: E402
+from export_onnx import apply_lk, load_frames  # noqa: E402
 
 
 class Stage(torch.nn.Module):
@@ -127,6 +127,8 @@ def main():
     net, ck = ifnet.load_student(args.ckpt)
     if card.get('training', {}).get('steps') not in (None, int(ck['step'])):
         sys.exit(f'{card_path} was trained {card["training"]["steps"]} steps, {args.ckpt} {ck["step"]}')
+    # the Lucas-Kanade settings the card was exported with (export_onnx.py --lk, --lk-pyramid)
+    apply_lk(net, ck, card.get('config', {}).get('lk'), card.get('config', {}).get('lk_pyramid'))
     inf = ifnet_infer.InferIFNet(net).eval()
     assert not (inf.lk_pyramid and inf.lk_steps[0]), "the engine runs the pyramid or steps after the first block, not both"
     n = len(inf.blocks)

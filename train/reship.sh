@@ -17,7 +17,7 @@ tag=$(basename "$ck" .pt)
 dino=$(ls "$root"/ckpt/dino/shipped-step*.pt | tail -n 1)
 py() { env OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$@"; }
 
-py train/export_onnx.py --ckpt "$ck" --name quality --down 2 --max-input-pixels 100000 --input-scale 0.8 --warp bicubic
+py train/export_onnx.py --ckpt "$ck" --name quality --down 2 --max-input-pixels 100000 --input-scale 0.8 --warp bicubic --lk 0,1,1 --lk-pyramid 16,8,4:3
 py train/export_onnx.py --ckpt "$ck" --name fast --down 4 --max-input-pixels 14400 --input-scale 0.8 --intra-op-threads 1 --warp bicubic --lk-fine 2:1
 py train/export_stages.py --ckpt "$ck" --name quality
 py train/export_stages.py --ckpt "$ck" --name fast
