@@ -165,6 +165,7 @@ def main():
     if args.warp != 'bilinear':
         card['warp'] = args.warp
     if args.lk or args.lk_pyramid:
+        card['training'].update(lk=trained_lk[0], lk_pyramid=trained_lk[1])  # import_onnx.py resumes training with these
         card['note'] += (f' The Lucas-Kanade settings it runs with (config lk, lk_pyramid) are not those it was trained with '
                          f'(lk {list(trained_lk[0] or [])}, lk_pyramid {trained_lk[1]}): they have no parameters, and these '
                          'won on held-out footage (train/README.md, fifteenth session).')

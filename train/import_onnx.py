@@ -150,6 +150,12 @@ def main():
     sd = model.state_dict()
     sd.update(student_state(args.onnx, model))
     model.load_state_dict(sd)
+    # a card that runs other Lucas-Kanade settings than it was trained with keeps the trained ones under
+    # training (export_onnx.py --lk, --lk-pyramid): training resumes with those
+    from export_onnx import apply_lk
+    trained = card['training']
+    apply_lk(model, {'cfg': model.cfg}, trained.get('lk'), trained.get('lk_pyramid'))
+    model.cfg.update({k: trained[k] for k in ('lk', 'lk_pyramid') if trained.get(k) is not None})
     step = int(card['training']['steps'])
     ckdir = os.path.join(args.root, 'ckpt', args.variant)
     os.makedirs(ckdir, exist_ok=True)
