@@ -4,7 +4,8 @@
  * `Synthesizer.synthesize` on a new pair of real decoded yuv420p frames (the
  * birds clip scaled to 480p/720p/1080p), so it includes converting the one
  * new input frame, as in a running stream. For flow models the parts are
- * timed too: reduced RGB conversion, the network, the native warp+blend.
+ * timed too: reduced RGB conversion, the network, the card's Lucas-Kanade
+ * step above the network (lkFine), the native warp+blend.
  *
  *   node dist/bench/synthesis.js [--interp blend] [--model models/fast.onnx ...] [--sizes 480,720,1080] [--runs 15]
  */
@@ -16,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Frame } from 'node-av/lib';
 import { createSynthesizer } from '../src/engine/create-interpolator.js';
+import { FineRefiner } from '../src/engine/lk-fine.js';
 import { OnnxInterpolator } from '../src/engine/onnx-interpolator.js';
 import { RgbConverter } from '../src/engine/rgb-convert.js';
 import type { Synthesizer } from '../src/engine/synthesis.js';
@@ -40,7 +42,7 @@ async function decodeFrames(file: string, count: number): Promise<Frame[]> {
 
 // Calls not timed first: ONNX Runtime grows its memory arena over the first runs at a new size, and on
 // this machine the first few dozen calls of a fresh process ran slower still (fast at 720p: median of
-// calls 1-59 25.6-29.3 ms, of calls 60-177 17.8-22.2 ms; bench/RESULTS.md). A live stream pays the
+// calls 1-59 25.6-37.0 ms, of calls 60-177 17.8-22.2 ms; bench/RESULTS.md). A live stream pays the
 // steady state, so that is what is timed.
 const WARMUP = 60;
 
@@ -57,11 +59,12 @@ async function timeSynth(synth: Synthesizer, frames: Frame[], runs: number): Pro
   return median(ms);
 }
 
-/** The flow path's three parts, each on its own (median ms): convert one frame, network, kernel. */
-async function timeParts(path: string, frames: Frame[], runs: number): Promise<[number, number, number]> {
+/** The flow path's parts, each on its own (median ms): convert one frame, network, the card's lkFine step (or 0), kernel. */
+async function timeParts(path: string, frames: Frame[], runs: number): Promise<[number, number, number, number]> {
   const model = await OnnxInterpolator.fromFile(path);
   const conv = await RgbConverter.create(model.padMultiple, model.inputScale, model.maxInputPixels);
-  const [tc, tn, tk]: number[][] = [[], [], []];
+  using fine = model.lkFine ? new FineRefiner(model.lkFine) : undefined;
+  const [tc, tn, tf, tk]: number[][] = [[], [], [], []];
   try {
     for (let i = 0; i < runs + WARMUP; i++) {
       let t0 = performance.now();
@@ -69,19 +72,22 @@ async function timeParts(path: string, frames: Frame[], runs: number): Promise<[
       const tConv = performance.now() - t0;
       const b = await conv.toRgb(frames[i + 1]!);
       t0 = performance.now();
-      const field = await model.estimateFlow(a, b, 0.5);
+      let field = await model.estimateFlow(a, b, 0.5);
       const tNet = performance.now() - t0;
+      t0 = performance.now();
+      if (fine) field = await fine.refine(frames[i]!, frames[i + 1]!, field, 0.5);
+      const tFine = performance.now() - t0;
       t0 = performance.now();
       const out = await warpBlend(frames[i]!, frames[i + 1]!, field, { filter: model.warpFilter });
       const tKern = performance.now() - t0;
       out.free();
-      if (i >= WARMUP) tc.push(tConv), tn.push(tNet), tk.push(tKern);
+      if (i >= WARMUP) tc.push(tConv), tn.push(tNet), tf.push(tFine), tk.push(tKern);
     }
   } finally {
     conv[Symbol.dispose]();
     await model.close();
   }
-  return [median(tc), median(tn), median(tk)];
+  return [median(tc), median(tn), median(tf), median(tk)];
 }
 
 async function main(): Promise<void> {
@@ -106,9 +112,9 @@ async function main(): Promise<void> {
         await synth.close();
         let parts = '';
         if (choice.modelPath) {
-          const [c, n, k] = await timeParts(choice.modelPath, frames, runs);
-          parts = ` ${c.toFixed(1)} | ${n.toFixed(1)} | ${k.toFixed(1)} |`;
-        } else parts = ' | | |';
+          const [c, n, f, k] = await timeParts(choice.modelPath, frames, runs);
+          parts = ` ${c.toFixed(1)} | ${n.toFixed(1)} | ${f.toFixed(1)} | ${k.toFixed(1)} |`;
+        } else parts = ' | | | |';
         rows.push(`| ${size}p | ${choice.label} | ${total.toFixed(1)} |${parts}`);
         console.error(rows.at(-1));
       }
@@ -118,8 +124,8 @@ async function main(): Promise<void> {
     rmSync(work, { recursive: true, force: true });
   }
   console.log(`\n${today()}, ${machine()}, median of ${runs} calls (\`node dist/bench/synthesis.js ${process.argv.slice(2).join(' ')}\`)\n`);
-  console.log('| size | synthesizer | ms per in-between frame | convert 1 frame | network | warp+blend kernel |');
-  console.log('|---|---|---|---|---|---|');
+  console.log('| size | synthesizer | ms per in-between frame | convert 1 frame | network | lkFine | warp+blend kernel |');
+  console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
 }
 
