@@ -17,7 +17,7 @@
  * lkPyramid gives the first block its flows the same way, from zero flow,
  * coarse to fine over average-pooled copies of its grey pair (the card's
  * "lkPyramid"; train/ifnet.py's lk_pyramid_flow): inside the first stage's
- * graph those dozen steps on tiny images cost more than the block itself.
+ * graph those dozen steps on tiny images took about 40 % of its time.
  *
  * lkFine does the steps once more after the whole network, above its
  * resolution (the card's "lkFine"): on the frames' luma at `scale` times the
@@ -184,37 +184,40 @@ static int lk_refine(const float *grey, float *flow, int w, int h, float t, int 
   return 0;
 }
 
-/* fm[c] (c < 4, W x H) += s * bilinear upsampling by s of delta[c] (w x h = W/s x H/s), align_corners=False */
-static int add_upsampled(const float *delta, int w, int h, int s, float *fm, int W, int H) {
-  const size_t n = (size_t)w * h, N = (size_t)W * H;
-  const float inv = 1.f / (float)s;
+/*
+ * planes of w x h -> planes of (w s) x (h s), bilinear as PyTorch's interpolate(scale_factor=s,
+ * align_corners=False) (source x = (X + 0.5) / s - 0.5, edges clamped), values times `gain`;
+ * written to dst, or with `add` added to what it holds. 0, or -1 when out of memory.
+ */
+static int upsample(const float *src, int planes, int w, int h, int s, float gain, float *dst, int add) {
+  const int W = w * s, H = h * s;
   /* each output column's two source columns and weight, the same for every row and plane */
   int *cols = (int *)scratch(SCRATCH_COLUMNS, (size_t)3 * W);
   if (!cols) return -1;
   float *wx = (float *)(cols + 2 * W);
+  const float inv = 1.f / (float)s;
   for (int X = 0; X < W; X++) {
-    float sx = ((float)X + 0.5f) * inv - 0.5f;
-    if (sx < 0.f) sx = 0.f;
+    const float sx = fmaxf(((float)X + 0.5f) * inv - 0.5f, 0.f);
     const int x0 = clampi((int)sx, 0, w - 1);
     cols[2 * X] = x0;
     cols[2 * X + 1] = x0 + 1 < w ? x0 + 1 : x0;
     wx[X] = sx - (float)x0;
   }
-  for (int c = 0; c < 4; c++) {
-    const float *d = delta + (size_t)c * n;
-    float *o = fm + (size_t)c * N;
+  for (int c = 0; c < planes; c++) {
+    const float *d = src + (size_t)c * w * h;
+    float *o = dst + (size_t)c * W * H;
     for (int Y = 0; Y < H; Y++) {
-      float sy = ((float)Y + 0.5f) * inv - 0.5f;
-      if (sy < 0.f) sy = 0.f;
+      const float sy = fmaxf(((float)Y + 0.5f) * inv - 0.5f, 0.f);
       const int y0 = clampi((int)sy, 0, h - 1), y1 = y0 + 1 < h ? y0 + 1 : y0;
       const float ay = sy - (float)y0;
       const float *r0 = d + (size_t)y0 * w, *r1 = d + (size_t)y1 * w;
       float *out = o + (size_t)Y * W;
       for (int X = 0; X < W; X++) {
         const float ax = wx[X];
-        const float top = r0[cols[2 * X]] * (1.f - ax) + r0[cols[2 * X + 1]] * ax;
-        const float bot = r1[cols[2 * X]] * (1.f - ax) + r1[cols[2 * X + 1]] * ax;
-        out[X] += (top * (1.f - ay) + bot * ay) * (float)s;
+        const float top = r0[cols[2 * X]] + (r0[cols[2 * X + 1]] - r0[cols[2 * X]]) * ax;
+        const float bot = r1[cols[2 * X]] + (r1[cols[2 * X + 1]] - r1[cols[2 * X]]) * ax;
+        const float v = (top + (bot - top) * ay) * gain;
+        out[X] = add ? out[X] + v : v;
       }
     }
   }
@@ -266,7 +269,7 @@ static int lk_stage(const float *grey, const float *flow, int w, int h, float t,
   memcpy(delta, flow, sizeof(float) * 4 * n);
   if (lk_refine(grey, delta, w, h, t, steps) != 0) return -1;
   for (size_t i = 0; i < 4 * n; i++) delta[i] -= flow[i];
-  if (add_upsampled(delta, w, h, scale, running, w * scale, h * scale) != 0) return -1;
+  if (upsample(delta, 4, w, h, scale, (float)scale, running, 1) != 0) return -1;
   if (next_flow) pool_flow_mask(running, w * scale, h * scale, next_scale, next_flow);
   return 0;
 }
@@ -309,42 +312,6 @@ static napi_value lk_stage_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/*
- * planes of w x h -> planes of (w s) x (h s), bilinear as PyTorch's interpolate(scale_factor=s,
- * align_corners=False) (source x = (X + 0.5) / s - 0.5, edges clamped), values times `gain`.
- */
-static int upsample(const float *src, int planes, int w, int h, int s, float gain, float *dst) {
-  const int W = w * s, H = h * s;
-  int *cols = (int *)scratch(SCRATCH_COLUMNS, (size_t)3 * W);
-  if (!cols) return -1;
-  float *wx = (float *)(cols + 2 * W);
-  const float inv = 1.f / (float)s;
-  for (int X = 0; X < W; X++) {
-    const float sx = fmaxf(((float)X + 0.5f) * inv - 0.5f, 0.f);
-    const int x0 = clampi((int)sx, 0, w - 1);
-    cols[2 * X] = x0;
-    cols[2 * X + 1] = x0 + 1 < w ? x0 + 1 : x0;
-    wx[X] = sx - (float)x0;
-  }
-  for (int c = 0; c < planes; c++) {
-    const float *d = src + (size_t)c * w * h;
-    float *o = dst + (size_t)c * W * H;
-    for (int Y = 0; Y < H; Y++) {
-      const float sy = fmaxf(((float)Y + 0.5f) * inv - 0.5f, 0.f);
-      const int y0 = clampi((int)sy, 0, h - 1), y1 = y0 + 1 < h ? y0 + 1 : y0;
-      const float ay = sy - (float)y0;
-      const float *r0 = d + (size_t)y0 * w, *r1 = d + (size_t)y1 * w;
-      float *out = o + (size_t)Y * W;
-      for (int X = 0; X < W; X++) {
-        const float ax = wx[X];
-        const float top = r0[cols[2 * X]] + (r0[cols[2 * X + 1]] - r0[cols[2 * X]]) * ax;
-        const float bot = r1[cols[2 * X]] + (r1[cols[2 * X + 1]] - r1[cols[2 * X]]) * ax;
-        out[X] = (top + (bot - top) * ay) * gain;
-      }
-    }
-  }
-  return 0;
-}
 
 /* out [planes, h/q, w/q] = q x q means of src [planes, h, w] (avg_pool2d(q), sizes rounded down) */
 static void pool_planes(const float *src, int planes, int w, int h, int q, float *out) {
@@ -385,7 +352,7 @@ static int lk_pyramid(const float *grey, int w, int h, float t, int steps, const
       memset(cur, 0, sizeof(float) * 4 * (size_t)kw * kh);
     } else {
       const int r = pools[k - 1] / q;
-      if (upsample(cur, 4, lw, lh, r, (float)r, spare) != 0) return -1;
+      if (upsample(cur, 4, lw, lh, r, (float)r, spare, 0) != 0) return -1;
       float *swap = cur;
       cur = spare;
       spare = swap;
@@ -394,7 +361,7 @@ static int lk_pyramid(const float *grey, int w, int h, float t, int steps, const
     lw = kw;
     lh = kh;
   }
-  if (upsample(cur, 4, lw, lh, W / lw, (float)(W / lw), running) != 0) return -1;
+  if (upsample(cur, 4, lw, lh, W / lw, (float)(W / lw), running, 0) != 0) return -1;
   if (next_flow) pool_flow_mask(running, W, H, next_scale, next_flow);
   return 0;
 }
@@ -461,8 +428,8 @@ static void fine_execute(napi_env env, void *data) {
   const int W = c->w * c->scale, H = c->h * c->scale;
   const size_t N = (size_t)W * H;
   float *grey = scratch(SCRATCH_GREY, 2 * N);
-  if (!grey || upsample(c->flow, 4, c->w, c->h, c->scale, (float)c->scale, c->out_flow) != 0 ||
-      upsample(c->mask, 1, c->w, c->h, c->scale, 1.f, c->out_mask) != 0) {
+  if (!grey || upsample(c->flow, 4, c->w, c->h, c->scale, (float)c->scale, c->out_flow, 0) != 0 ||
+      upsample(c->mask, 1, c->w, c->h, c->scale, 1.f, c->out_mask, 0) != 0) {
     c->failed = 1;
     return;
   }
