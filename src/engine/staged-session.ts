@@ -64,14 +64,15 @@ export class StagedSession implements Session {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
 
-  private readonly pools?: Int32Array;
+  /** The card's pyramid, its pools as the native call takes them. */
+  private readonly pyramid?: { pools: Int32Array; steps: number };
 
   private constructor(
     private readonly stages: ort.InferenceSession[],
     private readonly lkSteps: readonly number[],
-    private readonly pyramid?: LkPyramid,
+    pyramid?: LkPyramid,
   ) {
-    if (pyramid) this.pools = Int32Array.from(pyramid.pools);
+    if (pyramid) this.pyramid = { pools: Int32Array.from(pyramid.pools), steps: pyramid.steps };
     this.inputNames = stages[0]!.inputNames;
     this.outputNames = stages.at(-1)!.outputNames;
   }
@@ -152,13 +153,14 @@ export class StagedSession implements Session {
     const next = out[NEXT.pairFlow]!;
     const [, channels, h, w] = grey.dims as number[];
     const [, , H, W] = running.dims as number[];
-    const last = this.pyramid.pools.at(-1)!;
+    const { pools, steps } = this.pyramid;
+    const last = pools.at(-1)!;
     const up = (W! * last) / w!;
     const nextScale = W! / (next.dims[3] as number);
     if (channels !== 2 || !Number.isInteger(up) || H! * last !== h! * up || !Number.isInteger(nextScale)) {
       throw new Error(`stage 0 returned pyramid_pair ${grey.dims.join('x')} for flows ${running.dims.join('x')}`);
     }
-    lk.lkPyramid(grey.data as Float32Array, w!, h!, t, this.pyramid.steps, this.pools!, running.data as Float32Array, up, next.data as Float32Array, nextScale);
+    lk.lkPyramid(grey.data as Float32Array, w!, h!, t, steps, pools, running.data as Float32Array, up, next.data as Float32Array, nextScale);
     return out;
   }
 

@@ -241,12 +241,15 @@ static void pool_flow_mask(const float *fm, int W, int H, int s, float *out) {
   }
 }
 
-static int float_array(napi_env env, napi_value v, float **data, size_t *length) {
+/* v's data and element count when it is a typed array of `want`, else 0 */
+static int typed_array(napi_env env, napi_value v, napi_typedarray_type want, void *data, size_t *length) {
   napi_typedarray_type type;
   napi_value ab;
   size_t offset;
-  return napi_get_typedarray_info(env, v, &type, length, (void **)data, &ab, &offset) == napi_ok && type == napi_float32_array;
+  return napi_get_typedarray_info(env, v, &type, length, (void **)data, &ab, &offset) == napi_ok && type == want;
 }
+
+static int float_array(napi_env env, napi_value v, float **data, size_t *length) { return typed_array(env, v, napi_float32_array, data, length); }
 
 static int get_ints(napi_env env, napi_value *argv, int count, int *out) {
   for (int i = 0; i < count; i++)
@@ -379,13 +382,11 @@ static napi_value lk_pyramid_js(napi_env env, napi_callback_info info) {
   size_t greyLen, runningLen, nextLen;
   int wh[2], steps, up, next_scale;
   double t;
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t levels, offset;
+  size_t levels;
   int *pools;
   if (argc < 10 || !float_array(env, argv[0], &grey, &greyLen) || !get_ints(env, argv + 1, 2, wh) ||
       napi_get_value_double(env, argv[3], &t) != napi_ok || napi_get_value_int32(env, argv[4], &steps) != napi_ok ||
-      napi_get_typedarray_info(env, argv[5], &type, &levels, (void **)&pools, &ab, &offset) != napi_ok || type != napi_int32_array ||
+      !typed_array(env, argv[5], napi_int32_array, &pools, &levels) ||
       !float_array(env, argv[6], &running, &runningLen) || napi_get_value_int32(env, argv[7], &up) != napi_ok ||
       !float_array(env, argv[8], &next, &nextLen) || napi_get_value_int32(env, argv[9], &next_scale) != napi_ok) {
     napi_throw_type_error(env, NULL, "lkPyramid(grey, width, height, t, steps, pools: Int32Array, running, up, nextFlow, nextScale): "
@@ -457,13 +458,6 @@ static void fine_complete(napi_env env, napi_status status, void *data) {
   free(c);
 }
 
-static int byte_array(napi_env env, napi_value v, uint8_t **data, size_t *length) {
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t offset;
-  return napi_get_typedarray_info(env, v, &type, length, (void **)data, &ab, &offset) == napi_ok && type == napi_uint8_array;
-}
-
 /*
  * lkFine(grey0, grey1: Uint8Array [h*scale, w*scale] luma, flow: Float32Array [4, h, w], mask: Float32Array [h, w],
  *        w, h, scale, t, steps, outFlow: Float32Array [4, h*scale, w*scale], outMask: Float32Array [h*scale, w*scale])
@@ -479,7 +473,7 @@ static napi_value lk_fine_js(napi_env env, napi_callback_info info) {
   size_t l0, l1, lf, lm, lof, lom;
   int dims[3], steps;
   double t;
-  if (argc < 11 || !byte_array(env, argv[0], &g0, &l0) || !byte_array(env, argv[1], &g1, &l1) || !float_array(env, argv[2], &flow, &lf) ||
+  if (argc < 11 || !typed_array(env, argv[0], napi_uint8_array, &g0, &l0) || !typed_array(env, argv[1], napi_uint8_array, &g1, &l1) || !float_array(env, argv[2], &flow, &lf) ||
       !float_array(env, argv[3], &mask, &lm) || !get_ints(env, argv + 4, 3, dims) || napi_get_value_double(env, argv[7], &t) != napi_ok ||
       napi_get_value_int32(env, argv[8], &steps) != napi_ok || !float_array(env, argv[9], &of, &lof) || !float_array(env, argv[10], &om, &lom)) {
     napi_throw_type_error(env, NULL, "lkFine(grey0, grey1, flow, mask, w, h, scale, t, steps, outFlow, outMask): Uint8Arrays, Float32Arrays and numbers expected");
