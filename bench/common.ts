@@ -1,4 +1,4 @@
-import '../src/polyfills.js';
+import '../src/base/polyfills.js';
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 

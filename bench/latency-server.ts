@@ -5,12 +5,12 @@
  *
  *   node dist/bench/latency-server.js --interp blend|model|dup [--model PATH] [--factor 1|2] [--deadline-ms N] [--threads N] [--encoder-preset P] [--video-bitrate-kbps N]
  */
-import '../src/polyfills.js';
+import '../src/base/polyfills.js';
 import { parseArgs } from 'node:util';
-import type { InterpolatorKind } from '../src/engine/create-interpolator.js';
+import type { InterpolatorKind } from '../src/engine/model/create-interpolator.js';
 import type { X264Preset } from '../src/egress/x264-presets.js';
-import { captureFfmpegLog } from '../src/ffmpeg-log.js';
-import { Server } from '../src/serve.js';
+import { captureFfmpegLog } from '../src/base/ffmpeg-log.js';
+import { Server } from '../src/server/serve.js';
 
 const { values } = parseArgs({ options: { interp: { type: 'string' }, model: { type: 'string' }, factor: { type: 'string' }, 'deadline-ms': { type: 'string' }, threads: { type: 'string' }, 'encoder-preset': { type: 'string' }, 'video-bitrate-kbps': { type: 'string' } } });
 captureFfmpegLog();

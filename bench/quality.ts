@@ -10,11 +10,11 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } f
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { RgbConverter } from '../src/engine/rgb-convert.js';
-import { DEFAULT_MODEL_PATH } from '../src/engine/create-interpolator.js';
+import { RgbConverter } from '../src/engine/synthesis/rgb-convert.js';
+import { DEFAULT_MODEL_PATH } from '../src/engine/model/create-interpolator.js';
 import { evaluate, type EvalReport } from '../src/eval/evaluate.js';
 import { FrameMetrics } from '../src/eval/metrics.js';
-import { captureFfmpegLog } from '../src/ffmpeg-log.js';
+import { captureFfmpegLog } from '../src/base/ffmpeg-log.js';
 import { readStillImage } from '../src/ingest/still-image.js';
 import { machine, today } from './common.js';
 

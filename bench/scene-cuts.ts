@@ -16,18 +16,18 @@
  * `--write-card` stores the features threshold with the best F1 here into the
  * model's card (`sceneCut`), which the engine uses by default.
  */
-import '../src/polyfills.js';
+import '../src/base/polyfills.js';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AV_PIX_FMT_GBRP, SWS_AREA, type AVPixelFormat } from 'node-av/constants';
-import { dot } from '../src/engine/scene-cut.js';
-import { SemanticEncoder } from '../src/engine/semantic-encoder.js';
-import { DEFAULT_SEMANTIC_MODEL } from '../src/engine/semantic-stage.js';
-import { copyRows, ScaleContext } from '../src/engine/rgb-convert.js';
+import { dot } from '../src/engine/semantic/scene-cut.js';
+import { SemanticEncoder } from '../src/engine/semantic/semantic-encoder.js';
+import { DEFAULT_SEMANTIC_MODEL } from '../src/engine/semantic/semantic-stage.js';
+import { copyRows, ScaleContext } from '../src/engine/synthesis/rgb-convert.js';
 import { FrameMetrics } from '../src/eval/metrics.js';
 import { FileSource } from '../src/ingest/file-source.js';
-import { captureFfmpegLog } from '../src/ffmpeg-log.js';
+import { captureFfmpegLog } from '../src/base/ffmpeg-log.js';
 import { machine, today } from './common.js';
 
 const REPO = resolve(new URL('../..', import.meta.url).pathname);

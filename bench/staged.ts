@@ -7,9 +7,9 @@
  *   node dist/bench/staged.js [--model fast] [--size 160x96] [--blocks 8] [--calls 10]
  */
 import { parseArgs } from 'node:util';
-import { resolveModelPath } from '../src/engine/create-interpolator.js';
-import type { RgbImage } from '../src/engine/interpolator.js';
-import { OnnxInterpolator } from '../src/engine/onnx-interpolator.js';
+import { resolveModelPath } from '../src/engine/model/create-interpolator.js';
+import type { RgbImage } from '../src/engine/model/interpolator.js';
+import { OnnxInterpolator } from '../src/engine/model/onnx-interpolator.js';
 import { machine, today } from './common.js';
 
 function pattern(width: number, height: number, phase: number): RgbImage {

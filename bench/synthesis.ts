@@ -9,19 +9,19 @@
  *
  *   node dist/bench/synthesis.js [--interp blend] [--model models/fast.onnx ...] [--sizes 480,720,1080] [--runs 15]
  */
-import '../src/polyfills.js';
+import '../src/base/polyfills.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Frame } from 'node-av/lib';
-import { createSynthesizer } from '../src/engine/create-interpolator.js';
-import { FineRefiner } from '../src/engine/lk-fine.js';
-import { OnnxInterpolator } from '../src/engine/onnx-interpolator.js';
-import { RgbConverter } from '../src/engine/rgb-convert.js';
-import type { Synthesizer } from '../src/engine/synthesis.js';
-import { warpBlend } from '../src/engine/warp-kernel.js';
+import { createSynthesizer } from '../src/engine/model/create-interpolator.js';
+import { FineRefiner } from '../src/engine/synthesis/lk-fine.js';
+import { OnnxInterpolator } from '../src/engine/model/onnx-interpolator.js';
+import { RgbConverter } from '../src/engine/synthesis/rgb-convert.js';
+import type { Synthesizer } from '../src/engine/synthesis/synthesis.js';
+import { warpBlend } from '../src/engine/synthesis/warp-kernel.js';
 import { FileSource } from '../src/ingest/file-source.js';
 import { machine, today } from './common.js';
 

@@ -6,9 +6,9 @@
  * `sent[n]` is when frame n's packets were all handed to the peer.
  */
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket } from 'werift';
-import { accessUnitNals, packetizeH264 } from '../src/egress/h264-packetizer.js';
-import { parameterSets } from '../src/egress/h264-parameter-sets.js';
-import { annexBFromAvcc } from '../src/ingest/avcc.js';
+import { accessUnitNals, packetizeH264 } from '../src/protocols/webrtc/h264-packetizer.js';
+import { parameterSets } from '../src/base/h264.js';
+import { annexBFromAvcc } from '../src/base/avcc.js';
 
 /** FLV video tags (11-byte header, data, 4-byte size) → H.264 access units; the head's sequence header → SPS and PPS. */
 export function h264FromFlv(clip: { head: Buffer; frames: Buffer[] }): { parameterSets: Buffer[]; frames: { data: Buffer; keyframe: boolean }[] } {

@@ -1,17 +1,17 @@
 #!/usr/bin/env node
-import './polyfills.js';
+import './base/polyfills.js';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { convert, type ConvertProgress, type ConvertSummary } from './convert.js';
-import { formatSummary } from './convert-summary.js';
-import { INTERPOLATOR_KINDS, type InterpolatorChoice, type InterpolatorKind, resolveModelPath } from './engine/create-interpolator.js';
-import type { SemanticChoice } from './engine/semantic-stage.js';
-import { parseRate, type RateTarget } from './engine/slot-planner.js';
+import { convert, type ConvertProgress, type ConvertSummary } from './convert/convert.js';
+import { formatSummary } from './convert/convert-summary.js';
+import { INTERPOLATOR_KINDS, type InterpolatorChoice, type InterpolatorKind, resolveModelPath } from './engine/model/create-interpolator.js';
+import type { SemanticChoice } from './engine/semantic/semantic-stage.js';
+import { parseRate, type RateTarget } from './engine/timing/slot-planner.js';
 import { evaluate, formatEvalTable } from './eval/evaluate.js';
-import { captureFfmpegLog } from './ffmpeg-log.js';
-import { Server } from './serve.js';
+import { captureFfmpegLog } from './base/ffmpeg-log.js';
+import { Server } from './server/serve.js';
 import { configDocs } from './config/config-docs.js';
 import { ConfigError, configFlagOptions, loadConfig, redacted } from './config/load-config.js';
 import type { Config } from './config/schema.js';

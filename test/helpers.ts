@@ -1,4 +1,4 @@
-import '../src/polyfills.js';
+import '../src/base/polyfills.js';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

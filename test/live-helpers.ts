@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { captureFfmpegLog } from '../src/ffmpeg-log.js';
+import { captureFfmpegLog } from '../src/base/ffmpeg-log.js';
 import type { LiveStreamStats } from '../src/live/live-stream.js';
-import { Server, type ServeOptions } from '../src/serve.js';
+import { Server } from '../src/server/serve.js';
+import { type ServeOptions } from '../src/config/serve-options.js';
 import { FOOTAGE, tempDir } from './helpers.js';
-import { captureLog } from './ingest/rtmp/rtmp-helpers.js';
+import { captureLog } from './protocols/rtmp/rtmp-helpers.js';
 
 /** Shared by the live-server tests: a server on ephemeral ports and real ffmpeg publishers. */
 

@@ -1,7 +1,118 @@
-import { type InterpolatorChoice, resolveModelPath } from '../engine/create-interpolator.js';
-import type { ServeOptions } from '../serve.js';
+import { type InterpolatorChoice, resolveModelPath } from '../engine/model/create-interpolator.js';
+import type { SemanticChoice } from '../engine/semantic/semantic-stage.js';
+import type { Logger } from '../base/logger.js';
+import type { LiveStreamOptions } from '../live/live-stream.js';
+import type { X264Preset } from '../egress/x264-presets.js';
 import { ConfigError } from './load-config.js';
 import type { Config, StreamSettings } from './schema.js';
+
+
+export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
+  /** HTTP port for HLS and the stats API (default 8080; 0 picks a free one). */
+  httpPort?: number;
+  /** RTMP ingest port (default 1935; 0 picks a free one). */
+  rtmpPort?: number;
+  /** Address both listen on (default 127.0.0.1). */
+  host?: string;
+  /** When set, only this key may publish. */
+  streamKey?: string;
+  /**
+   * When set, publishers must present it: WHIP as `Authorization: Bearer
+   * <token>`, RTMP as `rtmp://host/live/<key>?key=<token>`. `streams.<key>.token` overrides it per key.
+   */
+  token?: string;
+  /** When set, WHEP viewers must send `Authorization: Bearer <viewToken>` (`streams.<key>.viewToken` overrides it). */
+  viewToken?: string;
+  /**
+   * This instance's own absolute URL: session `Location`s start with it, so
+   * that behind a load balancer the DELETE goes to the pod holding the session.
+   */
+  publicUrl?: string;
+  /** Per-stream-key settings: each overrides the server-wide one for that key. */
+  streams?: Record<string, StreamSettings>;
+  /** Whether keys not listed in `streams` may publish (default true). */
+  openPublishing?: boolean;
+  limits?: Partial<ServerLimits>;
+  /**
+   * An external auth service: every publish and view is POSTed to `url`
+   * (after the token checks, which still apply) and let in only on a 2xx
+   * answer; see `AuthHook`.
+   */
+  authHook?: { url: string; timeoutMs?: number };
+  /** The admin surface (`/api/…`, `/metrics`): a token, and optionally its own port and address. */
+  admin?: { token?: string; port?: number; host?: string };
+  /**
+   * Addresses offered to WebRTC peers as ICE host candidates besides the
+   * machine's interfaces (default: 127.0.0.1, which werift's interface scan skips).
+   */
+  iceHosts?: string[];
+  /** A WHIP publisher that sends no video for this long has vanished: its stream ends (default 5 s). */
+  whipIdleTimeoutMs?: number;
+  /** Publish FFmpeg's testsrc2 (30 fps) on this key while the server runs, so there is always something to watch. */
+  testPattern?: string;
+  /** Output frames per input frame (default 2; 1 passes the input through, for measuring transport alone). */
+  factor?: number;
+  /** Per-slot deadlines with blend/dup stand-ins (default on; see `LiveStreamOptions.deadline`). */
+  deadline?: boolean;
+  /** The time the slots of one input frame interval may take, ms (default: one and a half input frame intervals). */
+  deadlineMs?: number;
+  /** libx264 preset of every stream's output (default `veryfast`). */
+  encoderPreset?: X264Preset;
+  /** Cap of every stream's output video bitrate, kbit/s (default: 0.1 bit per pixel and frame; 0: none). */
+  videoBitrateKbps?: number;
+  /** How long an ended stream stays listed and its HLS served, so players can finish (default 30 s). */
+  endedRetentionMs?: number;
+  /**
+   * Also publish each stream's output to this RTMP URL; `{key}` in it becomes
+   * the stream key. A push that fails ends alone: the stream and its HLS go on.
+   */
+  push?: string;
+  /** Record every stream's output (`streams.<key>.record` per key) into `recordDir`, one MPEG-TS file per publish. */
+  record?: boolean;
+  /** Where recordings go (default `recordings`, created at start); they outlive their streams and the server. */
+  recordDir?: string;
+  /** Where per-stream HLS directories go (default: a new directory under the system temp dir). */
+  hlsRoot?: string;
+  /** Where the server logs; with pino, each stream's lines carry `stream` (its key) and `streamId`. */
+  logger?: Logger;
+  /** Wraps each stream's synthesizer (see LiveStreamOptions.wrapSynthesizer; the reliability tests inject faults). */
+  wrapSynthesizer?: LiveStreamOptions['wrapSynthesizer'];
+}
+
+export interface ServerLimits {
+  /** Streams with a publisher at once (default 16). */
+  maxStreams: number;
+  /** WHEP viewers per stream (default 100). */
+  maxViewersPerStream: number;
+  /** Largest video a publisher may send (default 3840x2160). */
+  maxWidth: number;
+  maxHeight: number;
+  /** Largest media bitrate a publisher may send, kbit/s over 5 s (default 50 000). */
+  maxBitrateKbps: number;
+  /** Largest WHIP/WHEP request body (default 64 KiB). */
+  maxBodyBytes: number;
+  /** HTTP requests per second per client IP, and the burst allowed (default 50, 100; health checks exempt). */
+  requestsPerSecond: number;
+  requestBurst: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxStreams: 16,
+  maxViewersPerStream: 100,
+  maxWidth: 3840,
+  maxHeight: 2160,
+  maxBitrateKbps: 50_000,
+  maxBodyBytes: 64 * 1024,
+  requestsPerSecond: 50,
+  requestBurst: 100,
+};
+
+export interface ServerAddress {
+  httpPort: number;
+  rtmpPort: number;
+  /** The admin surface's own port, when it has one. */
+  adminPort?: number;
+}
 
 /** The interpolator a `model` setting names: `blend`/`dup` need no model; `fast` is the default (blend when it is not installed). */
 export function interpolatorFor(model: string): Pick<InterpolatorChoice, 'kind' | 'modelPath'> {

@@ -1,8 +1,8 @@
 import { Decoder, Encoder } from 'node-av/api';
 import type { Packet, Stream } from 'node-av/lib';
 import { FF_ENCODER_AAC, FF_ENCODER_LIBOPUS } from 'node-av/constants';
-import { describeFfmpegError } from '../ffmpeg-log.js';
-import { OutputError } from './file-sink.js';
+import { describeFfmpegError } from '../base/ffmpeg-log.js';
+import { OutputError } from '../base/errors.js';
 
 export type AudioTarget = 'aac' | 'opus';
 

@@ -9,11 +9,8 @@ import {
   type FFAudioEncoder,
   type FFVideoEncoder,
 } from 'node-av/constants';
-import { describeFfmpegError } from '../ffmpeg-log.js';
-
-export class OutputError extends Error {
-  override name = 'OutputError';
-}
+import { describeFfmpegError } from '../base/ffmpeg-log.js';
+import { OutputError } from '../base/errors.js';
 
 interface ContainerRule {
   video: FFVideoEncoder;

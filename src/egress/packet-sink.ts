@@ -1,7 +1,7 @@
 import { Encoder, Muxer } from 'node-av/api';
 import { avGetCodecName, type Packet, type Stream } from 'node-av/lib';
-import { describeFfmpegError } from '../ffmpeg-log.js';
-import { OutputError } from './file-sink.js';
+import { describeFfmpegError } from '../base/ffmpeg-log.js';
+import { OutputError } from '../base/errors.js';
 
 export interface PacketSinkOptions {
   /** Where FFmpeg writes (a file, or the HLS playlist) and in which format (`hls`, `mpegts`). */

@@ -1,9 +1,10 @@
 import type { Frame } from 'node-av/lib';
 import { AV_PICTURE_TYPE_NONE } from 'node-av/constants';
-import type { FrameTiming } from './frame-timing.js';
-import { SlotDeadline, type SlotDeadlineOptions } from './slot-deadline.js';
-import type { Synthesizer } from './synthesis.js';
-import { SlotPlanner, type Rational, type RateTarget, type Slot } from './slot-planner.js';
+import type { FrameTiming } from './timing/frame-timing.js';
+import { SlotDeadline, type SlotDeadlineOptions } from './timing/slot-deadline.js';
+import type { Synthesizer } from './synthesis/synthesis.js';
+import { SlotPlanner, type RateTarget, type Slot } from './timing/slot-planner.js';
+import { type Rational } from '../base/rational.js';
 
 export interface UpconverterOptions {
   synthesizer: Synthesizer;

@@ -1,13 +1,13 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { AV_PIX_FMT_GBRP } from 'node-av/constants';
-import { createSynthesizer, type InterpolatorChoice } from '../engine/create-interpolator.js';
-import { RgbConverter } from '../engine/rgb-convert.js';
+import { createSynthesizer, type InterpolatorChoice } from '../engine/model/create-interpolator.js';
+import { RgbConverter } from '../engine/synthesis/rgb-convert.js';
 import { readStillImage } from '../ingest/still-image.js';
-import { InputError } from '../ingest/file-source.js';
+import { InputError } from '../base/errors.js';
 import { FrameMetrics } from './metrics.js';
-import { type SemanticChoice, SemanticStage } from '../engine/semantic-stage.js';
-import { DupSynthesizer } from '../engine/synthesis.js';
+import { type SemanticChoice, SemanticStage } from '../engine/semantic/semantic-stage.js';
+import { DupSynthesizer } from '../engine/synthesis/synthesis.js';
 
 export interface SetScore {
   n: number;

@@ -1,6 +1,6 @@
-import { ort, sessionOptions } from '../engine/ort.js';
-import { buildOnnxModel } from '../engine/onnx-builder.js';
-import type { RgbImage } from '../engine/interpolator.js';
+import { ort, sessionOptions } from '../engine/runtime/ort.js';
+import { buildOnnxModel } from '../engine/runtime/onnx-builder.js';
+import type { RgbImage } from '../engine/model/interpolator.js';
 
 export interface ImageScores {
   psnr: number;

@@ -2,13 +2,9 @@ import { statSync } from 'node:fs';
 import { Decoder, Demuxer } from 'node-av/api';
 import type { Stream } from 'node-av/lib';
 import { avGetCodecName, avGetMediaTypeString } from 'node-av/lib';
-import { describeFfmpegError, takeFfmpegErrors } from '../ffmpeg-log.js';
+import { describeFfmpegError, takeFfmpegErrors } from '../base/ffmpeg-log.js';
 import { readDemuxed, type SourceItem } from './read-demuxed.js';
-
-/** An input problem the user can act on; its message is one line naming the problem. */
-export class InputError extends Error {
-  override name = 'InputError';
-}
+import { InputError } from '../base/errors.js';
 
 export type { SourceItem } from './read-demuxed.js';
 

@@ -1,5 +1,5 @@
 import type { Stream } from 'node-av/lib';
-import type { Rational } from '../engine/slot-planner.js';
+import { type Rational } from '../base/rational.js';
 import type { SourceItem } from './read-demuxed.js';
 
 /**

@@ -1,8 +1,8 @@
 import { Decoder, Demuxer } from 'node-av/api';
 import { Frame, SoftwareScaleContext } from 'node-av/lib';
 import { SWS_ACCURATE_RND, SWS_BILINEAR, type AVPixelFormat } from 'node-av/constants';
-import { describeFfmpegError } from '../ffmpeg-log.js';
-import { InputError } from './file-source.js';
+import { describeFfmpegError } from '../base/ffmpeg-log.js';
+import { InputError } from '../base/errors.js';
 
 /**
  * Decodes a still image (PNG, JPEG, ...) to a frame, in its own pixel format

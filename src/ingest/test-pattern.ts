@@ -1,4 +1,4 @@
-import type { Rational } from '../engine/slot-planner.js';
+import { type Rational } from '../base/rational.js';
 import { FileSource } from './file-source.js';
 import type { LiveInput, LiveSource } from './live-source.js';
 import type { SourceItem } from './read-demuxed.js';

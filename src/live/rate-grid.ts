@@ -1,4 +1,4 @@
-import type { Rational } from '../engine/slot-planner.js';
+import { type Rational } from '../base/rational.js';
 
 /**
  * Puts live timestamps back on the frame grid the publisher announced.

@@ -1,4 +1,4 @@
-import { addedLatencyMs, type FrameTiming, type Stage, stageMs } from '../engine/frame-timing.js';
+import { addedLatencyMs, type FrameTiming, type Stage, stageMs } from '../engine/timing/frame-timing.js';
 import { Histogram, type HistogramSnapshot, LATENCY_BUCKETS, STAGE_BUCKETS } from '../metrics/histogram.js';
 
 export interface TimedOutput {

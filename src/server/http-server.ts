@@ -1,12 +1,12 @@
+import { repoPath } from '../base/paths.js';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { route } from './routes.js';
 import { StatsFeed, type StatsFeedOptions } from './stats-feed.js';
-import { listen } from '../listen.js';
+import { listen } from '../base/listen.js';
 import { RateLimiter, type RateLimit } from './rate-limiter.js';
 import { bearerToken, sameSecret } from './secrets.js';
 import { CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus.js';
@@ -73,8 +73,7 @@ export interface HttpServerOptions {
 const ADMIN_ROUTES = new Set(['streams', 'metrics', 'ws']);
 const HEALTH_ROUTES = new Set(['healthz', 'readyz']);
 
-/** The page and its script live in `web/` at the repository root (dist/src/server → ../../../web). */
-const WEB_DIR = fileURLToPath(new URL('../../../web/', import.meta.url));
+const WEB_DIR = repoPath('web') + '/';
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 /** What browsers need to POST offers with a bearer token and read the session's Location. */
 const CORS_SIGNAL_HEADERS = {

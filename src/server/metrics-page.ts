@@ -1,5 +1,5 @@
 import type { LiveStreamMetrics } from '../live/live-stream.js';
-import { STAGES } from '../engine/frame-timing.js';
+import { STAGES } from '../engine/timing/frame-timing.js';
 import type { ProcessFigures } from '../metrics/process-metrics.js';
 import { exposition, type MetricFamily } from '../metrics/prometheus.js';
 

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import { DockerfileParser } from 'dockerfile-ast';
 import { validate, ValidationSeverity, type ValidatorSettings } from 'dockerfile-utils';
 import { REPO } from '../helpers.js';
-import { rtmpCapacity } from '../../src/ingest/rtmp/thread-pool.js';
-import { DEFAULT_LIMITS } from '../../src/serve.js';
+import { rtmpCapacity } from '../../src/protocols/rtmp/thread-pool.js';
+import { DEFAULT_LIMITS } from '../../src/config/serve-options.js';
 
 /**
  * The Dockerfiles, linted without Docker: `dockerfile-utils` (the linter

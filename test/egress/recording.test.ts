@@ -6,7 +6,7 @@ import { FF_ENCODER_LIBX264 } from 'node-av/constants';
 import { Recording } from '../../src/egress/recording.js';
 import { FileSource } from '../../src/ingest/file-source.js';
 import { tempDir, videoStream } from '../helpers.js';
-import { captureFfmpegLog } from '../../src/ffmpeg-log.js';
+import { captureFfmpegLog } from '../../src/base/ffmpeg-log.js';
 
 captureFfmpegLog();
 

@@ -1,5 +1,5 @@
 import type { Frame } from 'node-av/lib';
-import type { Synthesizer } from '../../src/engine/synthesis.js';
+import type { Synthesizer } from '../../src/engine/synthesis/synthesis.js';
 
 /**
  * A slow synthesizer for deadline tests: a real one (blend, dup) that takes

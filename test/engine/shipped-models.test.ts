@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createFastStandIn, DEFAULT_MODEL_PATH, resolveKind, resolveModelPath } from '../../src/engine/create-interpolator.js';
+import { createFastStandIn, DEFAULT_MODEL_PATH, resolveKind, resolveModelPath } from '../../src/engine/model/create-interpolator.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { EVAL } from '../helpers.js';
 

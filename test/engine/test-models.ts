@@ -1,4 +1,4 @@
-import { buildOnnxModel } from '../../src/engine/onnx-builder.js';
+import { buildOnnxModel } from '../../src/engine/runtime/onnx-builder.js';
 
 /**
  * A stand-in interpolator with a real model's shape constraints: it only

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
-import { BlendSynthesizer, DupSynthesizer, type Synthesizer } from '../../src/engine/synthesis.js';
+import { BlendSynthesizer, DupSynthesizer, type Synthesizer } from '../../src/engine/synthesis/synthesis.js';
 import { type RenderedFrame, Upconverter } from '../../src/engine/upconverter.js';
 import { DelayedSynthesizer, FakeClock } from './delayed-synthesizer.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { Synthesizer } from '../../src/engine/synthesis.js';
+import type { Synthesizer } from '../../src/engine/synthesis/synthesis.js';
 import { DelayedSynthesizer } from '../engine/delayed-synthesizer.js';
 import { tempDir, videoStream } from '../helpers.js';
 import { publish, startServer, until } from '../live-helpers.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import type { LiveStreamStats } from '../../src/live/live-stream.js';
-import { encodeAmf0 } from '../../src/ingest/rtmp/amf0.js';
+import { encodeAmf0 } from '../../src/protocols/rtmp/amf0.js';
 import { tempDir } from '../helpers.js';
 import { startServer, until } from '../live-helpers.js';
 import { makeOffer, postOffer } from '../webrtc-helpers.js';

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { encodeAmf0 } from '../../src/ingest/rtmp/amf0.js';
+import { encodeAmf0 } from '../../src/protocols/rtmp/amf0.js';
 
 /**
  * A bare RTMP publisher for the reliability tests: it speaks just enough

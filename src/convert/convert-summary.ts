@@ -1,0 +1,24 @@
+import type { ConvertSummary } from './convert.js';
+import { STAGES } from '../engine/timing/frame-timing.js';
+
+/**
+ * `frc convert`'s summary line: frames in and out and how they were made,
+ * then the same figures `/metrics` gives for a live stream, where they apply
+ * to a file (input and output rate, fallbacks by reason, time per stage).
+ */
+export function formatSummary(s: ConvertSummary): string {
+  const extras = [
+    s.repeated ? `${s.repeated} repeated` : '',
+    s.sceneCuts ? `${s.sceneCuts} scene cut${s.sceneCuts === 1 ? '' : 's'}` : '',
+    s.dropped ? `${s.dropped} dropped (timestamps not increasing)` : '',
+    s.decodeErrors ? `${s.decodeErrors} damaged packets skipped` : '',
+  ].filter(Boolean);
+  const fallbacks = s.fallbackFrames.length ? ` [${s.fallbackFrames.map((f) => `${f.frames} ${f.reason}→${f.synthesizer}`).join(', ')}]` : '';
+  // The features stage runs only with the semantic stage on.
+  const stages = STAGES.filter((stage) => stage !== 'features' || s.sceneCuts !== undefined).map((stage) => `${stage} ${s.stages[stage].p50.toFixed(1)}/${s.stages[stage].p95.toFixed(1)}`).join(', ');
+  return (
+    `frc: ${s.framesIn} frames in, ${s.framesOut} out (${s.interpolated} interpolated by ${s.interpolator}, ${s.fallbacks} fallbacks${fallbacks}` +
+    (extras.length ? `, ${extras.join(', ')}` : '') +
+    `), ${s.width}x${s.height}, audio ${s.audio}, ${s.wallSeconds.toFixed(2)} s, ${s.inputFps.toFixed(1)} fps in, ${s.fps.toFixed(1)} fps out, ms per frame p50/p95: ${stages}`
+  );
+}

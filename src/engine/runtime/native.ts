@@ -1,0 +1,70 @@
+import { createRequire } from 'node:module';
+import { repoPath } from '../../base/paths.js';
+
+/**
+ * The native kernels, loaded and typed in this one place. `node-gyp rebuild`
+ * (npm's install step) builds them from `src/engine/native/*.c` per
+ * `binding.gyp`. Calls that return a promise run on the libuv pool; the
+ * others run on the calling thread (a model worker's).
+ */
+
+/** Three 8-bit planes of two frames and the output, and the band of rows one call covers. */
+export interface PlaneParams {
+  planes: number;
+  width: number[];
+  height: number[];
+  src0: Uint8Array[];
+  src1: Uint8Array[];
+  dst: Uint8Array[];
+  stride0: number[];
+  stride1: number[];
+  dstStride: number[];
+  rowStart: number;
+  rowEnd: number;
+}
+
+/** `PlaneParams` plus the flow field and fusion mask to warp and blend with. */
+export interface WarpBlendParams extends PlaneParams {
+  flow: Float32Array;
+  mask: Float32Array;
+  flowWidth: number;
+  flowHeight: number;
+  cubic: boolean;
+}
+
+/** `warp-blend.c`: full-resolution synthesis. */
+export interface WarpBlendAddon {
+  warpBlend(p: WarpBlendParams): Promise<void>;
+  blend(p: PlaneParams & { t: number }): Promise<void>;
+}
+
+/** `warp-pair.c`: the backward warp between a model's parts. */
+export interface WarpPairAddon {
+  warpPair(pair: Float32Array, flow: Float32Array, width: number, height: number, out: Float32Array): void;
+}
+
+/** `lk-refine.c`: Lucas-Kanade steps on flow fields. */
+export interface LkRefineAddon {
+  /** Refines flow's copy, adds the change (upsampled by scale) to running; with nextFlow, pools running into it. */
+  lkStage(
+    grey: Float32Array, flow: Float32Array, width: number, height: number, t: number, steps: number,
+    running: Float32Array, scale: number, nextFlow?: Float32Array, nextScale?: number,
+  ): void;
+  /** The first block's flows from the pyramid over grey, written into running's flow planes; nextFlow pooled from running. */
+  lkPyramid(
+    grey: Float32Array, width: number, height: number, t: number, steps: number, pools: Int32Array,
+    running: Float32Array, up: number, nextFlow: Float32Array, nextScale: number,
+  ): void;
+  /** Steps above the model's resolution, on the frames' luma (the card's `lkFine`). */
+  lkFine(
+    grey0: Uint8Array, grey1: Uint8Array, flow: Float32Array, mask: Float32Array, w: number, h: number, scale: number,
+    t: number, steps: number, outFlow: Float32Array, outMask: Float32Array,
+  ): Promise<void>;
+}
+
+const require = createRequire(import.meta.url);
+const load = <T>(name: string): T => require(repoPath('build', 'Release', `${name}.node`)) as T;
+
+export const warpBlendAddon = load<WarpBlendAddon>('frc_native');
+export const warpPairAddon = load<WarpPairAddon>('frc_warp_pair');
+export const lkRefineAddon = load<LkRefineAddon>('frc_lk_refine');

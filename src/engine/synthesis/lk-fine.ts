@@ -1,0 +1,82 @@
+import { lkRefineAddon } from '../runtime/native.js';
+import { Frame, SoftwareScaleContext } from 'node-av/lib';
+import { AV_PIX_FMT_GRAY8, SWS_ACCURATE_RND, SWS_AREA, type AVPixelFormat } from 'node-av/constants';
+import { copyRows } from './rgb-convert.js';
+import type { FlowField } from './warp-kernel.js';
+
+
+/** The card's `lkFine`: Lucas-Kanade steps after the network, at `scale` times its input size. */
+export interface LkFine {
+  scale: number;
+  steps: number;
+}
+
+/**
+ * Refines a flow model's field above the model's own resolution: the flows
+ * and mask upsampled by `scale`, then Lucas-Kanade steps (train/ifnet.py's
+ * lk_refine) against the two frames' luma at that size, taken from the
+ * decoded frames by swscale's area filter.
+ *
+ * Why: `fast` sees a 720p frame at a quarter of its size, and its flows are
+ * off by a fraction of its pixels, i.e. by a pixel or more of the frame. On
+ * held-out footage, run as the engine runs the card, one step at twice the
+ * input size was +0.28 dB (train/README.md, fifteenth session); at the
+ * frame's full size it was less (+0.21) and costs 4x more. Where the frame
+ * is not larger than `scale` times the input (small frames, `quality`'s
+ * usual case), the field passes unchanged.
+ *
+ * One refiner serves one stream: it keeps a swscale context and the luma of
+ * the last two frames (each frame is in two pairs).
+ */
+export class FineRefiner implements Disposable {
+  private sws?: { ctx: SoftwareScaleContext; frame: Frame; key: string };
+  private lumas: [Frame, Uint8Array][] = [];
+
+  constructor(readonly settings: LkFine) {}
+
+  /** `field` (the model's, covering the input picture) refined at `scale` times its size, or unchanged where the frames are not that large. */
+  async refine(a: Frame, b: Frame, field: FlowField, t: number): Promise<FlowField> {
+    const { scale, steps } = this.settings;
+    const [width, height] = [field.width * scale, field.height * scale];
+    if (width > a.width || height > a.height) return field;
+    const [la, lb] = [await this.luma(a, width, height), await this.luma(b, width, height)];
+    const out = { width, height, flow: new Float32Array(4 * width * height), mask: new Float32Array(width * height) };
+    await lkRefineAddon.lkFine(la, lb, field.flow, field.mask, field.width, field.height, scale, t, steps, out.flow, out.mask);
+    return out;
+  }
+
+  /** The frame's luma at width x height, packed (cached for the frame while it is one of the last two). */
+  private async luma(frame: Frame, width: number, height: number): Promise<Uint8Array> {
+    const hit = this.lumas.find(([f, l]) => f === frame && l.length === width * height);
+    if (hit) return hit[1];
+    const key = `${frame.width}x${frame.height}/${frame.format}->${width}x${height}`;
+    if (this.sws?.key !== key) {
+      this.disposeScaler();
+      const ctx = new SoftwareScaleContext();
+      ctx.getContext(frame.width, frame.height, frame.format as AVPixelFormat, width, height, AV_PIX_FMT_GRAY8, (SWS_AREA | SWS_ACCURATE_RND) as never);
+      const out = new Frame();
+      out.alloc();
+      out.width = width;
+      out.height = height;
+      out.format = AV_PIX_FMT_GRAY8;
+      out.allocBuffer();
+      this.sws = { ctx, frame: out, key };
+    }
+    await this.sws.ctx.scaleFrame(this.sws.frame, frame);
+    const luma = new Uint8Array(width * height);
+    copyRows(this.sws.frame.data![0]!, this.sws.frame.linesize[0]!, luma, 0, width, width, height);
+    this.lumas = [...this.lumas.slice(-1), [frame, luma]];
+    return luma;
+  }
+
+  private disposeScaler(): void {
+    this.sws?.ctx.freeContext();
+    this.sws?.frame.free();
+    this.sws = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.disposeScaler();
+    this.lumas = [];
+  }
+}

@@ -1,0 +1,226 @@
+import { Readable } from 'node:stream';
+import { Decoder, Demuxer } from 'node-av/api';
+import type { Packet, Stream } from 'node-av/lib';
+import { avGetCodecName } from 'node-av/lib';
+import { FF_THREAD_SLICE } from 'node-av/constants';
+import { type Rational } from '../../base/rational.js';
+import { describeFfmpegError } from '../../base/ffmpeg-log.js';
+import { readDemuxed } from '../../ingest/read-demuxed.js';
+import { InputError } from '../../base/errors.js';
+import type { EncodedItem, LiveInput, LiveItem, LiveSource } from '../../ingest/live-source.js';
+import { annexBFromAvcc } from '../../base/avcc.js';
+import { parameterSets } from '../../base/h264.js';
+import { AvcFlvSource, FlvCodecProbe, type FlvVerdict } from './avc-flv-source.js';
+import { type FlvTag, FlvTagReader } from './flv-tags.js';
+
+export interface FlvSourceOptions {
+  /** What the source is called in error messages (e.g. `rtmp live/<key>`). */
+  name?: string;
+  /**
+   * How long FFmpeg may read the live stream to learn its codecs before the
+   * first frame comes out, in seconds (default 0.2). FLV publishers send their
+   * codec headers first, so this rarely matters; it bounds the start-up
+   * delay when one does not.
+   */
+  probeSeconds?: number;
+  /** Called once when the source is disposed. */
+  onDisposed?: () => void;
+}
+
+
+/**
+ * A live FLV byte stream (what `RtmpServer` hands over per publish) opened for
+ * upconversion: video decoded to frames, the first audio stream passed on as
+ * packets, in arrival order — the same items `FileSource` yields.
+ *
+ * node-av reads the Readable through custom I/O: its read callback returns a
+ * promise that waits until the stream has bytes ("no data yet" is simply a
+ * pending read), and `null` once the stream has ended or been destroyed, which
+ * FFmpeg sees as end of file. So a publisher that leaves, or `close()`,
+ * ends `read()` normally after the decoder is flushed.
+ */
+export class FlvSource implements LiveSource {
+  /** Video packets the decoder rejected; a live stream keeps going past them. */
+  decodeErrors = 0;
+  mediaBytes = 0;
+  /** The video codec's name (`h264`, …), for stats. Read at open: the stream objects die with the demuxer. */
+  readonly videoCodec: string;
+  /** The frame rate the publisher announced (FLV `onMetaData`) or FFmpeg measured while probing, if plausible. */
+  readonly frameRate: Rational | undefined;
+  private closed = false;
+  private disposed = false;
+
+  private constructor(
+    readonly name: string,
+    private readonly flv: Readable,
+    private readonly demuxer: Demuxer,
+    private readonly decoder: Decoder,
+    readonly video: Stream,
+    readonly audio: Stream | undefined,
+    private readonly onDisposed?: () => void,
+  ) {
+    this.videoCodec = avGetCodecName(video.codecpar.codecId) ?? 'unknown';
+    const { num, den } = video.avgFrameRate;
+    this.frameRate = num > 0 && den > 0 && num / den >= 1 && num / den <= 240 ? { num, den } : undefined;
+  }
+
+  /** Resolves once FFmpeg has seen the stream's codec headers (the first second or so of a publish). */
+  static async open(flv: Readable, options: FlvSourceOptions = {}): Promise<FlvSource> {
+    const name = options.name ?? 'live stream';
+    const probeMicros = String(Math.round((options.probeSeconds ?? 0.2) * 1e6));
+    let demuxer: Demuxer;
+    try {
+      demuxer = await Demuxer.open(flv, {
+        format: 'flv',
+        // Probing reads (and keeps) the first packets; a short bound gets the stream going sooner.
+        // Not `fflags nobuffer`: that would throw those packets away.
+        options: { analyzeduration: probeMicros },
+      });
+    } catch (err) {
+      throw new InputError(`cannot read ${name} as FLV: ${await describeFfmpegError(err)}`);
+    }
+    const video = demuxer.video();
+    if (!video || video.codecpar.width <= 0 || video.codecpar.height <= 0) {
+      await demuxer.close();
+      throw new InputError(`${name} carries no usable video`);
+    }
+    let decoder: Decoder;
+    try {
+      // Slice threads only: frame threads hold each frame back one frame per thread
+      // (measured: 65 ms from demux to decoded frame at 30 fps on 2 cores), which a live stream cannot afford.
+      decoder = await Decoder.create(video, { threadCount: 0, threadType: FF_THREAD_SLICE });
+    } catch (err) {
+      await demuxer.close();
+      throw new InputError(`${name}: cannot decode ${avGetCodecName(video.codecpar.codecId)} video: ${await describeFfmpegError(err)}`);
+    }
+    return new FlvSource(name, flv, demuxer, decoder, video, demuxer.audio(), options.onDisposed);
+  }
+
+  /**
+   * Frames carry the demuxer's timestamps (`pts` in the video stream's time
+   * base, milliseconds for FLV). H.264 packets also come out as they are
+   * (Annex-B, 90 kHz timestamps), for viewers of the original.
+   */
+  async *read(): AsyncGenerator<LiveItem> {
+    const h264 = this.videoCodec === 'h264';
+    const { num, den } = this.video.timeBase;
+    const tap = (packet: Packet): EncodedItem | undefined => {
+      const data = h264 ? packet.data : null;
+      if (!data) return undefined;
+      const timestamp = Number(((packet.pts * 90000n * BigInt(num)) / BigInt(den)) & 0xffffffffn);
+      return { kind: 'encoded', codec: 'H264', data: annexBFromAvcc(data), keyframe: packet.isKeyframe, timestamp };
+    };
+    yield* readDemuxed(
+      {
+        demuxer: this.demuxer,
+        decoder: this.decoder,
+        video: this.video,
+        audio: this.audio,
+        stopped: () => this.closed,
+        onDamaged: () => this.decodeErrors++,
+        onPacket: (size) => (this.mediaBytes += size),
+      },
+      tap,
+    );
+  }
+
+  /** RTMP's H.264 keeps its SPS and PPS in the stream header (avcC), not in the keyframes. */
+  parameterSets(): Buffer[] {
+    return parameterSets(this.video.codecpar.extradata);
+  }
+
+
+  /**
+   * Stops reading: the FLV stream is destroyed (which drops the publisher),
+   * so a pending read returns end of file and `read()` finishes.
+   */
+  close(): void {
+    this.closed = true;
+    this.flv.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.close();
+    this.decoder.close();
+    await this.demuxer.close();
+    this.onDisposed?.();
+  }
+
+}
+
+export interface FlvInputOptions extends FlvSourceOptions {
+  /**
+   * Pool threads for FFmpeg's FLV reader, which only codecs other than H.264
+   * and AAC need: `acquire()` returns why none is free, or undefined having
+   * taken one; `release()` gives it back.
+   */
+  ffmpegReaders?: { acquire(): string | undefined; release(): void };
+}
+
+/**
+ * A publisher's FLV bytes as a live stream's input: H.264 with AAC (or no
+ * audio) is read by `AvcFlvSource`, anything else by FFmpeg (`FlvSource`),
+ * decided from the first tags.
+ */
+export function flvInput(flv: Readable, options: FlvInputOptions = {}): LiveInput {
+  return {
+    protocol: 'rtmp',
+    open: () =>
+      openFlv(flv, options).catch((error: unknown) => {
+        flv.destroy();
+        throw error;
+      }),
+    abort: () => flv.destroy(),
+  };
+}
+
+async function openFlv(flv: Readable, options: FlvInputOptions): Promise<LiveSource> {
+  const name = options.name ?? 'live stream';
+  const chunks = flv[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const reader = new FlvTagReader();
+  const probe = new FlvCodecProbe();
+  const seen: Buffer[] = [];
+  const tags: FlvTag[] = [];
+  let verdict: FlvVerdict | undefined;
+  while (!verdict) {
+    const next = await chunks.next().catch(() => ({ done: true as const, value: undefined }));
+    if (next.done) throw new InputError(`${name} carries no usable video: it ended before any video header`);
+    seen.push(next.value);
+    try {
+      for (const tag of reader.processInput(next.value)) {
+        tags.push(tag);
+        verdict ??= probe.add(tag);
+      }
+    } catch (error) {
+      throw new InputError(`${name}: ${(error as Error).message}`);
+    }
+  }
+  if (verdict.path === 'own') return AvcFlvSource.open(name, flv, chunks, reader, tags, verdict);
+  const refusal = options.ffmpegReaders?.acquire();
+  if (refusal !== undefined) throw new InputError(`${name}: ${verdict.reason}, so FFmpeg must read it, and ${refusal}`);
+  try {
+    return await FlvSource.open(replay(seen, chunks, flv), { ...options, onDisposed: () => options.ffmpegReaders?.release() });
+  } catch (error) {
+    options.ffmpegReaders?.release();
+    throw error;
+  }
+}
+
+/** The bytes the probe read, then the rest of `flv`; closing it drops the publisher, as closing `flv` does. */
+function replay(seen: Buffer[], chunks: AsyncIterator<Buffer>, flv: Readable): Readable {
+  const out = Readable.from(
+    (async function* () {
+      yield* seen;
+      for (;;) {
+        const next = await chunks.next().catch(() => ({ done: true as const, value: undefined }));
+        if (next.done) return;
+        yield next.value;
+      }
+    })(),
+    { objectMode: false },
+  );
+  out.on('close', () => flv.destroy());
+  return out;
+}

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { resolveModelPath } from '../../../src/engine/model/create-interpolator.js';
+import type { RgbImage } from '../../../src/engine/model/interpolator.js';
+import { OnnxInterpolator } from '../../../src/engine/model/onnx-interpolator.js';
+import { sessionOptions } from '../../../src/engine/runtime/ort.js';
+import { StagedSession } from '../../../src/engine/runtime/staged-session.js';
+import { warpPairAddon } from '../../../src/engine/runtime/native.js';
+import { EVAL, REPO, tempDir } from '../../helpers.js';
+
+const native = warpPairAddon;
+
+/** grid_sample(bilinear, border, align_corners=False) of one plane at x + fx, y + fy, written plainly. */
+function sampleRef(plane: Float32Array, w: number, h: number, x: number, y: number): number {
+  const px = Math.min(Math.max(x, 0), w - 1);
+  const py = Math.min(Math.max(y, 0), h - 1);
+  const x0 = Math.floor(px), y0 = Math.floor(py);
+  const x1 = Math.min(x0 + 1, w - 1), y1 = Math.min(y0 + 1, h - 1);
+  const ax = px - x0, ay = py - y0;
+  const at = (xx: number, yy: number) => plane[yy * w + xx]!;
+  return (at(x0, y0) * (1 - ax) + at(x1, y0) * ax) * (1 - ay) + (at(x0, y1) * (1 - ax) + at(x1, y1) * ax) * ay;
+}
+
+test('the native pair warp is bilinear with border clamping, each frame by its own flow', () => {
+  const [w, h] = [13, 7];
+  const n = w * h;
+  let seed = 1;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const pair = Float32Array.from({ length: 6 * n }, rand);
+  // flows up to ±10 px, so that many samples fall outside and must clamp to the border
+  const flow = Float32Array.from({ length: 5 * n }, () => (rand() - 0.5) * 20);
+  const out = new Float32Array(6 * n);
+  native.warpPair(pair, flow, w, h, out);
+  let worst = 0;
+  for (let k = 0; k < 2; k++)
+    for (let c = 0; c < 3; c++)
+      for (let i = 0; i < n; i++) {
+        const [x, y] = [i % w, Math.floor(i / w)];
+        const ref = sampleRef(pair.subarray((3 * k + c) * n, (3 * k + c + 1) * n), w, h, x + flow[2 * k * n + i]!, y + flow[(2 * k + 1) * n + i]!);
+        worst = Math.max(worst, Math.abs(out[(3 * k + c) * n + i]! - ref));
+      }
+  assert.ok(worst < 1e-5, `largest difference from the reference ${worst}`);
+  // a whole-pixel shift moves frame 0 right by one: out(x) = in(x + 1)
+  const shift = new Float32Array(5 * n);
+  shift.fill(1, 0, n);
+  native.warpPair(pair, shift, w, h, out);
+  assert.equal(out[0], pair[1]);
+  assert.equal(out[3 * n], pair[3 * n], 'frame 1 has zero flow: unchanged');
+});
+
+test('the native pair warp refuses arrays too small for the sizes given, and NaN flows stay inside the planes', () => {
+  const out = new Float32Array(6 * 4);
+  assert.throws(() => native.warpPair(new Float32Array(6 * 4), new Float32Array(4 * 4), 4, 2, out), /6, the flow 4 planes/);
+  assert.throws(() => native.warpPair(new Float32Array(6 * 4), new Float32Array(4 * 4), 2, 2, new Float64Array(24) as never), /Float32Arrays/);
+  native.warpPair(new Float32Array(6 * 4).fill(0.5), new Float32Array(4 * 4).fill(NaN), 2, 2, out);
+  assert.ok(out.every((v) => v === 0.5), 'a NaN coordinate clamps to the image instead of reading outside it');
+});
+
+/** An eval frame reduced as the engine would feed it to `fast` at 720p (160x96 after padding), or to another size, as planar float RGB. */
+function evalFrame(file: string, [width, height]: readonly [number, number] = [160, 96]): RgbImage {
+  const raw = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-vf', `scale=${width}:${height}:flags=area`, '-f', 'rawvideo', '-pix_fmt', 'gbrpf32le', '-'], { maxBuffer: 1 << 24 });
+  const planes = new Float32Array(raw.buffer, raw.byteOffset, 3 * width * height);
+  // gbrp order is G, B, R: the model wants R, G, B
+  const n = width * height;
+  const data = new Float32Array(3 * n);
+  data.set(planes.subarray(2 * n, 3 * n), 0);
+  data.set(planes.subarray(0, n), n);
+  data.set(planes.subarray(n, 2 * n), 2 * n);
+  return { width, height, paddedWidth: width, paddedHeight: height, data };
+}
+
+for (const [name, size] of [['fast', [160, 96]], ['quality', [416, 240]]] as const)
+test(`the shipped stages compute what the single ${name} graph computes, on real frames`, async () => {
+  const dir = join(EVAL, 'middlebury_other', 'DogDance');
+  const [a, b] = [evalFrame(join(dir, 'frame0.png'), size), evalFrame(join(dir, 'frame1.png'), size)];
+  const path = resolveModelPath(name);
+  const single = await OnnxInterpolator.fromFile(path, { staged: false });
+  const staged = await OnnxInterpolator.fromFile(path);
+  try {
+    for (const t of [0.5, 0.25]) {
+      const [s, g] = [await single.estimateFlow(a, b, t), await staged.estimateFlow(a, b, t)];
+      let flowDiff = 0, maskDiff = 0, flowSize = 0;
+      s.flow.forEach((v, i) => ((flowDiff = Math.max(flowDiff, Math.abs(v - g.flow[i]!))), (flowSize = Math.max(flowSize, Math.abs(v)))));
+      s.mask.forEach((v, i) => (maskDiff = Math.max(maskDiff, Math.abs(v - g.mask[i]!))));
+      assert.ok(flowSize > 0.5, `the frames move (largest flow ${flowSize} px), so the warps matter`);
+      assert.ok(flowDiff < 1e-3 && maskDiff < 1e-4, `t=${t}: staged differs by ${flowDiff} px of flow, ${maskDiff} of mask`);
+    }
+  } finally {
+    await Promise.all([single.close(), staged.close()]);
+  }
+});
+
+test('a staged model without its Lucas-Kanade pyramid, or with one the card gets wrong, computes something else or is refused', async (t) => {
+  const dir = tempDir(t);
+  const card = JSON.parse(readFileSync(resolveModelPath('fast').replace(/\.onnx$/, '.json'), 'utf8'));
+  for (const f of ['fast.onnx', ...card.stages]) copyFileSync(join(REPO, 'models', f), join(dir, f));
+  const frames = ['frame0.png', 'frame1.png'].map((f) => evalFrame(join(EVAL, 'middlebury_other', 'DogDance', f)));
+  const flows = async (edit: Record<string, unknown>) => {
+    writeFileSync(join(dir, 'fast.json'), JSON.stringify({ ...card, ...edit }));
+    const model = await OnnxInterpolator.fromFile(join(dir, 'fast.onnx'));
+    try {
+      return (await model.estimateFlow(frames[0]!, frames[1]!, 0.5)).flow;
+    } finally {
+      await model.close();
+    }
+  };
+  const [withPyramid, without] = [await flows({}), await flows({ lkPyramid: undefined })];
+  let diff = 0;
+  withPyramid.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - without[i]!))));
+  assert.ok(diff > 0.5, `the pyramid's flows are not the first block's own (largest difference ${diff} px)`);
+  await assert.rejects(flows({ lkPyramid: { pools: [2, 4], steps: 4 } }), /lkPyramid must be/);
+  await assert.rejects(flows({ lkPyramid: { pools: [4, 2, 1], steps: 4 }, lk: [1, 2, 2] }), /cannot also have lk steps/);
+  // a first stage without the pair the pyramid needs
+  await assert.rejects(
+    StagedSession.create([join(dir, card.stages[1]), join(dir, card.stages[2])], sessionOptions('cpu', 1), [], { pools: [4, 2, 1], steps: 4 }),
+    /stage 0 .* lacks .*pyramid_pair/,
+  );
+});
+
+test('a card whose stage files are missing, or stages that break the contract, fail with the reason', async (t) => {
+  const dir = tempDir(t);
+  const model = join(dir, 'm.onnx');
+  copyFileSync(resolveModelPath('fast'), model);
+  const card = JSON.parse(readFileSync(resolveModelPath('fast').replace(/\.onnx$/, '.json'), 'utf8'));
+  writeFileSync(join(dir, 'm.json'), JSON.stringify({ ...card, stages: ['m.s0.onnx', 'm.s1.onnx'] }));
+  await assert.rejects(OnnxInterpolator.fromFile(model), /lists stage files that are missing: .*m\.s0\.onnx/);
+  // the single graph stays one option away
+  await (await OnnxInterpolator.fromFile(model, { staged: false })).close();
+  // the whole model twice is no chain: it hands nothing on to a next stage
+  await assert.rejects(StagedSession.create([model, model], sessionOptions('cpu', 1)), /stage 0 .* lacks next_flow_mask, next_pair, next_pair_flow/);
+});

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
+import { FineRefiner } from '../../../src/engine/synthesis/lk-fine.js';
+import { readStillImage } from '../../../src/ingest/still-image.js';
+import { EVAL, ffmpeg, tempDir } from '../../helpers.js';
+
+const SOURCE = join(EVAL, 'middlebury_other/Urban2/frame0.png');
+
+test('FineRefiner finds, on the frames\' luma at twice the field\'s size, a shift the field missed', async (t) => {
+  // b is a moved 4 px to the left: at t = 0.5, F(t->0) = +2 and F(t->1) = -2 frame pixels in x
+  const dir = tempDir(t);
+  const [pa, pb] = [join(dir, 'a.png'), join(dir, 'b.png')];
+  ffmpeg('-i', SOURCE, '-vf', 'scale=644:480,crop=640:480:0:0', pa);
+  ffmpeg('-i', SOURCE, '-vf', 'scale=644:480,crop=640:480:4:0', pb);
+  const [a, b] = [await readStillImage(pa, AV_PIX_FMT_YUV420P), await readStillImage(pb, AV_PIX_FMT_YUV420P)];
+  // a zero field at 1/8 of the frame, as a model would return at a tight pixel cap
+  const [w, h] = [80, 60];
+  const field = { width: w, height: h, flow: new Float32Array(4 * w * h), mask: new Float32Array(w * h).fill(0.5) };
+  using refiner = new FineRefiner({ scale: 2, steps: 2 });
+  const out = await refiner.refine(a, b, field, 0.5);
+  assert.equal(out.width, 160);
+  assert.equal(out.height, 120);
+  // in pixels of the refined field (a quarter of the frame's): +0.5 and -0.5
+  const n = out.width * out.height;
+  const mean = (c: number) => {
+    let sum = 0, count = 0;
+    for (let y = 10; y < out.height - 10; y++)
+      for (let x = 10; x < out.width - 10; x++) (sum += out.flow[c * n + y * out.width + x]!), count++;
+    return sum / count;
+  };
+  assert.ok(Math.abs(mean(0) - 0.5) < 0.1, `F(t->0) x: ${mean(0)}, want 0.5`);
+  assert.ok(Math.abs(mean(2) + 0.5) < 0.1, `F(t->1) x: ${mean(2)}, want -0.5`);
+  assert.ok(Math.abs(mean(1)) < 0.1 && Math.abs(mean(3)) < 0.1, `y flows ${mean(1)}, ${mean(3)}: want 0`);
+  assert.ok(out.mask.every((v) => Math.abs(v - 0.5) < 1e-6), 'the mask is upsampled as it was');
+  assert.ok(field.flow.every((v) => v === 0), 'the model\'s field is left as it was');
+  // frames no larger than twice the field: nothing to refine above it
+  const coarse = { ...field, width: 400, height: 300, flow: new Float32Array(4 * 400 * 300), mask: new Float32Array(400 * 300) };
+  assert.equal(await refiner.refine(a, b, coarse, 0.5), coarse);
+  a.free();
+  b.free();
+});

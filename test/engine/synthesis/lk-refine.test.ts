@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { lkRefineAddon } from '../../../src/engine/runtime/native.js';
+
+const lk = lkRefineAddon;
+
+function random(seed: number): () => number {
+  return () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+}
+
+/** grid_sample(bilinear, border, align_corners=False) of one plane at (x, y). */
+function sample(p: Float64Array | Float32Array, w: number, h: number, x: number, y: number): number {
+  const px = Math.min(Math.max(x, 0), w - 1), py = Math.min(Math.max(y, 0), h - 1);
+  const x0 = Math.floor(px), y0 = Math.floor(py);
+  const x1 = Math.min(x0 + 1, w - 1), y1 = Math.min(y0 + 1, h - 1);
+  const ax = px - x0, ay = py - y0;
+  const at = (xx: number, yy: number) => p[yy * w + xx]!;
+  return (at(x0, y0) * (1 - ax) + at(x1, y0) * ax) * (1 - ay) + (at(x0, y1) * (1 - ax) + at(x1, y1) * ax) * ay;
+}
+
+/** avg_pool2d(k, stride 1, padding k/2, count_include_pad=False), plainly. */
+function boxMean(p: Float64Array, w: number, h: number, k: number): Float64Array {
+  const r = k >> 1, out = new Float64Array(w * h);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      let s = 0, c = 0;
+      for (let j = Math.max(0, y - r); j <= Math.min(h - 1, y + r); j++)
+        for (let i = Math.max(0, x - r); i <= Math.min(w - 1, x + r); i++) (s += p[j * w + i]!), c++;
+      out[y * w + x] = s / c;
+    }
+  return out;
+}
+
+/** train/ifnet.py's lk_refine, in double precision: the flows after `steps` steps. */
+function lkReference(grey: Float32Array, flow: Float32Array, w: number, h: number, t: number, steps: number): Float64Array {
+  const n = w * h, f = Float64Array.from(flow);
+  const [c0, c1] = [2 * t, 2 - 2 * t];
+  for (let s = 0; s < steps; s++) {
+    const wa = new Float64Array(n), wb = new Float64Array(n), bl = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const [x, y] = [i % w, Math.floor(i / w)];
+      wa[i] = sample(grey.subarray(0, n), w, h, x + f[i]!, y + f[n + i]!);
+      wb[i] = sample(grey.subarray(n), w, h, x + f[2 * n + i]!, y + f[3 * n + i]!);
+      bl[i] = c0 * wa[i]! + c1 * wb[i]!;
+    }
+    const planes = Array.from({ length: 5 }, () => new Float64Array(n));
+    for (let i = 0; i < n; i++) {
+      const [x, y] = [i % w, Math.floor(i / w)];
+      const gx = 0.5 * bl[y * w + Math.min(x + 1, w - 1)]! - 0.5 * bl[y * w + Math.max(x - 1, 0)]!;
+      const gy = 0.5 * bl[Math.min(y + 1, h - 1) * w + x]! - 0.5 * bl[Math.max(y - 1, 0) * w + x]!;
+      const e = wa[i]! - wb[i]!;
+      [gx * gx, gy * gy, gx * gy, gx * e, gy * e].forEach((v, k) => (planes[k]![i] = v));
+    }
+    const [sxx, syy, sxy, sxe, sye] = planes.map((p) => boxMean(p, w, h, 5)) as [Float64Array, Float64Array, Float64Array, Float64Array, Float64Array];
+    const dcx = new Float64Array(n), dcy = new Float64Array(n), conf = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const [xx, yy, xy] = [sxx[i]! + 1e-4, syy[i]! + 1e-4, sxy[i]!];
+      const det = xx * yy - xy * xy;
+      const dx = Math.min(Math.max((yy * sxe[i]! - xy * sye[i]!) / det, -1), 1);
+      const dy = Math.min(Math.max((xx * sye[i]! - xy * sxe[i]!) / det, -1), 1);
+      conf[i] = det / (xx + yy);
+      dcx[i] = dx * conf[i]!;
+      dcy[i] = dy * conf[i]!;
+    }
+    const [mx, my, mc] = [boxMean(dcx, w, h, 7), boxMean(dcy, w, h, 7), boxMean(conf, w, h, 7)];
+    for (let i = 0; i < n; i++) {
+      const [dx, dy] = [mx[i]! / mc[i]!, my[i]! / mc[i]!];
+      f[i] = f[i]! - c0 * dx;
+      f[n + i] = f[n + i]! - c0 * dy;
+      f[2 * n + i] = f[2 * n + i]! + c1 * dx;
+      f[3 * n + i] = f[3 * n + i]! + c1 * dy;
+    }
+  }
+  return f;
+}
+
+test('the native Lucas-Kanade steps compute what train/ifnet.py writes, on random texture and flows', () => {
+  const [w, h] = [17, 11];
+  const n = w * h;
+  const rand = random(7);
+  const grey = Float32Array.from({ length: 2 * n }, rand);
+  const flow = Float32Array.from({ length: 4 * n }, () => (rand() - 0.5) * 3);
+  for (const [t, steps] of [[0.5, 1], [0.3, 2]] as const) {
+    // at the working resolution (scale 1, the last stage): the running flows are the flows themselves
+    const running = flow.slice();
+    lk.lkStage(grey, flow, w, h, t, steps, running, 1);
+    const ref = lkReference(grey, flow, w, h, t, steps);
+    let worst = 0, moved = 0;
+    ref.forEach((v, i) => ((worst = Math.max(worst, Math.abs(v - running[i]!))), (moved = Math.max(moved, Math.abs(v - flow[i]!)))));
+    assert.ok(moved > 0.1, `the steps change the flows (by up to ${moved} px)`);
+    assert.ok(worst < 1e-3, `t=${t}, ${steps} steps: largest difference from the reference ${worst} px`);
+  }
+});
+
+test('the Lucas-Kanade steps find a sub-pixel shift the flows missed', () => {
+  // frame 1 is frame 0 moved right by 1.2 px and up by 0.6: at t = 0.5 the true flows are (-0.6, 0.3) and (0.6, -0.3)
+  const [w, h] = [48, 40];
+  const n = w * h;
+  const texture = (x: number, y: number) => 0.5 + 0.2 * Math.sin(0.7 * x + 0.3 * y) + 0.2 * Math.cos(0.4 * x - 0.9 * y);
+  const grey = new Float32Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    const [x, y] = [i % w, Math.floor(i / w)];
+    grey[i] = texture(x, y);
+    grey[n + i] = texture(x - 1.2, y + 0.6);
+  }
+  const flow = new Float32Array(4 * n);
+  const running = new Float32Array(4 * n);
+  lk.lkStage(grey, flow, w, h, 0.5, 3, running, 1);
+  const want = [-0.6, 0.3, 0.6, -0.3];
+  for (let c = 0; c < 4; c++)
+    for (let y = 8; y < h - 8; y++)
+      for (let x = 8; x < w - 8; x++) {
+        const got = running[c * n + y * w + x]!;
+        assert.ok(Math.abs(got - want[c]!) < 0.05, `flow channel ${c} at (${x}, ${y}): ${got}, want ${want[c]}`);
+      }
+  assert.ok(flow.every((v) => v === 0), 'the stage output it read is left as it was');
+});
+
+test('the update is upsampled into the running flows and the next block\'s flows pooled from them', () => {
+  const [w, h, scale] = [6, 4, 2];
+  const [W, H] = [w * scale, h * scale];
+  const rand = random(3);
+  const grey = Float32Array.from({ length: 2 * w * h }, rand);
+  const flow = Float32Array.from({ length: 4 * w * h }, () => rand() - 0.5);
+  const running = Float32Array.from({ length: 5 * W * H }, () => rand() - 0.5);
+  const before = running.slice();
+  const next = new Float32Array(5 * (W / 2) * (H / 2));
+  lk.lkStage(grey, flow, w, h, 0.5, 1, running, scale, next, 2);
+  const refined = lkReference(grey, flow, w, h, 0.5, 1);
+  // a constant update would be added as is, times the scale; here check one interior and one corner sample
+  // against bilinear upsampling (align_corners=False) of the update
+  const delta = (c: number, x: number, y: number) => refined[c * w * h + y * w + x]! - flow[c * w * h + y * w + x]!;
+  const up = (c: number, X: number, Y: number) => {
+    const sx = Math.max((X + 0.5) / scale - 0.5, 0), sy = Math.max((Y + 0.5) / scale - 0.5, 0);
+    const x0 = Math.floor(sx), y0 = Math.floor(sy), x1 = Math.min(x0 + 1, w - 1), y1 = Math.min(y0 + 1, h - 1);
+    const ax = sx - x0, ay = sy - y0;
+    return ((delta(c, x0, y0) * (1 - ax) + delta(c, x1, y0) * ax) * (1 - ay) + (delta(c, x0, y1) * (1 - ax) + delta(c, x1, y1) * ax) * ay) * scale;
+  };
+  for (const [c, X, Y] of [[0, 0, 0], [1, 5, 3], [3, W - 1, H - 1]] as const) {
+    const got = running[c * W * H + Y * W + X]! - before[c * W * H + Y * W + X]!;
+    assert.ok(Math.abs(got - up(c, X, Y)) < 1e-3, `channel ${c} at (${X}, ${Y}): added ${got}, want ${up(c, X, Y)}`);
+  }
+  assert.equal(running[4 * W * H], before[4 * W * H], 'the mask logit is not touched');
+  // the next block's flows: 2x2 means, flows halved, the mask as is
+  const mean = (c: number, x: number, y: number) =>
+    (running[c * W * H + 2 * y * W + 2 * x]! + running[c * W * H + 2 * y * W + 2 * x + 1]! + running[c * W * H + (2 * y + 1) * W + 2 * x]! + running[c * W * H + (2 * y + 1) * W + 2 * x + 1]!) / 4;
+  const n2 = (W / 2) * (H / 2);
+  assert.ok(Math.abs(next[n2 + 2 * (W / 2) + 1]! - mean(1, 1, 2) / 2) < 1e-6);
+  assert.ok(Math.abs(next[4 * n2]! - mean(4, 0, 0)) < 1e-6);
+});
+
+test('lkStage refuses arrays too small for the sizes given', () => {
+  const f = new Float32Array(4 * 6);
+  assert.throws(() => lk.lkStage(new Float32Array(6), f, 3, 2, 0.5, 1, f.slice(), 1), /sizes do not fit/);
+  assert.throws(() => lk.lkStage(new Float32Array(12), f, 3, 2, 1.5, 1, f.slice(), 1), /sizes do not fit/);
+  assert.throws(() => lk.lkStage(new Float32Array(12), f, 3, 2, 0.5, 1, f.slice(), 2), /sizes do not fit/);
+  assert.throws(() => lk.lkStage(new Float64Array(12) as never, f, 3, 2, 0.5, 1, f.slice(), 1), /Float32Arrays/);
+});
+
+/** planes of w x h upsampled by s as PyTorch's interpolate(scale_factor=s, bilinear, align_corners=False), times gain. */
+function upsampleReference(src: Float32Array, planes: number, w: number, h: number, s: number, gain: number): Float32Array {
+  const [W, H] = [w * s, h * s];
+  const out = new Float32Array(planes * W * H);
+  for (let c = 0; c < planes; c++)
+    for (let Y = 0; Y < H; Y++)
+      for (let X = 0; X < W; X++) {
+        const sx = Math.max((X + 0.5) / s - 0.5, 0), sy = Math.max((Y + 0.5) / s - 0.5, 0);
+        out[c * W * H + Y * W + X] = sample(src.subarray(c * w * h, (c + 1) * w * h), w, h, sx, sy) * gain;
+      }
+  return out;
+}
+
+test('lkFine upsamples the field and takes the Lucas-Kanade steps on the luma at that size, as the reference does', async () => {
+  const [w, h, s] = [9, 7, 2];
+  const [W, H] = [w * s, h * s];
+  const rand = random(11);
+  const luma = [Uint8Array.from({ length: W * H }, () => Math.floor(rand() * 256)), Uint8Array.from({ length: W * H }, () => Math.floor(rand() * 256))];
+  const flow = Float32Array.from({ length: 4 * w * h }, () => (rand() - 0.5) * 2);
+  const mask = Float32Array.from({ length: w * h }, rand);
+  const [outFlow, outMask] = [new Float32Array(4 * W * H), new Float32Array(W * H)];
+  await lk.lkFine(luma[0]!, luma[1]!, flow, mask, w, h, s, 0.4, 1, outFlow, outMask);
+  const grey = Float32Array.from([...luma[0]!, ...luma[1]!], (v) => v / 255);
+  const want = lkReference(grey, upsampleReference(flow, 4, w, h, s, s), W, H, 0.4, 1);
+  let worst = 0;
+  want.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - outFlow[i]!))));
+  assert.ok(worst < 1e-3, `flows: largest difference from the reference ${worst} px`);
+  const wantMask = upsampleReference(mask, 1, w, h, s, 1);
+  wantMask.forEach((v, i) => assert.ok(Math.abs(v - outMask[i]!) < 1e-6, `mask at ${i}: ${outMask[i]}, want ${v}`));
+  // with no steps the flows are only upsampled
+  await lk.lkFine(luma[0]!, luma[1]!, flow, mask, w, h, s, 0.4, 0, outFlow, outMask);
+  upsampleReference(flow, 4, w, h, s, s).forEach((v, i) => assert.ok(Math.abs(v - outFlow[i]!) < 1e-5));
+});
+
+test('lkFine refuses arrays too small for the sizes given', () => {
+  const [w, h, s] = [3, 2, 2];
+  const big = () => new Float32Array(4 * w * h * s * s);
+  const luma = new Uint8Array(w * h * s * s);
+  const [f, m] = [new Float32Array(4 * w * h), new Float32Array(w * h)];
+  assert.throws(() => lk.lkFine(luma, luma, f, m, w, h, s, 0.5, 1, big(), new Float32Array(w * h)), /sizes do not fit/);
+  assert.throws(() => lk.lkFine(luma.subarray(1), luma, f, m, w, h, s, 0.5, 1, big(), big()), /sizes do not fit/);
+  assert.throws(() => lk.lkFine(luma, luma, f, m, w, h, s, 2, 1, big(), big()), /sizes do not fit/);
+  assert.throws(() => lk.lkFine(new Float32Array(24) as never, luma, f, m, w, h, s, 0.5, 1, big(), big()), /Uint8Arrays/);
+});

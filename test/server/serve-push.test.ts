@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { RtmpServer, type RtmpPublish } from '../../src/protocols/rtmp/rtmp-server.js';
+import type { LiveStreamStats } from '../../src/live/live-stream.js';
+import { pushUrl } from '../../src/server/serve.js';
+import { type ProbedStream, tempDir } from '../helpers.js';
+import { captureLog } from '../protocols/rtmp/rtmp-helpers.js';
+import { BIRDS, BIRDS_LOOPED_FRAMES, publish, startServer, until } from '../live-helpers.js';
+
+async function probe(url: string): Promise<ProbedStream[]> {
+  const { stdout } = await promisify(execFile)('ffprobe', ['-v', 'error', '-count_frames', '-show_streams', '-of', 'json', url]);
+  return (JSON.parse(stdout) as { streams: ProbedStream[] }).streams;
+}
+
+const rate = (text = '0/1') => {
+  const [num, den] = text.split('/').map(Number) as [number, number];
+  return den ? num / den : 0;
+};
+
+const stream = (list: LiveStreamStats[], key: string) => list.find((s) => s.key === key);
+
+/** A port nothing listens on: bound for a moment, then released. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('pushUrl puts the stream key into the template', () => {
+  assert.equal(pushUrl('rtmp://h:1935/app/{key}', 'cam_1'), 'rtmp://h:1935/app/cam_1');
+  assert.equal(pushUrl('rtmp://h/app/{key}?k={key}', 'a'), 'rtmp://h/app/a?k=a');
+  assert.equal(pushUrl('rtmp://h/app/fixed', 'a'), 'rtmp://h/app/fixed');
+});
+
+test('the upconverted stream is pushed over RTMP: 60 fps H.264 + AAC, twice the frames, HLS alongside', async (t) => {
+  // The push target: a second RTMP server that saves what it receives.
+  const dir = tempDir(t);
+  const received = join(dir, 'received.flv');
+  const target = new RtmpServer({ logger: captureLog() });
+  const saved = new Promise<{ key: string; done: Promise<void> }>((resolve) =>
+    target.on('publish', (p: RtmpPublish) => resolve({ key: p.key, done: pipeline(p.flv, createWriteStream(received)) })),
+  );
+  const targetPort = await target.listen(0, '127.0.0.1');
+  t.after(() => target.close());
+
+  const { http, rtmp, streams } = await startServer(t, { push: `rtmp://127.0.0.1:${targetPort}/live/up-{key}` });
+  const p = publish(rtmp('birds'), ['-stream_loop', '1', '-i', BIRDS, '-vf', 'scale=320:180']);
+  const live = await until('the push to run', 15_000, async () => {
+    const s = stream(await streams(), 'birds');
+    return s?.state === 'live' && s.push === 'ok' ? s : undefined;
+  });
+  assert.equal((await p.done).code, 0);
+  const final = await until('the stream to end', 10_000, async () => {
+    const s = stream(await streams(), 'birds');
+    return s?.state === 'ended' ? s : undefined;
+  });
+  assert.equal(final.push, 'ended', 'the push hung up cleanly');
+  const { key, done } = await saved;
+  assert.equal(key, 'up-birds', '{key} became the stream key');
+  await done;
+
+  const probed = await probe(received);
+  const video = probed.find((s) => s.codec_type === 'video')!;
+  const audio = probed.find((s) => s.codec_type === 'audio');
+  const frames = Number(video.nb_read_frames);
+  t.diagnostic(
+    `live ${live.inputFps} → ${live.outputFps} fps; ${final.framesIn} frames in (+${final.ringDrops} dropped), ${final.framesOut} out; ` +
+      `pushed FLV: ${frames} frames, r ${video.r_frame_rate}, avg ${video.avg_frame_rate}, audio ${audio?.codec_name}`,
+  );
+  assert.deepEqual([video.codec_name, video.width, video.height], ['h264', 320, 180]);
+  assert.equal(audio?.codec_name, 'aac', 'audio is copied to the push');
+  assert.ok(Math.abs(rate(video.r_frame_rate) - 60) < 1, `r_frame_rate ${video.r_frame_rate}`);
+  assert.ok(Math.abs(rate(video.avg_frame_rate) - 60) < 1, `avg_frame_rate ${video.avg_frame_rate}`);
+  // The same encoder feeds both outputs, so the push holds every output frame, as HLS does.
+  assert.equal(frames, final.framesOut, 'every output frame was pushed');
+  assert.ok(frames <= 2 * BIRDS_LOOPED_FRAMES && frames >= 2 * BIRDS_LOOPED_FRAMES - 8, `${frames} frames for ${BIRDS_LOOPED_FRAMES} in`);
+
+  const hls = (await probe(`${http}/hls/birds/index.m3u8`)).find((s) => s.codec_type === 'video')!;
+  assert.equal(Number(hls.nb_read_frames), final.framesOut, 'HLS holds every output frame too');
+});
+
+test('a push target that refuses the connection ends only the push: HLS goes on', async (t) => {
+  const port = await closedPort();
+  const { http, rtmp, streams, log } = await startServer(t, { push: `rtmp://127.0.0.1:${port}/live/{key}` });
+  const p = publish(rtmp('cam'), ['-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=2', '-f', 'lavfi', '-i', 'sine=duration=2']);
+  const live = await until('the stream live with the push failed', 10_000, async () => {
+    const s = stream(await streams(), 'cam');
+    return s?.state === 'live' && s.push?.startsWith('failed') ? s : undefined;
+  });
+  assert.match(live.push!, /^failed: cannot connect/);
+  assert.ok(log.lines.some((line) => line.includes("stream 'cam': push failed")), 'the failure is logged');
+  assert.doesNotMatch(log.lines.join('\n'), /live\/cam/, 'the stream key stays out of the log');
+  assert.equal((await p.done).code, 0);
+  const final = await until('the stream to end', 10_000, async () => {
+    const s = stream(await streams(), 'cam');
+    return s?.state === 'ended' ? s : undefined;
+  });
+  assert.match(await (await fetch(`${http}/hls/cam/index.m3u8`)).text(), /#EXT-X-ENDLIST/);
+  const hls = (await probe(`${http}/hls/cam/index.m3u8`)).find((s) => s.codec_type === 'video')!;
+  t.diagnostic(`push ${final.push}; HLS ${hls.nb_read_frames} frames at ${hls.r_frame_rate} for ${final.framesIn} in`);
+  assert.equal(hls.r_frame_rate, '60/1');
+  assert.equal(Number(hls.nb_read_frames), final.framesOut);
+});
+
+test('a push target that drops the connection mid-stream ends only the push: HLS keeps every frame', async (t) => {
+  const target = new RtmpServer({ logger: captureLog() });
+  // Hangs up on the push half a second into it.
+  target.on('publish', (p: RtmpPublish) => {
+    p.flv.resume();
+    setTimeout(() => p.close(), 500);
+  });
+  const targetPort = await target.listen(0, '127.0.0.1');
+  t.after(() => target.close());
+
+  const { http, rtmp, streams } = await startServer(t, { push: `rtmp://127.0.0.1:${targetPort}/live/{key}` });
+  const p = publish(rtmp('cam'), ['-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=3', '-f', 'lavfi', '-i', 'sine=duration=3']);
+  const dropped = await until('the push to fail', 10_000, async () => {
+    const s = stream(await streams(), 'cam');
+    return s?.push?.startsWith('failed') ? s : undefined;
+  });
+  assert.equal(dropped.state, 'live', 'the stream goes on');
+  assert.equal((await p.done).code, 0);
+  const final = await until('the stream to end', 10_000, async () => {
+    const s = stream(await streams(), 'cam');
+    return s?.state === 'ended' ? s : undefined;
+  });
+  const hls = (await probe(`${http}/hls/cam/index.m3u8`)).find((s) => s.codec_type === 'video')!;
+  t.diagnostic(`push ${final.push}; HLS ${hls.nb_read_frames} frames at ${hls.r_frame_rate} for ${final.framesIn} in`);
+  assert.equal(Number(hls.nb_read_frames), final.framesOut);
+  assert.ok(final.framesOut >= 2 * 90 - 8, `${final.framesOut} frames out`);
+});
