@@ -1,3 +1,4 @@
+import { errorMessage } from './errors.js';
 import { Log } from 'node-av/lib';
 import { AV_LOG_ERROR } from 'node-av/constants';
 
@@ -38,7 +39,7 @@ export function takeFfmpegErrors(): string {
  */
 export async function describeFfmpegError(error: unknown): Promise<string> {
   await new Promise((resolve) => setTimeout(resolve, 10));
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   const detail = takeFfmpegErrors();
   return detail && !message.includes(detail) ? `${message} (${detail})` : message;
 }

@@ -1,3 +1,4 @@
+import { errorMessage } from '../base/errors.js';
 import { PacketSink, type PacketSinkOptions } from './packet-sink.js';
 
 /** How a stream's recording is going: `recording`, `finished` (the file is complete) or `failed` (with the reason; the stream went on without it). */
@@ -46,6 +47,11 @@ export class Recording {
   }
 
   /** Completes the file. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Completes the file (the same as disposing it). */
   async close(): Promise<void> {
     if (this.current.state !== 'recording') return;
     await this.guard(() => this.sink.close());
@@ -56,8 +62,9 @@ export class Recording {
     try {
       await work();
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = errorMessage(error);
       this.current = { ...this.current, state: 'failed', error: reason };
+      // The file is already broken: its trailer failing too changes nothing, and the reason above is the one to report.
       await this.sink.close().catch(() => {});
       this.onFailed?.(reason);
     }

@@ -67,8 +67,13 @@ export class EventLoopDelay {
     return { p50Seconds: h.percentile(50) / 1e9, p99Seconds: h.percentile(99) / 1e9, maxSeconds: h.max / 1e9 };
   }
 
-  close(): void {
+  [Symbol.dispose](): void {
     clearInterval(this.timer);
     this.histogram.disable();
+  }
+
+  /** The same as disposing it. */
+  close(): void {
+    this[Symbol.dispose]();
   }
 }
