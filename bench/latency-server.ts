@@ -7,7 +7,7 @@
  */
 import '../src/base/polyfills.js';
 import { parseArgs } from 'node:util';
-import type { InterpolatorKind } from '../src/engine/model/create-interpolator.js';
+import type { InterpolatorKind } from '../src/engine/model/model-choice.js';
 import type { X264Preset } from '../src/egress/x264-presets.js';
 import { captureFfmpegLog } from '../src/base/ffmpeg-log.js';
 import { Server } from '../src/server/serve.js';

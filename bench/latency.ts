@@ -36,7 +36,7 @@ import { Decoder } from 'node-av/api';
 import { CodecParameters, Packet, Rational, type Stream } from 'node-av/lib';
 import { AV_CODEC_ID_H264, AV_PKT_FLAG_KEY, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
 import { RTCPeerConnection, RTCRtpCodecParameters, type RtpPacket } from 'werift';
-import { DEFAULT_MODEL_PATH, resolveModelPath } from '../src/engine/model/create-interpolator.js';
+import { DEFAULT_MODEL_PATH, resolveModelPath } from '../src/engine/model/model-choice.js';
 import { captureFfmpegLog } from '../src/base/ffmpeg-log.js';
 import { RtpFrameAssembler } from '../src/protocols/webrtc/rtp-frame-assembler.js';
 import { FileSource } from '../src/ingest/file-source.js';
@@ -184,6 +184,7 @@ async function watch(http: string, key: string, height: number): Promise<{ recei
         if (!('frame' in out)) {
           counts.needKeyframe++;
           // A lost packet (loopback UDP drops some of a 720p keyframe's burst): ask for a keyframe, as a browser would.
+          // Best effort, as a browser's: a request that cannot be sent is followed by the next one 300 ms later.
           const now = performance.now();
           if (now - lastPli > 300) {
             lastPli = now;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RgbConverter } from '../src/engine/synthesis/rgb-convert.js';
-import { DEFAULT_MODEL_PATH } from '../src/engine/model/create-interpolator.js';
+import { DEFAULT_MODEL_PATH } from '../src/engine/model/model-choice.js';
 import { evaluate, type EvalReport } from '../src/eval/evaluate.js';
 import { FrameMetrics } from '../src/eval/metrics.js';
 import { captureFfmpegLog } from '../src/base/ffmpeg-log.js';
@@ -23,7 +23,7 @@ const MINTERPOLATE = 'minterpolate=fps=2:mi_mode=mci:mc_mode=aobmc:me_mode=bidir
 /** minterpolate needs context frames: feed f0,f0,f1,f1 at 1 fps and take the 2 fps output at t = 1.5 s. */
 async function minterpolateReport(dir: string): Promise<EvalReport> {
   const metrics = await FrameMetrics.create();
-  using rgb = await RgbConverter.create(1);
+  await using rgb = await RgbConverter.create(1);
   const work = mkdtempSync(join(tmpdir(), 'frc-mi-'));
   const report: EvalReport = { interp: 'minterpolate', sets: {} };
   try {
@@ -52,7 +52,7 @@ async function minterpolateReport(dir: string): Promise<EvalReport> {
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
-    await metrics.close();
+    await metrics[Symbol.asyncDispose]();
   }
   return report;
 }

@@ -24,7 +24,7 @@ import { AV_PIX_FMT_GBRP, SWS_AREA, type AVPixelFormat } from 'node-av/constants
 import { dot } from '../src/engine/semantic/scene-cut.js';
 import { SemanticEncoder } from '../src/engine/semantic/semantic-encoder.js';
 import { DEFAULT_SEMANTIC_MODEL } from '../src/engine/semantic/semantic-stage.js';
-import { copyRows, ScaleContext } from '../src/engine/synthesis/rgb-convert.js';
+import { copyRows, ScaleContext } from '../src/engine/runtime/scale-context.js';
 import { FrameMetrics } from '../src/eval/metrics.js';
 import { FileSource } from '../src/ingest/file-source.js';
 import { captureFfmpegLog } from '../src/base/ffmpeg-log.js';
@@ -153,8 +153,8 @@ async function main(): Promise<void> {
       }
     }
   }
-  await encoder.close();
-  await metrics.close();
+  await encoder[Symbol.asyncDispose]();
+  await metrics[Symbol.asyncDispose]();
   const negatives = pairs.filter((p) => !p.cut);
   const hard = negatives.filter((p) => p.kind === 'every 3rd');
 

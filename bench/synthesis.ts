@@ -16,9 +16,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Frame } from 'node-av/lib';
-import { createSynthesizer } from '../src/engine/model/create-interpolator.js';
+import { FlowModel } from '../src/engine/model/flow-model.js';
+import { loadModel } from '../src/engine/model/load-model.js';
+import { createSynthesizer } from '../src/engine/synthesis/create-synthesizer.js';
 import { FineRefiner } from '../src/engine/synthesis/lk-fine.js';
-import { OnnxInterpolator } from '../src/engine/model/onnx-interpolator.js';
 import { RgbConverter } from '../src/engine/synthesis/rgb-convert.js';
 import type { Synthesizer } from '../src/engine/synthesis/synthesis.js';
 import { warpBlend } from '../src/engine/synthesis/warp-kernel.js';
@@ -41,9 +42,8 @@ async function decodeFrames(file: string, count: number): Promise<Frame[]> {
 }
 
 // Calls not timed first: ONNX Runtime grows its memory arena over the first runs at a new size, and on
-// this machine the first few dozen calls of a fresh process ran slower still (fast at 720p: median of
-// calls 1-59 25.6-37.0 ms, of calls 60-177 17.8-22.2 ms; bench/RESULTS.md). A live stream pays the
-// steady state, so that is what is timed.
+// this machine the first few dozen calls of a fresh process ran much slower still (see bench/RESULTS.md,
+// Synthesis cost per in-between frame). A live stream pays the steady state, so that is what is timed.
 const WARMUP = 60;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -59,9 +59,13 @@ async function timeSynth(synth: Synthesizer, frames: Frame[], runs: number): Pro
   return median(ms);
 }
 
-/** The flow path's parts, each on its own (median ms): convert one frame, network, the card's lkFine step (or 0), kernel. */
-async function timeParts(path: string, frames: Frame[], runs: number): Promise<[number, number, number, number]> {
-  const model = await OnnxInterpolator.fromFile(path);
+/** A flow model's path in parts, each on its own (median ms): convert one frame, network, the card's lkFine step (or 0), kernel; none for a frame model. */
+async function timeParts(path: string, frames: Frame[], runs: number): Promise<[number, number, number, number] | undefined> {
+  const model = await loadModel(path);
+  if (!(model instanceof FlowModel)) {
+    await model[Symbol.asyncDispose]();
+    return undefined;
+  }
   const conv = await RgbConverter.create(model.padMultiple, model.inputScale, model.maxInputPixels);
   using fine = model.lkFine ? new FineRefiner(model.lkFine) : undefined;
   const [tc, tn, tf, tk]: number[][] = [[], [], [], []];
@@ -72,7 +76,7 @@ async function timeParts(path: string, frames: Frame[], runs: number): Promise<[
       const tConv = performance.now() - t0;
       const b = await conv.toRgb(frames[i + 1]!);
       t0 = performance.now();
-      let field = await model.estimateFlow(a, b, 0.5);
+      let field = await model.flows(a, b, 0.5);
       const tNet = performance.now() - t0;
       t0 = performance.now();
       if (fine) field = await fine.refine(frames[i]!, frames[i + 1]!, field, 0.5);
@@ -84,8 +88,8 @@ async function timeParts(path: string, frames: Frame[], runs: number): Promise<[
       if (i >= WARMUP) tc.push(tConv), tn.push(tNet), tf.push(tFine), tk.push(tKern);
     }
   } finally {
-    conv[Symbol.dispose]();
-    await model.close();
+    await conv[Symbol.asyncDispose]();
+    await model[Symbol.asyncDispose]();
   }
   return [median(tc), median(tn), median(tf), median(tk)];
 }
@@ -110,11 +114,8 @@ async function main(): Promise<void> {
         const synth = await createSynthesizer(choice);
         const total = await timeSynth(synth, frames, runs);
         await synth.close();
-        let parts = '';
-        if (choice.modelPath) {
-          const [c, n, f, k] = await timeParts(choice.modelPath, frames, runs);
-          parts = ` ${c.toFixed(1)} | ${n.toFixed(1)} | ${f.toFixed(1)} | ${k.toFixed(1)} |`;
-        } else parts = ' | | | |';
+        const times = choice.modelPath ? await timeParts(choice.modelPath, frames, runs) : undefined;
+        const parts = times ? ` ${times.map((ms) => ms.toFixed(1)).join(' | ')} |` : ' | | | |';
         rows.push(`| ${size}p | ${choice.label} | ${total.toFixed(1)} |${parts}`);
         console.error(rows.at(-1));
       }

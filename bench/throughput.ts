@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_MODEL_PATH } from '../src/engine/model/create-interpolator.js';
+import { DEFAULT_MODEL_PATH } from '../src/engine/model/model-choice.js';
 import { machine, today } from './common.js';
 
 const SIZES: Record<string, [number, number]> = { '480': [854, 480], '720': [1280, 720], '1080': [1920, 1080] };

@@ -61,7 +61,8 @@ export function publishWhip(url: string, clip: { head: Buffer; frames: Buffer[] 
       }
       sent[n] = performance.now();
     }
-    // The session resource: DELETE ends the stream, as a WHIP client leaving does.
+    // The session resource: DELETE ends the stream, as a WHIP client leaving does. Best effort: a server
+    // that has already ended the stream refuses it, and the publisher is leaving either way.
     const location = res.headers.get('location');
     if (location) await fetch(new URL(location, url), { method: 'DELETE' }).catch(() => {});
     await pc.close();

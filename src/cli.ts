@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { convert, type ConvertProgress, type ConvertSummary } from './convert/convert.js';
 import { formatSummary } from './convert/convert-summary.js';
-import { INTERPOLATOR_KINDS, type InterpolatorChoice, type InterpolatorKind, resolveModelPath } from './engine/model/create-interpolator.js';
+import { INTERPOLATOR_KINDS, type InterpolatorChoice, type InterpolatorKind, resolveModelPath } from './engine/model/model-choice.js';
 import type { SemanticChoice } from './engine/semantic/semantic-stage.js';
 import { parseRate, type RateTarget } from './engine/timing/slot-planner.js';
 import { evaluate, formatEvalTable } from './eval/evaluate.js';

@@ -86,6 +86,40 @@ test('the import reader finds edges that exist', () => {
   assert.ok([...edges.keys()].some((edge) => edge.startsWith('live -> ')), 'live/ imports lower folders');
 });
 
+/**
+ * The engine's sub-folders, bottom layer first, as LAYERS is for src/: a
+ * sub-folder may import only those before it, and the files directly under
+ * src/engine/ (upconverter.ts) sit on top. runtime runs graphs and native
+ * kernels; timing is pure slot arithmetic; model loads cards and models;
+ * semantic analyses frames (and corrects a flow model's fields); synthesis
+ * makes frames from models, taking semantic's correction.
+ */
+const ENGINE_LAYERS = ['runtime', 'timing', 'model', 'semantic', 'synthesis'];
+
+test('the engine sub-folders are its layers, and none imports one above it', () => {
+  const engine = join(SRC, 'engine');
+  // native/ holds the C kernels only: not a TypeScript layer.
+  const folders = readdirSync(engine).filter((name) => statSync(join(engine, name)).isDirectory() && sourceFiles(join(engine, name)).length > 0);
+  assert.deepEqual([...folders].sort(), [...ENGINE_LAYERS].sort(), 'a folder was added or removed under src/engine/: place it in ENGINE_LAYERS');
+  const layerOf = (pathUnderEngine: string) => (pathUnderEngine.includes('/') ? pathUnderEngine.split('/')[0]! : TOP);
+  const rank = (layer: string) => (layer === TOP ? ENGINE_LAYERS.length : ENGINE_LAYERS.indexOf(layer));
+  const edges = new Map<string, string>();
+  for (const file of sourceFiles(engine)) {
+    const from = layerOf(relative(engine, file));
+    for (const target of importsOf(file).filter((t) => t.startsWith('engine/'))) {
+      const to = layerOf(target.slice('engine/'.length));
+      if (to !== from && !edges.has(`${from} -> ${to}`)) edges.set(`${from} -> ${to}`, `${relative(REPO, file)} imports src/${target}`);
+    }
+  }
+  // Guards the reading: were it to find nothing, the check below would pass for nothing.
+  assert.ok(edges.has('synthesis -> model') && edges.has(`${TOP} -> synthesis`), [...edges.keys()].join(', '));
+  const upward = [...edges].filter(([edge]) => {
+    const [from, to] = edge.split(' -> ') as [string, string];
+    return rank(to) > rank(from);
+  });
+  assert.deepEqual(upward.map(([edge, why]) => `${edge}: ${why}`), []);
+});
+
 test('docs/architecture.md names every source folder, in layer order, and every path it names exists', () => {
   const page = readFileSync(join(REPO, 'docs', 'architecture.md'), 'utf8');
   const named = [...page.matchAll(/`((?:src|test|bench|models|train|web|deploy|docs)\/[\w./-]*)`/g)].map((m) => m[1]!);

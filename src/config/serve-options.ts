@@ -1,4 +1,4 @@
-import { type InterpolatorChoice, resolveModelPath } from '../engine/model/create-interpolator.js';
+import { type InterpolatorChoice, resolveModelPath } from '../engine/model/model-choice.js';
 import type { SemanticChoice } from '../engine/semantic/semantic-stage.js';
 import type { Logger } from '../base/logger.js';
 import type { LiveStreamOptions } from '../live/live-stream.js';

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { FileSink } from '../egress/file-sink.js';
-import { createSynthesizer, resolveKind, type InterpolatorChoice } from '../engine/model/create-interpolator.js';
+import { resolveKind, type InterpolatorChoice } from '../engine/model/model-choice.js';
+import { createSynthesizer } from '../engine/synthesis/create-synthesizer.js';
 import { BlendSynthesizer, type Synthesizer } from '../engine/synthesis/synthesis.js';
 import type { RateTarget } from '../engine/timing/slot-planner.js';
 import { type RenderedFrame, Upconverter, type UpconverterStats } from '../engine/upconverter.js';
@@ -71,8 +72,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
   let fallback: Synthesizer | undefined;
   let sink: FileSink | undefined;
   try {
-    synthesizer = await createSynthesizer(engine);
-    semantic?.attach(synthesizer);
+    synthesizer = await createSynthesizer(engine, semantic);
     // A model that fails mid-stream hands its slots to blend instead of ending the job.
     fallback = resolveKind(options) === 'model' ? new BlendSynthesizer() : undefined;
     sink = await FileSink.open({ path: options.output, audio: source.audio });

@@ -8,7 +8,7 @@ import { type Rational } from '../base/rational.js';
 
 export interface UpconverterOptions {
   synthesizer: Synthesizer;
-  /** Takes over for a slot when `synthesizer`, or a stand-in other than itself, throws (a model failing mid-stream). */
+  /** The fallback on error: takes over for a slot when `synthesizer`, or a deadline fallback other than itself, throws (a model failing mid-stream). */
   fallback?: Synthesizer;
   inputTimeBase: Rational;
   target: RateTarget;
@@ -16,7 +16,7 @@ export interface UpconverterOptions {
   maxGapSeconds?: number;
   /**
    * Live: every in-between slot has a deadline, and when the synthesizer
-   * would miss it a cheaper stand-in renders the slot (see `SlotDeadline`).
+   * would miss it a cheaper fallback renders the slot (see `SlotDeadline`).
    * Files have none: they wait for every frame.
    */
   deadline?: DeadlineOptions;
@@ -24,9 +24,9 @@ export interface UpconverterOptions {
   now?: () => number;
 }
 
-export interface DeadlineOptions extends Omit<SlotDeadlineOptions, 'rungs'> {
-  /** Cheaper synthesizers, in the order they are tried (blend, then dup); the last should cost nothing. */
-  standIns: Synthesizer[];
+export interface DeadlineOptions extends Omit<SlotDeadlineOptions, 'synthesizers'> {
+  /** The deadline fallbacks: cheaper synthesizers, in the order they are tried (blend, then dup); the last should cost nothing. */
+  fallbacks: Synthesizer[];
   /**
    * How long the slots of one gap may take, from the arrival of the input
    * frame that closes it (ms); slot i of n is due at (i+1)/n of it. Default:
@@ -41,12 +41,12 @@ export interface DeadlineOptions extends Omit<SlotDeadlineOptions, 'rungs'> {
   budgetGaps?: number;
 }
 
-/** Why a stand-in rendered a slot: the synthesizer threw, or would have been late. */
+/** Why a fallback rendered a slot: the synthesizer threw, or would have been late. */
 export type FallbackReason = 'error' | 'deadline';
 
 export interface FallbackCount {
   reason: FallbackReason;
-  /** The stand-in that rendered the slots. */
+  /** The fallback that rendered the slots. */
   synthesizer: string;
   frames: number;
 }
@@ -68,9 +68,9 @@ export interface UpconverterStats {
   originals: number;
   /** Output frames synthesized by the synthesizer (the chosen interpolator). */
   interpolated: number;
-  /** Output frames synthesized by a stand-in: the fallback after the interpolator failed, or a cheaper one to meet a deadline. */
+  /** Output frames synthesized by a fallback: the fallback on error after the interpolator failed, or a cheaper one to meet a deadline. */
   fallbacks: number;
-  /** `fallbacks` by reason and stand-in. */
+  /** `fallbacks` by reason and fallback. */
   fallbackFrames: FallbackCount[];
   /** Synthesized frames that were ready after their deadline all the same (live only). */
   late: number;
@@ -88,7 +88,9 @@ const NO_PTS = -0x8000000000000000n;
  * two frames is synthesized at its timestep. Only the frame pair around the
  * current gap is held.
  *
- * Output frames belong to the caller, who must `free()` them.
+ * Output frames belong to the caller, who must `free()` them. It does not
+ * own its synthesizers (their creator disposes of them); it frees only the
+ * frame it holds, synchronously: `Disposable`, for `using`.
  */
 export class Upconverter implements Disposable {
   readonly stats: UpconverterStats = { framesIn: 0, framesOut: 0, originals: 0, interpolated: 0, fallbacks: 0, fallbackFrames: [], late: 0, repeated: 0, dropped: 0 };
@@ -97,8 +99,8 @@ export class Upconverter implements Disposable {
   private readonly maxGapSeconds: number;
   private readonly now: () => number;
   private readonly deadline?: SlotDeadline;
-  /** The synthesizer, then its stand-ins: the deadline ladder's rungs. */
-  private readonly ladder: Synthesizer[];
+  /** The synthesizer, then its deadline fallbacks: what `SlotDeadline`'s `choice` indexes. */
+  private readonly synthesizers: Synthesizer[];
   private previous?: Frame;
   private previousTiming?: FrameTiming;
   private lastGap = 0n;
@@ -109,11 +111,11 @@ export class Upconverter implements Disposable {
     this.outputTimeBase = this.planner.outputTimeBase;
     this.maxGapSeconds = options.maxGapSeconds ?? 1;
     this.now = options.now ?? (() => performance.now());
-    this.ladder = [options.synthesizer, ...(options.deadline?.standIns ?? [])];
-    if (options.deadline) this.deadline = new SlotDeadline({ ...options.deadline, rungs: this.ladder.length });
+    this.synthesizers = [options.synthesizer, ...(options.deadline?.fallbacks ?? [])];
+    if (options.deadline) this.deadline = new SlotDeadline({ ...options.deadline, synthesizers: this.synthesizers.length });
   }
 
-  /** Why the fallback was first needed, if it was. */
+  /** Why the fallback on error was first needed, if it was. */
   get firstFailure(): unknown {
     return this.fallbackError;
   }
@@ -146,8 +148,10 @@ export class Upconverter implements Disposable {
     this.previous = frame;
     this.previousTiming = arrived;
     if (!previous) return [];
+    // The gap's earlier frame is done with once its slots are rendered: each output holds its own reference.
+    using earlier = previous;
 
-    const gap = frame.pts - previous.pts;
+    const gap = frame.pts - earlier.pts;
     this.lastGap = gap;
     const morph = !discontinuity && this.planner.seconds(gap) <= this.maxGapSeconds;
     const budgetMs = this.options.deadline?.budgetMs ?? (this.options.deadline?.budgetGaps ?? 1) * this.planner.seconds(gap) * 1000;
@@ -155,13 +159,11 @@ export class Upconverter implements Disposable {
     try {
       for (const [i, slot] of slots.entries()) {
         const due = arrived.arrival + (budgetMs * (i + 1)) / slots.length;
-        out.push(await this.render(slot, previous, frame, morph, previousTiming, arrived, due));
+        out.push(await this.render(slot, earlier, frame, morph, previousTiming, arrived, due));
       }
     } catch (err) {
       for (const r of out) r.frame.free();
       throw err;
-    } finally {
-      previous.free();
     }
     return out;
   }
@@ -173,15 +175,13 @@ export class Upconverter implements Disposable {
 
   /** `finish`, with kinds and timing records. */
   finishTimed(): RenderedFrame[] {
-    const last = this.previous;
-    if (!last) return [];
+    if (!this.previous) return [];
+    using last = this.previous;
     const timing = this.previousTiming ?? { arrival: this.now() };
     this.previous = undefined;
     this.previousTiming = undefined;
     const duration = last.duration > 0n ? last.duration : this.lastGap;
-    const out = this.planner.finish(duration).map((slot) => this.original(last, slot, 'repeated', timing));
-    last.free();
-    return out;
+    return this.planner.finish(duration).map((slot) => this.original(last, slot, 'repeated', timing));
   }
 
   [Symbol.dispose](): void {
@@ -193,22 +193,22 @@ export class Upconverter implements Disposable {
     if (slot.t === 0) return this.original(a, slot, 'originals', ta);
     // A tie holds the earlier frame, as dup does.
     if (!morph) return slot.t <= 0.5 ? this.original(a, slot, 'repeated', ta) : this.original(b, slot, 'repeated', tb);
-    let rung = 0;
+    let choice = 0;
     let reason: FallbackReason | undefined;
     if (this.deadline) {
       const [decision] = this.deadline.processInput({ kind: 'slot', now: this.now(), deadline: due });
       if (decision?.kind === 'render') {
-        rung = decision.rung;
+        choice = decision.choice;
         reason = decision.reason;
       }
     }
     const start = this.now();
-    let synthesizer = this.ladder[rung]!;
+    let synthesizer = this.synthesizers[choice]!;
     let frame: Frame;
     try {
       frame = await synthesizer.synthesize(a, b, slot.t);
     } catch (err) {
-      // Any rung but the fallback itself (the model, or `fast` standing in for a slower one) hands the slot to it.
+      // Any synthesizer but the fallback on error itself (the model, or `fast` as the deadline fallback of a slower one) hands the slot to it.
       if (!this.options.fallback || synthesizer === this.options.fallback) throw err;
       this.fallbackError ??= err;
       synthesizer = this.options.fallback;
@@ -217,7 +217,7 @@ export class Upconverter implements Disposable {
     }
     const end = this.now();
     if (this.deadline && reason !== 'error') {
-      for (const out of this.deadline.processInput({ kind: 'done', rung, ms: end - start, now: end })) if (out.kind === 'late') this.stats.late++;
+      for (const out of this.deadline.processInput({ kind: 'done', choice, ms: end - start, now: end })) if (out.kind === 'late') this.stats.late++;
     }
     if (reason) {
       this.stats.fallbacks++;

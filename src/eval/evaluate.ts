@@ -1,13 +1,14 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { AV_PIX_FMT_GBRP } from 'node-av/constants';
-import { createSynthesizer, type InterpolatorChoice } from '../engine/model/create-interpolator.js';
-import { RgbConverter } from '../engine/synthesis/rgb-convert.js';
-import { readStillImage } from '../ingest/still-image.js';
 import { InputError } from '../base/errors.js';
-import { FrameMetrics } from './metrics.js';
+import type { InterpolatorChoice } from '../engine/model/model-choice.js';
 import { type SemanticChoice, SemanticStage } from '../engine/semantic/semantic-stage.js';
+import { createSynthesizer } from '../engine/synthesis/create-synthesizer.js';
+import { RgbConverter } from '../engine/synthesis/rgb-convert.js';
 import { DupSynthesizer } from '../engine/synthesis/synthesis.js';
+import { readStillImage } from '../ingest/still-image.js';
+import { FrameMetrics } from './metrics.js';
 
 export interface SetScore {
   n: number;
@@ -33,45 +34,35 @@ const TRIPLET = ['frame0.png', 'gt.png', 'frame1.png'] as const;
  */
 export async function evaluate(dir: string, choice: InterpolatorChoice & SemanticChoice): Promise<EvalReport> {
   const sets = findSets(dir);
-  const synthesizer = await createSynthesizer(choice);
-  const metrics = await FrameMetrics.create();
   // With the semantic stage, a triplet taken for a scene cut gets what the engine would show there: the nearer (earlier, at a tie) frame.
-  const semantic = choice.semantic ? await SemanticStage.create(choice) : undefined;
-  semantic?.attach(synthesizer);
-  const dup = new DupSynthesizer();
-  using toTensor = await RgbConverter.create(1);
-  try {
-    const report: EvalReport = { interp: synthesizer.name, sets: {} };
-    for (const [name, samples] of sets) {
-      let psnr = 0;
-      let ssim = 0;
-      let cuts = 0;
-      for (const sample of samples) {
-        const [f0, gt, f1] = await Promise.all(TRIPLET.map((file) => readStillImage(join(sample, file), AV_PIX_FMT_GBRP)));
-        let cut = false;
-        if (semantic) {
-          semantic.reset();
-          await semantic.analyse(f0!, { arrival: 0 });
-          cut = (await semantic.analyse(f1!, { arrival: 0 })).cut;
-          if (cut) cuts++;
-        }
-        const middle = await (cut ? dup : synthesizer).synthesize(f0!, f1!, 0.5);
-        try {
-          const scores = await metrics.score(await toTensor.toRgb(middle), await toTensor.toRgb(gt!));
-          psnr += scores.psnr;
-          ssim += scores.ssim;
-        } finally {
-          for (const frame of [f0!, gt!, f1!, middle]) frame.free();
-        }
+  await using semantic = choice.semantic ? await SemanticStage.create(choice) : undefined;
+  await using synthesizer = await createSynthesizer(choice, semantic);
+  await using metrics = await FrameMetrics.create();
+  await using dup = new DupSynthesizer();
+  await using toTensor = await RgbConverter.create(1);
+  const report: EvalReport = { interp: synthesizer.name, sets: {} };
+  for (const [name, samples] of sets) {
+    let psnr = 0;
+    let ssim = 0;
+    let cuts = 0;
+    for (const sample of samples) {
+      const frames = await Promise.all(TRIPLET.map((file) => readStillImage(join(sample, file), AV_PIX_FMT_GBRP)));
+      using f0 = frames[0]!, gt = frames[1]!, f1 = frames[2]!;
+      let cut = false;
+      if (semantic) {
+        semantic.reset();
+        await semantic.analyse(f0, { arrival: 0 });
+        cut = (await semantic.analyse(f1, { arrival: 0 })).cut;
+        if (cut) cuts++;
       }
-      report.sets[name] = { n: samples.length, psnr: round(psnr / samples.length, 3), ssim: round(ssim / samples.length, 4), ...(semantic ? { sceneCuts: cuts } : {}) };
+      using middle = await (cut ? dup : synthesizer).synthesize(f0, f1, 0.5);
+      const scores = await metrics.score(await toTensor.toRgb(middle), await toTensor.toRgb(gt));
+      psnr += scores.psnr;
+      ssim += scores.ssim;
     }
-    return report;
-  } finally {
-    await synthesizer.close();
-    await metrics.close();
-    await semantic?.close();
+    report.sets[name] = { n: samples.length, psnr: round(psnr / samples.length, 3), ssim: round(ssim / samples.length, 4), ...(semantic ? { sceneCuts: cuts } : {}) };
   }
+  return report;
 }
 
 export function formatEvalTable(report: EvalReport): string {

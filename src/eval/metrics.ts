@@ -17,7 +17,7 @@ export const PSNR_CAP = 100;
  * Wang et al.'s with an 11×11 Gaussian window (σ = 1.5) per channel, valid
  * region only, averaged over channels and positions.
  */
-export class FrameMetrics {
+export class FrameMetrics implements AsyncDisposable {
   private constructor(private readonly session: ort.InferenceSession) {}
 
   static async create(): Promise<FrameMetrics> {
@@ -39,7 +39,7 @@ export class FrameMetrics {
     return { psnr, ssim: (out.ssim!.data as Float32Array)[0]! };
   }
 
-  async close(): Promise<void> {
+  async [Symbol.asyncDispose](): Promise<void> {
     await this.session.release();
   }
 }

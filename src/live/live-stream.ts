@@ -8,7 +8,8 @@ import { AudioFanout } from '../protocols/webrtc/audio-fanout.js';
 import type { WhepViewer } from '../protocols/webrtc/whep-viewer.js';
 import { type PushState, RtmpPush } from '../protocols/rtmp/rtmp-push.js';
 import type { RecordingState } from '../egress/recording.js';
-import { createFastStandIn, createSynthesizer, resolveKind, type InterpolatorChoice } from '../engine/model/create-interpolator.js';
+import { resolveKind, type InterpolatorChoice } from '../engine/model/model-choice.js';
+import { createFastFallback, createSynthesizer } from '../engine/synthesis/create-synthesizer.js';
 import type { FrameTiming } from '../engine/timing/frame-timing.js';
 import { BlendSynthesizer, DupSynthesizer, type Synthesizer } from '../engine/synthesis/synthesis.js';
 import { type RenderedFrame, Upconverter, type UpconverterStats, type FallbackCount } from '../engine/upconverter.js';
@@ -387,13 +388,12 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       this.source = await this.options.input.open();
       if (this.options.semantic) this.semantic = await SemanticStage.create(this.options);
       const engine = { ...this.options, threads: interpolatorThreads(this.semantic !== undefined, this.options.threads) };
-      synthesizer = await createSynthesizer(engine);
-      this.semantic?.attach(synthesizer);
+      synthesizer = await createSynthesizer(engine, this.semantic);
       if (this.options.wrapSynthesizer) synthesizer = this.options.wrapSynthesizer(synthesizer, this.key);
       // As in convert: a model failing mid-stream hands its slots to blend.
       fallback = resolveKind(this.options) === 'model' || this.options.wrapSynthesizer ? new BlendSynthesizer() : undefined;
       if (this.options.deadline !== false) {
-        fastStandIn = await createFastStandIn(engine).catch((err) => {
+        fastStandIn = await createFastFallback(engine).catch((err) => {
           this.logger.warn(`stream '${this.key}': late slots go to blend: the fast stand-in did not load: ${err instanceof Error ? err.message : err}`);
           return undefined;
         });
@@ -469,7 +469,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       inputTimeBase,
       target: { factor },
       now: this.now,
-      ...(standIns ? { deadline: { standIns, budgetMs: this.deadlineMs, budgetGaps: LIVE_BUDGET_INTERVALS } } : {}),
+      ...(standIns ? { deadline: { fallbacks: standIns, budgetMs: this.deadlineMs, budgetGaps: LIVE_BUDGET_INTERVALS } } : {}),
     });
     this.engineStats = upconverter.stats;
     const decoded = new RingBuffer<NormalizedFrame & { timing: FrameTiming }>({

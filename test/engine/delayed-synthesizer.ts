@@ -25,8 +25,12 @@ export class DelayedSynthesizer implements Synthesizer {
     return this.inner.synthesize(a, b, t);
   }
 
-  async close(): Promise<void> {
-    await this.inner.close();
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.inner[Symbol.asyncDispose]();
+  }
+
+  close(): Promise<void> {
+    return this[Symbol.asyncDispose]();
   }
 }
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createFastStandIn, DEFAULT_MODEL_PATH, resolveKind, resolveModelPath } from '../../src/engine/model/create-interpolator.js';
+import { DEFAULT_MODEL_PATH, resolveKind, resolveModelPath } from '../../src/engine/model/model-choice.js';
+import { createFastFallback } from '../../src/engine/synthesis/create-synthesizer.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { EVAL } from '../helpers.js';
 
@@ -22,14 +23,14 @@ test('a shipped model is found by its bare name; the default is models/fast.onnx
   assert.equal(resolveKind({}), existsSync(DEFAULT_MODEL_PATH) ? 'model' : 'blend');
 });
 
-test('live stand-in: fast stands behind quality and a model by path, not behind fast itself or blend', async () => {
+test('live fallback: fast stands behind quality and a model by path, not behind fast itself or blend', async () => {
   for (const choice of [{}, { modelPath: 'fast' }, { modelPath: DEFAULT_MODEL_PATH }, { kind: 'blend' as const }]) {
-    assert.equal(await createFastStandIn(choice), undefined, JSON.stringify(choice));
+    assert.equal(await createFastFallback(choice), undefined, JSON.stringify(choice));
   }
   for (const modelPath of ['quality', join(EVAL, '..', 'some-rife.onnx')]) {
-    const standIn = await createFastStandIn({ kind: 'model', modelPath });
-    assert.equal(standIn?.name, 'frc-ifnet-fast', modelPath);
-    await standIn?.close();
+    const fallback = await createFastFallback({ kind: 'model', modelPath });
+    assert.equal(fallback?.name, 'frc-ifnet-fast', modelPath);
+    await fallback?.close();
   }
 });
 

@@ -1,7 +1,7 @@
 import { buildOnnxModel } from '../../src/engine/runtime/onnx-builder.js';
 
 /**
- * A stand-in interpolator with a real model's shape constraints: it only
+ * A fake interpolator with a real model's shape constraints: it only
  * accepts sizes divisible by 32 (SpaceToDepth/DepthToSpace round trip fails
  * otherwise), returns the blend of its inputs as `frame`, and also has `flow`
  * ([1,4,H/4,W/4]) and `mask` ([1,1,H/4,W/4]) outputs.

@@ -26,7 +26,10 @@ class FailingSynthesizer implements Synthesizer {
   async synthesize(): Promise<Frame> {
     throw new Error('inference session exploded');
   }
-  async close(): Promise<void> {}
+  async [Symbol.asyncDispose](): Promise<void> {}
+  close(): Promise<void> {
+    return this[Symbol.asyncDispose]();
+  }
 }
 
 async function run(up: Upconverter, frames: { pts: bigint; luma: number; cut?: boolean }[]): Promise<{ pts: bigint; luma: number }[]> {
@@ -76,14 +79,14 @@ test('a failing model hands its slots to the fallback, counted, and the stream g
   assert.ok(Math.abs(out[3]!.luma - 100) <= 1);
 });
 
-test('live: a stand-in model that fails hands its slots to the fallback too; the stream goes on', async (t) => {
+test('live: a deadline fallback model that fails hands its slots to the fallback on error too; the stream goes on', async (t) => {
   const blend = new BlendSynthesizer();
   t.after(() => blend.close());
   const clock = new FakeClock();
-  // quality too slow for any slot, its `fast` stand-in broken: the slots `fast` would render go to blend, counted as errors.
+  // quality too slow for any slot, its `fast` fallback broken: the slots `fast` would render go to blend, counted as errors.
   const model = new DelayedSynthesizer(blend, 40, clock.advance, 'quality');
   const fast = new FailingSynthesizer();
-  using up = new Upconverter({ synthesizer: model, fallback: blend, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { standIns: [fast, blend, new DupSynthesizer()] }, now: clock.now });
+  using up = new Upconverter({ synthesizer: model, fallback: blend, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { fallbacks: [fast, blend, new DupSynthesizer()] }, now: clock.now });
   const out: RenderedFrame[] = [];
   for (let i = 0; i < 12; i++) {
     clock.time = Math.max(clock.time, (i * 1000) / 30);
@@ -141,9 +144,9 @@ test('live deadlines: a model too slow for its slots is replaced by blend, count
   const clock = new FakeClock();
   // The "model": blend taking 50 ms, against 33 ms per input frame at 30 fps.
   const model = new DelayedSynthesizer(blend, 50, clock.advance, 'model');
-  const standIn = new DelayedSynthesizer(blend, 5, clock.advance, 'blend');
+  const fallback = new DelayedSynthesizer(blend, 5, clock.advance, 'blend');
   const dup = new DupSynthesizer();
-  using up = new Upconverter({ synthesizer: model, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { standIns: [standIn, dup] }, now: clock.now });
+  using up = new Upconverter({ synthesizer: model, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { fallbacks: [fallback, dup] }, now: clock.now });
   const out: RenderedFrame[] = [];
   for (let i = 0; i < 30; i++) {
     // Input frames arrive every 33.3 ms; the engine is idle until then.
@@ -159,8 +162,8 @@ test('live deadlines: a model too slow for its slots is replaced by blend, count
   const synthesized = out.filter((r) => r.kind === 'interpolated' || r.kind === 'fallback');
   assert.equal(synthesized.length, 29);
   // The first two slots find the model unmeasured (its first run is a warm-up, not a sample) and try
-  // it, late; the slot after them has waited so long that only dup fits; from then on blend stands
-  // in, but for a probe now and then (every 30 skipped slots at most).
+  // it, late; the slot after them has waited so long that only dup fits; from then on blend renders
+  // instead, but for a probe now and then (every 30 skipped slots at most).
   assert.ok(up.stats.interpolated <= 4, `interpolated by the model: ${up.stats.interpolated}`);
   assert.deepEqual(synthesized.slice(0, 4).map((r) => r.synthesizer), ['model', 'model', 'dup', 'blend']);
   assert.equal(up.stats.fallbacks, 29 - up.stats.interpolated);
@@ -170,7 +173,7 @@ test('live deadlines: a model too slow for its slots is replaced by blend, count
   ]);
   assert.ok(synthesized.filter((r) => r.kind === 'fallback').every((r) => r.reason === 'deadline'));
   assert.equal(up.stats.late, up.stats.interpolated);
-  // With blend or dup standing in, every slot was ready within its input frame interval of its frame's arrival.
+  // With blend or dup as the fallback, every slot was ready within its input frame interval of its frame's arrival.
   for (const r of synthesized.filter((r) => r.kind === 'fallback')) assert.ok(r.timing.interpEnd! - r.timing.arrival <= 1000 / 30 + 1e-9, JSON.stringify(r.timing));
 });
 
@@ -181,8 +184,8 @@ test('live deadlines: a budget of 1.5 gaps gives a model slower than the input i
     const clock = new FakeClock();
     // 40 ms per slot against 33.3 ms between input frames.
     const model = new DelayedSynthesizer(blend, 40, clock.advance, 'model');
-    const standIn = new DelayedSynthesizer(blend, 5, clock.advance, 'blend');
-    using up = new Upconverter({ synthesizer: model, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { standIns: [standIn, new DupSynthesizer()], ...(budgetGaps ? { budgetGaps } : {}) }, now: clock.now });
+    const fallback = new DelayedSynthesizer(blend, 5, clock.advance, 'blend');
+    using up = new Upconverter({ synthesizer: model, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { fallbacks: [fallback, new DupSynthesizer()], ...(budgetGaps ? { budgetGaps } : {}) }, now: clock.now });
     const kinds: string[] = [];
     for (let i = 0; i < 20; i++) {
       const arrival = (i * 1000) / 30;
@@ -208,8 +211,8 @@ test('live deadlines: a stream that reaches the engine late gets dup until it ha
   t.after(() => blend.close());
   const clock = new FakeClock();
   const model = new DelayedSynthesizer(blend, 10, clock.advance, 'model');
-  const standIn = new DelayedSynthesizer(blend, 5, clock.advance, 'blend');
-  using up = new Upconverter({ synthesizer: model, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { standIns: [standIn, new DupSynthesizer()] }, now: clock.now });
+  const fallback = new DelayedSynthesizer(blend, 5, clock.advance, 'blend');
+  using up = new Upconverter({ synthesizer: model, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { fallbacks: [fallback, new DupSynthesizer()] }, now: clock.now });
   const kinds: string[] = [];
   /** Frame i arrives at `arrival` and reaches the engine at `at` (or when the engine is free). */
   const push = async (i: number, arrival: number, at = arrival) => {

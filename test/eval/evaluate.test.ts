@@ -44,7 +44,7 @@ test('identical images score PSNR cap and SSIM 1; a worse prediction scores lowe
   const offScore = await metrics.score(off, truth);
   assert.ok(Math.abs(offScore.psnr - 10 * Math.log10((255 * 255) / 16)) < 1e-3, `PSNR ${offScore.psnr}`);
   assert.ok(offScore.ssim < 1);
-  await metrics.close();
+  await metrics[Symbol.asyncDispose]();
 });
 
 test('eval refuses a folder without triplets', async (t) => {

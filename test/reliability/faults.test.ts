@@ -156,6 +156,7 @@ test('an interpolator that throws for 60 slots mid-stream: that stream falls bac
         return inner.synthesize(a, b, time);
       },
       close: () => inner.close(),
+      [Symbol.asyncDispose]: () => inner.close(),
     };
   };
   const { http, rtmp, streams } = await startServer(t, { wrapSynthesizer, streams: { faulty: { record: true } }, recordDir: join(dir, 'recordings') });

@@ -1,6 +1,7 @@
 /**
- * The interpolator contract shared by the neural model and the classic
- * `dup` / `blend` fallbacks.
+ * The contract of a model that makes whole frames (a `FrameModel`: a
+ * RIFE-style graph, or the `blend` graph), and the image layout every model
+ * takes.
  *
  * Images are planar float RGB in 0..1, laid out exactly as the model's
  * `[1,3,H,W]` input tensor so they go to ONNX Runtime without a copy. The
@@ -24,14 +25,14 @@ export interface Interpolated {
   mask?: { dims: readonly number[]; data: Float32Array };
 }
 
-export interface Interpolator {
-  /** `dup`, `blend`, or the model's name. */
+export interface Interpolator extends AsyncDisposable {
+  /** `blend`, or the model's name. */
   readonly name: string;
   /** Inputs must be padded to a multiple of this in both dimensions. */
   readonly padMultiple: number;
   /** Synthesizes the frame at `t` ∈ (0,1) between `a` (t = 0) and `b` (t = 1). */
   interpolate(a: RgbImage, b: RgbImage, t: number): Promise<Interpolated>;
-  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export function paddedSize(size: number, multiple: number): number {

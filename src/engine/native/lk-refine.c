@@ -1,23 +1,24 @@
 /*
- * The Lucas-Kanade steps of a staged interpolator whose card says "lk" (see
- * staged-session.ts and train/ifnet.py's lk_refine): after an IFBlock, at its
+ * The Lucas-Kanade steps of an interpolator in parts whose card says "lk" (see
+ * parted-session.ts and train/ifnet.py's lk_refine): after an IFBlock, at its
  * scale, each step warps the grey frame pair by the running intermediate
  * flows, solves per pixel (over a 5x5 window) for the symmetric displacement
  * d that makes the two warped frames agree to first order, clamps it to one
  * pixel, averages it over 7x7 weighted by how well posed it was, and adds it
  * as linear-motion flows (-2t d for frame 0, 2(1-t) d for frame 1).
  *
- * Inside the ONNX graph the same steps cost about 27 ms per in-between frame
- * at quality's 720p working size, most of it ONNX Runtime's GridSample; here
- * they run on the inference thread between two stage runs. The order of
- * operations follows train/ifnet_infer.py's lk(), so that the staged model
- * equals the single graph up to float rounding (test/engine/lk-refine.test.ts
- * and staged-session.test.ts).
+ * Inside the ONNX graph the same steps were a large share of quality's time
+ * per in-between frame, most of it ONNX Runtime's GridSample (see
+ * bench/history/, "Lucas-Kanade steps in the network"); here they run on the
+ * inference thread between two part runs. The order of operations follows
+ * train/ifnet_infer.py's lk(), so that the model in parts equals the single
+ * graph up to float rounding (test/engine/synthesis/lk-refine.test.ts and
+ * test/engine/runtime/parted-session.test.ts).
  *
  * lkPyramid gives the first block its flows the same way, from zero flow,
  * coarse to fine over average-pooled copies of its grey pair (the card's
- * "lkPyramid"; train/ifnet.py's lk_pyramid_flow): inside the first stage's
- * graph those dozen steps on tiny images took about 40 % of its time.
+ * "lkPyramid"; train/ifnet.py's lk_pyramid_flow): inside the first part's
+ * graph those dozen steps on tiny images took a large share of its time.
  *
  * lkFine does the steps once more after the whole network, above its
  * resolution (the card's "lkFine"): on the frames' luma at `scale` times the
@@ -27,7 +28,7 @@
  * Also here: the two resamplings that apply a step's update, taken at a
  * block's scale, to the working-resolution flows (bilinear upsampling as
  * PyTorch's interpolate(align_corners=False)) and hand them to the next block
- * (average pooling), so that the next stage's inputs are what the single
+ * (average pooling), so that the next part's inputs are what the single
  * graph computes.
  */
 #include <math.h>
@@ -258,7 +259,7 @@ static int get_ints(napi_env env, napi_value *argv, int count, int *out) {
 }
 
 /*
- * What the staged runner does after a stage with Lucas-Kanade steps: refine
+ * What the parted session does after a part with Lucas-Kanade steps: refine
  * a copy of the flows at the block's scale, add the change, upsampled, to the
  * running working-resolution flows (in place), and, when a next block
  * follows, pool its flows again from them (in place). Returns 0, or -1 when

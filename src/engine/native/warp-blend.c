@@ -4,8 +4,8 @@
  * The model estimates the intermediate flows F(t->0), F(t->1) and the fusion
  * mask at reduced resolution. Doing the upsampling, the two backward warps
  * and the blend inside the ONNX graph costs several passes over full-size
- * float RGB (ONNX Runtime's CPU GridSample alone takes ~30 ms per 720p warp
- * here). This kernel does all of it in one pass per output sample, directly on
+ * float RGB (ONNX Runtime's CPU GridSample alone costs several times this whole
+ * kernel). This kernel does all of it in one pass per output sample, directly on
  * 8-bit YUV planes, so no full-resolution RGB exists on the way to the encoder.
  *
  * Semantics match the PyTorch reference (train/ifnet.py):
@@ -104,13 +104,13 @@ static inline float sample_cubic_u8(const uint8_t *p, int stride, int w, int h, 
  *     is one unaligned 16-bit load, half the loads and stores of byte-wise fetches), or for
  *     bicubic the 4x4 ones (a 32-bit load per tap row);
  *  4. bilinear (or bicubic) taps, mask blend, rounding to 8 bits.
- * About 3x faster than doing all of it per pixel (bench/RESULTS.md). A row goes through the passes
+ * Much faster than doing all of it per pixel (see bench/history/, "A faster kernel"). A row goes through the passes
  * in chunks of CHUNK samples, so that the row arrays stay in L1. The chroma planes of one frame
  * share their geometry, so their sample positions are computed once for both.
  *
  * On x86-64 the row code is compiled twice, for the baseline (SSE2) and for AVX2+FMA, and the
- * CPU picks at run time (720p: 9.4 -> 5.9 ms single-threaded, bench/RESULTS.md). The tap fetches
- * stay scalar on purpose: AVX2 gathers measured 1.6x slower than scalar loads on this machine.
+ * CPU picks at run time (faster at every size: see bench/history/, "A faster kernel"). The tap
+ * fetches stay scalar on purpose: AVX2 gathers measured slower than scalar loads on this machine.
  */
 #ifndef CHUNK
 #define CHUNK 128
@@ -442,8 +442,9 @@ static void run_planes(const Job *job, const int *ps, int np, int yStart, int yE
   free(row);
 }
 
-/* Blend without a field, in 8.8 fixed point: a plain loop the compiler vectorizes (about 1 ms for a
- * 720p frame, against ~30 ms for the float RGB round trip of a whole-frame blend graph). */
+/* Blend without a field, in 8.8 fixed point: a plain loop the compiler vectorizes (many times faster
+ * than the float RGB round trip of a whole-frame blend graph; see bench/RESULTS.md, Synthesis cost
+ * per in-between frame). */
 static void blend_plane(const Job *job, int p, int yStart, int yEnd) {
   const int w = job->width[p], wb = job->blendWeight, wa = 256 - wb;
   for (int y = yStart; y < yEnd; y++) {

@@ -1,11 +1,11 @@
 /*
- * The warp between the stages of a staged interpolator (see staged-session.ts):
+ * The warp between the parts of an interpolator in parts (see parted-session.ts):
  * both frames of a 6-channel float pair backward-warped by their own flows.
  *
- * Inside the ONNX graph this was GridSample, about 40 ns per sample on a small
- * CPU and a quarter of the network's time at 720p; here it is a few ns. It
- * runs synchronously on the calling thread, which is the inference worker's
- * own thread, between two stage runs.
+ * Inside the ONNX graph this was GridSample, a large share of the network's
+ * time (see bench/RESULTS.md, Network alone); here it costs next to nothing.
+ * It runs synchronously on the calling thread, which is the inference
+ * worker's own thread, between two part runs.
  *
  * Semantics are PyTorch's grid_sample(mode='bilinear', padding_mode='border',
  * align_corners=False) with the grid of train/ifnet_infer.py's warp_pair:

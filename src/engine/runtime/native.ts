@@ -38,14 +38,18 @@ export interface WarpBlendAddon {
   blend(p: PlaneParams & { t: number }): Promise<void>;
 }
 
-/** `warp-pair.c`: the backward warp between a model's parts. */
+/** `warp-pair.c`: the backward warp between a model's parts (parted-session.ts). */
 export interface WarpPairAddon {
   warpPair(pair: Float32Array, flow: Float32Array, width: number, height: number, out: Float32Array): void;
 }
 
 /** `lk-refine.c`: Lucas-Kanade steps on flow fields. */
 export interface LkRefineAddon {
-  /** Refines flow's copy, adds the change (upsampled by scale) to running; with nextFlow, pools running into it. */
+  /**
+   * One model part's steps (the C name is older than the word "part"):
+   * refines flow's copy, adds the change (upsampled by scale) to running;
+   * with nextFlow, pools running into it.
+   */
   lkStage(
     grey: Float32Array, flow: Float32Array, width: number, height: number, t: number, steps: number,
     running: Float32Array, scale: number, nextFlow?: Float32Array, nextScale?: number,

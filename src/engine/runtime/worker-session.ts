@@ -1,60 +1,22 @@
 import { Worker } from 'node:worker_threads';
-import { ort } from './ort.js';
-import type { LkPyramid } from './staged-session.js';
-
-/**
- * What the engine needs of an ONNX Runtime session: `ort.InferenceSession`
- * (run inline, on the calling thread) and `WorkerSession` both are one.
- */
-export interface Session {
-  readonly inputNames: readonly string[];
-  readonly outputNames: readonly string[];
-  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
-  release(): Promise<void>;
-}
-
-/** A tensor as it crosses between threads. */
-export interface WireTensor {
-  type: string;
-  data: Float32Array | Uint8Array | Int32Array | BigInt64Array | Float64Array | Int8Array | Uint16Array | Int16Array | Uint32Array | BigUint64Array;
-  dims: number[];
-}
-
-/** A staged model: its stage files in order, the Lucas-Kanade steps after each stage (none if absent), and its first block's pyramid. */
-export interface StagedModel {
-  stages: readonly string[];
-  lk?: readonly number[];
-  lkPyramid?: LkPyramid;
-}
-
-/** Internal: the worker's start data, and the messages both ways. */
-export interface SessionStart {
-  /** A model file, a graph's bytes, or a staged model (staged-session.ts). */
-  model: string | Uint8Array | StagedModel;
-  options: ort.InferenceSession.SessionOptions;
-}
-export type SessionRequest = { kind: 'run'; id: number; feeds: Record<string, WireTensor> } | { kind: 'release' };
-export type SessionReply =
-  | { kind: 'ready'; inputNames: string[]; outputNames: string[] }
-  | { kind: 'failed'; error: string }
-  | { kind: 'result'; id: number; outputs: Record<string, WireTensor> }
-  | { kind: 'error'; id: number; error: string }
-  | { kind: 'released' };
+import type { ort } from './ort.js';
+import type { Session } from './session.js';
+import { fromWire, type SessionReply, type SessionRequest, type SessionStart, toWire } from './session-wire.js';
 
 /**
  * An ONNX Runtime session in a worker thread of its own.
  *
  * onnxruntime-node's `run()` is only nominally asynchronous: it runs the whole
  * graph synchronously on the calling thread (a `setImmediate` around the
- * call). On the main thread a 16 ms model run therefore froze the event loop
- * for 16 ms per frame: ingest sockets, decoder and encoder completions and
- * WHEP sends all waited, and two sessions (the interpolator and the semantic
- * encoder) could never overlap. Here each session has its own thread, so the
- * main thread only posts the inputs (a copy: callers keep their arrays) and
- * receives the outputs (handed over, not copied).
+ * call). On the main thread a model run therefore froze the event loop for
+ * its whole length, every frame: ingest sockets, decoder and encoder
+ * completions and WHEP sends all waited, and two sessions (the interpolator
+ * and the semantic encoder) could never overlap. Here each session has its
+ * own thread, so the main thread only posts the inputs (a copy: callers keep
+ * their arrays) and receives the outputs (handed over, not copied).
  *
  * The thread holds the process open only while runs are pending, so a
- * session that is never released does not keep a finished program alive.
+ * session that is never disposed does not keep a finished program alive.
  */
 export class WorkerSession implements Session {
   private readonly pending = new Map<number, { resolve: (out: Record<string, ort.Tensor>) => void; reject: (error: Error) => void }>();
@@ -87,7 +49,7 @@ export class WorkerSession implements Session {
     worker.unref();
   }
 
-  /** Loads a model (a path, the graph's bytes, or stage files) in a new thread. Rejects with ONNX Runtime's message when it cannot. */
+  /** Loads a model (a path, the graph's bytes, or a model's parts) in a new thread. Rejects with ONNX Runtime's message when it cannot. */
   static async create(model: SessionStart['model'], options: ort.InferenceSession.SessionOptions): Promise<WorkerSession> {
     const worker = new Worker(new URL('./ort-session-worker.js', import.meta.url), { workerData: { model, options } satisfies SessionStart });
     const reply = await new Promise<SessionReply>((resolve, reject) => {
@@ -116,7 +78,7 @@ export class WorkerSession implements Session {
   }
 
   /** Lets the runs in flight finish, releases the session and ends its thread. */
-  release(): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
     this.released ??= this.shutDown();
     return this.released;
   }
@@ -139,29 +101,4 @@ export class WorkerSession implements Session {
     this.pending.delete(id);
     if (this.pending.size === 0 && !this.released) this.worker.unref();
   }
-}
-
-/**
- * Tensors as they cross to the other thread, and the buffers to hand over
- * rather than copy: all of them when they are `own` (a run's outputs), else
- * only the copies made here. A view is copied to just its part, since posting
- * it would clone the entire buffer behind it.
- */
-export function toWire(tensors: Record<string, ort.Tensor>, own: boolean): { wire: Record<string, WireTensor>; transfer: ArrayBuffer[] } {
-  const transfer = new Set<ArrayBuffer>();
-  const wire = Object.fromEntries(
-    Object.entries(tensors).map(([name, t]) => {
-      const data = t.data as WireTensor['data'];
-      const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-      const sent = whole ? data : data.slice();
-      if (own || !whole) transfer.add(sent.buffer as ArrayBuffer);
-      return [name, { type: t.type, data: sent, dims: [...t.dims] }];
-    }),
-  );
-  return { wire, transfer: [...transfer] };
-}
-
-/** Tensors again, on the receiving thread. */
-export function fromWire(wire: Record<string, WireTensor>): Record<string, ort.Tensor> {
-  return Object.fromEntries(Object.entries(wire).map(([name, t]) => [name, new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims)]));
 }

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { cropPlanes } from '../model/onnx-interpolator.js';
+import { cropPlanes, type FlowField } from '../model/flow-field.js';
 import type { RgbImage } from '../model/interpolator.js';
 import { ort, sessionOptions } from '../runtime/ort.js';
-import { type Session, WorkerSession } from '../runtime/worker-session.js';
+import type { Session } from '../runtime/session.js';
+import { WorkerSession } from '../runtime/worker-session.js';
 import type { SemanticFeatures } from './semantic-encoder.js';
-import type { FlowField } from '../synthesis/warp-kernel.js';
 
 /** What corrects an interpolator's flow field, given both frames at the field's resolution and their semantic features. */
 export type FlowCorrection = (field: FlowField, a: RgbImage, b: RgbImage, fa: SemanticFeatures, fb: SemanticFeatures) => Promise<FlowField>;
@@ -19,7 +19,7 @@ const INPUTS = ['flow', 'mask', 'img0', 'img1', 'patches0', 'patches1'];
  * engine's warp and blend then use those. It runs after the interpolator, in
  * the slot's time.
  */
-export class FlowHead {
+export class FlowHead implements AsyncDisposable {
   private constructor(
     private readonly session: Session,
     /** The card name of the interpolator it was trained behind (its card's `interpolator`), when the card says. */
@@ -33,7 +33,7 @@ export class FlowHead {
     const session = await WorkerSession.create(modelPath, sessionOptions(options.provider, options.threads));
     const missing = INPUTS.filter((name) => !session.inputNames.includes(name));
     if (missing.length > 0) {
-      await session.release();
+      await session[Symbol.asyncDispose]();
       throw new Error(`${modelPath} is not a flow-correction head: missing input(s) ${missing.join(', ')}`);
     }
     const card = modelPath.replace(/\.onnx$/, '.json');
@@ -57,7 +57,7 @@ export class FlowHead {
     return { width, height, flow: out.flow_out!.data as Float32Array, mask: out.mask_out!.data as Float32Array };
   };
 
-  async close(): Promise<void> {
-    await this.session.release();
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.session[Symbol.asyncDispose]();
   }
 }

@@ -1,10 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_GBRP, SWS_ACCURATE_RND, SWS_AREA, SWS_FULL_CHR_H_INT, type AVPixelFormat } from 'node-av/constants';
+import { errorMessage } from '../../base/errors.js';
 import { buildOnnxModel } from '../runtime/onnx-builder.js';
 import { ort, sessionOptions } from '../runtime/ort.js';
-import { copyRows, ScaleContext } from '../synthesis/rgb-convert.js';
-import { type Session, WorkerSession } from '../runtime/worker-session.js';
+import { copyRows, ScaleContext } from '../runtime/scale-context.js';
+import type { Session } from '../runtime/session.js';
+import { WorkerSession } from '../runtime/worker-session.js';
 
 /** What the encoder says about one frame. */
 export interface SemanticFeatures {
@@ -35,7 +37,7 @@ interface EncoderCard {
 const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 /**
- * The semantic stage: a vision transformer trained with DINO (ours, or an
+ * The semantic stage's encoder: a vision transformer trained with DINO (ours, or an
  * official DINOv2 export) that turns a frame into a pooled feature and
  * patch features. The engine compares the pooled features of consecutive
  * frames to find scene cuts.
@@ -46,7 +48,7 @@ const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
  * JavaScript. The encoder has its own ONNX Runtime session and thread pool,
  * so it runs beside the interpolator's.
  */
-export class SemanticEncoder {
+export class SemanticEncoder implements AsyncDisposable {
   private scaler?: ScaleContext;
   /** Calls run one at a time: they share the swscale context, which is not re-entrant. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -65,12 +67,12 @@ export class SemanticEncoder {
     const stats = card.input?.normalise ?? IMAGENET;
     const [session, normalise] = await Promise.all([
       WorkerSession.create(options.modelPath, sessionOptions(options.provider, options.threads)).catch((error: unknown) => {
-        throw new Error(`cannot load the semantic encoder ${options.modelPath}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+        throw new Error(`cannot load the semantic encoder ${options.modelPath}: ${errorMessage(error).split('\n')[0]}`);
       }),
       ort.InferenceSession.create(normaliseGraph(stats.mean, stats.std), sessionOptions('cpu', 1)),
     ]);
     if (!session.inputNames.includes('pixel_values')) {
-      await Promise.all([session.release(), normalise.release()]);
+      await Promise.all([session[Symbol.asyncDispose](), normalise.release()]);
       throw new Error(`${options.modelPath} is not a semantic encoder: it has no input pixel_values (has ${session.inputNames.join(', ')})`);
     }
     return new SemanticEncoder(session, normalise, size, options.modelPath.split('/').pop()!.replace(/\.onnx$/, ''));
@@ -79,6 +81,7 @@ export class SemanticEncoder {
   /** The features of one decoded frame (the frame stays the caller's). */
   encode(frame: Frame): Promise<SemanticFeatures> {
     const result = this.queue.then(() => this.encodeNow(frame));
+    // The queue only orders the calls: a failed call's error goes to its own caller (`result`), not to the next call.
     this.queue = result.catch(() => {});
     return result;
   }
@@ -105,10 +108,12 @@ export class SemanticEncoder {
     };
   }
 
-  async close(): Promise<void> {
+  /** Waits for the calls in flight, then frees the scaler and both sessions. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.queue;
     this.scaler?.[Symbol.dispose]();
     this.scaler = undefined;
-    await Promise.all([this.session.release(), this.normalise.release()]);
+    await Promise.all([this.session[Symbol.asyncDispose](), this.normalise.release()]);
   }
 }
 

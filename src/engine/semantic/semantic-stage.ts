@@ -6,8 +6,10 @@ import type { FrameTiming } from '../timing/frame-timing.js';
 import { SceneCutDetector, type SceneCutVerdict } from './scene-cut.js';
 import { type SemanticFeatures, SemanticEncoder } from './semantic-encoder.js';
 import { FlowHead } from './flow-head.js';
-import { FlowSynthesizer, type Synthesizer } from '../synthesis/synthesis.js';
-import { type InterpolatorChoice, resolveKind } from '../model/create-interpolator.js';
+import type { FlowField } from '../model/flow-field.js';
+import type { FlowModel } from '../model/flow-model.js';
+import type { RgbImage } from '../model/interpolator.js';
+import { type InterpolatorChoice, resolveKind } from '../model/model-choice.js';
 
 /** The shipped flow-correction heads (trained by `train/flow_head.py`): one behind `quality`, one behind `fast` (each card names its model). */
 export const DEFAULT_FLOW_HEAD = repoPath('models', 'flow-head.onnx');
@@ -28,11 +30,26 @@ export interface SemanticChoice {
   sceneCutThreshold?: number;
   /** The square size frames are resized to for the encoder (default: the card's, else 224). */
   semanticSize?: number;
-  /** Correct a flow model's flows from the frames' patch features with the flow head (default off: it does not carry beyond the footage, bench/RESULTS.md; only flow models have flows). */
+  /** Correct a flow model's flows from the frames' patch features with the flow head (default off: it does not carry beyond the footage, see bench/RESULTS.md, Flow correction; only flow models have flows). */
   flowCorrection?: boolean;
   /** The flow-correction head (default: the shipped one trained behind the interpolator's resolution). */
   flowHeadModel?: string;
   provider?: 'cpu' | 'cuda';
+}
+
+/**
+ * Corrects a flow model's fields on one stream with the flow head trained
+ * behind that model, fed the semantic features the stage found for each
+ * frame. A flow synthesizer takes one at its creation.
+ */
+export interface FlowCorrector {
+  readonly head: FlowHead;
+  /**
+   * `field` (the model's, between decoded frames `a` and `b`, which it saw
+   * converted as `ra` and `rb`) corrected; unchanged when the stage has not
+   * analysed both frames. The frames stay the caller's.
+   */
+  correct(field: FlowField, a: Frame, b: Frame, ra: RgbImage, rb: RgbImage): Promise<FlowField>;
 }
 
 /**
@@ -43,7 +60,7 @@ export interface SemanticChoice {
  * computed while the interpolator works on the pair (N−1, N): the stage adds
  * throughput cost, not latency, as long as it is faster than interpolation.
  */
-export class SemanticStage {
+export class SemanticStage implements AsyncDisposable {
   /** Cuts found so far. */
   cuts = 0;
   /** Each analysed frame's features, while the frame lives: the flow head reads them for the pair it corrects. */
@@ -52,7 +69,7 @@ export class SemanticStage {
   private constructor(
     private readonly encoder: SemanticEncoder,
     private readonly detector: SceneCutDetector,
-    /** The flow heads loaded; `attach` picks the one trained behind the interpolator's resolution. */
+    /** The flow heads loaded; `flowCorrector` picks the one trained behind a model. */
     private readonly heads: FlowHead[],
   ) {}
 
@@ -69,36 +86,37 @@ export class SemanticStage {
         heads = await Promise.all(paths.map((path) => FlowHead.create(path, { provider: choice.provider, threads: 1 })));
       }
     } catch (error) {
-      await encoder.close();
+      await encoder[Symbol.asyncDispose]();
       throw error;
     }
     return new SemanticStage(encoder, new SceneCutDetector(threshold), heads);
   }
 
   /**
-   * Gives the interpolator the flow head, when there is one and it fits:
-   * from then on it corrects each pair's flows with the two frames'
-   * features. Only a flow model (one whose card says the engine does the
-   * synthesis) has flows to correct, and a head corrects the model it was
-   * trained behind: the one its card names, else (a card without the name)
-   * any model working at the input scale it was trained at. Returns whether a
-   * head was attached.
+   * The flow correction for `model`, when a head was loaded for it: a head
+   * corrects the model it was trained behind, the one its card names, else
+   * (a card without the name) any model working at the input scale it was
+   * trained at. Only a flow model has flows to correct.
    */
-  attach(synthesizer: Synthesizer): boolean {
-    if (!(synthesizer instanceof FlowSynthesizer)) return false;
+  flowCorrector(model: FlowModel): FlowCorrector | undefined {
     const head =
-      this.heads.find((h) => h.interpolator === synthesizer.modelName) ??
-      this.heads.find((h) => h.interpolator === undefined && (h.inputScale === undefined || Math.abs(h.inputScale - synthesizer.inputScale) < 1e-6));
-    if (!head) return false;
-    synthesizer.correction = { head, features: (frame) => this.features.get(frame) };
-    return true;
+      this.heads.find((h) => h.interpolator === model.name) ??
+      this.heads.find((h) => h.interpolator === undefined && (h.inputScale === undefined || Math.abs(h.inputScale - model.inputScale) < 1e-6));
+    if (!head) return undefined;
+    return {
+      head,
+      correct: async (field, a, b, ra, rb) => {
+        const [fa, fb] = [this.features.get(a), this.features.get(b)];
+        return fa && fb ? head.correct(field, ra, rb, fa, fb) : field;
+      },
+    };
   }
 
   get threshold(): number {
     return this.detector.threshold;
   }
 
-  /** Analyses the next frame (which stays the caller's) and stamps its features span on `timing`. */
+  /** Analyses the next frame (it stays the caller's; its features are kept while it lives) and stamps its features span on `timing`. */
   async analyse(frame: Frame, timing: FrameTiming, now: () => number = () => performance.now()): Promise<SceneCutVerdict> {
     timing.featuresStart = now();
     const features = await this.encoder.encode(frame);
@@ -114,9 +132,14 @@ export class SemanticStage {
     this.detector.reset();
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.heads.map((head) => head.close()));
-    await this.encoder.close();
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all(this.heads.map((head) => head[Symbol.asyncDispose]()));
+    await this.encoder[Symbol.asyncDispose]();
+  }
+
+  /** `[Symbol.asyncDispose]`, for the callers that close explicitly. */
+  close(): Promise<void> {
+    return this[Symbol.asyncDispose]();
   }
 }
 

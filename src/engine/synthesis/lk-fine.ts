@@ -1,18 +1,13 @@
 import { lkRefineAddon } from '../runtime/native.js';
 import { Frame, SoftwareScaleContext } from 'node-av/lib';
 import { AV_PIX_FMT_GRAY8, SWS_ACCURATE_RND, SWS_AREA, type AVPixelFormat } from 'node-av/constants';
-import { copyRows } from './rgb-convert.js';
-import type { FlowField } from './warp-kernel.js';
-
-
-/** The card's `lkFine`: Lucas-Kanade steps after the network, at `scale` times its input size. */
-export interface LkFine {
-  scale: number;
-  steps: number;
-}
+import { copyRows } from '../runtime/scale-context.js';
+import type { FlowField } from '../model/flow-field.js';
+import type { LkFine } from '../model/model-card.js';
 
 /**
- * Refines a flow model's field above the model's own resolution: the flows
+ * Refines a flow model's field above the model's own resolution (the card's
+ * `lkFine`): the flows
  * and mask upsampled by `scale`, then Lucas-Kanade steps (train/ifnet.py's
  * lk_refine) against the two frames' luma at that size, taken from the
  * decoded frames by swscale's area filter.
@@ -20,13 +15,14 @@ export interface LkFine {
  * Why: `fast` sees a 720p frame at a quarter of its size, and its flows are
  * off by a fraction of its pixels, i.e. by a pixel or more of the frame. On
  * held-out footage, run as the engine runs the card, one step at twice the
- * input size was +0.28 dB (train/README.md, fifteenth session); at the
- * frame's full size it was less (+0.21) and costs 4x more. Where the frame
- * is not larger than `scale` times the input (small frames, `quality`'s
- * usual case), the field passes unchanged.
+ * input size gained the most; at the frame's full size it gained less and
+ * costs four times as much (train/README.md, footage validation of
+ * `lkFine`). Where the frame is not larger than `scale` times the input
+ * (small frames, `quality`'s usual case), the field passes unchanged.
  *
  * One refiner serves one stream: it keeps a swscale context and the luma of
- * the last two frames (each frame is in two pairs).
+ * the last two frames (each frame is in two pairs). All it holds is freed
+ * synchronously, as node-av's own frames are: `Disposable`, for `using`.
  */
 export class FineRefiner implements Disposable {
   private sws?: { ctx: SoftwareScaleContext; frame: Frame; key: string };
@@ -34,7 +30,11 @@ export class FineRefiner implements Disposable {
 
   constructor(readonly settings: LkFine) {}
 
-  /** `field` (the model's, covering the input picture) refined at `scale` times its size, or unchanged where the frames are not that large. */
+  /**
+   * `field` (the model's, covering the input picture) refined at `scale`
+   * times its size, or unchanged where the frames are not that large. The
+   * frames stay the caller's; the refiner remembers the last two by identity.
+   */
   async refine(a: Frame, b: Frame, field: FlowField, t: number): Promise<FlowField> {
     const { scale, steps } = this.settings;
     const [width, height] = [field.width * scale, field.height * scale];

@@ -1,7 +1,8 @@
 import { ort, sessionOptions } from '../runtime/ort.js';
-import { Frame, SoftwareScaleContext } from 'node-av/lib';
+import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_GBRP, SWS_ACCURATE_RND, SWS_AREA, SWS_BILINEAR, SWS_FULL_CHR_H_INP, SWS_FULL_CHR_H_INT, type AVPixelFormat } from 'node-av/constants';
 import { buildOnnxModel } from '../runtime/onnx-builder.js';
+import { copyRows, ScaleContext } from '../runtime/scale-context.js';
 import { paddedSize, type RgbImage } from '../model/interpolator.js';
 
 /** The share of a `width × height` frame a model sees: `scale`, or less where that would exceed `maxPixels`. */
@@ -24,7 +25,7 @@ export function reducedScale(width: number, height: number, scale: number, maxPi
  * One converter serves one stream and keeps its swscale contexts, re-created
  * only when the frame geometry changes.
  */
-export class RgbConverter implements Disposable {
+export class RgbConverter implements AsyncDisposable {
   private toRgbCtx?: ScaleContext;
   private fromRgbCtx?: ScaleContext;
 
@@ -51,7 +52,7 @@ export class RgbConverter implements Disposable {
     return new RgbConverter(padMultiple, scale, maxPixels, to, from);
   }
 
-  /** Decoded frame → padded planar RGB in 0..1 (at the converter's scale). */
+  /** Decoded frame (it stays the caller's) → padded planar RGB in 0..1 (at the converter's scale). */
   async toRgb(frame: Frame): Promise<RgbImage> {
     const scale = reducedScale(frame.width, frame.height, this.scale, this.maxPixels);
     const round = scale < this.scale ? Math.floor : Math.round; // under the cap, stay under it
@@ -74,7 +75,8 @@ export class RgbConverter implements Disposable {
 
   /**
    * Padded planar RGB → a new frame in `like`'s pixel format and colour
-   * properties, cropped back to the picture. The caller owns the frame.
+   * properties, cropped back to the picture. The caller owns the new frame;
+   * `like` stays the caller's.
    */
   async fromRgb(image: RgbImage, like: Frame): Promise<Frame> {
     const { width, height } = image;
@@ -101,81 +103,16 @@ export class RgbConverter implements Disposable {
     return frame;
   }
 
-  [Symbol.dispose](): void {
+  async [Symbol.asyncDispose](): Promise<void> {
     this.toRgbCtx?.[Symbol.dispose]();
     this.fromRgbCtx?.[Symbol.dispose]();
     this.toRgbCtx = this.fromRgbCtx = undefined;
-    void this.toTensor.release();
-    void this.fromTensor.release();
+    await Promise.all([this.toTensor.release(), this.fromTensor.release()]);
   }
 }
 
 const TO_RGB_FLAGS = SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT;
 const FROM_RGB_FLAGS = SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP;
-
-/** A swscale context plus its reusable 8-bit planar RGB frame (destination on the way in, source on the way out). */
-export class ScaleContext implements Disposable {
-  readonly sws = new SoftwareScaleContext();
-  readonly rgb = new Frame();
-
-  private constructor(
-    readonly width: number,
-    readonly height: number,
-    readonly from: AVPixelFormat,
-    readonly to: AVPixelFormat,
-    readonly outWidth: number,
-    readonly outHeight: number,
-    flags: number,
-  ) {
-    this.sws.getContext(width, height, from, outWidth, outHeight, to, flags as never);
-    // The RGB side: the destination on the way in (at the output size), the source on the way out.
-    const toRgb = to === AV_PIX_FMT_GBRP;
-    this.rgb.alloc();
-    this.rgb.width = toRgb ? outWidth : width;
-    this.rgb.height = toRgb ? outHeight : height;
-    this.rgb.format = AV_PIX_FMT_GBRP;
-    this.rgb.allocBuffer();
-  }
-
-  static reuse(
-    current: ScaleContext | undefined,
-    width: number,
-    height: number,
-    from: AVPixelFormat,
-    to: AVPixelFormat,
-    flags: number,
-    outWidth = width,
-    outHeight = height,
-  ): ScaleContext {
-    if (
-      current &&
-      current.width === width &&
-      current.height === height &&
-      current.from === from &&
-      current.to === to &&
-      current.outWidth === outWidth &&
-      current.outHeight === outHeight
-    ) {
-      return current;
-    }
-    current?.[Symbol.dispose]();
-    return new ScaleContext(width, height, from, to, outWidth, outHeight, flags);
-  }
-
-  [Symbol.dispose](): void {
-    this.sws.freeContext();
-    this.rgb.free();
-  }
-}
-
-/** Copies a `width × height` picture between two buffers of different row strides. */
-export function copyRows(src: Uint8Array, srcStride: number, dst: Uint8Array, dstOffset: number, dstStride: number, width: number, height: number): void {
-  if (srcStride === width && dstStride === width) {
-    dst.set(src.subarray(0, width * height) as never, dstOffset);
-    return;
-  }
-  for (let y = 0; y < height; y++) dst.set(src.subarray(y * srcStride, y * srcStride + width) as never, dstOffset + y * dstStride);
-}
 
 // Both graphs keep reordering, padding and cropping on 8-bit data (4x less
 // memory traffic) and cross between u8 and float in a single

@@ -1,32 +1,34 @@
-import type { FlowHead } from '../semantic/flow-head.js';
-import type { SemanticFeatures } from '../semantic/semantic-encoder.js';
 import type { Frame } from 'node-av/lib';
+import { FlowModel } from '../model/flow-model.js';
+import type { FrameModel } from '../model/frame-model.js';
 import type { Interpolator, RgbImage } from '../model/interpolator.js';
-import { OnnxInterpolator } from '../model/onnx-interpolator.js';
-import { RgbConverter } from './rgb-convert.js';
+import type { FlowCorrector } from '../semantic/semantic-stage.js';
 import { FineRefiner } from './lk-fine.js';
+import { RgbConverter } from './rgb-convert.js';
 import { blendFrames, warpBlend } from './warp-kernel.js';
 
 /**
  * Makes the frame at timestep t between two decoded frames. This is what the
- * engine calls per output slot; the three kinds differ in where pixels are
- * made:
+ * engine calls per output slot; the kinds differ in where pixels are made:
  * - `DupSynthesizer` references the nearer frame, no pixel work at all;
  * - `BlendSynthesizer` mixes the two frames' samples in their own format
- *   (native, about 1 ms at 720p);
- * - `TensorSynthesizer` converts both frames to the RGB tensor layout, runs an
- *   interpolator that returns the whole frame (blend, RIFE-style graphs) and
- *   converts back;
+ *   (native, the cheapest real in-between frame);
+ * - `TensorSynthesizer` converts both frames to the RGB tensor layout, runs a
+ *   frame model (RIFE-style graphs, the `blend` graph) and converts back;
  * - `FlowSynthesizer` runs a flow model on reduced RGB copies and lets the
  *   native kernel warp and blend the full-resolution frames in their own
  *   pixel format.
  * Each converts a frame at most once: a frame is in two consecutive pairs and
  * in every slot of its gaps.
+ *
+ * A synthesizer owns its model and converters; disposing of it frees them.
  */
-export interface Synthesizer {
+export interface Synthesizer extends AsyncDisposable {
   readonly name: string;
-  /** A new frame (the caller owns it) at `t` ∈ (0,1), in `a`'s pixel format and size. */
+  /** A new frame (the caller owns it) at `t` ∈ (0,1), in `a`'s pixel format and size; `a` and `b` stay the caller's. */
   synthesize(a: Frame, b: Frame, t: number): Promise<Frame>;
+  [Symbol.asyncDispose](): Promise<void>;
+  /** `[Symbol.asyncDispose]`, for the callers that close explicitly. */
   close(): Promise<void>;
 }
 
@@ -40,7 +42,31 @@ export class DupSynthesizer implements Synthesizer {
     return out;
   }
 
-  async close(): Promise<void> {}
+  async [Symbol.asyncDispose](): Promise<void> {}
+
+  close(): Promise<void> {
+    return this[Symbol.asyncDispose]();
+  }
+}
+
+/**
+ * `blend`, `(1 − t)·a + t·b`: the engine's fallback when the model would be
+ * late or fails. Done natively on the frames' own planes; the `blend` ONNX
+ * graph (`createBlendInterpolator`) computes the same through RGB tensors at
+ * many times the cost and stays as the reference the tests compare with.
+ */
+export class BlendSynthesizer implements Synthesizer {
+  readonly name = 'blend';
+
+  synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
+    return blendFrames(a, b, t);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {}
+
+  close(): Promise<void> {
+    return this[Symbol.asyncDispose]();
+  }
 }
 
 /** Remembers the converted form of the last two frames seen, by identity. */
@@ -68,6 +94,7 @@ export class TensorSynthesizer implements Synthesizer {
     return this.interpolator.name;
   }
 
+  /** Takes `interpolator` over. */
   static async create(interpolator: Interpolator): Promise<TensorSynthesizer> {
     return new TensorSynthesizer(interpolator, await RgbConverter.create(interpolator.padMultiple));
   }
@@ -79,23 +106,26 @@ export class TensorSynthesizer implements Synthesizer {
     return this.converter.fromRgb(frame, a);
   }
 
-  async close(): Promise<void> {
-    this.converter[Symbol.dispose]();
-    await this.interpolator.close();
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.converter[Symbol.asyncDispose]();
+    await this.interpolator[Symbol.asyncDispose]();
+  }
+
+  close(): Promise<void> {
+    return this[Symbol.asyncDispose]();
   }
 }
 
 export class FlowSynthesizer implements Synthesizer {
   private readonly cache = new PairCache<RgbImage>();
-  /** A correction of the model's flow field from the frames' semantic features (the semantic stage's flow head), when set. */
-  correction?: { head: FlowHead; features: (frame: Frame) => SemanticFeatures | undefined };
-
   /** The card's Lucas-Kanade steps above the model's resolution, if it has them. */
   private readonly fine?: FineRefiner;
 
   private constructor(
-    private readonly model: OnnxInterpolator,
+    private readonly model: FlowModel,
     private readonly converter: RgbConverter,
+    /** The correction of the model's fields from the frames' semantic features (the semantic stage's flow head), if any. */
+    readonly correction?: FlowCorrector,
   ) {
     if (model.lkFine && model.lkFine.steps > 0) this.fine = new FineRefiner(model.lkFine);
   }
@@ -104,55 +134,32 @@ export class FlowSynthesizer implements Synthesizer {
     return this.correction ? `${this.model.name} + flow head` : this.model.name;
   }
 
-  /** The model's own name (its card's), without the flow head. */
-  get modelName(): string {
-    return this.model.name;
-  }
-
-  /** The share of the frame size the model estimates flow at. */
-  get inputScale(): number {
-    return this.model.inputScale;
-  }
-
-  static async create(model: OnnxInterpolator): Promise<FlowSynthesizer> {
-    return new FlowSynthesizer(model, await RgbConverter.create(model.padMultiple, model.inputScale, model.maxInputPixels));
+  /** Takes `model` over; `correction`, when given, corrects each field before the warp. */
+  static async create(model: FlowModel, correction?: FlowCorrector): Promise<FlowSynthesizer> {
+    return new FlowSynthesizer(model, await RgbConverter.create(model.padMultiple, model.inputScale, model.maxInputPixels), correction);
   }
 
   async synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
     const toRgb = (f: Frame) => this.converter.toRgb(f);
     const [ra, rb] = [await this.cache.get(a, toRgb), await this.cache.get(b, toRgb)];
-    let field = await this.model.estimateFlow(ra, rb, t);
-    const fa = this.correction?.features(a);
-    const fb = this.correction?.features(b);
-    if (this.correction && fa && fb) field = await this.correction.head.correct(field, ra, rb, fa, fb);
+    let field = await this.model.flows(ra, rb, t);
+    if (this.correction) field = await this.correction.correct(field, a, b, ra, rb);
     if (this.fine) field = await this.fine.refine(a, b, field, t);
     return warpBlend(a, b, field, { filter: this.model.warpFilter });
   }
 
-  async close(): Promise<void> {
-    this.converter[Symbol.dispose]();
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.converter[Symbol.asyncDispose]();
     this.fine?.[Symbol.dispose]();
-    await this.model.close();
+    await this.model[Symbol.asyncDispose]();
+  }
+
+  close(): Promise<void> {
+    return this[Symbol.asyncDispose]();
   }
 }
 
-/**
- * `blend`, `(1 − t)·a + t·b`: the engine's fallback when the model would be
- * late. Done natively on the frames' own planes; the `blend` ONNX graph
- * (`createBlendInterpolator`) computes the same through RGB tensors at ~30x
- * the cost at 720p and stays as the reference the tests compare with.
- */
-export class BlendSynthesizer implements Synthesizer {
-  readonly name = 'blend';
-
-  synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
-    return blendFrames(a, b, t);
-  }
-
-  async close(): Promise<void> {}
-}
-
-/** Wraps a loaded model in the synthesis its card asks for. */
-export function synthesizerFor(model: OnnxInterpolator): Promise<Synthesizer> {
-  return model.synthesis === 'engine' ? FlowSynthesizer.create(model) : TensorSynthesizer.create(model);
+/** Wraps a loaded model (taking it over) in the synthesis its kind needs; `correction` applies to a flow model only. */
+export function synthesizerFor(model: FrameModel | FlowModel, correction?: FlowCorrector): Promise<Synthesizer> {
+  return model instanceof FlowModel ? FlowSynthesizer.create(model, correction) : TensorSynthesizer.create(model);
 }

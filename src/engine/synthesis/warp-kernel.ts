@@ -1,16 +1,8 @@
 import { type PlaneParams, warpBlendAddon } from '../runtime/native.js';
 import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_GBRP, AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV422P, AV_PIX_FMT_YUV444P } from 'node-av/constants';
-
-/** Intermediate flows and fusion mask at the model's (reduced) resolution. */
-export interface FlowField {
-  width: number;
-  height: number;
-  /** `[4, height, width]`: F(t→0) x, y then F(t→1) x, y, in pixels of this resolution. */
-  flow: Float32Array;
-  /** `[height, width]`: the weight of frame 0 (sigmoid already applied). */
-  mask: Float32Array;
-}
+import type { FlowField } from '../model/flow-field.js';
+import type { WarpFilter } from '../model/model-card.js';
 
 // log2 of the chroma subsampling (x, y) of the 8-bit planar formats the engine sees.
 const CHROMA_SHIFT = new Map<number, [number, number]>([
@@ -20,14 +12,11 @@ const CHROMA_SHIFT = new Map<number, [number, number]>([
   [AV_PIX_FMT_YUV444P, [0, 0]],
 ]);
 
-/** How the full-resolution warp samples the frames between their pixels. */
-export type WarpFilter = 'bilinear' | 'bicubic';
-
 export interface WarpOptions {
   /**
    * `bilinear` (default): what the models are trained with. `bicubic`:
    * keeps fine texture sharper, since a bilinear sample between two pixels
-   * averages them (footage validation +0.4 dB for the shipped models,
+   * averages them (better on footage validation for the shipped models,
    * train/README.md); about twice the kernel's time.
    */
   filter?: WarpFilter;
@@ -39,7 +28,7 @@ export interface WarpOptions {
  * Synthesizes the in-between frame directly in YUV: upsample the flow field,
  * backward-warp both frames and blend them with the mask, in one native pass
  * per output sample (see native/warp-blend.c). Returns a new frame in the
- * inputs' format; the caller owns it.
+ * inputs' format; the caller owns it, and `a` and `b` stay the caller's.
  */
 export async function warpBlend(a: Frame, b: Frame, field: FlowField, { filter = 'bilinear', slices = 2 }: WarpOptions = {}): Promise<Frame> {
   const { out, planes } = outputFor(a, b);
@@ -52,7 +41,7 @@ export async function warpBlend(a: Frame, b: Frame, field: FlowField, { filter =
  * `(1 − t)·a + t·b` of two frames, per 8-bit sample in their own pixel
  * format (linear, so the same as blending in RGB up to rounding): the
  * engine's blend, without the float RGB round trip. A new frame; the caller
- * owns it.
+ * owns it, and `a` and `b` stay the caller's.
  */
 export async function blendFrames(a: Frame, b: Frame, t: number, slices = 1): Promise<Frame> {
   const { out, planes } = outputFor(a, b);

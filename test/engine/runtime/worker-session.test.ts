@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildOnnxModel } from '../../../src/engine/runtime/onnx-builder.js';
 import { ort, sessionOptions } from '../../../src/engine/runtime/ort.js';
-import { WorkerSession, type Session } from '../../../src/engine/runtime/worker-session.js';
+import type { Session } from '../../../src/engine/runtime/session.js';
+import { WorkerSession } from '../../../src/engine/runtime/worker-session.js';
 
 const N = 640;
 
@@ -19,7 +20,7 @@ function input(): ort.Tensor {
 }
 
 /** How often a 1 ms timer fired while `session` ran, and how long the run took. */
-async function ticksDuring(session: Session, feeds: Record<string, ort.Tensor>): Promise<{ ticks: number; ms: number; out: Record<string, ort.Tensor> }> {
+async function ticksDuring(session: Pick<Session, 'run'>, feeds: Record<string, ort.Tensor>): Promise<{ ticks: number; ms: number; out: Record<string, ort.Tensor> }> {
   let ticks = 0;
   const timer = setInterval(() => ticks++, 1);
   // Let the timer start first.
@@ -36,7 +37,7 @@ test('a worker session runs the graph off the main thread: timers fire during th
   const graph = slowGraph();
   const worker = await WorkerSession.create(graph, sessionOptions('cpu', 1));
   const inline = await ort.InferenceSession.create(graph, sessionOptions('cpu', 1));
-  t.after(() => Promise.all([worker.release(), inline.release()]));
+  t.after(() => Promise.all([worker[Symbol.asyncDispose](), inline.release()]));
   assert.deepEqual([...worker.inputNames], ['x']);
   assert.deepEqual([...worker.outputNames], ['y']);
   const x = input();
@@ -62,16 +63,16 @@ test('a worker session runs the graph off the main thread: timers fire during th
   assert.ok(Math.abs(db[0]!) > 1e-4, 'the product must not vanish, or equality says nothing');
 });
 
-test('a worker session passes ONNX Runtime errors on and keeps working, and refuses runs once released', async () => {
+test('a worker session passes ONNX Runtime errors on and keeps working, and refuses runs once disposed of', async () => {
   await assert.rejects(WorkerSession.create('/nonexistent/model.onnx', sessionOptions()), /nonexistent\/model\.onnx/);
   await assert.rejects(WorkerSession.create(new Uint8Array([1, 2, 3, 4, 5]), sessionOptions()), /./);
 
   const session = await WorkerSession.create(slowGraph(), sessionOptions('cpu', 1));
   await assert.rejects(session.run({ x: new ort.Tensor('float32', new Float32Array(6), [2, 3]) }), /dimension|shape|Got/i);
   const x = input();
-  // Runs in flight when release is asked for still finish.
+  // Runs in flight when it is disposed of still finish.
   const runs = [session.run({ x }), session.run({ x })];
-  const released = session.release();
+  const released = session[Symbol.asyncDispose]();
   const outs = await Promise.all(runs);
   assert.deepEqual(outs.map((o) => o.y!.dims), [[N, N], [N, N]]);
   await released;

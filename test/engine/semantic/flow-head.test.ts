@@ -3,9 +3,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { evaluate } from '../../../src/eval/evaluate.js';
 import { DEFAULT_FLOW_HEAD, SemanticStage } from '../../../src/engine/semantic/semantic-stage.js';
-import { createSynthesizer } from '../../../src/engine/model/create-interpolator.js';
+import { FlowModel } from '../../../src/engine/model/flow-model.js';
+import { loadModel } from '../../../src/engine/model/load-model.js';
+import { resolveModelPath } from '../../../src/engine/model/model-choice.js';
 import { FlowHead } from '../../../src/engine/semantic/flow-head.js';
-import type { FlowSynthesizer } from '../../../src/engine/synthesis/synthesis.js';
+import { createSynthesizer } from '../../../src/engine/synthesis/create-synthesizer.js';
+import { FlowSynthesizer } from '../../../src/engine/synthesis/synthesis.js';
 import { EVAL, REPO } from '../../helpers.js';
 
 test('the flow head corrects the quality model\'s flows from the semantic features when asked: it runs in eval and changes the result', async () => {
@@ -25,27 +28,36 @@ test('the flow head corrects the quality model\'s flows from the semantic featur
 
 test('flow correction applies to a flow model only (blend has no flows), and names itself; a head file must be one', async () => {
   const stage = await SemanticStage.create({ semantic: true, flowCorrection: true, kind: 'model', modelPath: 'quality' });
-  const [blend, quality, fast] = await Promise.all([createSynthesizer({ kind: 'blend' }), createSynthesizer({ kind: 'model', modelPath: 'quality' }), createSynthesizer({ kind: 'model', modelPath: 'fast' })]);
+  const [blend, quality, fast] = await Promise.all([
+    createSynthesizer({ kind: 'blend' }, stage),
+    createSynthesizer({ kind: 'model', modelPath: 'quality' }, stage),
+    createSynthesizer({ kind: 'model', modelPath: 'fast' }, stage),
+  ]);
   try {
-    assert.equal(stage.attach(blend), false);
+    assert.equal(blend.name, 'blend');
+    assert.ok(!(blend instanceof FlowSynthesizer));
     // Each flow model gets the head trained behind it, as the head's card names it.
-    assert.equal(stage.attach(quality), true);
+    assert.ok(quality instanceof FlowSynthesizer);
     assert.equal(quality.name, 'frc-ifnet-quality + flow head');
-    assert.equal((quality as FlowSynthesizer).correction?.head?.interpolator, 'frc-ifnet-quality');
-    assert.equal(stage.attach(fast), true);
+    assert.equal(quality.correction?.head.interpolator, 'frc-ifnet-quality');
+    assert.ok(fast instanceof FlowSynthesizer);
     assert.equal(fast.name, 'frc-ifnet-fast + flow head');
-    assert.equal((fast as FlowSynthesizer).correction?.head?.interpolator, 'frc-ifnet-fast');
+    assert.equal(fast.correction?.head.interpolator, 'frc-ifnet-fast');
   } finally {
     await Promise.all([blend.close(), quality.close(), fast.close(), stage.close()]);
   }
-  // Off unless asked for (the default since the fourteenth session): the stage loads no head and attaches none.
+  // Off unless asked for (the default since the fourteenth session): the stage loads no head and corrects nothing.
   const plain = await SemanticStage.create({ semantic: true, kind: 'model', modelPath: 'quality' });
-  const model = await createSynthesizer({ kind: 'model', modelPath: 'quality' });
+  const flowModel = await loadModel(resolveModelPath('quality'));
+  const model = await createSynthesizer({ kind: 'model', modelPath: 'quality' }, plain);
   try {
-    assert.equal(plain.attach(model), false);
+    assert.ok(flowModel instanceof FlowModel);
+    assert.equal(plain.flowCorrector(flowModel), undefined);
+    assert.ok(model instanceof FlowSynthesizer);
+    assert.equal(model.correction, undefined);
     assert.equal(model.name, 'frc-ifnet-quality');
   } finally {
-    await Promise.all([model.close(), plain.close()]);
+    await Promise.all([model.close(), plain.close(), flowModel[Symbol.asyncDispose]()]);
   }
   await assert.rejects(FlowHead.create(join(REPO, 'models/quality.onnx')), /not a flow-correction head: missing input\(s\) flow, mask, patches0, patches1/);
   await assert.rejects(FlowHead.create(DEFAULT_FLOW_HEAD.replace('flow-head', 'no-such-head')), /flow-correction head not found/);

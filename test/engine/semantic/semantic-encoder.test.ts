@@ -41,7 +41,7 @@ test('the shipped encoder: unit pooled features and a patch grid; consecutive fr
     const cut = dot(c!.pooled, d!.pooled);
     assert.ok(Math.min(...same) > cut + 0.2, `within the clip ${same.map((s) => s.toFixed(3))}, across clips ${cut.toFixed(3)}`);
   } finally {
-    await encoder.close();
+    await encoder[Symbol.asyncDispose]();
   }
 });
 
@@ -51,7 +51,7 @@ test('a model without pixel_values (an interpolator) is refused with the reason'
 });
 
 /**
- * A stand-in for an official DINOv2 ViT-S/14 export, built here: `pixel_values` [1,3,H,W] → a
+ * A substitute for an official DINOv2 ViT-S/14 export, built here: `pixel_values` [1,3,H,W] → a
  * 14x14 patch embedding (384 channels) → `last_hidden_state` [1, 1+4+N, 384] with a CLS token and
  * 4 register tokens in front of the patches, as DINOv2-with-registers exports have. No card.
  */
@@ -92,6 +92,6 @@ test('an official DINOv2-style export (no card) loads by path: 224x224, 16x16 pa
     assert.ok(Math.abs(features.pooled[0]! - 1 / Math.sqrt(384)) < 1e-6);
     assert.ok(features.patches.some((v) => Math.abs(v) > 0.01));
   } finally {
-    await encoder.close();
+    await encoder[Symbol.asyncDispose]();
   }
 });

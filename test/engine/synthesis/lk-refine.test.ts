@@ -81,7 +81,7 @@ test('the native Lucas-Kanade steps compute what train/ifnet.py writes, on rando
   const grey = Float32Array.from({ length: 2 * n }, rand);
   const flow = Float32Array.from({ length: 4 * n }, () => (rand() - 0.5) * 3);
   for (const [t, steps] of [[0.5, 1], [0.3, 2]] as const) {
-    // at the working resolution (scale 1, the last stage): the running flows are the flows themselves
+    // at the working resolution (scale 1, the last part): the running flows are the flows themselves
     const running = flow.slice();
     lk.lkStage(grey, flow, w, h, t, steps, running, 1);
     const ref = lkReference(grey, flow, w, h, t, steps);
@@ -113,7 +113,7 @@ test('the Lucas-Kanade steps find a sub-pixel shift the flows missed', () => {
         const got = running[c * n + y * w + x]!;
         assert.ok(Math.abs(got - want[c]!) < 0.05, `flow channel ${c} at (${x}, ${y}): ${got}, want ${want[c]}`);
       }
-  assert.ok(flow.every((v) => v === 0), 'the stage output it read is left as it was');
+  assert.ok(flow.every((v) => v === 0), 'the part output it read is left as it was');
 });
 
 test('the update is upsampled into the running flows and the next block\'s flows pooled from them', () => {

@@ -30,7 +30,7 @@ test('8-bit RGB pixels become exactly k/255 in the tensor, in R,G,B plane order'
   const png = join(EVAL, 'middlebury_other/Urban2/frame0.png');
   const frame = await readStillImage(png);
   t.after(() => frame.free());
-  using converter = await RgbConverter.create(1);
+  await using converter = await RgbConverter.create(1);
   const image = await converter.toRgb(frame);
   const { width, height } = image;
   const rgb24 = execFileSync('ffmpeg', ['-v', 'error', '-i', png, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1 << 26 });
@@ -43,7 +43,7 @@ test('8-bit RGB pixels become exactly k/255 in the tensor, in R,G,B plane order'
 
 test('YUV → padded RGB → YUV round trip of real footage keeps the picture (luma > 45 dB, chroma > 38 dB)', async () => {
   const frame = await firstFrame(join(FOOTAGE, 'birds_animation_720p30_wp2022.mp4'));
-  using converter = await RgbConverter.create(32);
+  await using converter = await RgbConverter.create(32);
   const image = await converter.toRgb(frame);
   assert.equal(image.paddedWidth, 1280);
   assert.equal(image.paddedHeight, 736);
@@ -67,7 +67,7 @@ test('a pixel cap reduces large frames below the scale (720p at 1/8 for 14400 pi
   assert.equal(reducedScale(320, 240, 0.25, 14400), 0.25);
   assert.equal(reducedScale(1280, 720, 0.25), 0.25);
 
-  using converter = await RgbConverter.create(16, 0.25, 14400);
+  await using converter = await RgbConverter.create(16, 0.25, 14400);
   const hd = await firstFrame(join(FOOTAGE, 'birds_animation_720p30_wp2022.mp4'));
   const still = await readStillImage(join(EVAL, 'middlebury_other/Urban2/frame0.png')); // 640x480
   t.after(() => {

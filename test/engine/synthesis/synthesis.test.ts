@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { AV_PIX_FMT_GBRP } from 'node-av/constants';
 import type { Frame } from 'node-av/lib';
-import { OnnxInterpolator } from '../../../src/engine/model/onnx-interpolator.js';
 import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
-import { createBlendInterpolator } from '../../../src/engine/model/classic-interpolators.js';
+import { blendGraph, createBlendInterpolator } from '../../../src/engine/model/classic-interpolators.js';
+import { FlowModel } from '../../../src/engine/model/flow-model.js';
+import { loadModel } from '../../../src/engine/model/load-model.js';
 import { BlendSynthesizer, DupSynthesizer, FlowSynthesizer, TensorSynthesizer, synthesizerFor, type Synthesizer } from '../../../src/engine/synthesis/synthesis.js';
 import { readStillImage } from '../../../src/ingest/still-image.js';
 import { EVAL, ffmpeg, meanAbsDiff, tempDir } from '../../helpers.js';
@@ -38,8 +39,8 @@ test(`a flow model marked for engine synthesis runs ${label} and the native kern
   const path = join(dir, 'zero-flow.onnx');
   writeFileSync(path, zeroFlowModel());
   writeFileSync(join(dir, 'zero-flow.json'), JSON.stringify(card));
-  const model = await OnnxInterpolator.fromFile(path);
-  assert.equal(model.synthesis, 'engine');
+  const model = await loadModel(path);
+  assert.ok(model instanceof FlowModel, 'synthesis "engine" in the card: a flow model');
   const flow = await synthesizerFor(model);
   assert.ok(flow instanceof FlowSynthesizer);
   // The reference: the blend ONNX graph through RGB tensors.
@@ -61,15 +62,23 @@ test(`a flow model marked for engine synthesis runs ${label} and the native kern
   for (const f of [a, b, viaFlow, viaBlend]) f.free();
 });
 
-test('a flow-only model refuses to be used as a whole-frame interpolator', async (t) => {
+test('a flow-only model cannot be used as a whole-frame interpolator: it loads as a flow model, which has no interpolate()', async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'zf.onnx');
   writeFileSync(path, zeroFlowModel());
   writeFileSync(join(dir, 'zf.json'), JSON.stringify({ synthesis: 'engine', inputScale: 0.5 }));
-  const model = await OnnxInterpolator.fromFile(path);
-  t.after(() => model.close());
+  const model = await loadModel(path);
+  t.after(() => model[Symbol.asyncDispose]());
+  assert.ok(model instanceof FlowModel);
+  assert.equal('interpolate' in model, false);
+  // Its only use is the flow path: flows at its own resolution, which the engine warps with.
   const img = { width: 32, height: 32, paddedWidth: 32, paddedHeight: 32, data: new Float32Array(3 * 32 * 32) };
-  await assert.rejects(model.interpolate(img, img, 0.5), /outputs flow only/);
+  const field = await model.flows(img, img, 0.5);
+  assert.deepEqual([field.width, field.height, field.flow.length, field.mask.length], [32, 32, 4 * 32 * 32, 32 * 32]);
+  // A card marked for engine synthesis whose graph makes frames, without flow and mask outputs, is refused.
+  writeFileSync(join(dir, 'blend.onnx'), blendGraph());
+  writeFileSync(join(dir, 'blend.json'), JSON.stringify({ synthesis: 'engine' }));
+  await assert.rejects(loadModel(join(dir, 'blend.onnx')), /marked for engine synthesis but lacks a flow or mask output/);
 });
 
 test("the card's warp filter reaches the kernel: bicubic is what the kernel makes with bicubic, and differs from bilinear", async (t) => {
@@ -83,7 +92,8 @@ test("the card's warp filter reaches the kernel: bicubic is what the kernel make
     const path = join(dir, `${warp}.onnx`);
     writeFileSync(path, constantFlowModel(0.25));
     writeFileSync(join(dir, `${warp}.json`), JSON.stringify({ padMultiple: 16, synthesis: 'engine', inputScale: 0.5, warp }));
-    const model = await OnnxInterpolator.fromFile(path);
+    const model = await loadModel(path);
+    assert.ok(model instanceof FlowModel);
     assert.equal(model.warpFilter, warp);
     const synth = await synthesizerFor(model);
     outs[warp] = await synth.synthesize(a, b, 0.5);
@@ -101,7 +111,7 @@ test('a card with an unknown warp filter is refused with the reason', async (t) 
   const path = join(dir, 'odd.onnx');
   writeFileSync(path, zeroFlowModel());
   writeFileSync(join(dir, 'odd.json'), JSON.stringify({ synthesis: 'engine', inputScale: 0.5, warp: 'lanczos' }));
-  await assert.rejects(OnnxInterpolator.fromFile(path), /warp must be "bilinear" or "bicubic"/);
+  await assert.rejects(loadModel(path), /warp must be "bilinear" or "bicubic"/);
 });
 
 test('a card with a pixel cap too small to run is refused with the reason', async (t) => {
@@ -109,7 +119,7 @@ test('a card with a pixel cap too small to run is refused with the reason', asyn
   const path = join(dir, 'tiny.onnx');
   writeFileSync(path, zeroFlowModel());
   writeFileSync(join(dir, 'tiny.json'), JSON.stringify({ synthesis: 'engine', inputScale: 0.5, maxInputPixels: 10 }));
-  await assert.rejects(OnnxInterpolator.fromFile(path), /maxInputPixels must be at least 256/);
+  await assert.rejects(loadModel(path), /maxInputPixels must be at least 256/);
 });
 
 test("the card's lkFine refines a flow model's field before the warp: a shift the model missed is found", async (t) => {
@@ -123,7 +133,7 @@ test("the card's lkFine refines a flow model's field before the warp: a shift th
     const path = join(dir, `zero${outs.length}.onnx`);
     writeFileSync(path, zeroFlowModel());
     writeFileSync(path.replace(/onnx$/, 'json'), JSON.stringify({ padMultiple: 16, synthesis: 'engine', inputScale: 0.25, lkFine }));
-    const synth = await synthesizerFor(await OnnxInterpolator.fromFile(path));
+    const synth = await synthesizerFor(await loadModel(path));
     outs.push(await synth.synthesize(a!, b!, 0.5));
     await synth.close();
   }
@@ -139,7 +149,7 @@ test('a card with lkFine out of range is refused with the reason', async (t) => 
   writeFileSync(path, zeroFlowModel());
   for (const lkFine of [{ scale: 0, steps: 1 }, { scale: 2, steps: 1.5 }, { scale: 2 }]) {
     writeFileSync(join(dir, 'fine.json'), JSON.stringify({ synthesis: 'engine', inputScale: 0.5, lkFine }));
-    await assert.rejects(OnnxInterpolator.fromFile(path), /lkFine must be \{ scale: 1-16, steps: 0-16 \}/);
+    await assert.rejects(loadModel(path), /lkFine must be \{ scale: 1-16, steps: 0-16 \}/);
   }
 });
 

@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV444P, type AVPixelFormat } from 'node-av/constants';
-import { warpBlend, type FlowField, type WarpFilter } from '../../../src/engine/synthesis/warp-kernel.js';
+import type { FlowField } from '../../../src/engine/model/flow-field.js';
+import type { WarpFilter } from '../../../src/engine/model/model-card.js';
+import { warpBlend } from '../../../src/engine/synthesis/warp-kernel.js';
 
 function frame(width: number, height: number, format: AVPixelFormat, seed: number): Frame {
   const f = new Frame();

@@ -1,49 +1,47 @@
 import { lkRefineAddon, warpPairAddon } from './native.js';
 import { ort } from './ort.js';
-import type { Session } from './worker-session.js';
+import type { LkPyramid, Session } from './session.js';
 
+// The graphs' input and output names are fixed by the exported files (train/export_stages.py, which
+// says "stage" for a part: the training side keeps its word, the engine uses "part" since a "stage" is
+// a pipeline step here).
 
-/** The card's `lkPyramid`: the first block's flows from Lucas-Kanade alone, over its grey pair pooled by each of `pools` in turn. */
-export interface LkPyramid {
-  pools: number[];
-  steps: number;
-}
-
-/** What each stage of a staged interpolator hands to the next (train/export_stages.py). */
+/** What each part hands to the next. */
 const NEXT = { flowMask: 'next_flow_mask', pair: 'next_pair', pairFlow: 'next_pair_flow' } as const;
 const FROM_PREVIOUS = ['flow_mask', 'pair_flow', 'warped_pair'] as const;
-/** What a stage followed by Lucas-Kanade steps hands to them: the grey pair and the flows at its block's scale. */
+/** What a part followed by Lucas-Kanade steps hands to them: the grey pair and the flows at its block's scale. */
 const LK = { pair: 'lk_pair', flow: 'lk_flow' } as const;
-/** What the first stage hands to the Lucas-Kanade pyramid: the grey pair at its block's scale. */
+/** What the first part hands to the Lucas-Kanade pyramid: the grey pair at its block's scale. */
 const PYRAMID_PAIR = 'pyramid_pair';
 
 /**
- * An interpolator cut into one ONNX graph per IFBlock, run in order with the
- * backward warp between blocks done natively (native/warp-pair.c).
+ * An interpolator cut into one ONNX graph per IFBlock (its parts), run in
+ * order with the backward warp between blocks done natively
+ * (native/warp-pair.c).
  *
- * Why: inside one graph that warp is ONNX Runtime's GridSample, about a
- * quarter of `fast`'s network time at 720p; natively it is a few hundredths
- * of a millisecond. Each stage hands on the running flow and mask, the frame
- * pair at the next block's scale and the flow at that scale; the warped pair
- * goes into the next stage beside them. The result equals the single graph's
- * up to float rounding (test/engine/staged-session.test.ts).
+ * Why: inside one graph that warp is ONNX Runtime's GridSample, a large share
+ * of `fast`'s network time; natively it costs next to nothing (see
+ * bench/RESULTS.md, Network alone). Each part hands on the running flow and
+ * mask, the frame pair at the next block's scale and the flow at that scale;
+ * the warped pair goes into the next part beside them. The result equals the
+ * single graph's up to float rounding (test/engine/runtime/parted-session.test.ts).
  *
- * A model whose card says `lk` (steps per stage) has Lucas-Kanade steps
+ * A model whose card says `lk` (steps per part) has Lucas-Kanade steps
  * after some blocks (train/ifnet.py's lk_refine); those run natively too
- * (native/lk-refine.c): a stage followed by them also outputs `lk_pair` and
+ * (native/lk-refine.c): a part followed by them also outputs `lk_pair` and
  * `lk_flow`, and the change they make to `lk_flow` is upsampled into the
  * running flows before the next block's flows are pooled and its pair warped.
  * A card with `lkPyramid` gives the first block Lucas-Kanade's flows from
  * zero flow instead of its own (train/ifnet.py's lk_pyramid_flow), also
- * natively: the first stage outputs `pyramid_pair`, and its flows in
+ * natively: the first part outputs `pyramid_pair`, and its flows in
  * `next_flow_mask` are replaced before the second block's are pooled. In
- * the graph those dozen steps on tiny images took ~40 % of the first stage
- * (GridSample and a few hundred small nodes).
+ * the graph those dozen steps on tiny images were a large share of the first
+ * part (GridSample and a few hundred small nodes).
  *
  * Runs where its caller runs: the engine creates it inside an inference
  * thread (ort-session-worker.ts), like a plain session.
  */
-export class StagedSession implements Session {
+export class PartedSession implements Session {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
 
@@ -51,29 +49,29 @@ export class StagedSession implements Session {
   private readonly pyramid?: { pools: Int32Array; steps: number };
 
   private constructor(
-    private readonly stages: ort.InferenceSession[],
+    private readonly parts: ort.InferenceSession[],
     private readonly lkSteps: readonly number[],
     pyramid?: LkPyramid,
   ) {
     if (pyramid) this.pyramid = { pools: Int32Array.from(pyramid.pools), steps: pyramid.steps };
-    this.inputNames = stages[0]!.inputNames;
-    this.outputNames = stages.at(-1)!.outputNames;
+    this.inputNames = parts[0]!.inputNames;
+    this.outputNames = parts.at(-1)!.outputNames;
   }
 
   /**
-   * Loads the stage graphs (in order), with `lkSteps[i]` Lucas-Kanade steps
-   * after stage i and, with `pyramid`, the first block's flows from it;
-   * rejects, naming the stage, when one does not follow the contract.
+   * Loads the part graphs (in order), with `lkSteps[i]` Lucas-Kanade steps
+   * after part i and, with `pyramid`, the first block's flows from it;
+   * rejects, naming the part, when one does not follow the contract.
    */
   static async create(
     paths: readonly string[],
     options: ort.InferenceSession.SessionOptions,
     lkSteps: readonly number[] = [],
     pyramid?: LkPyramid,
-  ): Promise<StagedSession> {
-    if (paths.length < 2) throw new Error(`a staged model needs at least two stages (got ${paths.length})`);
+  ): Promise<PartedSession> {
+    if (paths.length < 2) throw new Error(`a model in parts needs at least two parts (got ${paths.length})`);
     if (lkSteps.length > paths.length || !lkSteps.every((n) => Number.isInteger(n) && n >= 0 && n <= 16)) {
-      throw new Error(`lk must list at most one step count (0-16) per stage, got [${lkSteps.join(', ')}]`);
+      throw new Error(`lk must list at most one step count (0-16) per part, got [${lkSteps.join(', ')}]`);
     }
     if (pyramid) {
       const { pools, steps } = pyramid;
@@ -81,40 +79,40 @@ export class StagedSession implements Session {
       if (!chained || !(Number.isInteger(steps) && steps >= 0 && steps <= 16)) {
         throw new Error('lkPyramid must be { pools: 1-8 pool factors, each dividing the one before; steps: 0-16 }');
       }
-      if ((lkSteps[0] ?? 0) > 0) throw new Error('lkPyramid replaces the first block\'s flows: the first stage cannot also have lk steps');
+      if ((lkSteps[0] ?? 0) > 0) throw new Error('lkPyramid replaces the first block\'s flows: the first part cannot also have lk steps');
     }
-    const stages: ort.InferenceSession[] = [];
+    const parts: ort.InferenceSession[] = [];
     try {
-      for (const path of paths) stages.push(await ort.InferenceSession.create(path, options));
-      stages.forEach((stage, i) => {
+      for (const path of paths) parts.push(await ort.InferenceSession.create(path, options));
+      parts.forEach((part, i) => {
         const missing = [
-          ...(i > 0 ? FROM_PREVIOUS.filter((n) => !stage.inputNames.includes(n)) : []),
-          ...(i < stages.length - 1 ? Object.values(NEXT).filter((n) => !stage.outputNames.includes(n)) : []),
-          ...((lkSteps[i] ?? 0) > 0 ? Object.values(LK).filter((n) => !stage.outputNames.includes(n)) : []),
-          ...(i === 0 && pyramid && !stage.outputNames.includes(PYRAMID_PAIR) ? [PYRAMID_PAIR] : []),
+          ...(i > 0 ? FROM_PREVIOUS.filter((n) => !part.inputNames.includes(n)) : []),
+          ...(i < parts.length - 1 ? Object.values(NEXT).filter((n) => !part.outputNames.includes(n)) : []),
+          ...((lkSteps[i] ?? 0) > 0 ? Object.values(LK).filter((n) => !part.outputNames.includes(n)) : []),
+          ...(i === 0 && pyramid && !part.outputNames.includes(PYRAMID_PAIR) ? [PYRAMID_PAIR] : []),
         ];
-        if (missing.length > 0) throw new Error(`stage ${i} (${paths[i]}) lacks ${missing.join(', ')}`);
+        if (missing.length > 0) throw new Error(`part ${i} (${paths[i]}) lacks ${missing.join(', ')}`);
       });
     } catch (error) {
-      await Promise.all(stages.map((s) => s.release()));
+      await Promise.all(parts.map((s) => s.release()));
       throw error;
     }
-    return new StagedSession(stages, lkSteps, pyramid);
+    return new PartedSession(parts, lkSteps, pyramid);
   }
 
   async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
     const t = (feeds.timestep?.data as Float32Array | undefined)?.[0] ?? 0.5;
-    let out = this.refine(0, this.firstFlows(await this.stages[0]!.run(feeds), t), t);
-    for (const [k, stage] of this.stages.slice(1).entries()) {
+    let out = this.refine(0, this.firstFlows(await this.parts[0]!.run(feeds), t), t);
+    for (const [k, part] of this.parts.slice(1).entries()) {
       const pair = out[NEXT.pair]!;
       const pairFlow = out[NEXT.pairFlow]!;
       const [, channels, h, w] = pair.dims as number[];
       if (channels !== 6 || pairFlow.dims[2] !== h || pairFlow.dims[3] !== w) {
-        throw new Error(`a stage returned pair ${pair.dims.join('x')} and flow ${pairFlow.dims.join('x')}`);
+        throw new Error(`a part returned pair ${pair.dims.join('x')} and flow ${pairFlow.dims.join('x')}`);
       }
       const warped = new Float32Array(6 * h! * w!);
       warpPairAddon.warpPair(pair.data as Float32Array, pairFlow.data as Float32Array, w!, h!, warped);
-      out = await stage.run({
+      out = await part.run({
         ...feeds,
         flow_mask: out[NEXT.flowMask]!,
         pair_flow: pairFlow,
@@ -126,7 +124,7 @@ export class StagedSession implements Session {
   }
 
   /**
-   * The first stage's outputs with its flows replaced by the pyramid's, where
+   * The first part's outputs with its flows replaced by the pyramid's, where
    * the card has one, and the second block's flows pooled from them again.
    */
   private firstFlows(out: Record<string, ort.Tensor>, t: number): Record<string, ort.Tensor> {
@@ -141,21 +139,21 @@ export class StagedSession implements Session {
     const up = (W! * last) / w!;
     const nextScale = W! / (next.dims[3] as number);
     if (channels !== 2 || !Number.isInteger(up) || H! * last !== h! * up || !Number.isInteger(nextScale)) {
-      throw new Error(`stage 0 returned pyramid_pair ${grey.dims.join('x')} for flows ${running.dims.join('x')}`);
+      throw new Error(`part 0 returned pyramid_pair ${grey.dims.join('x')} for flows ${running.dims.join('x')}`);
     }
     lkRefineAddon.lkPyramid(grey.data as Float32Array, w!, h!, t, steps, pools, running.data as Float32Array, up, next.data as Float32Array, nextScale);
     return out;
   }
 
   /**
-   * Stage i's outputs after its Lucas-Kanade steps, if it has any: the
-   * running flows (next_flow_mask, or the last stage's flow) corrected in
-   * place and, before a next stage, next_pair_flow pooled from them again.
+   * Part i's outputs after its Lucas-Kanade steps, if it has any: the
+   * running flows (next_flow_mask, or the last part's flow) corrected in
+   * place and, before a next part, next_pair_flow pooled from them again.
    */
   private refine(i: number, out: Record<string, ort.Tensor>, t: number): Record<string, ort.Tensor> {
     const steps = this.lkSteps[i] ?? 0;
     if (steps === 0) return out;
-    const last = i === this.stages.length - 1;
+    const last = i === this.parts.length - 1;
     const running = out[last ? 'flow' : NEXT.flowMask]!;
     const grey = out[LK.pair]!;
     const flow = out[LK.flow]!;
@@ -163,7 +161,7 @@ export class StagedSession implements Session {
     const [, , H, W] = running.dims as number[];
     const scale = W! / w!;
     if (grey.dims[1] !== 2 || grey.dims[2] !== h || grey.dims[3] !== w || !Number.isInteger(scale) || H! !== h! * scale) {
-      throw new Error(`stage ${i} returned lk_pair ${grey.dims.join('x')}, lk_flow ${flow.dims.join('x')} for flows ${running.dims.join('x')}`);
+      throw new Error(`part ${i} returned lk_pair ${grey.dims.join('x')}, lk_flow ${flow.dims.join('x')} for flows ${running.dims.join('x')}`);
     }
     if (last) {
       lkRefineAddon.lkStage(grey.data as Float32Array, flow.data as Float32Array, w!, h!, t, steps, running.data as Float32Array, scale);
@@ -175,7 +173,7 @@ export class StagedSession implements Session {
     return out;
   }
 
-  async release(): Promise<void> {
-    await Promise.all(this.stages.map((s) => s.release()));
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all(this.parts.map((s) => s.release()));
   }
 }

@@ -3,8 +3,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createBlendInterpolator } from '../../../src/engine/model/classic-interpolators.js';
+import { FlowModel } from '../../../src/engine/model/flow-model.js';
+import { FrameModel } from '../../../src/engine/model/frame-model.js';
 import { paddedSize, type RgbImage } from '../../../src/engine/model/interpolator.js';
-import { OnnxInterpolator } from '../../../src/engine/model/onnx-interpolator.js';
+import { loadModel } from '../../../src/engine/model/load-model.js';
 import { tempDir } from '../../helpers.js';
 import { padSensitiveModel, wrongContractModel, zeroFlowModel } from '../test-models.js';
 
@@ -40,8 +42,9 @@ test('a model that needs multiples of 32 runs on an odd 45x17 picture once padde
   const path = join(dir, 'pad32.onnx');
   writeFileSync(path, padSensitiveModel());
   writeFileSync(join(dir, 'pad32.json'), JSON.stringify({ name: 'pad32', padMultiple: 32 }));
-  const model = await OnnxInterpolator.fromFile(path);
-  t.after(() => model.close());
+  const model = await loadModel(path);
+  t.after(() => model[Symbol.asyncDispose]());
+  assert.ok(model instanceof FrameModel, 'a card without synthesis "engine": the graph makes the frame');
   assert.equal(model.name, 'pad32');
   assert.equal(model.padMultiple, 32);
 
@@ -65,20 +68,20 @@ test('a model that needs multiples of 32 runs on an odd 45x17 picture once padde
 test('a graph without img0/img1/timestep is refused with the reason', async (t) => {
   const path = join(tempDir(t), 'wrong.onnx');
   writeFileSync(path, wrongContractModel());
-  await assert.rejects(OnnxInterpolator.fromFile(path), /missing input\(s\) img0, img1, timestep/);
+  await assert.rejects(loadModel(path), /missing input\(s\) img0, img1, timestep/);
 });
 
 test('a missing or corrupt model file gives a one-line error naming it', async (t) => {
   const dir = tempDir(t);
-  await assert.rejects(OnnxInterpolator.fromFile(join(dir, 'nope.onnx')), /model file not found: .*nope\.onnx/);
+  await assert.rejects(loadModel(join(dir, 'nope.onnx')), /model file not found: .*nope\.onnx/);
   const corrupt = join(dir, 'corrupt.onnx');
   writeFileSync(corrupt, Buffer.from('this is not a protobuf'));
-  await assert.rejects(OnnxInterpolator.fromFile(corrupt), (err: Error) => /cannot load model .*corrupt\.onnx/.test(err.message) && !err.message.includes('\n'));
+  await assert.rejects(loadModel(corrupt), (err: Error) => /cannot load model .*corrupt\.onnx/.test(err.message) && !err.message.includes('\n'));
 });
 
 test('blend computes (1−t)·a + t·b', async (t) => {
   const blend = await createBlendInterpolator();
-  t.after(() => blend.close());
+  t.after(() => blend[Symbol.asyncDispose]());
   const a = image(16, 8, 1, 3);
   const b = image(16, 8, 1, 77);
   for (const step of [0.25, 0.5, 0.9]) {
@@ -99,18 +102,18 @@ test("the card's intraOpThreads sizes the model's thread pool unless the caller 
   const card = (threads: number) => writeFileSync(join(dir, 'threads.json'), JSON.stringify({ synthesis: 'engine', intraOpThreads: threads }));
   // Each session runs in a thread of its own, and ONNX Runtime keeps threads - 1 pool threads beside it; the first session
   // also starts shared ones, so it is only a baseline.
-  const models = [await OnnxInterpolator.fromFile(path, { threads: 1 })];
-  t.after(() => Promise.all(models.map((m) => m.close())));
-  const added = async (load: () => Promise<OnnxInterpolator>) => {
+  const models = [await loadModel(path, { threads: 1 })];
+  t.after(() => Promise.all(models.map((m) => m[Symbol.asyncDispose]())));
+  const added = async (load: () => Promise<FrameModel | FlowModel>) => {
     const before = threadCount();
     models.push(await load());
     return threadCount() - before;
   };
   card(1);
-  assert.equal(await added(() => OnnxInterpolator.fromFile(path)), 1);
+  assert.equal(await added(() => loadModel(path)), 1);
   card(3);
-  assert.equal(await added(() => OnnxInterpolator.fromFile(path)), 3);
-  assert.equal(await added(() => OnnxInterpolator.fromFile(path, { threads: 2 })), 2);
+  assert.equal(await added(() => loadModel(path)), 3);
+  assert.equal(await added(() => loadModel(path, { threads: 2 })), 2);
   card(0);
-  await assert.rejects(OnnxInterpolator.fromFile(path), /intraOpThreads must be a positive integer/);
+  await assert.rejects(loadModel(path), /intraOpThreads must be a positive integer/);
 });

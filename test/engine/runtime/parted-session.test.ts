@@ -3,15 +3,24 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { resolveModelPath } from '../../../src/engine/model/create-interpolator.js';
+import { FlowModel } from '../../../src/engine/model/flow-model.js';
 import type { RgbImage } from '../../../src/engine/model/interpolator.js';
-import { OnnxInterpolator } from '../../../src/engine/model/onnx-interpolator.js';
+import { loadModel } from '../../../src/engine/model/load-model.js';
+import type { ModelOptions } from '../../../src/engine/model/model-session.js';
+import { resolveModelPath } from '../../../src/engine/model/model-choice.js';
 import { sessionOptions } from '../../../src/engine/runtime/ort.js';
-import { StagedSession } from '../../../src/engine/runtime/staged-session.js';
+import { PartedSession } from '../../../src/engine/runtime/parted-session.js';
 import { warpPairAddon } from '../../../src/engine/runtime/native.js';
 import { EVAL, REPO, tempDir } from '../../helpers.js';
 
 const native = warpPairAddon;
+
+/** A shipped-style model that must load as a flow model. */
+async function loadFlowModel(path: string, options: ModelOptions = {}): Promise<FlowModel> {
+  const model = await loadModel(path, options);
+  assert.ok(model instanceof FlowModel, `${path} loads as a flow model`);
+  return model;
+}
 
 /** grid_sample(bilinear, border, align_corners=False) of one plane at x + fx, y + fy, written plainly. */
 function sampleRef(plane: Float32Array, w: number, h: number, x: number, y: number): number {
@@ -73,38 +82,38 @@ function evalFrame(file: string, [width, height]: readonly [number, number] = [1
 }
 
 for (const [name, size] of [['fast', [160, 96]], ['quality', [416, 240]]] as const)
-test(`the shipped stages compute what the single ${name} graph computes, on real frames`, async () => {
+test(`the shipped parts compute what the single ${name} graph computes, on real frames`, async () => {
   const dir = join(EVAL, 'middlebury_other', 'DogDance');
   const [a, b] = [evalFrame(join(dir, 'frame0.png'), size), evalFrame(join(dir, 'frame1.png'), size)];
   const path = resolveModelPath(name);
-  const single = await OnnxInterpolator.fromFile(path, { staged: false });
-  const staged = await OnnxInterpolator.fromFile(path);
+  const single = await loadFlowModel(path, { parts: false });
+  const parted = await loadFlowModel(path);
   try {
     for (const t of [0.5, 0.25]) {
-      const [s, g] = [await single.estimateFlow(a, b, t), await staged.estimateFlow(a, b, t)];
+      const [s, g] = [await single.flows(a, b, t), await parted.flows(a, b, t)];
       let flowDiff = 0, maskDiff = 0, flowSize = 0;
       s.flow.forEach((v, i) => ((flowDiff = Math.max(flowDiff, Math.abs(v - g.flow[i]!))), (flowSize = Math.max(flowSize, Math.abs(v)))));
       s.mask.forEach((v, i) => (maskDiff = Math.max(maskDiff, Math.abs(v - g.mask[i]!))));
       assert.ok(flowSize > 0.5, `the frames move (largest flow ${flowSize} px), so the warps matter`);
-      assert.ok(flowDiff < 1e-3 && maskDiff < 1e-4, `t=${t}: staged differs by ${flowDiff} px of flow, ${maskDiff} of mask`);
+      assert.ok(flowDiff < 1e-3 && maskDiff < 1e-4, `t=${t}: the parts differ by ${flowDiff} px of flow, ${maskDiff} of mask`);
     }
   } finally {
-    await Promise.all([single.close(), staged.close()]);
+    await Promise.all([single[Symbol.asyncDispose](), parted[Symbol.asyncDispose]()]);
   }
 });
 
-test('a staged model without its Lucas-Kanade pyramid, or with one the card gets wrong, computes something else or is refused', async (t) => {
+test('a model in parts without its Lucas-Kanade pyramid, or with one the card gets wrong, computes something else or is refused', async (t) => {
   const dir = tempDir(t);
   const card = JSON.parse(readFileSync(resolveModelPath('fast').replace(/\.onnx$/, '.json'), 'utf8'));
   for (const f of ['fast.onnx', ...card.stages]) copyFileSync(join(REPO, 'models', f), join(dir, f));
   const frames = ['frame0.png', 'frame1.png'].map((f) => evalFrame(join(EVAL, 'middlebury_other', 'DogDance', f)));
   const flows = async (edit: Record<string, unknown>) => {
     writeFileSync(join(dir, 'fast.json'), JSON.stringify({ ...card, ...edit }));
-    const model = await OnnxInterpolator.fromFile(join(dir, 'fast.onnx'));
+    const model = await loadFlowModel(join(dir, 'fast.onnx'));
     try {
-      return (await model.estimateFlow(frames[0]!, frames[1]!, 0.5)).flow;
+      return (await model.flows(frames[0]!, frames[1]!, 0.5)).flow;
     } finally {
-      await model.close();
+      await model[Symbol.asyncDispose]();
     }
   };
   const [withPyramid, without] = [await flows({}), await flows({ lkPyramid: undefined })];
@@ -113,22 +122,22 @@ test('a staged model without its Lucas-Kanade pyramid, or with one the card gets
   assert.ok(diff > 0.5, `the pyramid's flows are not the first block's own (largest difference ${diff} px)`);
   await assert.rejects(flows({ lkPyramid: { pools: [2, 4], steps: 4 } }), /lkPyramid must be/);
   await assert.rejects(flows({ lkPyramid: { pools: [4, 2, 1], steps: 4 }, lk: [1, 2, 2] }), /cannot also have lk steps/);
-  // a first stage without the pair the pyramid needs
+  // a first part without the pair the pyramid needs
   await assert.rejects(
-    StagedSession.create([join(dir, card.stages[1]), join(dir, card.stages[2])], sessionOptions('cpu', 1), [], { pools: [4, 2, 1], steps: 4 }),
-    /stage 0 .* lacks .*pyramid_pair/,
+    PartedSession.create([join(dir, card.stages[1]), join(dir, card.stages[2])], sessionOptions('cpu', 1), [], { pools: [4, 2, 1], steps: 4 }),
+    /part 0 .* lacks .*pyramid_pair/,
   );
 });
 
-test('a card whose stage files are missing, or stages that break the contract, fail with the reason', async (t) => {
+test('a card whose part files are missing, or parts that break the contract, fail with the reason', async (t) => {
   const dir = tempDir(t);
   const model = join(dir, 'm.onnx');
   copyFileSync(resolveModelPath('fast'), model);
   const card = JSON.parse(readFileSync(resolveModelPath('fast').replace(/\.onnx$/, '.json'), 'utf8'));
   writeFileSync(join(dir, 'm.json'), JSON.stringify({ ...card, stages: ['m.s0.onnx', 'm.s1.onnx'] }));
-  await assert.rejects(OnnxInterpolator.fromFile(model), /lists stage files that are missing: .*m\.s0\.onnx/);
+  await assert.rejects(loadModel(model), /lists part files \(stages\) that are missing: .*m\.s0\.onnx/);
   // the single graph stays one option away
-  await (await OnnxInterpolator.fromFile(model, { staged: false })).close();
-  // the whole model twice is no chain: it hands nothing on to a next stage
-  await assert.rejects(StagedSession.create([model, model], sessionOptions('cpu', 1)), /stage 0 .* lacks next_flow_mask, next_pair, next_pair_flow/);
+  await (await loadModel(model, { parts: false }))[Symbol.asyncDispose]();
+  // the whole model twice is no chain: it hands nothing on to a next part
+  await assert.rejects(PartedSession.create([model, model], sessionOptions('cpu', 1)), /part 0 .* lacks next_flow_mask, next_pair, next_pair_flow/);
 });

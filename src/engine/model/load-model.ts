@@ -1,0 +1,38 @@
+import { existsSync } from 'node:fs';
+import { sessionOptions } from '../runtime/ort.js';
+import type { Session } from '../runtime/session.js';
+import { WorkerSession } from '../runtime/worker-session.js';
+import { FlowModel } from './flow-model.js';
+import { FrameModel } from './frame-model.js';
+import { DEFAULT_PAD_MULTIPLE, firstLine, partsToRun, readCard, synthesisSettings } from './model-card.js';
+import { type ModelOptions, ModelSession } from './model-session.js';
+
+/**
+ * Loads a model file as the kind its card (`<model>.json`, if present) says:
+ * a `FrameModel` (the graph makes the frame) or a `FlowModel` (`synthesis:
+ * "engine"`: the graph outputs flows, the engine makes the frame). The card
+ * also gives the name, the pad multiple, the thread count and the parts to
+ * run instead of the single graph. The caller owns the model.
+ */
+export async function loadModel(path: string, options: ModelOptions & { padMultiple?: number } = {}): Promise<FrameModel | FlowModel> {
+  if (!existsSync(path)) throw new Error(`model file not found: ${path}`);
+  const card = readCard(path);
+  const threads = options.threads ?? card.intraOpThreads;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new Error(`model card of ${path}: intraOpThreads must be a positive integer`);
+  let session: Session;
+  try {
+    session = await WorkerSession.create(partsToRun(path, card, options) ?? path, sessionOptions(options.provider, threads));
+  } catch (err) {
+    throw new Error(`cannot load model ${path}: ${firstLine(err)}`);
+  }
+  const name = card.name ?? path.replace(/^.*\//, '').replace(/\.onnx$/, '');
+  const padMultiple = options.padMultiple ?? card.padMultiple ?? DEFAULT_PAD_MULTIPLE;
+  const model = await ModelSession.of(session, name);
+  try {
+    const settings = synthesisSettings(name, card);
+    return settings.synthesis === 'engine' ? new FlowModel(name, padMultiple, model, settings) : new FrameModel(name, padMultiple, model);
+  } catch (err) {
+    await model[Symbol.asyncDispose]();
+    throw err;
+  }
+}

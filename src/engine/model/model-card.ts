@@ -1,0 +1,135 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { errorMessage } from '../../base/errors.js';
+import type { LkPyramid, ModelParts } from '../runtime/session.js';
+
+/** How the full-resolution warp samples the frames between their pixels (synthesis/warp-kernel.ts). */
+export type WarpFilter = 'bilinear' | 'bicubic';
+
+/** The card's `lkFine`: Lucas-Kanade steps after the network, at `scale` times its input size. */
+export interface LkFine {
+  scale: number;
+  steps: number;
+}
+
+/** Model card stored beside `<model>.onnx` as `<model>.json` (only the fields the engine reads). */
+export interface ModelCard {
+  name?: string;
+  padMultiple?: number;
+  /**
+   * `graph` (default): the graph outputs the finished `frame` (a
+   * `FrameModel`). `engine`: it outputs only `flow` and `mask`, from inputs
+   * at `inputScale` of the frame size, and the engine warps and blends the
+   * full-resolution frames itself (a `FlowModel`).
+   */
+  synthesis?: 'graph' | 'engine';
+  inputScale?: number;
+  /**
+   * With `inputScale`: the most pixels the model's input may have. Larger
+   * frames are reduced further (720p at 1/8 instead of 1/4), so the network's
+   * time stops growing with the frame size; the full-resolution warp keeps
+   * the picture sharp.
+   */
+  maxInputPixels?: number;
+  /**
+   * With `engine` synthesis: how the full-resolution warp samples the
+   * frames. Default `bilinear`, what the networks are trained with.
+   */
+  warp?: WarpFilter;
+  /**
+   * Intra-op threads the engine gives the model unless told otherwise. A
+   * network this small gains no time from a second thread, which only takes
+   * CPU from decoding and encoding (see bench/RESULTS.md, Settings chosen by
+   * measurement).
+   */
+  intraOpThreads?: number;
+  /**
+   * Files beside the model (in order) holding the same function cut into one
+   * graph per block, its parts, the warps between them done by the engine
+   * (runtime/parted-session.ts): faster on the CPU, where ONNX Runtime's
+   * GridSample is slow. The key keeps its first name, "stages", so that the
+   * cards and `*.s0.onnx` files already shipped and exported by
+   * train/export_stages.py stay valid.
+   */
+  stages?: string[];
+  /**
+   * Lucas-Kanade steps after each part (train/ifnet.py's lk_refine), which
+   * the parted session does natively; the single graph has them inside.
+   */
+  lk?: number[];
+  /** With `stages`: the first block's flows from a Lucas-Kanade pyramid, which the parted session computes natively. */
+  lkPyramid?: LkPyramid;
+  /**
+   * With `engine` synthesis: Lucas-Kanade steps after the network at
+   * `scale` times its input size, on the frames' luma (synthesis/lk-fine.ts).
+   */
+  lkFine?: LkFine;
+}
+
+/** What RIFE-family models need at scale 1. */
+export const DEFAULT_PAD_MULTIPLE = 32;
+
+/** The card beside `modelPath`, or an empty one when there is none. */
+export function readCard(modelPath: string): ModelCard {
+  const cardPath = modelPath.replace(/\.onnx$/, '') + '.json';
+  if (!existsSync(cardPath)) return {};
+  try {
+    return JSON.parse(readFileSync(cardPath, 'utf8')) as ModelCard;
+  } catch (err) {
+    throw new Error(`model card ${cardPath} is not valid JSON: ${firstLine(err)}`);
+  }
+}
+
+/** The card's settings for where and how a frame is synthesized, with their defaults. */
+export interface SynthesisSettings {
+  synthesis: 'graph' | 'engine';
+  inputScale: number;
+  maxInputPixels: number;
+  warp: WarpFilter;
+  /** Lucas-Kanade steps above the model's resolution, if the card has them. */
+  lkFine?: LkFine;
+}
+
+/** The card's synthesis settings, checked; throws naming the model and the field. */
+export function synthesisSettings(name: string, card: ModelCard): SynthesisSettings {
+  const settings: SynthesisSettings = {
+    synthesis: card.synthesis ?? 'graph',
+    inputScale: card.inputScale ?? 1,
+    maxInputPixels: card.maxInputPixels ?? Infinity,
+    warp: card.warp ?? 'bilinear',
+    ...(card.lkFine !== undefined ? { lkFine: card.lkFine } : {}),
+  };
+  if (!(settings.inputScale > 0 && settings.inputScale <= 1)) throw new Error(`model "${name}": inputScale must be in (0, 1]`);
+  if (!(settings.maxInputPixels >= 256)) throw new Error(`model "${name}": maxInputPixels must be at least 256`);
+  if (settings.warp !== 'bilinear' && settings.warp !== 'bicubic') throw new Error(`model "${name}": warp must be "bilinear" or "bicubic"`);
+  if (settings.lkFine !== undefined) {
+    const { scale, steps } = settings.lkFine;
+    if (!(Number.isInteger(scale) && scale >= 1 && scale <= 16 && Number.isInteger(steps) && steps >= 0 && steps <= 16)) {
+      throw new Error(`model "${name}": lkFine must be { scale: 1-16, steps: 0-16 }`);
+    }
+    if (settings.synthesis !== 'engine') throw new Error(`model "${name}": lkFine needs engine synthesis`);
+  }
+  return settings;
+}
+
+/**
+ * The card's parts (its `stages` files), when the engine should run them
+ * instead of the model file: on the CPU only, since on a GPU the warps
+ * between parts would each cost a round trip to host memory.
+ */
+export function partsToRun(modelPath: string, card: ModelCard, options: { provider?: 'cpu' | 'cuda'; parts?: boolean }): ModelParts | undefined {
+  if (!card.stages || options.parts === false || (options.provider ?? 'cpu') !== 'cpu') return undefined;
+  if (!Array.isArray(card.stages) || !card.stages.every((f) => typeof f === 'string')) throw new Error(`model card of ${modelPath}: stages must be a list of file names`);
+  const paths = card.stages.map((file) => join(dirname(modelPath), file));
+  const missing = paths.filter((p) => !existsSync(p));
+  if (missing.length > 0) throw new Error(`model card of ${modelPath} lists part files (stages) that are missing: ${missing.join(', ')}`);
+  if (card.lk !== undefined && !(Array.isArray(card.lk) && card.lk.every((n) => Number.isInteger(n) && n >= 0))) {
+    throw new Error(`model card of ${modelPath}: lk must be a list of step counts`);
+  }
+  return { parts: paths, lk: card.lk ?? [], ...(card.lkPyramid ? { lkPyramid: card.lkPyramid } : {}) };
+}
+
+/** The first line of a caught value's message: ONNX Runtime's and JSON's run on over several. */
+export function firstLine(err: unknown): string {
+  return errorMessage(err).split('\n')[0]!;
+}
