@@ -169,6 +169,7 @@ export class RtmpPush {
   }
 
   private abandonConnection(): void {
+    // A connection nobody will use: a failure to close it has no one to tell.
     void this.connection.then((muxer) => muxer?.close().catch(() => {}));
   }
 

@@ -1,5 +1,6 @@
 import { type Amf0Object, type Amf0Value, Amf0EcmaArray, Amf0Reader, decodeAmf0, encodeAmf0 } from './amf0.js';
 import { ChunkReader, DEFAULT_CHUNK_SIZE, encodeMessage, MessageType, ProtocolError, readUInt32, type RtmpMessage } from './chunk-stream.js';
+import { errorMessage } from '../../base/errors.js';
 
 /**
  * The server side of one RTMP connection, as a pure state machine: bytes in,
@@ -100,7 +101,7 @@ export class RtmpSession {
       this.acknowledge(out);
     } catch (error) {
       this.close();
-      out.push({ type: 'error', reason: error instanceof Error ? error.message : String(error) });
+      out.push({ type: 'error', reason: errorMessage(error) });
     }
     return out;
   }

@@ -6,6 +6,7 @@ import { type CodecChoice, restrictOffer, type VideoCodecName } from './sdp-offe
 import { type Logger } from '../../base/logger.js';
 import type { RtpViewer } from './video-fanout.js';
 import type { AudioViewer } from './audio-fanout.js';
+import { errorMessage } from '../../base/errors.js';
 
 export interface WhepViewerOptions extends PeerNetworkOptions {
   logger: Logger;
@@ -133,7 +134,7 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
       },
       (error: unknown) => {
         this.backlog--;
-        this.close(`send failed: ${error instanceof Error ? error.message : String(error)}`);
+        this.close(`send failed: ${errorMessage(error)}`);
       },
     );
   }
@@ -160,7 +161,7 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
       try {
         handler(...args);
       } catch (error) {
-        this.options.logger.warn(`${this.options.name}: ${what} handler failed: ${error instanceof Error ? error.message : String(error)}`);
+        this.options.logger.warn(`${this.options.name}: ${what} handler failed: ${errorMessage(error)}`);
       }
     };
   }

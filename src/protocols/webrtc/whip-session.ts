@@ -5,6 +5,7 @@ import { type Logger } from '../../base/logger.js';
 import { answerOffer, enlargeReceiveBuffers, peerConfig, type PeerNetworkOptions } from './peer-config.js';
 import { RtpFrameAssembler, type EncodedVideoFrame } from './rtp-frame-assembler.js';
 import { type CodecChoice, restrictOffer, type VideoCodecName } from './sdp-offer.js';
+import { errorMessage } from '../../base/errors.js';
 
 /**
  * What a WHIP session receives, in arrival order: whole video frames, Opus
@@ -132,7 +133,7 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
     const now = performance.now();
     if (this.ended || !this.videoTrack?.ssrc || !this.videoTransceiver || now - this.lastPli < PLI_INTERVAL_MS) return;
     this.lastPli = now;
-    this.videoTransceiver.receiver.sendRtcpPLI(this.videoTrack.ssrc).catch((error: unknown) => this.options.logger.warn(`${this.options.name}: PLI failed: ${describe(error)}`));
+    this.videoTransceiver.receiver.sendRtcpPLI(this.videoTrack.ssrc).catch((error: unknown) => this.options.logger.warn(`${this.options.name}: PLI failed: ${errorMessage(error)}`));
   }
 
   /** Ends the session: hangs up the peer connection and lets `frames()` finish. Idempotent. */
@@ -141,7 +142,7 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
     this.endReason = reason;
     clearTimeout(this.idleTimer);
     this.wake?.();
-    this.pc.close().catch((error: unknown) => this.options.logger.warn(`${this.options.name}: closing the peer connection failed: ${describe(error)}`));
+    this.pc.close().catch((error: unknown) => this.options.logger.warn(`${this.options.name}: closing the peer connection failed: ${errorMessage(error)}`));
     this.emit('end', reason);
   }
 
@@ -215,13 +216,9 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
       try {
         handler(...args);
       } catch (error) {
-        this.options.logger.warn(`${this.options.name}: ${what} handler failed: ${describe(error)}`);
-        this.close(`internal error: ${describe(error)}`);
+        this.options.logger.warn(`${this.options.name}: ${what} handler failed: ${errorMessage(error)}`);
+        this.close(`internal error: ${errorMessage(error)}`);
       }
     };
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
