@@ -59,7 +59,7 @@ type Kind = 'video' | 'audio';
  * encoder opens (FLV needs the encoder's global header), which is why the
  * connection is made first and cannot be retried mid-stream.
  */
-export class RtmpPush {
+export class RtmpPush implements AsyncDisposable {
   private currentState: PushState = 'connecting';
   private readonly logger: PushLogger;
   private readonly maxQueued: number;
@@ -151,6 +151,10 @@ export class RtmpPush {
   close(): Promise<void> {
     this.closed ??= this.shutDown();
     return this.closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   private async shutDown(): Promise<void> {

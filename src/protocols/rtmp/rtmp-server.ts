@@ -82,7 +82,7 @@ const stderrLogger: Logger = {
 };
 
 /** One live stream: who sends it, and its bytes as FLV. */
-export class RtmpPublish extends EventEmitter<RtmpPublishEvents> {
+export class RtmpPublish extends EventEmitter<RtmpPublishEvents> implements AsyncDisposable {
   /** The FLV byte stream; it ends when the publisher leaves. */
   readonly flv: Readable;
 
@@ -106,6 +106,10 @@ export class RtmpPublish extends EventEmitter<RtmpPublishEvents> {
   /** Drops the publisher's connection. */
   close(): void {
     this.flv.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
   }
 }
 

@@ -56,7 +56,7 @@ const FIRST_PACKET_TIMEOUT_MS = 15_000;
  * dispatch, which swallows exceptions: each one is wrapped so a failure is
  * logged and ends the session instead of vanishing.
  */
-export class WhipSession extends EventEmitter<WhipSessionEvents> {
+export class WhipSession extends EventEmitter<WhipSessionEvents> implements AsyncDisposable {
   /** The resource id in `/whip/<key>/<id>`: random, so it also works as the session's capability. */
   readonly id = randomUUID();
   readonly codec: VideoCodecName;
@@ -72,6 +72,7 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
   private lastPli = 0;
   private dropping = false;
   private endReason?: string;
+  private hungUp?: Promise<void>;
   private videoTransceiver?: RTCRtpTransceiver;
   private videoTrack?: MediaStreamTrack;
   private audioTrack?: MediaStreamTrack;
@@ -142,8 +143,14 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
     this.endReason = reason;
     clearTimeout(this.idleTimer);
     this.wake?.();
-    this.pc.close().catch((error: unknown) => this.options.logger.warn(`${this.options.name}: closing the peer connection failed: ${errorMessage(error)}`));
+    this.hungUp = this.pc.close().catch((error: unknown) => this.options.logger.warn(`${this.options.name}: closing the peer connection failed: ${errorMessage(error)}`));
     this.emit('end', reason);
+  }
+
+  /** `close()`, then waits for the peer connection to be hung up. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.hungUp;
   }
 
   private onTrack(track: MediaStreamTrack): void {
