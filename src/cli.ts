@@ -16,6 +16,7 @@ import { configDocs } from './config/config-docs.js';
 import { ConfigError, configFlagOptions, loadConfig, redacted } from './config/load-config.js';
 import type { Config } from './config/schema.js';
 import { serveOptionsFrom } from './config/serve-options.js';
+import { errorMessage } from './base/errors.js';
 
 const USAGE = `frc: real-time frame-rate upconverter
 
@@ -269,7 +270,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     process.stderr.write(`frc: error: ${message.split('\n')[0]}\n`);
     if (err instanceof UsageError) process.stderr.write(`run "frc --help" for usage\n`);
     if (process.env.FRC_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);

@@ -107,19 +107,35 @@ export const DEFAULT_LIMITS: ServerLimits = {
   requestBurst: 100,
 };
 
-export interface ServerAddress {
-  httpPort: number;
-  rtmpPort: number;
-  /** The admin surface's own port, when it has one. */
-  adminPort?: number;
-}
-
 /** The interpolator a `model` setting names: `blend`/`dup` need no model; `fast` is the default (blend when it is not installed). */
 export function interpolatorFor(model: string): Pick<InterpolatorChoice, 'kind' | 'modelPath'> {
   if (model === 'blend' || model === 'dup') return { kind: model };
   // Explicitly unset, so a stream's `fast` overrides a server-wide `blend`.
   if (model === 'fast') return { kind: undefined, modelPath: undefined };
   return { kind: 'model', modelPath: model };
+}
+
+/**
+ * One stream key's settings as its stream runs them: its `streams` entry
+ * over the server-wide options, and over the server's limits for what a
+ * publisher may send.
+ */
+export function streamSettingsFor(options: ServeOptions, limits: ServerLimits, key: string) {
+  const settings: StreamSettings = options.streams?.[key] ?? {};
+  return {
+    ...(settings.model !== undefined ? interpolatorFor(settings.model) : {}),
+    factor: settings.factor ?? options.factor,
+    maxWidth: settings.maxWidth ?? limits.maxWidth,
+    maxHeight: settings.maxHeight ?? limits.maxHeight,
+    maxBitrateKbps: settings.maxBitrateKbps ?? limits.maxBitrateKbps,
+    semantic: settings.semantic ?? options.semantic,
+    record: settings.record ?? options.record ?? false,
+  };
+}
+
+/** Whether any stream may be recorded: then `recordDir` must be writable at start. */
+export function recordsAny(options: ServeOptions): boolean {
+  return options.record === true || Object.values(options.streams ?? {}).some((s) => s.record);
 }
 
 /** The live server's options from a loaded config (the one place config names meet the server's). */

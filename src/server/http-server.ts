@@ -1,3 +1,4 @@
+import { errorMessage } from '../base/errors.js';
 import { repoPath } from '../base/paths.js';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -10,6 +11,7 @@ import { listen } from '../base/listen.js';
 import { RateLimiter, type RateLimit } from './rate-limiter.js';
 import { bearerToken, sameSecret } from './secrets.js';
 import { CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus.js';
+import type { Readiness } from './readiness.js';
 
 /** What the HTTP side needs to know about the streams. */
 export interface StreamCatalog {
@@ -26,8 +28,6 @@ export interface StreamCatalog {
   /** Ends a WHIP or WHEP session (`DELETE` on its resource). */
   endSession?(request: SessionRequest): SignalResult;
 }
-
-export type Readiness = { ready: true } | { ready: false; reason: string };
 
 export interface OfferRequest {
   protocol: 'whip' | 'whep';
@@ -105,7 +105,7 @@ export interface HttpLogger {
  * itself is the catalog's business (`offer`), this only checks the envelope.
  * `/` and `/app.js` are the web page.
  */
-export class HttpServer {
+export class HttpServer implements AsyncDisposable {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly feed: StatsFeed;
@@ -121,7 +121,7 @@ export class HttpServer {
     this.feed = new StatsFeed(() => catalog.streams(), logger, feedOptions);
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
-        this.logger.warn(`${req.method} ${req.url}: ${error instanceof Error ? error.message : String(error)}`);
+        this.logger.warn(`${req.method} ${req.url}: ${errorMessage(error)}`);
         if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: 'internal error' }));
         else res.destroy();
       });
@@ -151,6 +151,10 @@ export class HttpServer {
       this.server.close(() => resolve());
       for (const socket of this.sockets) socket.destroy();
     });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Upgrades to `/api/ws` become stats clients; anything else is answered 404 and hung up. */

@@ -25,7 +25,7 @@ export interface StatsFeedLogger {
  * replaces the last, so a skipped one loses nothing the next will not say.
  * The timer runs only while someone is connected.
  */
-export class StatsFeed {
+export class StatsFeed implements AsyncDisposable {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096, clientTracking: false });
   private readonly clients = new Set<WebSocket>();
   private readonly intervalMs: number;
@@ -59,6 +59,10 @@ export class StatsFeed {
     for (const ws of this.clients) ws.close(1001, 'server closing');
     this.clients.clear();
     this.wss.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
   }
 
   private add(ws: WebSocket): void {

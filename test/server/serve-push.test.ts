@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { RtmpServer, type RtmpPublish } from '../../src/protocols/rtmp/rtmp-server.js';
 import type { LiveStreamStats } from '../../src/live/live-stream.js';
-import { pushUrl } from '../../src/server/serve.js';
+import { pushUrl } from '../../src/server/stream-naming.js';
 import { type ProbedStream, tempDir } from '../helpers.js';
 import { captureLog } from '../protocols/rtmp/rtmp-helpers.js';
 import { BIRDS, BIRDS_LOOPED_FRAMES, publish, startServer, until } from '../live-helpers.js';

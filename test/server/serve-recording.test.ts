@@ -8,7 +8,7 @@ import { publish, startServer, until } from '../live-helpers.js';
 
 /** A publisher's input: FFmpeg's test pattern (30 fps, continuous timestamps) with a tone, for `seconds`. */
 const signal = (seconds: number) => ['-f', 'lavfi', '-i', `testsrc2=size=320x180:rate=30:duration=${seconds}`, '-f', 'lavfi', '-i', `sine=duration=${seconds}`];
-import { recordingName } from '../../src/server/serve.js';
+import { recordingName } from '../../src/server/stream-naming.js';
 
 /** The video packets' timestamps of a recording, in 90 kHz ticks (MPEG-TS's clock), in file order. */
 function videoTicks(file: string): number[] {

@@ -59,7 +59,7 @@ type Kind = 'video' | 'audio';
  * encoder opens (FLV needs the encoder's global header), which is why the
  * connection is made first and cannot be retried mid-stream.
  */
-export class RtmpPush {
+export class RtmpPush implements AsyncDisposable {
   private currentState: PushState = 'connecting';
   private readonly logger: PushLogger;
   private readonly maxQueued: number;
@@ -153,6 +153,10 @@ export class RtmpPush {
     return this.closed;
   }
 
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   private async shutDown(): Promise<void> {
     this.closing = true;
     this.wake?.();
@@ -169,6 +173,7 @@ export class RtmpPush {
   }
 
   private abandonConnection(): void {
+    // A connection nobody will use: a failure to close it has no one to tell.
     void this.connection.then((muxer) => muxer?.close().catch(() => {}));
   }
 

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { FlvMuxer } from './flv.js';
 import { type MediaKind, type RtmpOutput, RtmpSession } from './session.js';
 import { listen } from '../../base/listen.js';
+import { errorMessage } from '../../base/errors.js';
 
 /**
  * An RTMP ingest server for OBS-style publishers: `rtmp://host:1935/live/<key>`.
@@ -81,7 +82,7 @@ const stderrLogger: Logger = {
 };
 
 /** One live stream: who sends it, and its bytes as FLV. */
-export class RtmpPublish extends EventEmitter<RtmpPublishEvents> {
+export class RtmpPublish extends EventEmitter<RtmpPublishEvents> implements AsyncDisposable {
   /** The FLV byte stream; it ends when the publisher leaves. */
   readonly flv: Readable;
 
@@ -106,9 +107,13 @@ export class RtmpPublish extends EventEmitter<RtmpPublishEvents> {
   close(): void {
     this.flv.destroy();
   }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
 }
 
-export class RtmpServer extends EventEmitter<RtmpServerEvents> {
+export class RtmpServer extends EventEmitter<RtmpServerEvents> implements AsyncDisposable {
   private readonly server: Server;
   private readonly connections = new Set<RtmpConnection>();
   /** Stream keys being published right now. */
@@ -134,6 +139,10 @@ export class RtmpServer extends EventEmitter<RtmpServerEvents> {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** @internal Why a publish must be refused, or undefined to accept it. */
   async refusal(app: string, key: string, secret: string | undefined, remoteAddress: string): Promise<string | undefined> {
     if (app !== RTMP_APP) return `unknown application '${app}', publish to rtmp://<host>/${RTMP_APP}/<key>`;
@@ -145,7 +154,7 @@ export class RtmpServer extends EventEmitter<RtmpServerEvents> {
         if (verdict === false) return 'stream key not authorized';
         if (typeof verdict === 'string') return verdict;
       } catch (error) {
-        this.logger.warn(`authorize() failed: ${describe(error)}`);
+        this.logger.warn(`authorize() failed: ${errorMessage(error)}`);
         return 'stream key check failed';
       }
     }
@@ -225,7 +234,7 @@ class RtmpConnection {
           this.socket.write(output.data);
           break;
         case 'publish':
-          this.decide(output.app, output.key).catch((error: unknown) => this.drop(`internal error: ${describe(error)}`));
+          this.decide(output.app, output.key).catch((error: unknown) => this.drop(`internal error: ${errorMessage(error)}`));
           break;
         case 'media':
           this.deliver(output.kind, output.timestamp, output.payload);
@@ -321,8 +330,8 @@ class RtmpConnection {
     try {
       work();
     } catch (error) {
-      this.server.log.warn(`dropping ${this.remoteAddress}: ${describe(error)}`);
-      this.drop(`internal error: ${describe(error)}`);
+      this.server.log.warn(`dropping ${this.remoteAddress}: ${errorMessage(error)}`);
+      this.drop(`internal error: ${errorMessage(error)}`);
     }
   }
 }
@@ -338,15 +347,11 @@ function emitContained(emitter: { rawListeners(event: string): Function[] }, eve
   for (const listener of emitter.rawListeners(event) as ((...a: unknown[]) => unknown)[]) {
     try {
       const result = listener.apply(emitter, args);
-      if (result instanceof Promise) result.catch((error: unknown) => logger.warn(`'${event}' listener failed: ${describe(error)}`));
+      if (result instanceof Promise) result.catch((error: unknown) => logger.warn(`'${event}' listener failed: ${errorMessage(error)}`));
       succeeded++;
     } catch (error) {
-      logger.warn(`'${event}' listener failed: ${describe(error)}`);
+      logger.warn(`'${event}' listener failed: ${errorMessage(error)}`);
     }
   }
   return succeeded;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

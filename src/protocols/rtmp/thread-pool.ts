@@ -33,3 +33,44 @@ export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
 export function rtmpCapacity(poolSize = threadPoolSize()): number {
   return Math.max(1, poolSize - WORK_THREADS);
 }
+
+/**
+ * RTMP streams FFmpeg may read at once on this server: the pool's share for
+ * readers, less `pacedReaders` held by other inputs for their whole life
+ * (the test pattern's `realtime` filter waits in its reader).
+ */
+export function ffmpegReaderCapacity(pacedReaders = 0, poolSize = threadPoolSize()): number {
+  return Math.max(1, rtmpCapacity(poolSize) - pacedReaders);
+}
+
+/**
+ * What an RTMP input takes a reader thread from (see `flvInput`):
+ * `acquire()` returns why none is free, or undefined having taken one;
+ * `release()` gives it back.
+ */
+export interface FfmpegReaders {
+  acquire(): string | undefined;
+  release(): void;
+}
+
+/** The count of RTMP streams FFmpeg reads now, each holding a pool thread, against the server's capacity. */
+export class FfmpegReaderPool implements FfmpegReaders {
+  private held = 0;
+
+  constructor(readonly capacity: number) {}
+
+  /** Readers held now. */
+  get inUse(): number {
+    return this.held;
+  }
+
+  acquire(): string | undefined {
+    if (this.held >= this.capacity) return `all ${this.capacity} of its readers are busy (each holds a thread of libuv's pool of ${threadPoolSize()}; UV_THREADPOOL_SIZE raises it)`;
+    this.held++;
+    return undefined;
+  }
+
+  release(): void {
+    this.held = Math.max(0, this.held - 1);
+  }
+}

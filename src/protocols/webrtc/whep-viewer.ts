@@ -6,6 +6,7 @@ import { type CodecChoice, restrictOffer, type VideoCodecName } from './sdp-offe
 import { type Logger } from '../../base/logger.js';
 import type { RtpViewer } from './video-fanout.js';
 import type { AudioViewer } from './audio-fanout.js';
+import { errorMessage } from '../../base/errors.js';
 
 export interface WhepViewerOptions extends PeerNetworkOptions {
   logger: Logger;
@@ -43,7 +44,7 @@ export interface WhepViewerEvents {
  * The viewer owns its peer connection; `close()` — a DELETE, the stream
  * ending, or the connection failing — closes it.
  */
-export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpViewer, AudioViewer {
+export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpViewer, AudioViewer, AsyncDisposable {
   readonly id = randomUUID();
   readonly codec: VideoCodecName;
   backlog = 0;
@@ -53,6 +54,7 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
   private lastHeard = Date.now();
   private silenceTimer?: NodeJS.Timeout;
   private endReason?: string;
+  private hungUp?: Promise<void>;
 
   private constructor(
     private readonly pc: RTCPeerConnection,
@@ -133,7 +135,7 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
       },
       (error: unknown) => {
         this.backlog--;
-        this.close(`send failed: ${error instanceof Error ? error.message : String(error)}`);
+        this.close(`send failed: ${errorMessage(error)}`);
       },
     );
   }
@@ -142,8 +144,14 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
     if (this.ended) return;
     this.endReason = reason;
     clearInterval(this.silenceTimer);
-    this.pc.close().catch((error: unknown) => this.options.logger.warn(`${this.options.name}: closing the peer connection failed: ${String(error)}`));
+    this.hungUp = this.pc.close().catch((error: unknown) => this.options.logger.warn(`${this.options.name}: closing the peer connection failed: ${errorMessage(error)}`));
     this.emit('end', reason);
+  }
+
+  /** `close()`, then waits for the peer connection to be hung up. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.hungUp;
   }
 
   private watchSilence(): void {
@@ -160,7 +168,7 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
       try {
         handler(...args);
       } catch (error) {
-        this.options.logger.warn(`${this.options.name}: ${what} handler failed: ${error instanceof Error ? error.message : String(error)}`);
+        this.options.logger.warn(`${this.options.name}: ${what} handler failed: ${errorMessage(error)}`);
       }
     };
   }

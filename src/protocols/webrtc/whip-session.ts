@@ -5,6 +5,7 @@ import { type Logger } from '../../base/logger.js';
 import { answerOffer, enlargeReceiveBuffers, peerConfig, type PeerNetworkOptions } from './peer-config.js';
 import { RtpFrameAssembler, type EncodedVideoFrame } from './rtp-frame-assembler.js';
 import { type CodecChoice, restrictOffer, type VideoCodecName } from './sdp-offer.js';
+import { errorMessage } from '../../base/errors.js';
 
 /**
  * What a WHIP session receives, in arrival order: whole video frames, Opus
@@ -55,7 +56,7 @@ const FIRST_PACKET_TIMEOUT_MS = 15_000;
  * dispatch, which swallows exceptions: each one is wrapped so a failure is
  * logged and ends the session instead of vanishing.
  */
-export class WhipSession extends EventEmitter<WhipSessionEvents> {
+export class WhipSession extends EventEmitter<WhipSessionEvents> implements AsyncDisposable {
   /** The resource id in `/whip/<key>/<id>`: random, so it also works as the session's capability. */
   readonly id = randomUUID();
   readonly codec: VideoCodecName;
@@ -71,6 +72,7 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
   private lastPli = 0;
   private dropping = false;
   private endReason?: string;
+  private hungUp?: Promise<void>;
   private videoTransceiver?: RTCRtpTransceiver;
   private videoTrack?: MediaStreamTrack;
   private audioTrack?: MediaStreamTrack;
@@ -132,7 +134,7 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
     const now = performance.now();
     if (this.ended || !this.videoTrack?.ssrc || !this.videoTransceiver || now - this.lastPli < PLI_INTERVAL_MS) return;
     this.lastPli = now;
-    this.videoTransceiver.receiver.sendRtcpPLI(this.videoTrack.ssrc).catch((error: unknown) => this.options.logger.warn(`${this.options.name}: PLI failed: ${describe(error)}`));
+    this.videoTransceiver.receiver.sendRtcpPLI(this.videoTrack.ssrc).catch((error: unknown) => this.options.logger.warn(`${this.options.name}: PLI failed: ${errorMessage(error)}`));
   }
 
   /** Ends the session: hangs up the peer connection and lets `frames()` finish. Idempotent. */
@@ -141,8 +143,14 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
     this.endReason = reason;
     clearTimeout(this.idleTimer);
     this.wake?.();
-    this.pc.close().catch((error: unknown) => this.options.logger.warn(`${this.options.name}: closing the peer connection failed: ${describe(error)}`));
+    this.hungUp = this.pc.close().catch((error: unknown) => this.options.logger.warn(`${this.options.name}: closing the peer connection failed: ${errorMessage(error)}`));
     this.emit('end', reason);
+  }
+
+  /** `close()`, then waits for the peer connection to be hung up. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.hungUp;
   }
 
   private onTrack(track: MediaStreamTrack): void {
@@ -215,13 +223,9 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
       try {
         handler(...args);
       } catch (error) {
-        this.options.logger.warn(`${this.options.name}: ${what} handler failed: ${describe(error)}`);
-        this.close(`internal error: ${describe(error)}`);
+        this.options.logger.warn(`${this.options.name}: ${what} handler failed: ${errorMessage(error)}`);
+        this.close(`internal error: ${errorMessage(error)}`);
       }
     };
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

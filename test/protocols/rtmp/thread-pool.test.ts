@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { rtmpCapacity, threadPoolSize } from '../../../src/protocols/rtmp/thread-pool.js';
+import { FfmpegReaderPool, ffmpegReaderCapacity, rtmpCapacity, threadPoolSize } from '../../../src/protocols/rtmp/thread-pool.js';
 import { CLI, tempDir } from '../../helpers.js';
 import { publish, type TestContext, until } from '../../live-helpers.js';
 import { Server } from '../../../src/server/serve.js';
@@ -13,6 +13,24 @@ test('the pool size is read as libuv reads it', () => {
   assert.equal(threadPoolSize({ UV_THREADPOOL_SIZE: 'lots' }), 4);
   assert.equal(rtmpCapacity(4), 3);
   assert.equal(rtmpCapacity(1), 1);
+  assert.equal(ffmpegReaderCapacity(0, 6), 5);
+  assert.equal(ffmpegReaderCapacity(1, 6), 4);
+  assert.equal(ffmpegReaderCapacity(1, 2), 1, 'always room for one');
+});
+
+test('FFmpeg readers are counted against the capacity: a full pool says why, a release makes room', () => {
+  const pool = new FfmpegReaderPool(2);
+  assert.equal(pool.acquire(), undefined);
+  assert.equal(pool.acquire(), undefined);
+  assert.equal(pool.inUse, 2);
+  assert.match(pool.acquire() ?? '', /^all 2 of its readers are busy \(each holds a thread of libuv's pool of \d+; UV_THREADPOOL_SIZE raises it\)$/);
+  assert.equal(pool.inUse, 2);
+  pool.release();
+  assert.equal(pool.acquire(), undefined);
+  pool.release();
+  pool.release();
+  pool.release();
+  assert.equal(pool.inUse, 0, 'never below zero');
 });
 
 /** `frc serve` on libuv's default pool of four threads, and where its pages and RTMP port are. */
