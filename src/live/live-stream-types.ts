@@ -63,7 +63,7 @@ export interface LiveStreamStats {
   framesIn: number;
   framesOut: number;
   interpolated: number;
-  /** Slots rendered by a stand-in: `fallbackFrames` says why (`error`, `deadline`) and by which (`fast` behind a slower model, `blend`, `dup`). */
+  /** Slots rendered by a fallback: `fallbackFrames` says why (`error`, `deadline`) and by which (`fast` behind a slower model, `blend`, `dup`). */
   fallbacks: number;
   fallbackFrames: FallbackCount[];
   /** Synthesized frames that were ready after their deadline all the same. */

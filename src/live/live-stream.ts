@@ -244,10 +244,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
         rtp: this.fanout,
         rtpAudio: this.audioFanout,
       }));
-      await pipeline.run(
-        admission.items(source, (item) => this.relayOriginal(item, source)),
-        egress,
-      );
+      await pipeline.run(admission.items(source, (item) => this.relayOriginal(item, source)), egress);
       await egress.close();
       this.setState('ended');
     } catch (err) {
@@ -271,7 +268,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
     }
   }
 
-  /** The frame pipeline of a live stream: it drops rather than waits, and its deadlines hand late slots to cheaper stand-ins. */
+  /** The frame pipeline of a live stream: it drops rather than waits, and its deadlines hand late slots to cheaper fallbacks. */
   private pipelineOptions(source: LiveSource, admission: LiveAdmission): FramePipelineOptions {
     const { options } = this;
     const rate = source.frameRate;
@@ -280,8 +277,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       engine: {
         ...options,
         ...(wrap ? { wrap: (synthesizer) => wrap(synthesizer, this.key) } : {}),
-        standIns: options.deadline !== false,
-        onStandInFailed: (err) => this.logger.warn(`stream '${this.key}': late slots go to blend: the fast stand-in did not load: ${errorMessage(err)}`),
+        deadlineFallbacks: options.deadline !== false,
+        onFastFallbackFailed: (err) => this.logger.warn(`stream '${this.key}': late slots go to blend: the fast stand-in did not load: ${errorMessage(err)}`),
       },
       inputTimeBase: admission.timeBase,
       target: { factor: options.factor ?? 2 },

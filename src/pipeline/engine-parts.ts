@@ -9,17 +9,17 @@ export interface EngineChoice extends InterpolatorChoice, SemanticChoice {
    * the wrapper may fail where it does not.
    */
   wrap?: (synthesizer: Synthesizer) => Synthesizer;
-  /** Load the stand-ins of per-slot deadlines (live): `fast` behind a slower model. */
-  standIns?: boolean;
-  /** Hears why `fast` did not load as a stand-in; the deadline ladder then goes on without it. */
-  onStandInFailed?: (error: unknown) => void;
+  /** Load the fallbacks of per-slot deadlines (live): `fast` behind a slower model. */
+  deadlineFallbacks?: boolean;
+  /** Hears why `fast` did not load as a deadline fallback; the others then go on without it. */
+  onFastFallbackFailed?: (error: unknown) => void;
 }
 
 /**
- * The engine one pipeline runs: its synthesizer, the fallback that takes a
- * slot over when the synthesizer throws, the cheaper stand-ins of live
- * deadlines and the semantic stage. The one place they are made; disposing
- * the parts closes every one of them.
+ * The engine one pipeline runs: its synthesizer, the fallback on error that
+ * takes a slot over when the synthesizer throws, the cheaper fallbacks of
+ * live deadlines and the semantic stage. The one place they are made;
+ * disposing the parts closes every one of them.
  */
 export class EngineParts implements AsyncDisposable {
   private readonly dup = new DupSynthesizer();
@@ -28,7 +28,7 @@ export class EngineParts implements AsyncDisposable {
     readonly synthesizer: Synthesizer,
     /** Blend behind a model (or a wrapped synthesizer): a model failing mid-stream hands its slots to it instead of ending the job. */
     readonly fallback: Synthesizer | undefined,
-    /** The shipped `fast` model behind a slower one, as the first deadline stand-in. */
+    /** The shipped `fast` model behind a slower one, as the first deadline fallback. */
     readonly fast: Synthesizer | undefined,
     readonly semantic: SemanticStage | undefined,
   ) {}
@@ -44,9 +44,9 @@ export class EngineParts implements AsyncDisposable {
       semantic?.attach(synthesizer);
       if (choice.wrap) synthesizer = choice.wrap(synthesizer);
       fallback = resolveKind(choice) === 'model' || choice.wrap ? new BlendSynthesizer() : undefined;
-      const fast = choice.standIns
+      const fast = choice.deadlineFallbacks
         ? await createFastStandIn(engine).catch((error: unknown) => {
-            choice.onStandInFailed?.(error);
+            choice.onFastFallbackFailed?.(error);
             return undefined;
           })
         : undefined;
@@ -60,11 +60,11 @@ export class EngineParts implements AsyncDisposable {
   }
 
   /**
-   * The deadline ladder below the synthesizer, cheapest last: `fast` (behind
-   * a slower model), blend (unless the synthesizer is blend), then dup,
-   * which costs nothing. None under dup: nothing is cheaper.
+   * The deadline fallbacks, tried in order, cheapest last: `fast` (behind a
+   * slower model), blend (unless the synthesizer is blend), then dup, which
+   * costs nothing. None under dup: nothing is cheaper.
    */
-  standIns(): Synthesizer[] | undefined {
+  deadlineFallbacks(): Synthesizer[] | undefined {
     if (this.synthesizer.name === 'dup') return undefined;
     return [...(this.fast ? [this.fast] : []), ...(this.fallback ? [this.fallback] : []), this.dup];
   }

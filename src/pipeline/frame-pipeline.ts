@@ -53,7 +53,7 @@ export interface FramePipelineOptions {
    * else when it was decoded).
    */
   clock: 'decoder' | 'arrival';
-  /** Per-slot deadlines (live): the slots of a gap may take `budgetMs`, else `budgetGaps` times the gap, from its closing frame's arrival. */
+  /** Per-slot deadlines (live): the slots of a gap may take `budgetMs`, else `budgetGaps` times the gap, from its closing frame's arrival; a slot that would be late goes to a cheaper fallback. */
   deadline?: { budgetMs?: number; budgetGaps: number };
   /** Monotonic clock, ms (default `performance.now`). */
   now?: () => number;
@@ -103,15 +103,15 @@ export class FramePipeline implements AsyncDisposable {
     private readonly options: FramePipelineOptions,
   ) {
     this.now = options.now ?? (() => performance.now());
-    const standIns = options.deadline ? engine.standIns() : undefined;
-    this.deadlineMs = standIns ? options.deadline?.budgetMs : undefined;
+    const fallbacks = options.deadline ? engine.deadlineFallbacks() : undefined;
+    this.deadlineMs = fallbacks ? options.deadline?.budgetMs : undefined;
     this.upconverter = new Upconverter({
       synthesizer: engine.synthesizer,
       fallback: engine.fallback,
       inputTimeBase: options.inputTimeBase,
       target: options.target,
       now: this.now,
-      ...(standIns ? { deadline: { ...options.deadline, standIns } } : {}),
+      ...(fallbacks ? { deadline: { ...options.deadline, standIns: fallbacks } } : {}),
     });
     this.decoded = new RingBuffer<Decoded>({ capacity: options.bufferFrames, policy: options.inputPolicy, onDrop: (item) => item.frame.free() });
     this.analysed = engine.semantic ? new RingBuffer<Decoded>({ capacity: 2, policy: 'wait', onDrop: (item) => item.frame.free() }) : this.decoded;

@@ -127,22 +127,22 @@ test('a sink that fails ends the run with its error and stops the decoder; the p
   await pipeline[Symbol.asyncDispose]();
 });
 
-test('engine parts: the fallback and the deadline ladder follow the synthesizer', async () => {
+test('engine parts: the fallback on error and the deadline fallbacks follow the synthesizer', async () => {
   {
-    await using blend = await EngineParts.create({ kind: 'blend', standIns: true });
+    await using blend = await EngineParts.create({ kind: 'blend', deadlineFallbacks: true });
     assert.equal(blend.fallback, undefined, 'blend needs no fallback');
-    assert.deepEqual(blend.standIns()?.map((s) => s.name), ['dup']);
+    assert.deepEqual(blend.deadlineFallbacks()?.map((s) => s.name), ['dup']);
   }
   {
     await using dup = await EngineParts.create({ kind: 'dup' });
-    assert.equal(dup.standIns(), undefined, 'nothing is cheaper than dup');
+    assert.equal(dup.deadlineFallbacks(), undefined, 'nothing is cheaper than dup');
   }
   const closed: string[] = [];
   const wrap = (inner: Synthesizer): Synthesizer => ({ name: 'wrapped', synthesize: (a, b, t) => inner.synthesize(a, b, t), close: async () => void closed.push('wrapped') });
   const wrapped = await EngineParts.create({ kind: 'blend', wrap });
   assert.equal(wrapped.synthesizer.name, 'wrapped');
   assert.equal(wrapped.fallback?.name, 'blend', 'a wrapped synthesizer may fail where blend does not: blend backs it');
-  assert.deepEqual(wrapped.standIns()?.map((s) => s.name), ['blend', 'dup']);
+  assert.deepEqual(wrapped.deadlineFallbacks()?.map((s) => s.name), ['blend', 'dup']);
   await wrapped[Symbol.asyncDispose]();
   assert.deepEqual(closed, ['wrapped'], 'disposing the parts closes the synthesizer');
 });
