@@ -52,7 +52,7 @@ export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
   testPattern?: string;
   /** Output frames per input frame (default 2; 1 passes the input through, for measuring transport alone). */
   factor?: number;
-  /** Per-slot deadlines with blend/dup stand-ins (default on; see `LiveStreamOptions.deadline`). */
+  /** Per-slot deadlines with fast/blend/dup fallbacks (default on; see `LiveStreamOptions.deadline`). */
   deadline?: boolean;
   /** The time the slots of one input frame interval may take, ms (default: one and a half input frame intervals). */
   deadlineMs?: number;

@@ -35,4 +35,16 @@ export class BitrateGuard {
     const rate = ((totalBytes - first.bytes) * 8 * 1000) / Math.max(now - first.at, this.windowMs);
     return rate > this.maxBitsPerSecond ? rate : undefined;
   }
+
+  /** `check`, answered with the reason to drop the publisher when it is over the limit. */
+  exceeded(totalBytes: number, now: number): string | undefined {
+    const rate = this.check(totalBytes, now);
+    if (rate === undefined) return undefined;
+    return `the publisher sends ${(rate / 1e6).toFixed(1)} Mbit/s (5 s average), over this stream's limit of ${formatKbps(this.maxBitsPerSecond / 1000)}`;
+  }
+}
+
+/** A kbit/s limit as people say it: `800 kbit/s`, `6 Mbit/s`. */
+export function formatKbps(kbps: number): string {
+  return kbps >= 1000 ? `${kbps / 1000} Mbit/s` : `${kbps} kbit/s`;
 }

@@ -180,6 +180,7 @@ export class LiveEgress implements AsyncDisposable {
       if (options.record !== undefined) recording = await Recording.open({ file: options.record, video: encoder, audio, onFailed: options.onRecordingFailed });
       await options.push?.attach({ video: encoder, audio, graceMs: options.pushGraceMs });
     } catch (err) {
+      // Opening failed: `err` is the reason to report; a half-open HLS writer failing to close adds nothing.
       await hls?.close().catch(() => {});
       await recording?.close();
       await options.push?.close();

@@ -33,7 +33,21 @@ export class RateGrid {
   snap(pts: bigint): bigint {
     return floorDiv(2n * pts * this.num + this.den, 2n * this.den);
   }
+
+  /**
+   * Puts a frame (a node-av `Frame`, in place) on the grid, in its time base.
+   * Its duration is left to the engine, which takes the gap to the next
+   * frame; a frame without a pts is left as it is.
+   */
+  restamp(frame: { pts: bigint; duration: bigint; timeBase: Rational }): void {
+    if (frame.pts === NO_PTS) return;
+    frame.pts = this.snap(frame.pts);
+    frame.duration = 0n;
+    frame.timeBase = this.timeBase;
+  }
 }
+
+const NO_PTS = -0x8000000000000000n;
 
 function floorDiv(a: bigint, b: bigint): bigint {
   const q = a / b; // truncates toward zero

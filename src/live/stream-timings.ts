@@ -4,7 +4,7 @@ import { Histogram, type HistogramSnapshot, LATENCY_BUCKETS, STAGE_BUCKETS } fro
 export interface TimedOutput {
   /** Whether the output frame is an input frame passed through (its latency is the stream's `latencyMs`). */
   original: boolean;
-  /** Whether the engine synthesized it (interpolated or by a stand-in): only those say what interpolating costs. */
+  /** Whether the engine synthesized it (interpolated or by a fallback): only those say what interpolating costs. */
   synthesized: boolean;
   timing: FrameTiming;
 }

@@ -33,10 +33,10 @@ export function metricsPage(streams: LiveStreamMetrics[], proc: ProcessFigures):
     counter('frc_stream_input_frames_total', 'Input frames taken by the engine.', (m) => m.stats.framesIn),
     counter('frc_stream_output_frames_total', 'Output frames made by the engine.', (m) => m.stats.framesOut),
     counter('frc_stream_interpolated_frames_total', 'Output frames synthesized by the chosen interpolator.', (m) => m.stats.interpolated),
-    counter('frc_stream_fallbacks_total', 'Output slots rendered by a stand-in (all reasons).', (m) => m.stats.fallbacks),
+    counter('frc_stream_fallbacks_total', 'Output slots rendered by a fallback (all reasons).', (m) => m.stats.fallbacks),
     {
       name: 'frc_stream_fallback_frames_total',
-      help: 'Output slots rendered by a stand-in, by reason (error: the interpolator failed; deadline: it would have been late) and stand-in.',
+      help: 'Output slots rendered by a fallback, by reason (error: the interpolator failed; deadline: it would have been late) and fallback.',
       type: 'counter',
       samples: streams.flatMap((m) => m.stats.fallbackFrames.map((f) => ({ labels: { stream: m.stats.key, reason: f.reason, synthesizer: f.synthesizer }, value: f.frames }))),
     },

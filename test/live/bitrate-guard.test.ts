@@ -40,3 +40,15 @@ test('a flood from the start is flagged within the first window', () => {
   const flagged = feed(guard, { bytes: 0, now: 0 }, 10_000, 5);
   assert.ok(flagged && flagged.at < 700, JSON.stringify(flagged));
 });
+
+test('the reason names the average and the limit as people say them', () => {
+  const state = { bytes: 0, now: 0 };
+  const guard = new BitrateGuard(3_000_000, 0);
+  assert.equal(guard.exceeded(0, 0), undefined);
+  // 10 Mbit/s for a whole window.
+  state.now = 5000;
+  state.bytes = (10_000_000 * 5) / 8;
+  assert.equal(guard.exceeded(state.bytes, state.now), "the publisher sends 10.0 Mbit/s (5 s average), over this stream's limit of 3 Mbit/s");
+  assert.match(new BitrateGuard(800_000, 0).exceeded(1_000_000, 5000) ?? '', /sends 1\.6 Mbit\/s \(5 s average\), over this stream's limit of 800 kbit\/s$/);
+  assert.equal(new BitrateGuard(800_000, 0).exceeded(400_000, 5000), undefined, '640 kbit/s is under 800');
+});

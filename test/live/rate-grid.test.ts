@@ -21,3 +21,13 @@ test('NTSC rates, dropped frames and negative stamps', () => {
   assert.equal(grid.snap(-16n), 0n);
   assert.equal(new RateGrid({ num: 1, den: 1000 }, { num: 500, den: 1 }).snap(-1n), 0n, 'half a tick rounds up');
 });
+
+test('restamping puts a frame on the grid in its time base and leaves its duration to the engine', () => {
+  const grid = new RateGrid({ num: 1, den: 1000 }, { num: 30, den: 1 });
+  const frame = { pts: 167n, duration: 33n, timeBase: { num: 1, den: 1000 } };
+  grid.restamp(frame);
+  assert.deepEqual(frame, { pts: 5n, duration: 0n, timeBase: { num: 1, den: 30 } });
+  const unstamped = { pts: -0x8000000000000000n, duration: 33n, timeBase: { num: 1, den: 1000 } };
+  grid.restamp(unstamped);
+  assert.deepEqual(unstamped, { pts: -0x8000000000000000n, duration: 33n, timeBase: { num: 1, den: 1000 } }, 'no pts: left alone');
+});

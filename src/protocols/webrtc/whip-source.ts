@@ -17,7 +17,7 @@ import type { WhipSession } from './whip-session.js';
  *
  * There is no demuxer here, so the decoder is made from bare codec
  * parameters (H.264 carries its SPS/PPS in band, VP8 needs none), and the
- * audio "stream" is the same kind of stand-in: what `Decoder.create` and a
+ * audio "stream" is the same kind of placeholder: what `Decoder.create` and a
  * muxer read of a stream. One decoder thread: frame threading would hold
  * frames back, which a live stream cannot afford, and RTP-sized pictures
  * decode fast on one core.
