@@ -1,6 +1,5 @@
 import { resolveKind } from '../engine/model/model-choice.js';
-import { createSynthesizer } from '../engine/synthesis/create-synthesizer.js';
-import { SemanticStage } from '../engine/semantic/semantic-stage.js';
+import { EngineParts } from '../pipeline/engine-parts.js';
 import type { Logger } from '../base/logger.js';
 import type { ServeOptions } from '../config/serve-options.js';
 import { errorMessage } from '../base/errors.js';
@@ -47,8 +46,9 @@ export class EngineProbe {
     }
     this.state = { ready: false, reason: 'loading the model' };
     try {
-      if (model) await (await createSynthesizer(this.options)).close();
-      if (semantic) await (await SemanticStage.create(this.options)).close();
+      // Loaded as a stream loads it, then let go: what loads here loads for a stream.
+      const parts = await EngineParts.create({ ...this.options, semantic });
+      await parts[Symbol.asyncDispose]();
       this.state = { ready: true };
     } catch (error) {
       const reason = `the model failed to load: ${errorMessage(error).split('\n')[0]}`;
