@@ -87,8 +87,8 @@ export class FlvSource implements LiveSource {
     }
     let decoder: Decoder;
     try {
-      // Slice threads only: frame threads hold each frame back one frame per thread
-      // (measured: 65 ms from demux to decoded frame at 30 fps on 2 cores), which a live stream cannot afford.
+      // Slice threads only: frame threads hold each frame back one frame per thread,
+      // latency a live stream cannot afford (bench/history, "RTMP in H.264/AAC without FFmpeg's demuxer").
       decoder = await Decoder.create(video, { threadCount: 0, threadType: FF_THREAD_SLICE });
     } catch (err) {
       await demuxer.close();

@@ -26,14 +26,14 @@ interface SenderReport {
  * last few seconds says when "now" is in that medium's clock, and the
  * difference of the two offsets maps audio time to video time. The minimum
  * matters: a browser's first video frames come in a burst after the first
- * keyframe (measured: 165 ms of video within 20 ms), and placing audio
- * against the latest frame's arrival was 100 ms off. Audio keeps its RTP
+ * keyframe, and placing audio against the latest frame's arrival put it
+ * visibly off (bench/history, "Audio and the original over WebRTC"). Audio keeps its RTP
  * spacing; the mapping only drifts, slowly (`slewMs`).
  *
  * What arrival cannot see is the difference between the publisher's audio
- * and video send paths: usually a few ms in a browser, but measured once at
- * 40+ ms for a whole run (audio released with no wait while the video waited
- * 43 ms). So once both media's RTCP sender reports have come (Chromium sends
+ * and video send paths: usually small in a browser, but once large for a
+ * whole run (audio released with no wait while the video waited; same
+ * benchmark). So once both media's RTCP sender reports have come (Chromium sends
  * one every few seconds), they decide instead: each pairs an RTP timestamp
  * with the sender's wall clock (NTP), the same clock for both media, and the
  * placement slews to what they say.
