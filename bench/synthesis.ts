@@ -1,13 +1,30 @@
 /**
- * Milliseconds per in-between frame inside the engine, by synthesizer and
- * size: what a live stream pays per output slot at 2x. Each timed call is one
- * `Synthesizer.synthesize` on a new pair of real decoded yuv420p frames (the
- * birds clip scaled to 480p/720p/1080p), so it includes converting the one
- * new input frame, as in a running stream. For flow models the parts are
- * timed too: reduced RGB conversion, the network, the card's Lucas-Kanade
- * step above the network (lkFine), the native warp+blend.
+ * The cost of one in-between frame inside the engine, by synthesizer and
+ * size: what a live stream pays per output slot at 2x, in CPU time and wall
+ * time, beside what encoding one frame of the same size costs. Each timed call
+ * is one `Synthesizer.synthesize` on a new pair of real decoded yuv420p frames
+ * (the birds clip scaled to 480p/720p/1080p), so it includes converting the
+ * one new input frame, as in a running stream.
  *
- *   node dist/bench/synthesis.js [--interp blend] [--model models/fast.onnx ...] [--sizes 480,720,1080] [--runs 15]
+ * For flow models the steps of that call are timed one by one as well:
+ * reduced RGB conversion, the network (on its inference thread), the card's
+ * Lucas-Kanade step above the network (lkFine: the new frame's luma, then the
+ * step), the native warp+blend; and the network once more in this thread, cut
+ * into its ONNX Runtime parts and the native steps between them.
+ *
+ * CPU time is the whole process's (process.cpuUsage: getrusage(RUSAGE_SELF),
+ * every thread), taken around each awaited step while nothing else runs in
+ * this process: the steps run on the main thread, the libuv pool (swscale,
+ * the kernels) and the model's worker thread, and so each is charged what
+ * all of those threads spent on it. ONNX Runtime's threads do not spin here
+ * (runtime/ort.ts), so an idle thread costs nothing.
+ *
+ * The encode column: libx264, `-preset veryfast -tune zerolatency`, one
+ * thread, the settings of the live output (live-egress.ts: CRF 23, GOP 2 s at
+ * 30 fps, no B-frames), on the same decoded frames, in the same process run:
+ * CPU per frame over the whole batch, keyframes included.
+ *
+ *   node dist/bench/synthesis.js [--interp blend] [--model models/fast.onnx ...] [--sizes 480,720,1080] [--runs 31]
  */
 import '../src/base/polyfills.js';
 import { execFileSync } from 'node:child_process';
@@ -15,13 +32,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Frame } from 'node-av/lib';
+import { Encoder } from 'node-av/api';
+import { type Frame, Rational } from 'node-av/lib';
+import { FF_ENCODER_LIBX264 } from 'node-av/constants';
 import { FlowModel } from '../src/engine/model/flow-model.js';
 import { loadModel } from '../src/engine/model/load-model.js';
+import { DEFAULT_PAD_MULTIPLE, partsToRun, readCard, synthesisSettings } from '../src/engine/model/model-card.js';
+import { ModelSession } from '../src/engine/model/model-session.js';
+import { ort, sessionOptions } from '../src/engine/runtime/ort.js';
+import { PartedSession } from '../src/engine/runtime/parted-session.js';
 import { createSynthesizer } from '../src/engine/synthesis/create-synthesizer.js';
 import { FineRefiner } from '../src/engine/synthesis/lk-fine.js';
 import { RgbConverter } from '../src/engine/synthesis/rgb-convert.js';
-import type { Synthesizer } from '../src/engine/synthesis/synthesis.js';
 import { warpBlend } from '../src/engine/synthesis/warp-kernel.js';
 import { FileSource } from '../src/ingest/file-source.js';
 import { machine, today } from './common.js';
@@ -46,63 +68,177 @@ async function decodeFrames(file: string, count: number): Promise<Frame[]> {
 // Synthesis cost per in-between frame). A live stream pays the steady state, so that is what is timed.
 const WARMUP = 60;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** CPU ms (mean: what the machine pays per call over a stream) and wall ms (median) of the timed calls of one step. */
+class Tally {
+  private readonly cpu: number[] = [];
+  private readonly wall: number[] = [];
 
-async function timeSynth(synth: Synthesizer, frames: Frame[], runs: number): Promise<number> {
-  const ms: number[] = [];
-  for (let i = 0; i < runs + WARMUP; i++) {
-    const t0 = performance.now();
-    const out = await synth.synthesize(frames[i]!, frames[i + 1]!, 0.5);
-    if (i >= WARMUP) ms.push(performance.now() - t0);
-    out.free();
+  add(cpuMs: number, wallMs: number): void {
+    this.cpu.push(cpuMs);
+    this.wall.push(wallMs);
   }
-  return median(ms);
+
+  get calls(): number {
+    return this.cpu.length;
+  }
+
+  get cpuMs(): number {
+    return this.cpu.reduce((s, x) => s + x, 0) / Math.max(1, this.cpu.length);
+  }
+
+  get wallMs(): number {
+    return [...this.wall].sort((a, b) => a - b)[Math.floor(this.wall.length / 2)] ?? 0;
+  }
 }
 
-/** A flow model's path in parts, each on its own (median ms): convert one frame, network, the card's lkFine step (or 0), kernel; none for a frame model. */
-async function timeParts(path: string, frames: Frame[], runs: number): Promise<[number, number, number, number] | undefined> {
+/** Runs `step` alone and adds its process CPU and wall time to `tally` (unless `tally` is undefined: a warm-up call). */
+async function timed<T>(tally: Tally | undefined, step: () => Promise<T> | T): Promise<T> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const out = await step();
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  tally?.add((cpu.user + cpu.system) / 1000, wall);
+  return out;
+}
+
+/** Whole `synthesize` calls of one synthesizer. */
+async function timeSynthesizer(choice: Parameters<typeof createSynthesizer>[0], frames: Frame[], runs: number): Promise<Tally> {
+  const tally = new Tally();
+  await using synth = await createSynthesizer(choice);
+  for (let i = 0; i < runs + WARMUP; i++) {
+    const out = await timed(i >= WARMUP ? tally : undefined, () => synth.synthesize(frames[i]!, frames[i + 1]!, 0.5));
+    out.free();
+  }
+  return tally;
+}
+
+/** A flow model's steps, each on its own, as `FlowSynthesizer.synthesize` takes them; undefined for a frame model. */
+async function timeSteps(path: string, frames: Frame[], runs: number): Promise<Map<string, Tally> | undefined> {
   const model = await loadModel(path);
   if (!(model instanceof FlowModel)) {
     await model[Symbol.asyncDispose]();
     return undefined;
   }
+  const steps = new Map<string, Tally>();
+  const step = (name: string, i: number) => (i < WARMUP ? undefined : steps.get(name) ?? steps.set(name, new Tally()).get(name));
   const conv = await RgbConverter.create(model.padMultiple, model.inputScale, model.maxInputPixels);
   using fine = model.lkFine ? new FineRefiner(model.lkFine) : undefined;
-  const [tc, tn, tf, tk]: number[][] = [[], [], [], []];
   try {
+    let b = await conv.toRgb(frames[0]!);
     for (let i = 0; i < runs + WARMUP; i++) {
-      let t0 = performance.now();
-      const a = await conv.toRgb(frames[i]!);
-      const tConv = performance.now() - t0;
-      const b = await conv.toRgb(frames[i + 1]!);
-      t0 = performance.now();
-      let field = await model.flows(a, b, 0.5);
-      const tNet = performance.now() - t0;
-      t0 = performance.now();
-      if (fine) field = await fine.refine(frames[i]!, frames[i + 1]!, field, 0.5);
-      const tFine = performance.now() - t0;
-      t0 = performance.now();
-      const out = await warpBlend(frames[i]!, frames[i + 1]!, field, { filter: model.warpFilter });
-      const tKern = performance.now() - t0;
+      const a = b;
+      b = await timed(step('convert 1 frame to reduced RGB', i), () => conv.toRgb(frames[i + 1]!));
+      let field = await timed(step('network (inference thread)', i), () => model.flows(a, b, 0.5));
+      if (fine) {
+        // The refiner keeps the last two frames' luma: the first call makes frame i+1's, the second has both.
+        const refined = await timed(step('lkFine: 1 new luma + steps', i), () => fine.refine(frames[i]!, frames[i + 1]!, field, 0.5));
+        await timed(step('lkFine: steps alone', i), () => fine.refine(frames[i]!, frames[i + 1]!, field, 0.5));
+        field = refined;
+      }
+      const out = await timed(step('warp+blend', i), () => warpBlend(frames[i]!, frames[i + 1]!, field, { filter: model.warpFilter }));
       out.free();
-      if (i >= WARMUP) tc.push(tConv), tn.push(tNet), tf.push(tFine), tk.push(tKern);
     }
   } finally {
     await conv[Symbol.asyncDispose]();
     await model[Symbol.asyncDispose]();
   }
-  return [median(tc), median(tn), median(tf), median(tk)];
+  return steps;
 }
+
+/**
+ * The network of a model in parts, run in this thread (as its inference thread runs it): the whole
+ * run, and its ONNX Runtime part runs; the rest is the native steps between the parts (warps,
+ * Lucas-Kanade) and the glue. Undefined for a model not in parts.
+ */
+async function timeNetworkParts(path: string, frames: Frame[], runs: number): Promise<Map<string, Tally> | undefined> {
+  const card = readCard(path);
+  const parts = partsToRun(path, card, {});
+  const settings = synthesisSettings(path, card);
+  if (!parts || settings.synthesis !== 'engine') return undefined;
+  const session = await ModelSession.of(await PartedSession.create(parts.parts, sessionOptions('cpu', card.intraOpThreads), parts.lk, parts.lkPyramid), 'parts');
+  const conv = await RgbConverter.create(card.padMultiple ?? DEFAULT_PAD_MULTIPLE, settings.inputScale, settings.maxInputPixels);
+  // The part runs, timed by wrapping ONNX Runtime's run for this benchmark's process only.
+  const proto = (ort.InferenceSession as unknown as { prototype: ort.InferenceSession }).prototype;
+  const run = proto.run;
+  let partCpu = 0;
+  proto.run = function (this: ort.InferenceSession, ...args: Parameters<typeof run>) {
+    const cpu0 = process.cpuUsage();
+    return run.apply(this, args).finally(() => {
+      const cpu = process.cpuUsage(cpu0);
+      partCpu += (cpu.user + cpu.system) / 1000;
+    });
+  } as typeof run;
+  const whole = new Tally();
+  const onnx = new Tally();
+  const rest = new Tally();
+  try {
+    let b = await conv.toRgb(frames[0]!);
+    for (let i = 0; i < runs + WARMUP; i++) {
+      const a = b;
+      b = await conv.toRgb(frames[i + 1]!);
+      partCpu = 0;
+      const cpu0 = process.cpuUsage();
+      await timed(i >= WARMUP ? whole : undefined, () => session.run(a, b, 0.5));
+      const cpu = process.cpuUsage(cpu0);
+      if (i < WARMUP) continue;
+      onnx.add(partCpu, Number.NaN);
+      rest.add((cpu.user + cpu.system) / 1000 - partCpu, Number.NaN);
+    }
+  } finally {
+    proto.run = run;
+    await conv[Symbol.asyncDispose]();
+    await session[Symbol.asyncDispose]();
+  }
+  return new Map([
+    ['network in this thread', whole],
+    [`its ONNX Runtime part runs (${parts.parts.length})`, onnx],
+    ['its native steps between parts, and glue', rest],
+  ]);
+}
+
+/** libx264 as the live output runs it, one thread: CPU per frame over all frames (flush included). */
+async function timeEncode(frames: Frame[], runs: number): Promise<Tally> {
+  const encoder = await Encoder.create(FF_ENCODER_LIBX264, {
+    gopSize: 60,
+    maxBFrames: 0,
+    context: { threadCount: 1 },
+    options: { preset: 'veryfast', tune: 'zerolatency', crf: 23 },
+    configure: (context) => {
+      context.framerate = new Rational(30, 1);
+    },
+  });
+  const tally = new Tally();
+  try {
+    const warm = Math.min(WARMUP, frames.length - runs);
+    for (let i = 0; i < warm; i++) for (const p of await encoder.encodeAll(frames[i]!)) p.free();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    let packets = 0;
+    for (let i = warm; i < frames.length; i++) for (const p of await encoder.encodeAll(frames[i]!)) p.free(), packets++;
+    for (const p of await encoder.encodeAll(null)) p.free(), packets++;
+    const cpu = process.cpuUsage(cpu0);
+    const n = frames.length - warm;
+    if (packets < n) throw new Error(`the encoder returned ${packets} packets for ${n} frames`);
+    tally.add((cpu.user + cpu.system) / 1000 / n, (performance.now() - t0) / n);
+  } finally {
+    encoder.close();
+  }
+  return tally;
+}
+
+const fixed = (x: number) => (Number.isNaN(x) ? '' : x.toFixed(1));
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { interp: { type: 'string', multiple: true }, model: { type: 'string', multiple: true }, sizes: { type: 'string' }, runs: { type: 'string' } } });
-  const runs = Number(values.runs ?? 15);
+  const runs = Number(values.runs ?? 31);
   const choices = [
     ...(values.interp ?? (values.model ? [] : ['blend'])).map((kind) => ({ label: kind, kind: kind as 'blend' | 'dup', modelPath: undefined })),
     ...(values.model ?? []).map((p) => ({ label: p, kind: 'model' as const, modelPath: p })),
   ];
   const work = mkdtempSync(join(tmpdir(), 'frc-synth-'));
   const rows: string[] = [];
+  const stepRows: string[] = [];
   try {
     for (const size of (values.sizes ?? '480,720,1080').split(',')) {
       const [w, h] = SIZES[size]!;
@@ -110,24 +246,34 @@ async function main(): Promise<void> {
       // The clip has 31 frames: looped, so that warm-up and timed calls all get new frames.
       execFileSync('ffmpeg', ['-v', 'error', '-y', '-stream_loop', '-1', '-i', SOURCE, '-an', '-frames:v', String(runs + WARMUP + 2), '-vf', `scale=${w}:${h}`, '-pix_fmt', 'yuv420p', '-c:v', 'ffv1', clip]);
       const frames = await decodeFrames(clip, runs + WARMUP + 1);
+      const encode = await timeEncode(frames, runs);
+      console.error(`${size}p x264 veryfast: ${fixed(encode.cpuMs)} ms CPU per frame`);
       for (const choice of choices) {
-        const synth = await createSynthesizer(choice);
-        const total = await timeSynth(synth, frames, runs);
-        await synth.close();
-        const times = choice.modelPath ? await timeParts(choice.modelPath, frames, runs) : undefined;
-        const parts = times ? ` ${times.map((ms) => ms.toFixed(1)).join(' | ')} |` : ' | | | |';
-        rows.push(`| ${size}p | ${choice.label} | ${total.toFixed(1)} |${parts}`);
+        const total = await timeSynthesizer(choice, frames, runs);
+        rows.push(`| ${size}p | ${choice.label} | ${fixed(total.wallMs)} | ${fixed(total.cpuMs)} | ${fixed(encode.cpuMs)} | ${(total.cpuMs / encode.cpuMs).toFixed(2)} |`);
         console.error(rows.at(-1));
+        if (!choice.modelPath) continue;
+        const steps = await timeSteps(choice.modelPath, frames, runs);
+        const network = await timeNetworkParts(choice.modelPath, frames, runs);
+        for (const [name, tally] of [...(steps ?? []), ...(network ?? [])]) {
+          stepRows.push(`| ${size}p | ${choice.label} | ${name} | ${fixed(tally.cpuMs)} | ${fixed(tally.wallMs)} |`);
+          console.error(stepRows.at(-1));
+        }
       }
       for (const f of frames) f.free();
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  console.log(`\n${today()}, ${machine()}, median of ${runs} calls (\`node dist/bench/synthesis.js ${process.argv.slice(2).join(' ')}\`)\n`);
-  console.log('| size | synthesizer | ms per in-between frame | convert 1 frame | network | lkFine | warp+blend kernel |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log(`\n${today()}, ${machine()}, ${runs} calls after ${WARMUP} not timed (\`node dist/bench/synthesis.js ${process.argv.slice(2).join(' ')}\`)\n`);
+  console.log('| size | synthesizer | wall ms per in-between frame (median) | CPU ms per in-between frame (mean) | x264 veryfast CPU ms per frame | in-between / encode (CPU) |');
+  console.log('|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
+  if (stepRows.length === 0) return;
+  console.log('\nSteps of a flow model\'s call, each timed alone (CPU: mean ms per call; wall: median):\n');
+  console.log('| size | model | step | CPU ms | wall ms |');
+  console.log('|---|---|---|---|---|');
+  for (const r of stepRows) console.log(r);
 }
 
 await main();
