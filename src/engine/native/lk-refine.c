@@ -41,11 +41,14 @@
 #define LK_SMOOTH 7
 #define LK_LAMBDA 1e-4f
 
-static inline float clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
-static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+/* Helpers of the per-pixel code: inlined into each compiled variant (see lk_refine), so they get its instruction set. */
+#define PIXEL_INLINE static inline __attribute__((always_inline))
+
+PIXEL_INLINE float clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
+PIXEL_INLINE int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 /* bilinear sample of a plane at (x, y), grid_sample(border, align_corners=False) semantics */
-static inline float sample(const float *p, int w, int h, float x, float y) {
+PIXEL_INLINE float sample(const float *p, int w, int h, float x, float y) {
   const float px = clampf(x, 0.f, (float)(w - 1)), py = clampf(y, 0.f, (float)(h - 1));
   const int x0 = clampi((int)px, 0, w - 1), y0 = clampi((int)py, 0, h - 1);
   const int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
@@ -82,7 +85,7 @@ static float *scratch(int slot, size_t count) {
  * bounds to check away from the edges, and k is a constant where it is
  * inlined, so that the compiler unrolls and vectorizes them.
  */
-static inline __attribute__((always_inline)) void box_mean(float *planes, int count, int w, int h, const int k, float *tmp) {
+PIXEL_INLINE void box_mean(float *planes, int count, int w, int h, const int k, float *tmp) {
   const int r = k / 2;
   const size_t n = (size_t)w * h;
   const float inv = 1.f / (float)k;
@@ -110,12 +113,20 @@ static inline __attribute__((always_inline)) void box_mean(float *planes, int co
       const int a = y - r < 0 ? 0 : y - r, b = y + r >= h ? h - 1 : y + r;
       float *out = p + (size_t)y * w;
       const float *first = tmp + (size_t)a * w;
+      if (b - a + 1 == k) { /* the whole window: k rows summed in registers, one store per sample */
+        for (int x = 0; x < w; x++) {
+          float s = first[x];
+          for (int i = 1; i < k; i++) s += first[(size_t)i * w + x];
+          out[x] = s * inv;
+        }
+        continue;
+      }
       for (int x = 0; x < w; x++) out[x] = first[x];
       for (int i = a + 1; i <= b; i++) {
         const float *row = tmp + (size_t)i * w;
         for (int x = 0; x < w; x++) out[x] += row[x];
       }
-      const float m = b - a + 1 == k ? inv : 1.f / (float)(b - a + 1);
+      const float m = 1.f / (float)(b - a + 1);
       for (int x = 0; x < w; x++) out[x] *= m;
     }
   }
@@ -126,7 +137,7 @@ static inline __attribute__((always_inline)) void box_mean(float *planes, int co
  * pixels of this size), in place, from the grey pair [2,h,w]. Returns 0, or
  * -1 when out of memory.
  */
-static int lk_refine(const float *grey, float *flow, int w, int h, float t, int steps) {
+PIXEL_INLINE int lk_refine_body(const float *grey, float *flow, int w, int h, float t, int steps) {
   const size_t n = (size_t)w * h;
   /* warped a, warped b, blend, then the five products (later the smoothing planes), then tmp */
   float *buf = scratch(SCRATCH_STEPS, n * 9);
@@ -190,7 +201,7 @@ static int lk_refine(const float *grey, float *flow, int w, int h, float t, int 
  * align_corners=False) (source x = (X + 0.5) / s - 0.5, edges clamped), values times `gain`;
  * written to dst, or with `add` added to what it holds. 0, or -1 when out of memory.
  */
-static int upsample(const float *src, int planes, int w, int h, int s, float gain, float *dst, int add) {
+PIXEL_INLINE int upsample_body(const float *src, int planes, int w, int h, int s, float gain, float *dst, int add) {
   const int W = w * s, H = h * s;
   /* each output column's two source columns and weight, the same for every row and plane */
   int *cols = (int *)scratch(SCRATCH_COLUMNS, (size_t)3 * W);
@@ -223,6 +234,53 @@ static int upsample(const float *src, int planes, int w, int h, int s, float gai
     }
   }
   return 0;
+}
+
+/*
+ * On x86-64 the steps and the upsampling are compiled twice, for the baseline (SSE2) and for
+ * AVX2+FMA, and the CPU picks at run time, as warp-blend.c does (bench/kernels.ts compares builds).
+ * The two differ only by float rounding (FMA). FRC_KERNEL_BASELINE=1 forces the baseline build, so
+ * that tests cover it on any machine.
+ */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define X86_DISPATCH 1
+#endif
+
+static int use_avx2(void) {
+#ifdef X86_DISPATCH
+  static int avx2 = -1; /* a benign race: every thread computes the same answer */
+  if (avx2 < 0) {
+    __builtin_cpu_init();
+    const char *force = getenv("FRC_KERNEL_BASELINE");
+    avx2 = !(force && *force && strcmp(force, "0") != 0) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }
+  return avx2;
+#else
+  return 0;
+#endif
+}
+
+#define LK_ARGS const float *grey, float *flow, int w, int h, float t, int steps
+#define UP_ARGS const float *src, int planes, int w, int h, int s, float gain, float *dst, int add
+static int lk_refine_baseline(LK_ARGS) { return lk_refine_body(grey, flow, w, h, t, steps); }
+static int upsample_baseline(UP_ARGS) { return upsample_body(src, planes, w, h, s, gain, dst, add); }
+#ifdef X86_DISPATCH
+__attribute__((target("avx2,fma"))) static int lk_refine_avx2(LK_ARGS) { return lk_refine_body(grey, flow, w, h, t, steps); }
+__attribute__((target("avx2,fma"))) static int upsample_avx2(UP_ARGS) { return upsample_body(src, planes, w, h, s, gain, dst, add); }
+#endif
+
+static int lk_refine(LK_ARGS) {
+#ifdef X86_DISPATCH
+  if (use_avx2()) return lk_refine_avx2(grey, flow, w, h, t, steps);
+#endif
+  return lk_refine_baseline(grey, flow, w, h, t, steps);
+}
+
+static int upsample(UP_ARGS) {
+#ifdef X86_DISPATCH
+  if (use_avx2()) return upsample_avx2(src, planes, w, h, s, gain, dst, add);
+#endif
+  return upsample_baseline(src, planes, w, h, s, gain, dst, add);
 }
 
 /* out [5, H/s, W/s] = s x s means of fm [5, H, W], the four flow planes divided by s (pixels of the smaller size) */
@@ -508,8 +566,16 @@ static napi_value lk_fine_js(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* simd() -> "avx2" or "baseline": which build of the steps this process runs. */
+static napi_value simd_js(napi_env env, napi_callback_info info) {
+  napi_value out;
+  napi_create_string_utf8(env, use_avx2() ? "avx2" : "baseline", NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
+      {"simd", NULL, simd_js, NULL, NULL, NULL, napi_default, NULL},
       {"lkStage", NULL, lk_stage_js, NULL, NULL, NULL, napi_default, NULL},
       {"lkFine", NULL, lk_fine_js, NULL, NULL, NULL, napi_default, NULL},
       {"lkPyramid", NULL, lk_pyramid_js, NULL, NULL, NULL, napi_default, NULL},

@@ -360,7 +360,8 @@ static void plane_rows_baseline(PLANE_ROWS_ARGS) { plane_rows(PLANE_ROWS_CALL); 
 __attribute__((target("avx2,fma"))) static void plane_rows_avx2(PLANE_ROWS_ARGS) { plane_rows(PLANE_ROWS_CALL); }
 #endif
 
-static void run_plane_rows(PLANE_ROWS_ARGS) {
+/* Whether this process runs the AVX2+FMA build of the row code. */
+static int use_avx2(void) {
 #ifdef X86_DISPATCH
   static int avx2 = -1; /* a benign race: every thread computes the same answer */
   if (avx2 < 0) {
@@ -369,7 +370,15 @@ static void run_plane_rows(PLANE_ROWS_ARGS) {
     const char *force = getenv("FRC_KERNEL_BASELINE");
     avx2 = !(force && *force && strcmp(force, "0") != 0) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   }
-  if (avx2) {
+  return avx2;
+#else
+  return 0;
+#endif
+}
+
+static void run_plane_rows(PLANE_ROWS_ARGS) {
+#ifdef X86_DISPATCH
+  if (use_avx2()) {
     plane_rows_avx2(PLANE_ROWS_CALL);
     return;
   }
@@ -634,8 +643,17 @@ static napi_value blend(napi_env env, napi_callback_info info) {
   return queue(env, params, &job);
 }
 
+/* simd() -> "avx2" or "baseline": which build of the row code this process runs. */
+static napi_value simd(napi_env env, napi_callback_info info) {
+  napi_value out;
+  napi_create_string_utf8(env, use_avx2() ? "avx2" : "baseline", NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
+  napi_create_function(env, "simd", NAPI_AUTO_LENGTH, simd, NULL, &fn);
+  napi_set_named_property(env, exports, "simd", fn);
   napi_create_function(env, "warpBlend", NAPI_AUTO_LENGTH, warp_blend, NULL, &fn);
   napi_set_named_property(env, exports, "warpBlend", fn);
   napi_create_function(env, "blend", NAPI_AUTO_LENGTH, blend, NULL, &fn);

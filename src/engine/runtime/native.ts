@@ -32,8 +32,12 @@ export interface WarpBlendParams extends PlaneParams {
   cubic: boolean;
 }
 
+/** Which build of a kernel's per-pixel code the CPU got (chosen at load; `FRC_KERNEL_BASELINE=1` forces the baseline). */
+export type KernelBuild = 'avx2' | 'baseline';
+
 /** `warp-blend.c`: full-resolution synthesis. */
 export interface WarpBlendAddon {
+  simd(): KernelBuild;
   warpBlend(p: WarpBlendParams): Promise<void>;
   blend(p: PlaneParams & { t: number }): Promise<void>;
 }
@@ -45,6 +49,7 @@ export interface WarpPairAddon {
 
 /** `lk-refine.c`: Lucas-Kanade steps on flow fields. */
 export interface LkRefineAddon {
+  simd(): KernelBuild;
   /**
    * One model part's steps (the C name is older than the word "part"):
    * refines flow's copy, adds the change (upsampled by scale) to running;

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { lkRefineAddon } from '../../../src/engine/runtime/native.js';
+import { lkRefineAddon, warpBlendAddon } from '../../../src/engine/runtime/native.js';
 
 const lk = lkRefineAddon;
 
@@ -200,4 +203,28 @@ test('lkFine refuses arrays too small for the sizes given', () => {
   assert.throws(() => lk.lkFine(luma.subarray(1), luma, f, m, w, h, s, 0.5, 1, big(), big()), /sizes do not fit/);
   assert.throws(() => lk.lkFine(luma, luma, f, m, w, h, s, 2, 1, big(), big()), /sizes do not fit/);
   assert.throws(() => lk.lkFine(new Float32Array(24) as never, luma, f, m, w, h, s, 0.5, 1, big(), big()), /Uint8Arrays/);
+});
+
+// The steps have a baseline build and, on x86-64 CPUs with AVX2 and FMA, a faster one picked at run
+// time (the same choice as the warp kernel's); this machine would only ever test the one it picks.
+test('the kernels run their AVX2 build where the CPU has AVX2 and FMA, and FRC_KERNEL_BASELINE=1 forces the baseline', () => {
+  const flags = process.arch === 'x64' ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').split(/\s+/) : [];
+  const want = flags.includes('avx2') && flags.includes('fma') ? 'avx2' : 'baseline';
+  if (process.env.FRC_KERNEL_BASELINE !== '1') {
+    assert.equal(lk.simd(), want);
+    assert.equal(warpBlendAddon.simd(), want);
+  }
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  const script = `const { lkRefineAddon, warpBlendAddon } = await import(${JSON.stringify(new URL('../../../src/engine/runtime/native.js', import.meta.url).href)}); console.log(lkRefineAddon.simd(), warpBlendAddon.simd());`;
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...env, FRC_KERNEL_BASELINE: '1' }, encoding: 'utf8' });
+  assert.equal(run.stdout.trim(), 'baseline baseline', run.stderr);
+});
+
+test('the baseline build of the steps passes these tests too', { skip: process.env.FRC_KERNEL_BASELINE === '1' }, () => {
+  // Without NODE_TEST_CONTEXT, which would make the child report to this runner instead of to stdout.
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  const run = spawnSync(process.execPath, ['--test', fileURLToPath(import.meta.url)], { env: { ...env, FRC_KERNEL_BASELINE: '1' }, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, /# pass [1-9]/);
+  assert.match(run.stdout, /# fail 0/);
 });
