@@ -102,6 +102,9 @@ for (const [label, format, w, h, fw, fh] of [
   ['4:2:0 rows of several chunks, an eighth flow', AV_PIX_FMT_YUV420P, 300, 40, 38, 5],
   // Chroma planes of 1 x 2: the per-pixel path for tiny planes.
   ['4:2:0 two samples wide', AV_PIX_FMT_YUV420P, 2, 4, 1, 2],
+  // The field at the frame's own size and at 7/8 of it: the AVX2 build's flow rows cannot be upsampled by groups of 8 there.
+  ['4:4:4 full-resolution flow', AV_PIX_FMT_YUV444P, 40, 12, 40, 12],
+  ['4:4:4 flow at 7/8', AV_PIX_FMT_YUV444P, 64, 16, 56, 14],
 ] as const) {
   for (const filter of ['bilinear', 'bicubic'] as const) {
     test(`fused warp+blend matches the reference semantics (${filter}, ${label})`, async () => {
