@@ -110,7 +110,8 @@ static inline float sample_cubic_u8(const uint8_t *p, int stride, int w, int h, 
  *
  * On x86-64 the row code is compiled twice, for the baseline (SSE2) and for AVX2+FMA, and the
  * CPU picks at run time (faster at every size: see bench/history/, "A faster kernel"). The tap
- * fetches stay scalar on purpose: AVX2 gathers measured slower than scalar loads on this machine.
+ * fetches stay scalar on purpose: AVX2 gathers measured slower than scalar loads on an earlier machine, and no
+ * faster for the bicubic taps on the AMD EPYC of issue #24 (bench/history/, "Engine efficiency, a first slice").
  */
 #ifndef CHUNK
 #define CHUNK 128
