@@ -12,6 +12,10 @@ const keyInput = $('key');
 const wanted = new URLSearchParams(location.search).get('key');
 if (wanted) keyInput.value = wanted;
 const key = () => keyInput.value.trim();
+// Without `?key=`, the page watches the only live stream when there is one
+// (see connectStats), until the key is touched by hand.
+let keyTouched = Boolean(wanted);
+keyInput.addEventListener('input', () => (keyTouched = true));
 
 function showUrls() {
   const k = key() || '<key>';
@@ -141,7 +145,7 @@ function showLocalPreview(stream) {
   $('original').srcObject = stream;
 }
 
-async function watch() {
+async function watch({ sound = true } = {}) {
   checkKey();
   await stopWatching();
   const pc = peer();
@@ -150,8 +154,9 @@ async function watch() {
   pc.addTransceiver('audio', { direction: 'recvonly' });
   const upconverted = new MediaStream();
   $('upconverted').srcObject = upconverted;
-  // Pressing “Watch” is the gesture that lets the page play sound.
-  $('upconverted').muted = false;
+  // Pressing “Watch” is the gesture that lets the page play sound; watching on
+  // its own (the only live stream, below) starts muted, as browsers require.
+  $('upconverted').muted = !sound;
   pc.addEventListener('track', (event) => upconverted.addTrack(event.track));
   pc.addEventListener('connectionstatechange', () => {
     if (pc !== state.viewer) return;
@@ -258,11 +263,24 @@ async function browserStats() {
 }
 setInterval(() => browserStats().catch(() => {}), 1000);
 
+/** Opened without a key, on a server with exactly one live stream: watch it (once). */
+function watchTheOnlyStream(streams) {
+  if (keyTouched || state.viewer || state.publisher) return;
+  const live = streams.filter((x) => x.state === 'live');
+  if (live.length !== 1) return;
+  keyTouched = true;
+  keyInput.value = live[0].key;
+  showUrls();
+  status(`Connecting to “${key()}”, the only live stream (muted: press “Watch stream” for sound)…`);
+  watch({ sound: false }).catch((error) => status(`Cannot watch: ${error.message}`, true));
+}
+
 // The server's own view: the same objects as GET /api/streams, every second.
 function connectStats() {
   const ws = new WebSocket(`${origin.replace(/^http/, 'ws')}/api/ws`);
   ws.addEventListener('message', (event) => {
     const { streams } = JSON.parse(event.data);
+    watchTheOnlyStream(streams);
     const s = streams.find((x) => x.key === key());
     if (!s) {
       $('server-stats').textContent = `nothing published on “${key()}” yet` + (streams.length ? ` (live now: ${streams.map((x) => x.key).join(', ')})` : '');
