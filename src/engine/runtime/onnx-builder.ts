@@ -9,7 +9,7 @@
  */
 
 export type Dim = number | string; // a string names a dynamic axis
-export type ElementType = 'float' | 'uint8' | 'int64';
+export type ElementType = 'float' | 'float16' | 'uint8' | 'int64';
 
 export interface ValueSpec {
   name: string;
@@ -37,7 +37,12 @@ export interface GraphSpec {
   metadata?: Record<string, string>;
 }
 
-const ELEMENT_TYPE: Record<ElementType, number> = { float: 1, uint8: 2, int64: 7 };
+const ELEMENT_TYPE: Record<ElementType, number> = { float: 1, uint8: 2, int64: 7, float16: 10 };
+
+/** ONNX's number for an element type, as Cast's `to` attribute takes it. */
+export function onnxElementType(type: ElementType): number {
+  return ELEMENT_TYPE[type];
+}
 
 export function buildOnnxModel(spec: GraphSpec): Uint8Array {
   const graph = new Proto();
@@ -99,6 +104,7 @@ function tensor(init: Initializer): Proto {
   for (const d of init.dims) t.varint(1, d);
   t.varint(2, ELEMENT_TYPE[init.type]);
   t.string(8, init.name);
+  if (init.type === 'float16') throw new Error('float16 initializers are not supported');
   const data =
     init.type === 'float'
       ? Float32Array.from(init.values)
