@@ -1,4 +1,5 @@
 import ort from 'onnxruntime-node';
+import type { ExecutionProvider } from './provider.js';
 
 // ONNX Runtime's warnings (unused initializers, thread affinity) are noise to our users.
 ort.env.logLevel = 'error';
@@ -11,7 +12,7 @@ export { ort };
  * and encoder threads on a small machine that spinning steals the cores they
  * need, so it is off.
  */
-export function sessionOptions(provider: 'cpu' | 'cuda' = 'cpu', threads?: number): ort.InferenceSession.SessionOptions {
+export function sessionOptions(provider: ExecutionProvider = 'cpu', threads?: number): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
