@@ -4,7 +4,7 @@
  * in ONNX Runtime's vectorised kernels instead of per-pixel JavaScript loops.
  *
  * Only the corner of onnx.proto that such graphs need is encoded: nodes with
- * int/float/ints/tensor attributes, float/int64 initializers, and inputs and
+ * int/float/ints/floats/string/tensor attributes, float/int64 initializers, and inputs and
  * outputs with fixed or named (dynamic) dimensions.
  */
 
@@ -17,7 +17,7 @@ export interface ValueSpec {
   /** Default `float`. */
   type?: ElementType;
 }
-export type AttributeValue = number | number[] | { float: number } | { floats: number[] } | Initializer;
+export type AttributeValue = number | number[] | { float: number } | { floats: number[] } | { string: string } | Initializer;
 
 export interface Initializer {
   name: string;
@@ -92,6 +92,9 @@ function attribute(name: string, value: AttributeValue): Proto {
   } else if ('floats' in value) {
     for (const v of value.floats) a.float32(7, v);
     a.varint(20, 6); // FLOATS
+  } else if ('string' in value) {
+    a.string(4, value.string);
+    a.varint(20, 3); // STRING
   } else {
     a.message(5, tensor(value));
     a.varint(20, 4); // TENSOR
