@@ -14,7 +14,8 @@ export { ort };
  */
 export function sessionOptions(provider: ExecutionProvider = 'cpu', threads?: number): ort.InferenceSession.SessionOptions {
   return {
-    executionProviders: [provider],
+    // TensorRT leaves the nodes it cannot build engines for to the next provider: CUDA, which it needs anyway.
+    executionProviders: provider === 'tensorrt' ? ['tensorrt', 'cuda'] : [provider],
     graphOptimizationLevel: 'all',
     ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },

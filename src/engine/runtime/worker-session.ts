@@ -78,14 +78,18 @@ export class WorkerSession implements Session {
 
   /** Puts the adapter's graphs around the model (adapted-session.ts); call before the first run. Rejects with ONNX Runtime's message when it cannot. */
   async adapt(adapter: SessionAdapter): Promise<void> {
+    if (this.failure) throw this.failure;
     this.worker.ref();
     const reply = await new Promise<SessionReply>((resolve) => {
-      const onReply = (r: SessionReply) => {
-        if (r.kind !== 'ready' && r.kind !== 'failed') return;
+      const done = (r: SessionReply) => {
         this.worker.off('message', onReply);
+        this.worker.off('exit', onExit);
         resolve(r);
       };
+      const onReply = (r: SessionReply) => (r.kind === 'ready' || r.kind === 'failed') && done(r);
+      const onExit = (code: number) => done({ kind: 'failed', error: `the inference thread exited (code ${code}) while adapting the model` });
       this.worker.on('message', onReply);
+      this.worker.on('exit', onExit);
       this.worker.postMessage({ kind: 'adapt', adapter } satisfies SessionRequest);
     });
     if (this.pending.size === 0) this.worker.unref();
