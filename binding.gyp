@@ -17,6 +17,13 @@
       "sources": ["src/engine/native/lk-refine.c"],
       "cflags": ["-O3", "-ffast-math", "-std=c11"],
       "cflags!": ["-O0"]
+    },
+    {
+      "target_name": "frc_vulkan_adapters",
+      "sources": ["src/engine/native/vulkan-adapters.c"],
+      "cflags": ["-O2", "-std=c11"],
+      "cflags!": ["-O0"],
+      "libraries": ["-ldl"]
     }
   ]
 }

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 apt_packages=()
 command -v ffmpeg >/dev/null || apt_packages+=(ffmpeg)   # the CLI: tests publish, probe and cut clips with it
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)   # the WebRTC tests publish and play with headless Chromium
+# The WebGPU provider's Vulkan loader; the tests run it on Chromium's SwiftShader driver (chromium-common ships it)
+[ -e /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libvulkan.so.1 ] || apt_packages+=(libvulkan1)
 # node-gyp builds the native warp kernel (src/engine/native): a C compiler, make, python3
 { command -v cc && command -v make; } >/dev/null || apt_packages+=(build-essential)
 command -v python3 >/dev/null || apt_packages+=(python3)

@@ -15,6 +15,7 @@ import { Server } from './server/serve.js';
 import { configDocs } from './config/config-docs.js';
 import { ConfigError, configFlagOptions, loadConfig, redacted } from './config/load-config.js';
 import type { Config } from './config/schema.js';
+import { chooseProvider, describeProvider, PROVIDER_REQUESTS, type ProviderChoice, type ProviderRequest } from './engine/runtime/provider.js';
 import { serveOptionsFrom } from './config/serve-options.js';
 import { errorMessage } from './base/errors.js';
 
@@ -52,7 +53,10 @@ options:
                    with --flow-correction the flow head also corrects a flow model's
                    flows from the features (off by default: it does not carry beyond
                    the footage it was trained on, bench/RESULTS.md)
-  --provider P     cpu (default) or cuda
+  --provider P     where the models run: cpu (default), auto (a working hardware GPU,
+                   else the CPU), webgpu (any vendor's GPU through Vulkan), cuda or
+                   tensorrt (where ONNX Runtime's libraries for them are installed);
+                   one that fails to start is reported and the CPU is used
   --threads N      inference threads
   --json           machine-readable output (eval)
   --http-port N    HTTP port for HLS and /api/streams (serve; default 8080)
@@ -109,13 +113,16 @@ async function main(argv: string[]): Promise<number> {
     return serve(config);
   }
   captureFfmpegLog();
-  const choice = { ...interpolatorChoice(values), ...semanticChoice(values) };
+  const provider = await chooseProvider(providerRequest(values.provider));
+  for (const warning of provider.warnings) process.stderr.write(`frc: warning: ${warning}\n`);
+  if (provider.provider !== 'cpu') process.stderr.write(`frc: inference on ${describeProvider(provider)}\n`);
+  const choice = { ...interpolatorChoice(values), provider: provider.provider, ...semanticChoice(values) };
 
   switch (command) {
     case 'convert': {
       if (args.length !== 2) throw new UsageError('convert needs <input> and <output>');
       const summary = await convert({ input: args[0]!, output: args[1]!, target: rateTarget(values), ...choice, onProgress: progressPrinter() });
-      printSummary(summary);
+      printSummary(summary, provider);
       return 0;
     }
     case 'demo': {
@@ -130,7 +137,7 @@ async function main(argv: string[]): Promise<number> {
         ...choice,
         onProgress: progressPrinter(),
       });
-      printSummary(summary);
+      printSummary(summary, provider);
       return 0;
     }
     case 'eval': {
@@ -172,8 +179,11 @@ function serveConfig(values: Record<string, string | boolean | undefined>): Conf
 
 /** Runs the live server until SIGINT or SIGTERM, then drains it and shuts it down cleanly. */
 async function serve(config: Config): Promise<number> {
-  const options = serveOptionsFrom(config);
   const log = pino({ name: 'frc', level: config.logLevel }, pino.destination(2));
+  const provider = await chooseProvider(config.provider);
+  for (const warning of provider.warnings) log.warn(warning);
+  log.info(`inference on ${describeProvider(provider)}`);
+  const options = serveOptionsFrom(config, provider.provider);
   const server = new Server({ ...options, logger: log });
   log.info({ config: redacted(config) }, 'configuration');
   const { httpPort, rtmpPort } = await server.listen();
@@ -198,18 +208,21 @@ async function serve(config: Config): Promise<number> {
   return 0;
 }
 
-function interpolatorChoice(values: { interp?: string; model?: string; provider?: string; threads?: string }): InterpolatorChoice {
+function providerRequest(value: string | undefined): ProviderRequest {
+  if (value !== undefined && !PROVIDER_REQUESTS.includes(value as ProviderRequest)) throw new UsageError(`--provider must be one of ${PROVIDER_REQUESTS.join(', ')}, got "${value}"`);
+  return (value as ProviderRequest | undefined) ?? 'cpu';
+}
+
+function interpolatorChoice(values: { interp?: string; model?: string; threads?: string }): InterpolatorChoice {
   if (values.interp && !INTERPOLATOR_KINDS.includes(values.interp as InterpolatorKind)) {
     throw new UsageError(`--interp must be one of ${INTERPOLATOR_KINDS.join(', ')}, got "${values.interp}"`);
   }
   if (values.model && values.interp && values.interp !== 'model') throw new UsageError(`--model only applies to --interp model`);
-  if (values.provider && values.provider !== 'cpu' && values.provider !== 'cuda') throw new UsageError(`--provider must be cpu or cuda`);
   const threads = values.threads === undefined ? undefined : Number(values.threads);
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new UsageError(`--threads must be a positive integer`);
   return {
     kind: (values.interp as InterpolatorKind | undefined) ?? (values.model ? 'model' : undefined),
     modelPath: values.model,
-    provider: values.provider as 'cpu' | 'cuda' | undefined,
     threads,
   };
 }
@@ -260,9 +273,9 @@ function progressPrinter(): ((p: ConvertProgress) => void) | undefined {
   };
 }
 
-function printSummary(s: ConvertSummary): void {
+function printSummary(s: ConvertSummary, provider: ProviderChoice): void {
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-  process.stdout.write(formatSummary(s) + '\n');
+  process.stdout.write(`${formatSummary(s)}; inference on ${describeProvider(provider)}\n`);
   for (const warning of s.warnings) process.stderr.write(`frc: warning: ${warning}\n`);
 }
 

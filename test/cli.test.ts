@@ -8,6 +8,7 @@ test('frc demo upconverts the built-in test source with its audio', async (t) =>
   const run = await runCli(['demo', out]);
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /180 frames in, 360 out/);
+  assert.match(run.stdout, /; inference on cpu\n$/, 'the summary ends with the provider the models ran on');
   const v = videoStream(out);
   assert.equal(v.r_frame_rate, '60/1');
   assert.equal(Number(v.nb_read_frames), 360);
@@ -23,4 +24,7 @@ test('--help prints usage; an unknown command is a usage error', async () => {
   const bad = await runCli(['upscale']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown command "upscale"/);
+  const provider = await runCli(['eval', '.', '--provider', 'tpu']);
+  assert.equal(provider.code, 2);
+  assert.match(provider.stderr, /--provider must be one of auto, cpu, webgpu, cuda, tensorrt, got "tpu"/);
 });

@@ -73,10 +73,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built `frc` CLI as a user would. */
-export function runCli(args: string[], timeoutMs = 300_000): Promise<CliResult> {
+/** Runs the built `frc` CLI as a user would, with `env` over this process's environment. */
+export function runCli(args: string[], timeoutMs = 300_000, env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolvePromise) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 1 << 24, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolvePromise({ code, stdout, stderr });
     });

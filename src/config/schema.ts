@@ -10,6 +10,7 @@
  * says otherwise (every flag must be unique; `schema.test.ts` checks).
  */
 
+import { PROVIDER_REQUESTS, type ProviderRequest } from '../engine/runtime/provider.js';
 import { X264_PRESETS, type X264Preset } from '../egress/x264-presets.js';
 
 export type FieldType =
@@ -81,7 +82,11 @@ export const SCHEMA = {
   httpPort: field<number>({ name: 'port' }, 8080, 'HTTP port: the page, WHIP/WHEP, HLS, health checks (and the admin API unless `admin.port` is set). 0 picks a free one.'),
   rtmpPort: field<number>({ name: 'port' }, 1935, 'RTMP ingest port (`rtmp://host:port/live/<key>`). 0 picks a free one.'),
   model: field<string>({ name: 'string' }, 'fast', 'Interpolator: `fast`, `quality` (shipped models), `blend`, `dup`, or a path to an ONNX model. A missing shipped model falls back to `blend`.'),
-  provider: field<'cpu' | 'cuda'>({ name: 'enum', values: ['cpu', 'cuda'] }, 'cpu', 'ONNX Runtime execution provider.'),
+  provider: field<ProviderRequest>(
+    { name: 'enum', values: PROVIDER_REQUESTS },
+    'cpu',
+    'ONNX Runtime execution provider. `auto` takes a working hardware GPU (CUDA where installed, else WebGPU on a Vulkan GPU of any vendor), else the CPU; it never takes a software adapter. `webgpu` may run on one (SwiftShader: correct but slow). A provider that fails to start is logged and the CPU is used.',
+  ),
   threads: field<number | undefined>({ name: 'integer', min: 1 }, undefined, 'Inference threads per stream (default: ONNX Runtime decides).'),
   factor: field<number>({ name: 'integer', min: 1, max: 16 }, 2, 'Output frames per input frame (1 passes frames through, for measuring transport alone).'),
   semantic: field<boolean>({ name: 'boolean' }, false, 'The semantic stage: a DINO-trained vision transformer looks at every input frame, and at a scene cut the engine repeats the nearer frame instead of morphing one scene into the other. It runs beside the interpolator on one core.'),

@@ -1,3 +1,4 @@
+import type { ExecutionProvider } from '../engine/runtime/provider.js';
 import { type InterpolatorChoice, resolveModelPath } from '../engine/model/model-choice.js';
 import type { SemanticChoice } from '../engine/semantic/semantic-stage.js';
 import type { Logger } from '../base/logger.js';
@@ -138,8 +139,12 @@ export function recordsAny(options: ServeOptions): boolean {
   return options.record === true || Object.values(options.streams ?? {}).some((s) => s.record);
 }
 
-/** The live server's options from a loaded config (the one place config names meet the server's). */
-export function serveOptionsFrom(config: Config): ServeOptions & { host: string; drainSeconds: number } {
+/**
+ * The live server's options from a loaded config (the one place config
+ * names meet the server's), with `provider` the one `chooseProvider` picked
+ * for `config.provider`.
+ */
+export function serveOptionsFrom(config: Config, provider: ExecutionProvider = 'cpu'): ServeOptions & { host: string; drainSeconds: number } {
   if (config.push !== undefined && !/^rtmps?:\/\/[^/\s]+\/\S+$/.test(config.push)) {
     throw new ConfigError(`push must be an RTMP URL like rtmp://host/app/{key}, got "${config.push}"`);
   }
@@ -149,7 +154,7 @@ export function serveOptionsFrom(config: Config): ServeOptions & { host: string;
   const streams: Record<string, StreamSettings> = config.streams;
   return {
     ...interpolatorFor(config.model),
-    provider: config.provider,
+    provider,
     threads: config.threads,
     host: config.host,
     httpPort: config.httpPort,

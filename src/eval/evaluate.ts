@@ -20,6 +20,8 @@ export interface SetScore {
 
 export interface EvalReport {
   interp: string;
+  /** The execution provider the model ran on (none for a synthesizer outside ONNX Runtime). */
+  provider?: string;
   sets: Record<string, SetScore>;
 }
 
@@ -40,7 +42,7 @@ export async function evaluate(dir: string, choice: InterpolatorChoice & Semanti
   await using metrics = await FrameMetrics.create();
   await using dup = new DupSynthesizer();
   await using toTensor = await RgbConverter.create(1);
-  const report: EvalReport = { interp: synthesizer.name, sets: {} };
+  const report: EvalReport = { interp: synthesizer.name, provider: choice.provider ?? 'cpu', sets: {} };
   for (const [name, samples] of sets) {
     let psnr = 0;
     let ssim = 0;
@@ -68,7 +70,7 @@ export async function evaluate(dir: string, choice: InterpolatorChoice & Semanti
 export function formatEvalTable(report: EvalReport): string {
   const semantic = Object.values(report.sets).some((s) => s.sceneCuts !== undefined);
   const rows = Object.entries(report.sets).map(([name, s]) => `${name.padEnd(20)} ${String(s.n).padStart(4)} ${s.psnr.toFixed(2).padStart(8)} ${s.ssim.toFixed(4).padStart(8)}${semantic ? String(s.sceneCuts ?? 0).padStart(6) : ''}`);
-  return [`interp: ${report.interp}`, `${'set'.padEnd(20)} ${'n'.padStart(4)} ${'PSNR'.padStart(8)} ${'SSIM'.padStart(8)}${semantic ? ' cuts'.padStart(6) : ''}`, ...rows, ''].join('\n');
+  return [`interp: ${report.interp}${report.provider ? `, provider: ${report.provider}` : ''}`, `${'set'.padEnd(20)} ${'n'.padStart(4)} ${'PSNR'.padStart(8)} ${'SSIM'.padStart(8)}${semantic ? ' cuts'.padStart(6) : ''}`, ...rows, ''].join('\n');
 }
 
 /** Set name → sample folders, sorted so runs are reproducible. */

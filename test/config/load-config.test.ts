@@ -49,7 +49,7 @@ test('unknown keys, wrong types and bad YAML are one-line errors naming the sour
   fails({ file: file('httpPort: 70000\n') }, /httpPort must be a port number/);
   fails({ file: file('factor: 1.5\n') }, /factor must be a whole number ≥ 1 and ≤ 16, got 1\.5/);
   fails({ file: file('deadline: maybe\n') }, /deadline must be true or false, got "maybe"/);
-  fails({ file: file('provider: tpu\n') }, /provider must be one of cpu, cuda, got "tpu"/);
+  fails({ file: file('provider: tpu\n') }, /provider must be one of auto, cpu, webgpu, cuda, tensorrt, got "tpu"/);
   fails({ flags: { 'encoder-preset': 'placebo' } }, /--encoder-preset must be one of ultrafast, superfast, veryfast, faster, fast, medium, got "placebo"/);
   fails({ file: file('limits: 5\n') }, /limits must be a mapping of keys, got 5/);
   fails({ file: file('- a\n- b\n') }, /the file must be a mapping of keys, got a list/);

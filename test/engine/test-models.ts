@@ -1,4 +1,4 @@
-import { buildOnnxModel } from '../../src/engine/runtime/onnx-builder.js';
+import { buildOnnxModel, type GraphSpec, type Initializer } from '../../src/engine/runtime/onnx-builder.js';
 
 /**
  * A fake interpolator with a real model's shape constraints: it only
@@ -45,12 +45,12 @@ export function padSensitiveModel(): Uint8Array {
   });
 }
 
-/** A graph with the wrong input names, to check the contract is enforced. */
+/** A graph of no known input layout (one 5-channel input), to check the contract is enforced. */
 export function wrongContractModel(): Uint8Array {
   return buildOnnxModel({
     name: 'wrong',
-    inputs: [{ name: 'input', dims: [1, 7, 'h', 'w'] }],
-    outputs: [{ name: 'output', dims: [1, 7, 'h', 'w'] }],
+    inputs: [{ name: 'input', dims: [1, 5, 'h', 'w'] }],
+    outputs: [{ name: 'output', dims: [1, 5, 'h', 'w'] }],
     nodes: [{ op: 'Identity', inputs: ['input'], outputs: ['output'] }],
   });
 }
@@ -98,5 +98,54 @@ export function constantFlowModel(px: number): Uint8Array {
       { op: 'Mul', inputs: ['one', 'zero'], outputs: ['nothing'] },
       { op: 'Add', inputs: ['nothing', 'half'], outputs: ['mask'] },
     ],
+  });
+}
+
+/**
+ * A graph in a community RIFE layout (engine/model/rife-formats.ts): one
+ * `input` [1,channels,H,W] in `type`, output 0 `output` [1,3,H,W] =
+ * img0·(1−t) + img1·t from the packed channels, so a wrong channel order or
+ * t shows. With `extras`, the channels after t are added with distinct
+ * weights (channel 7 + 2·ch8 + 4·ch9 + 8·ch10, or 100·(scale − 1) for 8
+ * channels), so that a wrong plane shows too.
+ */
+export function packedRifeModel(channels: 7 | 8 | 11, type: 'float' | 'float16' = 'float', extras = false): Uint8Array {
+  const dims = [1, channels, 'height', 'width'];
+  const slice = (from: number, to: number, out: string) => [
+    { op: 'Slice', inputs: ['x', `c${from}`, `c${to}`, 'c1'], outputs: [out] },
+  ];
+  const initializers: Initializer[] = [0, 1, 3, 6, 7, 8, 11].map((n) => ({ name: `c${n}`, dims: [1], type: 'int64', values: [n] }));
+  const nodes: GraphSpec['nodes'] = [
+    type === 'float16' ? { op: 'Cast', inputs: ['input'], outputs: ['x'], attributes: { to: 1 } } : { op: 'Identity', inputs: ['input'], outputs: ['x'] },
+    ...slice(0, 3, 'a'),
+    ...slice(3, 6, 'b'),
+    ...slice(6, 7, 't'),
+    { op: 'Sub', inputs: ['b', 'a'], outputs: ['d'] },
+    { op: 'Mul', inputs: ['d', 't'], outputs: ['step'] },
+    { op: 'Add', inputs: ['a', 'step'], outputs: ['blend'] },
+  ];
+  let frame = 'blend';
+  if (extras && channels === 8) {
+    initializers.push({ name: 'k', dims: [], type: 'float', values: [100] }, { name: 'one', dims: [], type: 'float', values: [1] });
+    nodes.push(...slice(7, 8, 's'), { op: 'Sub', inputs: ['s', 'one'], outputs: ['s1'] }, { op: 'Mul', inputs: ['s1', 'k'], outputs: ['ks'] }, { op: 'Add', inputs: ['blend', 'ks'], outputs: ['withExtras'] });
+    frame = 'withExtras';
+  }
+  if (extras && channels === 11) {
+    initializers.push({ name: 'weights', dims: [1, 4, 1, 1], type: 'float', values: [1, 2, 4, 8] }, { name: 'axis1', dims: [1], type: 'int64', values: [1] });
+    nodes.push(
+      ...slice(7, 11, 'grid'),
+      { op: 'Mul', inputs: ['grid', 'weights'], outputs: ['weighted'] },
+      { op: 'ReduceSum', inputs: ['weighted', 'axis1'], outputs: ['sum'], attributes: { keepdims: 1 } },
+      { op: 'Add', inputs: ['blend', 'sum'], outputs: ['withExtras'] },
+    );
+    frame = 'withExtras';
+  }
+  nodes.push(type === 'float16' ? { op: 'Cast', inputs: [frame], outputs: ['output'], attributes: { to: 10 } } : { op: 'Identity', inputs: [frame], outputs: ['output'] });
+  return buildOnnxModel({
+    name: `packed-${channels}`,
+    inputs: [{ name: 'input', dims, type }],
+    outputs: [{ name: 'output', dims: [1, 3, 'height', 'width'], type }],
+    initializers,
+    nodes,
   });
 }

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { sessionOptions } from '../runtime/ort.js';
-import type { Session } from '../runtime/session.js';
 import { WorkerSession } from '../runtime/worker-session.js';
 import { FlowModel } from './flow-model.js';
 import { FrameModel } from './frame-model.js';
 import { DEFAULT_PAD_MULTIPLE, firstLine, partsToRun, readCard, synthesisSettings } from './model-card.js';
 import { type ModelOptions, ModelSession } from './model-session.js';
+import { detectRifeFormat } from './rife-formats.js';
 
 /**
  * Loads a model file as the kind its card (`<model>.json`, if present) says:
@@ -19,14 +19,26 @@ export async function loadModel(path: string, options: ModelOptions & { padMulti
   const card = readCard(path);
   const threads = options.threads ?? card.intraOpThreads;
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new Error(`model card of ${path}: intraOpThreads must be a positive integer`);
-  let session: Session;
+  let session: WorkerSession;
   try {
     session = await WorkerSession.create(partsToRun(path, card, options) ?? path, sessionOptions(options.provider, threads));
   } catch (err) {
     throw new Error(`cannot load model ${path}: ${firstLine(err)}`);
   }
   const name = card.name ?? path.replace(/^.*\//, '').replace(/\.onnx$/, '');
-  const padMultiple = options.padMultiple ?? card.padMultiple ?? DEFAULT_PAD_MULTIPLE;
+  let formatPadMultiple: number | undefined;
+  try {
+    // A community RIFE file (rife-formats.ts) is fed through its adapter's graphs.
+    const format = detectRifeFormat(name, path, session.signature, session.inputNames);
+    if (format) {
+      await session.adapt(format.adapter);
+      formatPadMultiple = format.padMultiple;
+    }
+  } catch (err) {
+    await session[Symbol.asyncDispose]();
+    throw new Error(firstLine(err));
+  }
+  const padMultiple = options.padMultiple ?? card.padMultiple ?? formatPadMultiple ?? DEFAULT_PAD_MULTIPLE;
   const model = await ModelSession.of(session, name);
   try {
     const settings = synthesisSettings(name, card);

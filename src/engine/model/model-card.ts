@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { errorMessage } from '../../base/errors.js';
+import type { ExecutionProvider } from '../runtime/provider.js';
 import type { LkPyramid, ModelParts } from '../runtime/session.js';
 
 /** How the full-resolution warp samples the frames between their pixels (synthesis/warp-kernel.ts). */
@@ -117,7 +118,7 @@ export function synthesisSettings(name: string, card: ModelCard): SynthesisSetti
  * instead of the model file: on the CPU only, since on a GPU the warps
  * between parts would each cost a round trip to host memory.
  */
-export function partsToRun(modelPath: string, card: ModelCard, options: { provider?: 'cpu' | 'cuda'; parts?: boolean }): ModelParts | undefined {
+export function partsToRun(modelPath: string, card: ModelCard, options: { provider?: ExecutionProvider; parts?: boolean }): ModelParts | undefined {
   if (!card.stages || options.parts === false || (options.provider ?? 'cpu') !== 'cpu') return undefined;
   if (!Array.isArray(card.stages) || !card.stages.every((f) => typeof f === 'string')) throw new Error(`model card of ${modelPath}: stages must be a list of file names`);
   const paths = card.stages.map((file) => join(dirname(modelPath), file));

@@ -1,11 +1,12 @@
 import { ort } from '../runtime/ort.js';
+import type { ExecutionProvider } from '../runtime/provider.js';
 import type { Session } from '../runtime/session.js';
 import type { RgbImage } from './interpolator.js';
 
 /** How a model is loaded. */
 export interface ModelOptions {
-  /** `cpu` (default) or `cuda` where ONNX Runtime was installed with CUDA support. */
-  provider?: 'cpu' | 'cuda';
+  /** `cpu` (default), or a provider `chooseProvider` (runtime/provider.ts) found working. */
+  provider?: ExecutionProvider;
   /** Intra-op threads; defaults to the model card's `intraOpThreads`, else ONNX Runtime's choice (one per core). */
   threads?: number;
   /**

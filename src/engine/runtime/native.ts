@@ -77,3 +77,23 @@ const load = <T>(name: string): T => require(repoPath('build', 'Release', `${nam
 export const warpBlendAddon = load<WarpBlendAddon>('frc_native');
 export const warpPairAddon = load<WarpPairAddon>('frc_warp_pair');
 export const lkRefineAddon = load<LkRefineAddon>('frc_lk_refine');
+
+/** A Vulkan device as the loader lists it (`vulkan-adapters.c`). */
+export interface VulkanAdapter {
+  name: string;
+  /** VkPhysicalDeviceType: `cpu` is a software rasteriser (SwiftShader, llvmpipe). */
+  type: 'discrete' | 'integrated' | 'virtual' | 'other' | 'cpu';
+}
+
+/**
+ * The Vulkan devices of this machine, or undefined where the addon was not
+ * built (an older build folder): loaded on first use, unlike the kernels,
+ * since only the provider choice needs it.
+ */
+export function vulkanAdapters(): VulkanAdapter[] | undefined {
+  try {
+    return load<{ adapters(): VulkanAdapter[] }>('frc_vulkan_adapters').adapters();
+  } catch {
+    return undefined;
+  }
+}

@@ -4,12 +4,12 @@
  * in ONNX Runtime's vectorised kernels instead of per-pixel JavaScript loops.
  *
  * Only the corner of onnx.proto that such graphs need is encoded: nodes with
- * int/float/ints/tensor attributes, float/int64 initializers, and inputs and
+ * int/float/ints/floats/string/tensor attributes, float/int64 initializers, and inputs and
  * outputs with fixed or named (dynamic) dimensions.
  */
 
 export type Dim = number | string; // a string names a dynamic axis
-export type ElementType = 'float' | 'uint8' | 'int64';
+export type ElementType = 'float' | 'float16' | 'uint8' | 'int64';
 
 export interface ValueSpec {
   name: string;
@@ -17,7 +17,7 @@ export interface ValueSpec {
   /** Default `float`. */
   type?: ElementType;
 }
-export type AttributeValue = number | number[] | { float: number } | { floats: number[] } | Initializer;
+export type AttributeValue = number | number[] | { float: number } | { floats: number[] } | { string: string } | Initializer;
 
 export interface Initializer {
   name: string;
@@ -37,7 +37,12 @@ export interface GraphSpec {
   metadata?: Record<string, string>;
 }
 
-const ELEMENT_TYPE: Record<ElementType, number> = { float: 1, uint8: 2, int64: 7 };
+const ELEMENT_TYPE: Record<ElementType, number> = { float: 1, uint8: 2, int64: 7, float16: 10 };
+
+/** ONNX's number for an element type, as Cast's `to` attribute takes it. */
+export function onnxElementType(type: ElementType): number {
+  return ELEMENT_TYPE[type];
+}
 
 export function buildOnnxModel(spec: GraphSpec): Uint8Array {
   const graph = new Proto();
@@ -87,6 +92,9 @@ function attribute(name: string, value: AttributeValue): Proto {
   } else if ('floats' in value) {
     for (const v of value.floats) a.float32(7, v);
     a.varint(20, 6); // FLOATS
+  } else if ('string' in value) {
+    a.string(4, value.string);
+    a.varint(20, 3); // STRING
   } else {
     a.message(5, tensor(value));
     a.varint(20, 4); // TENSOR
@@ -99,6 +107,7 @@ function tensor(init: Initializer): Proto {
   for (const d of init.dims) t.varint(1, d);
   t.varint(2, ELEMENT_TYPE[init.type]);
   t.string(8, init.name);
+  if (init.type === 'float16') throw new Error('float16 initializers are not supported');
   const data =
     init.type === 'float'
       ? Float32Array.from(init.values)

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../../base/errors.js';
 import { ort } from './ort.js';
+import { adaptedSession } from './adapted-session.js';
 import { PartedSession } from './parted-session.js';
 import { inlineSession, type Session } from './session.js';
 import { fromWire, type SessionReply, type SessionRequest, type SessionStart, toWire } from './session-wire.js';
@@ -19,13 +20,26 @@ try {
     typeof model === 'object' && 'parts' in model
       ? await PartedSession.create(model.parts, options, model.lk, model.lkPyramid)
       : inlineSession(await ort.InferenceSession.create(model as string, options));
-  port.postMessage({ kind: 'ready', inputNames: [...session.inputNames], outputNames: [...session.outputNames] } satisfies SessionReply);
+  port.postMessage(ready());
 } catch (error) {
   port.postMessage({ kind: 'failed', error: errorMessage(error) } satisfies SessionReply);
   process.exit(0);
 }
 
+function ready(): SessionReply {
+  return { kind: 'ready', inputNames: [...session.inputNames], outputNames: [...session.outputNames], ...(session.signature ? { signature: session.signature } : {}) };
+}
+
 async function handle(request: SessionRequest): Promise<void> {
+  if (request.kind === 'adapt') {
+    try {
+      session = await adaptedSession(session, request.adapter, options);
+      port.postMessage(ready());
+    } catch (error) {
+      port.postMessage({ kind: 'failed', error: errorMessage(error) } satisfies SessionReply);
+    }
+    return;
+  }
   if (request.kind === 'release') {
     await session[Symbol.asyncDispose]();
     port.postMessage({ kind: 'released' } satisfies SessionReply);

@@ -4,7 +4,7 @@
  * tensors in a form that can be posted.
  */
 import { ort } from './ort.js';
-import type { ModelParts } from './session.js';
+import type { ModelParts, SessionAdapter, Signature } from './session.js';
 
 /** A tensor as it crosses between threads. */
 export interface WireTensor {
@@ -19,9 +19,12 @@ export interface SessionStart {
   model: string | Uint8Array | ModelParts;
   options: ort.InferenceSession.SessionOptions;
 }
-export type SessionRequest = { kind: 'run'; id: number; feeds: Record<string, WireTensor> } | { kind: 'release' };
+export type SessionRequest =
+  | { kind: 'run'; id: number; feeds: Record<string, WireTensor> }
+  | { kind: 'adapt'; adapter: SessionAdapter }
+  | { kind: 'release' };
 export type SessionReply =
-  | { kind: 'ready'; inputNames: string[]; outputNames: string[] }
+  | { kind: 'ready'; inputNames: string[]; outputNames: string[]; signature?: Signature }
   | { kind: 'failed'; error: string }
   | { kind: 'result'; id: number; outputs: Record<string, WireTensor> }
   | { kind: 'error'; id: number; error: string }

@@ -8,8 +8,26 @@ import { ort } from './ort.js';
 export interface Session extends AsyncDisposable {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /** The graph's inputs and outputs with their element types and shapes, where the session knows them (a single graph). */
+  readonly signature?: Signature;
   run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A graph input or output: its name, element type (`float32`, `float16`, ...) and shape (a string names a dynamic axis). */
+export interface ValueInfo {
+  name: string;
+  type: string;
+  dims: (number | string)[];
+}
+
+export interface Signature {
+  inputs: ValueInfo[];
+  outputs: ValueInfo[];
+}
+
+function valueInfos(metadata: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] {
+  return metadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, dims: [...m.shape] } : { name: m.name, type: 'non-tensor', dims: [] }));
 }
 
 /** A plain ONNX Runtime session as a `Session`; it runs on the calling thread. */
@@ -17,6 +35,7 @@ export function inlineSession(session: ort.InferenceSession): Session {
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
+    signature: { inputs: valueInfos(session.inputMetadata), outputs: valueInfos(session.outputMetadata) },
     run: (feeds) => session.run(feeds),
     [Symbol.asyncDispose]: () => session.release(),
   };
@@ -37,4 +56,14 @@ export interface ModelParts {
   parts: readonly string[];
   lk?: readonly number[];
   lkPyramid?: LkPyramid;
+}
+
+/**
+ * Small graphs run before and after a model, in the same thread and on the
+ * same provider (adapted-session.ts): `before` turns the engine's feeds into
+ * the model's inputs, `after` its outputs into the engine's.
+ */
+export interface SessionAdapter {
+  before?: Uint8Array;
+  after?: Uint8Array;
 }

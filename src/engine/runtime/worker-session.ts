@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { ort } from './ort.js';
-import type { Session } from './session.js';
+import type { Session, SessionAdapter, Signature } from './session.js';
 import { fromWire, type SessionReply, type SessionRequest, type SessionStart, toWire } from './session-wire.js';
 
 /**
@@ -26,8 +26,7 @@ export class WorkerSession implements Session {
 
   private constructor(
     private readonly worker: Worker,
-    readonly inputNames: readonly string[],
-    readonly outputNames: readonly string[],
+    private names: { inputNames: readonly string[]; outputNames: readonly string[]; signature?: Signature },
   ) {
     worker.on('message', (reply: SessionReply) => {
       if (reply.kind !== 'result' && reply.kind !== 'error') return;
@@ -61,7 +60,41 @@ export class WorkerSession implements Session {
       await worker.terminate();
       throw new Error(reply.kind === 'failed' ? reply.error : `the inference thread answered ${reply.kind} while loading the model`);
     }
-    return new WorkerSession(worker, reply.inputNames, reply.outputNames);
+    return new WorkerSession(worker, reply);
+  }
+
+  get inputNames(): readonly string[] {
+    return this.names.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.names.outputNames;
+  }
+
+  /** The graph's signature as loaded (before any adapter). */
+  get signature(): Signature | undefined {
+    return this.names.signature;
+  }
+
+  /** Puts the adapter's graphs around the model (adapted-session.ts); call before the first run. Rejects with ONNX Runtime's message when it cannot. */
+  async adapt(adapter: SessionAdapter): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.worker.ref();
+    const reply = await new Promise<SessionReply>((resolve) => {
+      const done = (r: SessionReply) => {
+        this.worker.off('message', onReply);
+        this.worker.off('exit', onExit);
+        resolve(r);
+      };
+      const onReply = (r: SessionReply) => (r.kind === 'ready' || r.kind === 'failed') && done(r);
+      const onExit = (code: number) => done({ kind: 'failed', error: `the inference thread exited (code ${code}) while adapting the model` });
+      this.worker.on('message', onReply);
+      this.worker.on('exit', onExit);
+      this.worker.postMessage({ kind: 'adapt', adapter } satisfies SessionRequest);
+    });
+    if (this.pending.size === 0) this.worker.unref();
+    if (reply.kind === 'failed') throw new Error(reply.error);
+    if (reply.kind === 'ready') this.names = { ...this.names, inputNames: reply.inputNames, outputNames: reply.outputNames };
   }
 
   run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cropPlanes, type FlowField } from '../model/flow-field.js';
 import type { RgbImage } from '../model/interpolator.js';
 import { ort, sessionOptions } from '../runtime/ort.js';
+import type { ExecutionProvider } from '../runtime/provider.js';
 import type { Session } from '../runtime/session.js';
 import { WorkerSession } from '../runtime/worker-session.js';
 import type { SemanticFeatures } from './semantic-encoder.js';
@@ -28,7 +29,7 @@ export class FlowHead implements AsyncDisposable {
     readonly inputScale: number | undefined,
   ) {}
 
-  static async create(modelPath: string, options: { provider?: 'cpu' | 'cuda'; threads?: number } = {}): Promise<FlowHead> {
+  static async create(modelPath: string, options: { provider?: ExecutionProvider; threads?: number } = {}): Promise<FlowHead> {
     if (!existsSync(modelPath)) throw new Error(`flow-correction head not found: ${modelPath}`);
     const session = await WorkerSession.create(modelPath, sessionOptions(options.provider, options.threads));
     const missing = INPUTS.filter((name) => !session.inputNames.includes(name));

@@ -4,6 +4,7 @@ import { AV_PIX_FMT_GBRP, SWS_ACCURATE_RND, SWS_AREA, SWS_FULL_CHR_H_INT, type A
 import { errorMessage } from '../../base/errors.js';
 import { buildOnnxModel } from '../runtime/onnx-builder.js';
 import { ort, sessionOptions } from '../runtime/ort.js';
+import type { ExecutionProvider } from '../runtime/provider.js';
 import { copyRows, ScaleContext } from '../runtime/scale-context.js';
 import type { Session } from '../runtime/session.js';
 import { WorkerSession } from '../runtime/worker-session.js';
@@ -21,7 +22,7 @@ export interface SemanticFeatures {
 export interface SemanticEncoderOptions {
   /** An ONNX file: `pixel_values` → `last_hidden_state`, ours (`models/semantic.onnx`) or an official DINOv2 export. */
   modelPath: string;
-  provider?: 'cpu' | 'cuda';
+  provider?: ExecutionProvider;
   /** Intra-op threads (the pipeline gives the encoder one of two cores, the interpolator the other). */
   threads?: number;
   /** The square size whole frames are resized to; default: the model card's, else 224 (DINOv2 at patch 14: 16×16 patches). */

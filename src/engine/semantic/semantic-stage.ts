@@ -10,6 +10,7 @@ import type { FlowField } from '../model/flow-field.js';
 import type { FlowModel } from '../model/flow-model.js';
 import type { RgbImage } from '../model/interpolator.js';
 import { type InterpolatorChoice, resolveKind } from '../model/model-choice.js';
+import type { ExecutionProvider } from '../runtime/provider.js';
 
 /** The shipped flow-correction heads (trained by `train/flow_head.py`): one behind `quality`, one behind `fast` (each card names its model). */
 export const DEFAULT_FLOW_HEAD = repoPath('models', 'flow-head.onnx');
@@ -34,7 +35,7 @@ export interface SemanticChoice {
   flowCorrection?: boolean;
   /** The flow-correction head (default: the shipped one trained behind the interpolator's resolution). */
   flowHeadModel?: string;
-  provider?: 'cpu' | 'cuda';
+  provider?: ExecutionProvider;
 }
 
 /**

@@ -65,10 +65,10 @@ test('a model that needs multiples of 32 runs on an odd 45x17 picture once padde
   await assert.rejects(model.interpolate(image(45, 17, 1, 0), image(45, 17, 1, 1), 0.5));
 });
 
-test('a graph without img0/img1/timestep is refused with the reason', async (t) => {
+test('a graph without img0/img1/timestep and of no community layout is refused with the reason', async (t) => {
   const path = join(tempDir(t), 'wrong.onnx');
   writeFileSync(path, wrongContractModel());
-  await assert.rejects(loadModel(path), /missing input\(s\) img0, img1, timestep/);
+  await assert.rejects(loadModel(path), /does not follow a known interpolator contract: it has input\(s\) input \[1,5,h,w\]/);
 });
 
 test('a missing or corrupt model file gives a one-line error naming it', async (t) => {
