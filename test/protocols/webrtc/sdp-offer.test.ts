@@ -82,3 +82,25 @@ test('what cannot be used is refused with a reason', () => {
   const sessionLevel = OFFER.replaceAll('a=ice-ufrag:abcd\r\n', '').replace('t=0 0\r\n', 't=0 0\r\na=ice-ufrag:abcd\r\n');
   assert.equal(reasons(sessionLevel), 'ok');
 });
+
+test('an offer with more media sections than a publisher or viewer can use is refused before anything else is read', () => {
+  const video = OFFER.slice(OFFER.indexOf('m=video'));
+  const reason = (sdp: string) => {
+    const parsed = parseOffer(sdp);
+    return parsed.ok ? 'ok' : parsed.reason;
+  };
+  assert.match(reason(OFFER + video.replace('a=mid:1', 'a=mid:2')), /the offer has 3 media sections \(2 video\); this server uses at most one video and one audio section/);
+  const flood = OFFER + Array.from({ length: 900 }, (_, i) => `m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:${i + 2}\r\na=rtpmap:102 H264/90000\r\n`).join('');
+  assert.match(reason(flood), /902 media sections \(901 video\)/);
+  // One of each, what a browser sends with a camera and a microphone.
+  assert.equal(reason(OFFER), 'ok');
+});
+
+test('an offer without an ICE password is refused: werift would answer it with a session that is already closed', () => {
+  const parsed = parseOffer(OFFER.replaceAll('a=ice-pwd:0123456789abcdef012345\r\n', ''));
+  assert.ok(!parsed.ok);
+  assert.match(parsed.reason, /media section 0 has no ICE password \(a=ice-pwd\)/);
+  // At session level it counts for every section.
+  const sessionLevel = OFFER.replaceAll('a=ice-pwd:0123456789abcdef012345\r\n', '').replace('t=0 0\r\n', 't=0 0\r\na=ice-pwd:0123456789abcdef012345\r\n');
+  assert.ok(parseOffer(sessionLevel).ok);
+});
