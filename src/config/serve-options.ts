@@ -48,6 +48,8 @@ export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
   iceHosts?: string[];
   /** A WHIP publisher that sends no video for this long has vanished: its stream ends (default 5 s). */
   whipIdleTimeoutMs?: number;
+  /** A WHEP viewer not connected (ICE and DTLS) this long after its offer is closed, freeing its slot (default 15 s). */
+  whepConnectTimeoutMs?: number;
   /** Publish FFmpeg's testsrc2 (30 fps) on this key while the server runs, so there is always something to watch. */
   testPattern?: string;
   /** Output frames per input frame (default 2; 1 passes the input through, for measuring transport alone). */

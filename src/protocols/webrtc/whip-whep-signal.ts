@@ -93,6 +93,8 @@ export interface WhepAnswerOptions {
   name: string;
   /** ICE host candidates besides the machine's interfaces (see `PeerNetworkOptions`). */
   hostAddresses?: string[];
+  /** How long the viewer may take to connect before it is closed (see `WhepViewerOptions.connectTimeoutMs`). */
+  connectTimeoutMs?: number;
 }
 
 /**
@@ -110,6 +112,7 @@ export async function answerWhep(sdp: string, offer: WhepOffer, source: WhepSour
       onKeyframeRequest: keyframe,
       onReady: keyframe,
       ...(options.hostAddresses ? { hostAddresses: options.hostAddresses } : {}),
+      ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
     });
   } catch (error) {
     return { status: 400, error: `cannot answer the offer: ${errorMessage(error)}` };
