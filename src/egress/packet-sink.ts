@@ -33,6 +33,8 @@ const TS_AUDIO = new Set(['aac', 'mp3', 'mp2', 'ac3', 'eac3']);
 export class PacketSink implements AsyncDisposable {
   readonly audioMode: 'copy' | 'encode' | 'none';
   private closed = false;
+  /** The last write: each waits for the one before (see `open`). */
+  private tail: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly muxer: Muxer,
@@ -52,6 +54,10 @@ export class PacketSink implements AsyncDisposable {
         // encoded video when copied audio arrived before it, as it does live. Packets
         // come in near arrival order anyway; the muxer interleaves what it gets.
         useSyncQueue: false,
+        // Nor its background write worker: a write that failed there (a full disk) was thrown
+        // where nobody awaits it, and ended the process. Writes are serialized here instead,
+        // each one's error its caller's (audio and video come from different stages).
+        useAsyncWrite: false,
         ...(options.options ? { options: options.options } : {}),
       });
     } catch (err) {
@@ -66,23 +72,31 @@ export class PacketSink implements AsyncDisposable {
   }
 
   /** Muxes one encoded video packet; the packet stays the caller's. */
-  async writeVideo(packet: Packet): Promise<void> {
-    await this.muxer.writePacket(packet, this.videoIndex);
+  writeVideo(packet: Packet): Promise<void> {
+    return this.serialized(() => this.muxer.writePacket(packet, this.videoIndex));
   }
 
   /** Muxes one audio packet (copied or encoded); the packet stays the caller's. */
   async writeAudio(packet: Packet): Promise<void> {
-    if (this.audioIndex >= 0) await this.muxer.writePacket(packet, this.audioIndex);
+    if (this.audioIndex >= 0) await this.serialized(() => this.muxer.writePacket(packet, this.audioIndex));
   }
 
   /** Writes the trailer; flush the encoder into `writeVideo` first. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.tail;
     await this.muxer.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** Runs `write` after the writes before it; its error is its caller's alone. */
+  private serialized(write: () => Promise<void>): Promise<void> {
+    const run = this.tail.then(write);
+    this.tail = run.catch(() => {});
+    return run;
   }
 }
