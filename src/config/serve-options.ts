@@ -48,6 +48,12 @@ export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
   iceHosts?: string[];
   /** A WHIP publisher that sends no video for this long has vanished: its stream ends (default 5 s). */
   whipIdleTimeoutMs?: number;
+  /**
+   * A publish whose first video frame has not been decoded this long after it
+   * began (not counting the engine's loading) fails, and its publisher is
+   * dropped (default 15 s): a publisher sending no video held its slot for good.
+   */
+  startTimeoutMs?: number;
   /** A WHEP viewer not connected (ICE and DTLS) this long after its offer is closed, freeing its slot (default 15 s). */
   whepConnectTimeoutMs?: number;
   /** Publish FFmpeg's testsrc2 (30 fps) on this key while the server runs, so there is always something to watch. */
