@@ -54,6 +54,8 @@ export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
    * dropped (default 15 s): a publisher sending no video held its slot for good.
    */
   startTimeoutMs?: number;
+  /** An RTMP connection with no publish accepted this long after connecting is dropped (default 10 s). */
+  rtmpHandshakeTimeoutMs?: number;
   /** A WHEP viewer not connected (ICE and DTLS) this long after its offer is closed, freeing its slot (default 15 s). */
   whepConnectTimeoutMs?: number;
   /** Publish FFmpeg's testsrc2 (30 fps) on this key while the server runs, so there is always something to watch. */

@@ -87,6 +87,7 @@ export class Server implements StreamCatalog, AsyncDisposable {
       logger: this.logger,
       authorize: (key, secret, ip) => this.authorizeRtmp(key, secret, ip),
       isLive: (key) => this.registry.hasPublisher(key),
+      ...(options.rtmpHandshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.rtmpHandshakeTimeoutMs } : {}),
     });
     this.rtmp.on('publish', (publish) => this.startRtmp(publish));
     const admin = options.admin ?? {};
@@ -235,7 +236,7 @@ export class Server implements StreamCatalog, AsyncDisposable {
     this.registry.publisherJoined(publish.key);
     publish.on('end', () => this.registry.publisherLeft(publish.key));
     const ids = this.launcher.identity(publish.key);
-    this.launcher.start(publish.key, flvInput(publish.flv, { name: `stream '${publish.key}'`, ffmpegReaders: this.ffmpegReaders }), `RTMP from ${publish.remoteAddress}`, ids);
+    this.launcher.start(publish.key, flvInput(publish.flv, { name: `stream '${publish.key}'`, ffmpegReaders: this.ffmpegReaders, receivedBytes: () => publish.bytesReceived }), `RTMP from ${publish.remoteAddress}`, ids);
     publish.on('end', (reason) => ids.log.info(`stream '${publish.key}' publisher left: ${reason}`));
   }
 
