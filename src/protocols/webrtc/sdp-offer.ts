@@ -211,6 +211,48 @@ function tooManySections(lines: string[]): string | undefined {
   return `the offer has ${total} media sections (${over.map(([kind, count]) => `${count} ${clip(kind)}`).join(', ')}); this server uses at most one video and one audio section`;
 }
 
+/**
+ * The offer without the ICE candidates no check should go to: unspecified
+ * (0.0.0.0, ::), broadcast (255.255.255.255) and multicast addresses, and
+ * hostnames other than mDNS `.local` names (RFC 8828; werift resolves
+ * those over mDNS). werift sent ~10 STUN checks to each candidate, whatever
+ * its address, and resolved any hostname through DNS (issue #28): an offer
+ * could aim the server's packets and lookups anywhere. `dropped` lists the
+ * addresses left out, for the log.
+ */
+export function withoutUnusableCandidates(sdp: string): { sdp: string; dropped: string[] } {
+  const dropped: string[] = [];
+  const lines = sdp.split(/(?<=\n)/);
+  const kept = lines.filter((line) => {
+    // a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> …
+    const match = /^a=candidate:\S+ \d+ \S+ \d+ (\S+) \d+/.exec(line);
+    if (!match || candidateAddressUsable(match[1]!)) return true;
+    dropped.push(match[1]!);
+    return false;
+  });
+  return { sdp: dropped.length === 0 ? sdp : kept.join(''), dropped };
+}
+
+/** Whether ICE checks may go to `address` (an IP literal or a hostname). */
+export function candidateAddressUsable(address: string): boolean {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(address);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    if ([a, b, c, d].some((octet) => octet > 255)) return false;
+    if (a === 0) return false; // "this network", 0.0.0.0 among it
+    if (a >= 224 && a <= 239) return false; // multicast
+    if (a === 255 && b === 255 && c === 255 && d === 255) return false; // limited broadcast
+    return a < 240; // 240/4 is reserved
+  }
+  if (address.includes(':')) {
+    const lower = address.toLowerCase();
+    if (/^[0:]+$/.test(lower.replace(/^\[|\]$/g, ''))) return false; // ::
+    return !lower.startsWith('ff'); // multicast
+  }
+  // A hostname: only mDNS names, which browsers put in place of their local addresses.
+  return /^[a-z0-9-]+(\.[a-z0-9-]+)*\.local$/i.test(address);
+}
+
 function parseFmtp(text: string): Record<string, string> {
   const params: Record<string, string> = {};
   for (const part of text.split(';')) {
