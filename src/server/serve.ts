@@ -91,7 +91,12 @@ export class Server implements StreamCatalog, AsyncDisposable {
     });
     this.rtmp.on('publish', (publish) => this.startRtmp(publish));
     const admin = options.admin ?? {};
-    const http = { rateLimit: { perSecond: this.limits.requestsPerSecond, burst: this.limits.requestBurst }, maxBodyBytes: this.limits.maxBodyBytes, adminToken: admin.token };
+    const http = {
+      rateLimit: { perSecond: this.limits.requestsPerSecond, burst: this.limits.requestBurst },
+      maxBodyBytes: this.limits.maxBodyBytes,
+      adminToken: admin.token,
+      trustedProxies: options.trustedProxies,
+    };
     this.http = new HttpServer(this, this.logger, {}, { ...http, surface: admin.port === undefined ? 'all' : 'public' });
     if (admin.port !== undefined) this.adminHttp = new HttpServer(this, this.logger, {}, { ...http, surface: 'admin' });
   }

@@ -126,6 +126,24 @@ test('limits: request body size (413) and request rate per client IP (429 with R
   assert.equal((await fetch(`${http}/readyz`)).status, 200);
 });
 
+test('limits: behind a trusted proxy the rate limit counts each client X-Forwarded-For names; from anyone else the header is ignored', async (t) => {
+  const limits = { requestsPerSecond: 0.5, requestBurst: 2 };
+  const statuses = async (http: string, clients: string[]) => {
+    const out: number[] = [];
+    for (const client of clients) {
+      const res = await fetch(`${http}/api/streams`, { headers: { 'X-Forwarded-For': `198.51.100.99, ${client}` } });
+      out.push(res.status);
+      await res.arrayBuffer();
+    }
+    return out;
+  };
+  const behindProxy = await startServer(t, { limits, trustedProxies: ['127.0.0.1'] });
+  assert.deepEqual(await statuses(behindProxy.http, ['203.0.113.1', '203.0.113.1', '203.0.113.1', '203.0.113.2', '203.0.113.2']), [200, 200, 429, 200, 200]);
+  // Not trusted: one client, however it labels its requests.
+  const direct = await startServer(t, { limits });
+  assert.deepEqual(await statuses(direct.http, ['203.0.113.1', '203.0.113.2', '203.0.113.3']), [200, 200, 429]);
+});
+
 test('admin API behind its own token: /api/streams, /metrics and the WebSocket feed are 401 without it', async (t) => {
   const { http, log } = await startServer(t, { admin: { token: 'adm1n-t0ken' } });
   for (const path of ['/api/streams', '/metrics']) {
