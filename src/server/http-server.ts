@@ -10,6 +10,7 @@ import { StatsFeed, type StatsFeedOptions } from './stats-feed.js';
 import { listen } from '../base/listen.js';
 import { RateLimiter, type RateLimit } from './rate-limiter.js';
 import { clientAddress, proxySet } from './client-address.js';
+import { hlsToken, readHlsFile } from './hls-files.js';
 import { bearerToken, sameSecret } from './secrets.js';
 import { CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus.js';
 import type { Readiness } from './readiness.js';
@@ -18,6 +19,8 @@ import type { Readiness } from './readiness.js';
 export interface StreamCatalog {
   /** The directory holding `key`'s HLS files, or undefined for an unknown key. */
   hlsDir(key: string): string | undefined;
+  /** Whether `token` (the view token a request for HLS carries, if any) may watch `key`; all may when absent. */
+  mayWatch?(key: string, token: string | undefined): boolean;
   /** JSON-ready stats of every stream. */
   streams(): unknown[];
   /** The Prometheus text for `/metrics`. */
@@ -307,10 +310,14 @@ export class HttpServer implements AsyncDisposable {
           send(res, 404, 'application/json', JSON.stringify({ error: 'no such stream' }), head);
           return;
         }
-        let body: Buffer;
-        try {
-          body = await readFile(join(dir, found.file));
-        } catch {
+        const { token, inQuery } = hlsToken(req.url, req.headers.authorization);
+        if (this.catalog.mayWatch && !this.catalog.mayWatch(found.key, token)) {
+          res.setHeader('WWW-Authenticate', 'Bearer');
+          send(res, 401, 'application/json', JSON.stringify({ error: "this stream's HLS needs its view token: Authorization: Bearer <token>, or ?token=<token> on the playlist URL" }), head);
+          return;
+        }
+        const body = await readHlsFile(dir, found.file, inQuery ? token : undefined);
+        if (body === undefined) {
           // Not written yet, or a segment already rotated out of the playlist.
           send(res, 404, 'application/json', JSON.stringify({ error: 'no such file' }), head);
           return;

@@ -206,6 +206,11 @@ export class Server implements StreamCatalog, AsyncDisposable {
     return this.registry.get(key)?.dir;
   }
 
+  /** HLS is kept to viewers with the key's view token, as WHEP is. */
+  mayWatch(key: string, token: string | undefined): boolean {
+    return this.policy.endView(key, token).ok;
+  }
+
   streams(): LiveStreamStats[] {
     return this.registry.list().map((stream) => stream.stats());
   }
