@@ -2,6 +2,7 @@ import { Encoder, Muxer } from 'node-av/api';
 import { avGetCodecName, type Packet, type Stream } from 'node-av/lib';
 import { describeFfmpegError } from '../base/ffmpeg-log.js';
 import { OutputError } from '../base/errors.js';
+import { SerialWrites } from './serial-writes.js';
 
 export interface PacketSinkOptions {
   /** Where FFmpeg writes (a file, or the HLS playlist) and in which format (`hls`, `mpegts`). */
@@ -33,8 +34,7 @@ const TS_AUDIO = new Set(['aac', 'mp3', 'mp2', 'ac3', 'eac3']);
 export class PacketSink implements AsyncDisposable {
   readonly audioMode: 'copy' | 'encode' | 'none';
   private closed = false;
-  /** The last write: each waits for the one before (see `open`). */
-  private tail: Promise<void> = Promise.resolve();
+  private readonly writes = new SerialWrites();
 
   private constructor(
     private readonly muxer: Muxer,
@@ -54,9 +54,7 @@ export class PacketSink implements AsyncDisposable {
         // encoded video when copied audio arrived before it, as it does live. Packets
         // come in near arrival order anyway; the muxer interleaves what it gets.
         useSyncQueue: false,
-        // Nor its background write worker: a write that failed there (a full disk) was thrown
-        // where nobody awaits it, and ended the process. Writes are serialized here instead,
-        // each one's error its caller's (audio and video come from different stages).
+        // Nor its background write worker: see SerialWrites.
         useAsyncWrite: false,
         ...(options.options ? { options: options.options } : {}),
       });
@@ -73,30 +71,26 @@ export class PacketSink implements AsyncDisposable {
 
   /** Muxes one encoded video packet; the packet stays the caller's. */
   writeVideo(packet: Packet): Promise<void> {
-    return this.serialized(() => this.muxer.writePacket(packet, this.videoIndex));
+    return this.writes.write(packet, (own) => this.muxer.writePacket(own, this.videoIndex));
   }
 
   /** Muxes one audio packet (copied or encoded); the packet stays the caller's. */
   async writeAudio(packet: Packet): Promise<void> {
-    if (this.audioIndex >= 0) await this.serialized(() => this.muxer.writePacket(packet, this.audioIndex));
+    if (this.audioIndex >= 0) await this.writes.write(packet, (own) => this.muxer.writePacket(own, this.audioIndex));
   }
 
   /** Writes the trailer; flush the encoder into `writeVideo` first. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.tail;
-    await this.muxer.close();
+    try {
+      await this.writes.drained();
+    } finally {
+      await this.muxer.close();
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  /** Runs `write` after the writes before it; its error is its caller's alone. */
-  private serialized(write: () => Promise<void>): Promise<void> {
-    const run = this.tail.then(write);
-    this.tail = run.catch(() => {});
-    return run;
   }
 }

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from '../helpers.js';
-import { startServer, until } from '../live-helpers.js';
+import { runCli, tempDir } from '../helpers.js';
+import { BIRDS, startServer, until } from '../live-helpers.js';
 import { assertHlsWhole, assertKeepsRate, fillDisk, steadyStream, tinyDisk } from './reliability-helpers.js';
 
 /** A disk that fills up under a live stream (issue #28, case 2), on a real tmpfs of 1 MiB. */
@@ -47,4 +47,13 @@ test('an HLS directory whose disk fills up fails the stream with the reason, ins
   assert.match(ended.error ?? '', /HLS.*No space left on device/);
   assert.ok(log.lines.some((line) => line.startsWith('warn:') && line.includes('No space left on device')), log.lines.join('\n'));
   assert.equal((await fetch(`${http}/healthz`)).status, 200);
+});
+
+test('frc convert onto a disk that fills up stops with one line naming the cause, not a crash', async (t) => {
+  const disk = tinyDisk(t, 200 * 1024);
+  if ('skip' in disk) return t.skip(disk.skip);
+  const run = await runCli(['convert', BIRDS, join(disk.dir, 'out.mp4'), '--interp', 'blend'], 120_000);
+  t.diagnostic(`exit ${run.code}: ${run.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
+  assert.equal(run.code, 1);
+  assert.equal(run.stderr.trim(), 'frc: error: Failed to write packet: No space left on device');
 });
