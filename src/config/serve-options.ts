@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { ExecutionProvider } from '../engine/runtime/provider.js';
 import { type InterpolatorChoice, resolveModelPath } from '../engine/model/model-choice.js';
 import type { SemanticChoice } from '../engine/semantic/semantic-stage.js';
@@ -49,6 +50,21 @@ export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
   iceHosts?: string[];
   /** A WHIP publisher that sends no video for this long has vanished: its stream ends (default 5 s). */
   whipIdleTimeoutMs?: number;
+  /**
+   * A publish whose first video frame has not been decoded this long after it
+   * began (not counting the engine's loading) fails, and its publisher is
+   * dropped (default 15 s): a publisher sending no video held its slot for good.
+   */
+  startTimeoutMs?: number;
+  /**
+   * Reverse proxies (IP addresses) whose `X-Forwarded-For` names the client,
+   * for the rate limit and the auth hook's `ip`; from any other peer the header is ignored.
+   */
+  trustedProxies?: string[];
+  /** An RTMP connection with no publish accepted this long after connecting is dropped (default 10 s). */
+  rtmpHandshakeTimeoutMs?: number;
+  /** A WHEP viewer not connected (ICE and DTLS) this long after its offer is closed, freeing its slot (default 15 s). */
+  whepConnectTimeoutMs?: number;
   /** Publish FFmpeg's testsrc2 (30 fps) on this key while the server runs, so there is always something to watch. */
   testPattern?: string;
   /** Output frames per input frame (default 2; 1 passes the input through, for measuring transport alone). */
@@ -139,6 +155,14 @@ export function recordsAny(options: ServeOptions): boolean {
   return options.record === true || Object.values(options.streams ?? {}).some((s) => s.record);
 }
 
+/** `trustedProxies` as addresses; anything else is a config error (a name would never match a peer). */
+function proxyAddresses(list: string): string[] {
+  const addresses = list.split(',').map((address) => address.trim()).filter(Boolean);
+  const wrong = addresses.filter((address) => isIP(address) === 0);
+  if (wrong.length > 0) throw new ConfigError(`trustedProxies must be IP addresses, got "${wrong.join('", "')}"`);
+  return addresses;
+}
+
 /**
  * The live server's options from a loaded config (the one place config
  * names meet the server's), with `provider` the one `chooseProvider` picked
@@ -177,6 +201,7 @@ export function serveOptionsFrom(config: Config, provider: ExecutionProvider = '
     record: config.record,
     recordDir: config.recordDir,
     publicUrl: config.publicUrl,
+    ...(config.trustedProxies !== undefined ? { trustedProxies: proxyAddresses(config.trustedProxies) } : {}),
     testPattern: config.testPattern ? 'test' : undefined,
     endedRetentionMs: config.endedRetentionSeconds * 1000,
     drainSeconds: config.drainSeconds,

@@ -11,6 +11,7 @@ import {
 } from 'node-av/constants';
 import { describeFfmpegError } from '../base/ffmpeg-log.js';
 import { OutputError } from '../base/errors.js';
+import { SerialWrites } from './serial-writes.js';
 
 interface ContainerRule {
   video: FFVideoEncoder;
@@ -53,6 +54,7 @@ export class FileSink implements AsyncDisposable {
   /** `copy` or the encoder re-encoding the audio; `none` without audio. */
   readonly audioMode: 'copy' | 'encode' | 'none';
   private closed = false;
+  private readonly writes = new SerialWrites();
 
   private constructor(
     private readonly muxer: Muxer,
@@ -71,7 +73,8 @@ export class FileSink implements AsyncDisposable {
     }
     let muxer: Muxer;
     try {
-      muxer = await Muxer.open(options.path);
+      // Without node-av's background write worker: see SerialWrites.
+      muxer = await Muxer.open(options.path, { useAsyncWrite: false });
     } catch (err) {
       throw new OutputError(`cannot write ${options.path}: ${await describeFfmpegError(err)}`);
     }
@@ -100,15 +103,18 @@ export class FileSink implements AsyncDisposable {
   /** Encodes one output frame; the frame stays the caller's. */
   async writeVideo(frame: Frame): Promise<void> {
     for (const packet of await this.encoder.encodeAll(frame)) {
-      await this.muxer.writePacket(packet, this.videoIndex);
-      packet.free();
+      try {
+        await this.write(packet, this.videoIndex);
+      } finally {
+        packet.free();
+      }
     }
   }
 
   async writeAudio(packet: Packet): Promise<void> {
     if (this.audioIndex < 0) return;
     if (!this.audioTranscode) {
-      await this.muxer.writePacket(packet, this.audioIndex);
+      await this.write(packet, this.audioIndex);
       return;
     }
     for (const frame of await this.audioTranscode.decoder.decodeAll(packet)) {
@@ -121,12 +127,14 @@ export class FileSink implements AsyncDisposable {
     if (this.closed) return;
     this.closed = true;
     try {
-      for (const packet of await this.encoder.encodeAll(null)) await this.muxer.writePacket(packet, this.videoIndex);
+      for (const packet of await this.encoder.encodeAll(null)) await this.write(packet, this.videoIndex);
       if (this.audioTranscode) {
         for (const frame of await this.audioTranscode.decoder.decodeAll(null)) await this.encodeAudio(frame);
-        for (const packet of await this.audioTranscode.encoder.encodeAll(null)) await this.muxer.writePacket(packet, this.audioIndex);
+        for (const packet of await this.audioTranscode.encoder.encodeAll(null)) await this.write(packet, this.audioIndex);
       }
+      await this.writes.drained();
     } finally {
+      await this.writes.settled();
       await this.muxer.close();
       this.encoder.close();
       this.audioTranscode?.decoder.close();
@@ -140,9 +148,17 @@ export class FileSink implements AsyncDisposable {
 
   private async encodeAudio(frame: Frame): Promise<void> {
     for (const packet of await this.audioTranscode!.encoder.encodeAll(frame)) {
-      await this.muxer.writePacket(packet, this.audioIndex);
-      packet.free();
+      try {
+        await this.write(packet, this.audioIndex);
+      } finally {
+        packet.free();
+      }
     }
     frame.free();
+  }
+
+  /** Muxes one packet after the writes before it (the packet stays the caller's). */
+  private write(packet: Packet, index: number): Promise<void> {
+    return this.writes.write(packet, (own) => this.muxer.writePacket(own, index));
   }
 }

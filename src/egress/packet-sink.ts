@@ -2,6 +2,7 @@ import { Encoder, Muxer } from 'node-av/api';
 import { avGetCodecName, type Packet, type Stream } from 'node-av/lib';
 import { describeFfmpegError } from '../base/ffmpeg-log.js';
 import { OutputError } from '../base/errors.js';
+import { SerialWrites } from './serial-writes.js';
 
 export interface PacketSinkOptions {
   /** Where FFmpeg writes (a file, or the HLS playlist) and in which format (`hls`, `mpegts`). */
@@ -33,6 +34,7 @@ const TS_AUDIO = new Set(['aac', 'mp3', 'mp2', 'ac3', 'eac3']);
 export class PacketSink implements AsyncDisposable {
   readonly audioMode: 'copy' | 'encode' | 'none';
   private closed = false;
+  private readonly writes = new SerialWrites();
 
   private constructor(
     private readonly muxer: Muxer,
@@ -52,6 +54,8 @@ export class PacketSink implements AsyncDisposable {
         // encoded video when copied audio arrived before it, as it does live. Packets
         // come in near arrival order anyway; the muxer interleaves what it gets.
         useSyncQueue: false,
+        // Nor its background write worker: see SerialWrites.
+        useAsyncWrite: false,
         ...(options.options ? { options: options.options } : {}),
       });
     } catch (err) {
@@ -66,20 +70,24 @@ export class PacketSink implements AsyncDisposable {
   }
 
   /** Muxes one encoded video packet; the packet stays the caller's. */
-  async writeVideo(packet: Packet): Promise<void> {
-    await this.muxer.writePacket(packet, this.videoIndex);
+  writeVideo(packet: Packet): Promise<void> {
+    return this.writes.write(packet, (own) => this.muxer.writePacket(own, this.videoIndex));
   }
 
   /** Muxes one audio packet (copied or encoded); the packet stays the caller's. */
   async writeAudio(packet: Packet): Promise<void> {
-    if (this.audioIndex >= 0) await this.muxer.writePacket(packet, this.audioIndex);
+    if (this.audioIndex >= 0) await this.writes.write(packet, (own) => this.muxer.writePacket(own, this.audioIndex));
   }
 
   /** Writes the trailer; flush the encoder into `writeVideo` first. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.muxer.close();
+    try {
+      await this.writes.drained();
+    } finally {
+      await this.muxer.close();
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

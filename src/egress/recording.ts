@@ -62,6 +62,8 @@ export class Recording {
     try {
       await work();
     } catch (error) {
+      // Audio and video writes can fail together: the first failure is the one reported.
+      if (this.current.state === 'failed') return;
       const reason = errorMessage(error);
       this.current = { ...this.current, state: 'failed', error: reason };
       // The file is already broken: its trailer failing too changes nothing, and the reason above is the one to report.

@@ -40,7 +40,7 @@ export interface LiveSource extends AsyncDisposable {
   readonly audio: Stream | undefined;
   /** Video the decoder rejected; a live stream keeps going past it. */
   readonly decodeErrors: number;
-  /** Media bytes (video and audio payloads) received from the publisher so far, for its bitrate limit. */
+  /** Bytes received from the publisher so far (RTMP: every byte after the publish was accepted; WHIP: media payloads), for its bitrate limit. */
   readonly mediaBytes: number;
   /** Ends when the publisher leaves or `close()` is called. */
   read(): AsyncGenerator<LiveItem>;

@@ -3,8 +3,7 @@ import { avGetCodecName, type Frame, type Packet, Rational, type Stream } from '
 import { AV_PICTURE_TYPE_I, FF_ENCODER_LIBX264 } from 'node-av/constants';
 import { describeFfmpegError } from '../base/ffmpeg-log.js';
 import { OutputError } from '../base/errors.js';
-import { openHlsSink } from '../protocols/hls/hls-sink.js';
-import type { PacketSink } from '../egress/packet-sink.js';
+import { HlsSink } from '../protocols/hls/hls-sink.js';
 import { Recording, type RecordingState } from '../egress/recording.js';
 import type { PushState, RtmpPush } from '../protocols/rtmp/rtmp-push.js';
 import { parameterSets } from '../base/h264.js';
@@ -128,7 +127,7 @@ export class LiveEgress implements AsyncDisposable {
 
   private constructor(
     private readonly encoder: Encoder,
-    private readonly hls: PacketSink,
+    private readonly hls: HlsSink,
     private readonly recording: Recording | undefined,
     private readonly push: RtmpPush | undefined,
     private readonly rtp: VideoFanout | undefined,
@@ -167,7 +166,7 @@ export class LiveEgress implements AsyncDisposable {
       await options.push?.close();
       throw new OutputError(`cannot start the H.264 encoder: ${await describeFfmpegError(err)}`);
     }
-    let hls: PacketSink | undefined;
+    let hls: HlsSink | undefined;
     let recording: Recording | undefined;
     let toAac: AudioTranscoder | undefined;
     try {
@@ -176,7 +175,7 @@ export class LiveEgress implements AsyncDisposable {
       const audio = toAac?.encoder ?? options.audio;
       // Every output registers the encoders before their first frame: each muxer
       // takes the stream's parameters (and FLV its global header) from them.
-      hls = await openHlsSink({ dir: options.dir, video: encoder, audio, segmentSeconds });
+      hls = await HlsSink.open({ dir: options.dir, video: encoder, audio, segmentSeconds });
       if (options.record !== undefined) recording = await Recording.open({ file: options.record, video: encoder, audio, onFailed: options.onRecordingFailed });
       await options.push?.attach({ video: encoder, audio, graceMs: options.pushGraceMs });
     } catch (err) {

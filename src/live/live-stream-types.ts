@@ -120,6 +120,13 @@ export interface LiveStreamOptions extends InterpolatorChoice, SemanticChoice, L
   push?: string;
   /** Record the output into this MPEG-TS file (kept after the stream; see `Recording`). */
   record?: string;
+  /**
+   * How long the publisher may take to deliver its first video frame (ms,
+   * default 15 s), counted while the stream waits on it: opening the input
+   * (its codec headers), then, once the engine has loaded, the first frame
+   * decoded. Past it the stream fails and the publisher is dropped.
+   */
+  startTimeoutMs?: number;
   /** Decoded frames held ahead of the engine before the oldest is dropped (default 8). */
   bufferFrames?: number;
   /** Where the stream logs (the server gives each stream a child logger carrying its key and id). */

@@ -27,6 +27,8 @@ const quietLogger: Logger = { info: () => {}, warn: () => {} };
  */
 export const LIVE_BUDGET_INTERVALS = 1.5;
 
+const DEFAULT_START_TIMEOUT_MS = 15_000;
+
 /**
  * One published stream, live: the publisher's video in, upconverted out to
  * HLS (and, with `push`, the same encoded output to another RTMP server; a
@@ -73,6 +75,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
   private parameterSets: Buffer[] = [];
   private stopping = false;
   private closed = false;
+  /** Runs while the stream waits for the publisher's first video (see `startTimeoutMs`). */
+  private startTimer?: NodeJS.Timeout;
+  /** Why the stream gave up on its publisher before any video, when it did. */
+  private startFailure?: string;
 
   constructor(private readonly options: LiveStreamOptions) {
     super();
@@ -226,7 +232,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
     try {
       // The push connects while the input is probed, so it is usually ready before the first frame.
       if (options.push) this.push = RtmpPush.connect({ url: options.push, name: `stream '${this.key}'`, logger: this.logger });
+      this.awaitFirstVideo(true);
       const source = (this.source = await options.input.open());
+      // Loading the engine is the server's time, not the publisher's.
+      this.awaitFirstVideo(false);
       const admission = new LiveAdmission(source, options, this.now);
       const pipeline = (this.pipeline = await FramePipeline.create(this.pipelineOptions(source, admission)));
       const factor = options.factor ?? 2;
@@ -244,21 +253,24 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
         rtp: this.fanout,
         rtpAudio: this.audioFanout,
       }));
+      this.awaitFirstVideo(true);
       await pipeline.run(admission.items(source, (item) => this.relayOriginal(item, source)), egress);
+      if (this.startFailure !== undefined) throw new Error(this.startFailure);
       await egress.close();
       this.setState('ended');
     } catch (err) {
-      if (this.stopping && this.currentState === 'starting') {
+      if (this.stopping && this.currentState === 'starting' && this.startFailure === undefined) {
         // Stopped (or the publisher left) before anything was produced: nothing failed.
         this.setState('ended');
       } else {
-        this.error = errorMessage(err);
+        this.error = this.startFailure ?? errorMessage(err);
         this.logger.warn(`stream '${this.key}' failed: ${this.error}`);
         this.setState('failed');
       }
       // The stream has already failed with its reason; an egress that also fails to close adds nothing.
       await this.egress?.close().catch(() => {});
     } finally {
+      this.awaitFirstVideo(false);
       this.options.input.abort();
       // Teardown of a finished stream: its state says how it ended, and nobody waits for more.
       await Promise.resolve(this.source?.[Symbol.asyncDispose]()).catch(() => {});
@@ -291,13 +303,36 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
         : {}),
       now: this.now,
       admit: (frame) => admission.admit(frame),
-      onDecoded: (timing) => this.inputRate.tick(timing.decoded!),
+      onDecoded: (timing) => {
+        this.inputRate.tick(timing.decoded!);
+        if (this.startTimer) this.awaitFirstVideo(false);
+      },
       onSent: ({ kind, timing }) => {
         this.timings.record({ original: kind === 'original', synthesized: kind === 'interpolated' || kind === 'fallback', timing });
         this.outputRate.tick(this.now());
         this.setState('live');
       },
     };
+  }
+
+  /**
+   * Starts (`true`) or stops the start-up timer: past `startTimeoutMs` with
+   * no video frame, the publisher is dropped and the stream fails. A
+   * publisher that sent only acknowledgements, or only audio, held its
+   * stream slot for good before (issue #28).
+   */
+  private awaitFirstVideo(waiting: boolean): void {
+    clearTimeout(this.startTimer);
+    this.startTimer = undefined;
+    if (!waiting) return;
+    const ms = this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    this.startTimer = setTimeout(() => {
+      if (this.currentState !== 'starting' || this.stopping) return;
+      this.startFailure = `no video from the publisher within ${ms / 1000} s of publishing: dropped`;
+      this.source?.close();
+      this.options.input.abort();
+    }, ms);
+    this.startTimer.unref();
   }
 
   /** The publisher's frame, as it came, to the viewers of the original. */

@@ -9,6 +9,8 @@ import { route } from './routes.js';
 import { StatsFeed, type StatsFeedOptions } from './stats-feed.js';
 import { listen } from '../base/listen.js';
 import { RateLimiter, type RateLimit } from './rate-limiter.js';
+import { clientAddress, proxySet } from './client-address.js';
+import { hlsToken, readHlsFile } from './hls-files.js';
 import { bearerToken, sameSecret } from './secrets.js';
 import { CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus.js';
 import type { Readiness } from './readiness.js';
@@ -17,6 +19,8 @@ import type { Readiness } from './readiness.js';
 export interface StreamCatalog {
   /** The directory holding `key`'s HLS files, or undefined for an unknown key. */
   hlsDir(key: string): string | undefined;
+  /** Whether `token` (the view token a request for HLS carries, if any) may watch `key`; all may when absent. */
+  mayWatch?(key: string, token: string | undefined): boolean;
   /** JSON-ready stats of every stream. */
   streams(): unknown[];
   /** The Prometheus text for `/metrics`. */
@@ -68,6 +72,8 @@ export interface HttpServerOptions {
   maxBodyBytes?: number;
   /** Requests per client IP; beyond it 429 with Retry-After (health checks are exempt). */
   rateLimit?: RateLimit;
+  /** Proxies whose `X-Forwarded-For` names the client (see `clientAddress`). */
+  trustedProxies?: readonly string[];
 }
 
 const ADMIN_ROUTES = new Set(['streams', 'metrics', 'ws']);
@@ -110,6 +116,7 @@ export class HttpServer implements AsyncDisposable {
   private readonly sockets = new Set<Socket>();
   private readonly feed: StatsFeed;
   private readonly limiter?: RateLimiter;
+  private readonly trustedProxies: ReadonlySet<string>;
 
   constructor(
     private readonly catalog: StreamCatalog,
@@ -118,6 +125,7 @@ export class HttpServer implements AsyncDisposable {
     private readonly options: HttpServerOptions = {},
   ) {
     this.limiter = options.rateLimit ? new RateLimiter(options.rateLimit) : undefined;
+    this.trustedProxies = proxySet(options.trustedProxies);
     this.feed = new StatsFeed(() => catalog.streams(), logger, feedOptions);
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
@@ -173,6 +181,11 @@ export class HttpServer implements AsyncDisposable {
     rawRefusal(socket, 404, 'no such WebSocket endpoint; try /api/ws');
   }
 
+  /** The request's client address: the socket's peer, or the client a trusted proxy names. */
+  private client(req: IncomingMessage): string {
+    return clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.trustedProxies);
+  }
+
   /**
    * What every request passes before it is routed: the per-IP rate limit,
    * whether this listener serves the route at all, and the admin token. The
@@ -182,7 +195,7 @@ export class HttpServer implements AsyncDisposable {
     const surface = this.options.surface ?? 'all';
     const admin = ADMIN_ROUTES.has(kind);
     if (this.limiter && !HEALTH_ROUTES.has(kind)) {
-      const verdict = this.limiter.take(req.socket.remoteAddress ?? 'unknown', performance.now());
+      const verdict = this.limiter.take(this.client(req), performance.now());
       if (!verdict.ok) return { status: 429, error: 'too many requests from this address', headers: { 'Retry-After': String(verdict.retryAfterSeconds) } };
     }
     if ((surface === 'public' && admin) || (surface === 'admin' && !admin && !HEALTH_ROUTES.has(kind))) {
@@ -219,7 +232,7 @@ export class HttpServer implements AsyncDisposable {
       res.on('finish', () => req.destroy());
       return;
     }
-    const result = (await this.catalog.offer?.({ protocol, key, sdp, authorization: req.headers.authorization, remoteAddress: req.socket.remoteAddress, ...(variant ? { variant } : {}) })) ?? { status: 404, error: 'WebRTC is not available on this server' };
+    const result = (await this.catalog.offer?.({ protocol, key, sdp, authorization: req.headers.authorization, remoteAddress: this.client(req), ...(variant ? { variant } : {}) })) ?? { status: 404, error: 'WebRTC is not available on this server' };
     sendSignalResult(res, result);
   }
 
@@ -297,10 +310,14 @@ export class HttpServer implements AsyncDisposable {
           send(res, 404, 'application/json', JSON.stringify({ error: 'no such stream' }), head);
           return;
         }
-        let body: Buffer;
-        try {
-          body = await readFile(join(dir, found.file));
-        } catch {
+        const { token, inQuery } = hlsToken(req.url, req.headers.authorization);
+        if (this.catalog.mayWatch && !this.catalog.mayWatch(found.key, token)) {
+          res.setHeader('WWW-Authenticate', 'Bearer');
+          send(res, 401, 'application/json', JSON.stringify({ error: "this stream's HLS needs its view token: Authorization: Bearer <token>, or ?token=<token> on the playlist URL" }), head);
+          return;
+        }
+        const body = await readHlsFile(dir, found.file, inQuery ? token : undefined);
+        if (body === undefined) {
           // Not written yet, or a segment already rotated out of the playlist.
           send(res, 404, 'application/json', JSON.stringify({ error: 'no such file' }), head);
           return;

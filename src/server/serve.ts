@@ -87,10 +87,16 @@ export class Server implements StreamCatalog, AsyncDisposable {
       logger: this.logger,
       authorize: (key, secret, ip) => this.authorizeRtmp(key, secret, ip),
       isLive: (key) => this.registry.hasPublisher(key),
+      ...(options.rtmpHandshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.rtmpHandshakeTimeoutMs } : {}),
     });
     this.rtmp.on('publish', (publish) => this.startRtmp(publish));
     const admin = options.admin ?? {};
-    const http = { rateLimit: { perSecond: this.limits.requestsPerSecond, burst: this.limits.requestBurst }, maxBodyBytes: this.limits.maxBodyBytes, adminToken: admin.token };
+    const http = {
+      rateLimit: { perSecond: this.limits.requestsPerSecond, burst: this.limits.requestBurst },
+      maxBodyBytes: this.limits.maxBodyBytes,
+      adminToken: admin.token,
+      trustedProxies: options.trustedProxies,
+    };
     this.http = new HttpServer(this, this.logger, {}, { ...http, surface: admin.port === undefined ? 'all' : 'public' });
     if (admin.port !== undefined) this.adminHttp = new HttpServer(this, this.logger, {}, { ...http, surface: 'admin' });
   }
@@ -200,6 +206,11 @@ export class Server implements StreamCatalog, AsyncDisposable {
     return this.registry.get(key)?.dir;
   }
 
+  /** HLS is kept to viewers with the key's view token, as WHEP is. */
+  mayWatch(key: string, token: string | undefined): boolean {
+    return this.policy.endView(key, token).ok;
+  }
+
   streams(): LiveStreamStats[] {
     return this.registry.list().map((stream) => stream.stats());
   }
@@ -235,7 +246,7 @@ export class Server implements StreamCatalog, AsyncDisposable {
     this.registry.publisherJoined(publish.key);
     publish.on('end', () => this.registry.publisherLeft(publish.key));
     const ids = this.launcher.identity(publish.key);
-    this.launcher.start(publish.key, flvInput(publish.flv, { name: `stream '${publish.key}'`, ffmpegReaders: this.ffmpegReaders }), `RTMP from ${publish.remoteAddress}`, ids);
+    this.launcher.start(publish.key, flvInput(publish.flv, { name: `stream '${publish.key}'`, ffmpegReaders: this.ffmpegReaders, receivedBytes: () => publish.bytesReceived }), `RTMP from ${publish.remoteAddress}`, ids);
     publish.on('end', (reason) => ids.log.info(`stream '${publish.key}' publisher left: ${reason}`));
   }
 

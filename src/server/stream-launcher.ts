@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../base/errors.js';
 import { childLogger, type Logger } from '../base/logger.js';
 import type { LiveInput } from '../ingest/live-source.js';
 import { LiveStream } from '../live/live-stream.js';
 import { recordsAny, type ServeOptions, type ServerLimits, streamSettingsFor } from '../config/serve-options.js';
+import { makeHlsRoot, removeStaleHlsRoots } from './hls-root.js';
 import { pushUrl, recordingName } from './stream-naming.js';
 import type { StreamRegistry } from './stream-registry.js';
 import type { WhepViewer } from '../protocols/webrtc/whep-viewer.js';
@@ -22,8 +22,9 @@ export interface StreamIdentity {
  * key's settings, a directory of its own under the HLS root, its push URL
  * and recording name, and a logger that names it.
  *
- * It owns the HLS root: made by `open()`, deleted by `close()` unless the
- * operator chose it (`hlsRoot`). Each stream deletes its own directory;
+ * It owns the HLS root: made by `open()` (which first deletes the roots of
+ * servers killed before they could; see `hls-root.ts`), deleted by
+ * `close()` unless the operator chose it (`hlsRoot`). Each stream deletes its own directory;
  * the registry owns the streams.
  */
 export class StreamLauncher implements AsyncDisposable {
@@ -48,7 +49,8 @@ export class StreamLauncher implements AsyncDisposable {
         throw new Error(`recordDir ${dir}: ${(error as NodeJS.ErrnoException).code === 'EACCES' ? 'not writable' : errorMessage(error)}`);
       }
     }
-    this.root = this.options.hlsRoot ?? mkdtempSync(join(tmpdir(), 'frc-live-'));
+    if (this.options.hlsRoot === undefined) removeStaleHlsRoots(this.logger);
+    this.root = this.options.hlsRoot ?? makeHlsRoot();
   }
 
   /** Whether streams can start: open, and not stopped. */

@@ -19,7 +19,7 @@ export interface WhipWhepHandlerParts {
   state: () => ServerState;
   /** The external auth hook's verdict (everyone is allowed when there is none). */
   askHook: (query: AuthQuery) => Promise<AuthVerdict>;
-  options: Pick<ServeOptions, 'publicUrl' | 'iceHosts' | 'whipIdleTimeoutMs'>;
+  options: Pick<ServeOptions, 'publicUrl' | 'iceHosts' | 'whipIdleTimeoutMs' | 'whepConnectTimeoutMs'>;
 }
 
 /**
@@ -88,6 +88,11 @@ export class WhipWhepHandler {
       return answered;
     }
     const { session, answer } = answered;
+    // werift can close a peer while answering it (it did for an offer without a=ice-pwd); its 'end' is past.
+    if (session.ended) {
+      registry.publisherLeft(key);
+      return { status: 400, error: 'cannot answer the offer: the peer connection closed while it was answered' };
+    }
     const still = policy.stillAccepting(state());
     if (!still.ok) {
       session.close('server closed');
@@ -116,9 +121,12 @@ export class WhipWhepHandler {
     const answered = await answerWhep(request.sdp, checked, stream, {
       name: `whep '${key}'${checked.original ? ' (original)' : ''}`,
       ...(options.iceHosts ? { hostAddresses: options.iceHosts } : {}),
+      ...(options.whepConnectTimeoutMs !== undefined ? { connectTimeoutMs: options.whepConnectTimeoutMs } : {}),
     });
     if ('error' in answered) return answered;
     const { viewer, answer } = answered;
+    // werift can close a peer while answering it (it did for an offer without a=ice-pwd): nothing to hand on.
+    if (viewer.ended) return { status: 400, error: 'cannot answer the offer: the peer connection closed while it was answered' };
     viewer.on('end', (reason) => stream.logger.info(`stream '${key}' WHEP viewer left: ${reason}`));
     registry.addViewer(stream, viewer, checked.original);
     return { status: 201, sdp: answer, location: sessionLocation(options.publicUrl ?? '', 'whep', key, viewer.id) };

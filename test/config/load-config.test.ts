@@ -64,6 +64,9 @@ test('unknown keys, wrong types and bad YAML are one-line errors naming the sour
   assert.throws(() => serveOptionsFrom(loadConfig({ flags: { push: 'http://x' } })), /push must be an RTMP URL/);
   assert.throws(() => serveOptionsFrom(loadConfig({ env: { FRC_AUTH_HOOK_URL: 'ftp://auth' } })), /authHook.url must be an http/);
   assert.equal(serveOptionsFrom(loadConfig({ flags: { 'no-flow-correction': true } })).flowCorrection, false);
+  assert.deepEqual(serveOptionsFrom(loadConfig({ env: { FRC_TRUSTED_PROXIES: '10.0.0.2, ::1' } })).trustedProxies, ['10.0.0.2', '::1']);
+  assert.throws(() => serveOptionsFrom(loadConfig({ flags: { 'trusted-proxies': 'proxy.internal' } })), /trustedProxies must be IP addresses, got "proxy.internal"/);
+  assert.equal(serveOptionsFrom(loadConfig()).trustedProxies, undefined);
   // An empty file, or keys left empty, mean the defaults.
   assert.equal(loadConfig({ file: file('') }).httpPort, 8080);
   assert.equal(loadConfig({ file: file('httpPort:\nadmin:\n') }).httpPort, 8080);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LiveStreamStats } from '../../src/live/live-stream.js';
 import { type Publisher, until } from '../live-helpers.js';
@@ -63,4 +64,29 @@ export async function assertHlsWhole(http: string, key: string, dir: string, fps
   const holes = times.slice(1).filter((time, i) => time - times[i]! > 1.5 / fps);
   assert.deepEqual(holes, [], `frames missing from ${key}'s HLS before these times`);
   return times.length;
+}
+
+/**
+ * A tmpfs of `bytes` mounted on a new directory (unmounted after the test),
+ * to fill a disk for real; `skip` says why there is none (mounting needs
+ * root, or CAP_SYS_ADMIN in a container).
+ */
+export function tinyDisk(t: { after: (fn: () => void) => void }, bytes: number): { dir: string } | { skip: string } {
+  // Not under the test's temp dir: that one is removed first, and a mount point cannot be.
+  const mountPoint = mkdtempSync(join(tmpdir(), 'frc-tiny-disk-'));
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', mountPoint], { encoding: 'utf8' });
+  t.after(() => {
+    // Lazily: a server closing after this hook still finishes its files on the detached disk.
+    if (mounted.status === 0) spawnSync('umount', ['-l', mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+  });
+  if (mounted.status !== 0) return { skip: `cannot mount a tmpfs to fill (${(mounted.stderr || mounted.error?.message || '').trim()}): a full disk needs root` };
+  return { dir: mountPoint };
+}
+
+/** Fills `dir`'s file system until only about `leave` bytes are free. */
+export function fillDisk(dir: string, leave: number): void {
+  const free = statfsSync(dir);
+  const bytes = Math.max(0, free.bavail * free.bsize - leave);
+  writeFileSync(join(dir, 'filler'), Buffer.alloc(bytes));
 }

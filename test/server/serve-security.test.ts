@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { publish, startServer, until } from '../live-helpers.js';
 import { makeOffer, postOffer } from '../webrtc-helpers.js';
@@ -124,6 +126,48 @@ test('limits: request body size (413) and request rate per client IP (429 with R
   assert.ok(Number(retryAfter) >= 1 && Number(retryAfter) <= 2, `Retry-After ${retryAfter}`);
   assert.equal((await fetch(`${http}/healthz`)).status, 200);
   assert.equal((await fetch(`${http}/readyz`)).status, 200);
+});
+
+test('limits: behind a trusted proxy the rate limit counts each client X-Forwarded-For names; from anyone else the header is ignored', async (t) => {
+  const limits = { requestsPerSecond: 0.5, requestBurst: 2 };
+  const statuses = async (http: string, clients: string[]) => {
+    const out: number[] = [];
+    for (const client of clients) {
+      const res = await fetch(`${http}/api/streams`, { headers: { 'X-Forwarded-For': `198.51.100.99, ${client}` } });
+      out.push(res.status);
+      await res.arrayBuffer();
+    }
+    return out;
+  };
+  const behindProxy = await startServer(t, { limits, trustedProxies: ['127.0.0.1'] });
+  assert.deepEqual(await statuses(behindProxy.http, ['203.0.113.1', '203.0.113.1', '203.0.113.1', '203.0.113.2', '203.0.113.2']), [200, 200, 429, 200, 200]);
+  // Not trusted: one client, however it labels its requests.
+  const direct = await startServer(t, { limits });
+  assert.deepEqual(await statuses(direct.http, ['203.0.113.1', '203.0.113.2', '203.0.113.3']), [200, 200, 429]);
+});
+
+test('HLS of a key with a view token needs it too: as a bearer header, or in the playlist URL, whose segment URLs then carry it (ffprobe plays it)', async (t) => {
+  const { http, rtmp, streams } = await startServer(t, { viewToken: 'v1ew-t0ken' });
+  const publisher = publish(rtmp('cam'), testSignal(8));
+  t.after(() => publisher.child.kill('SIGKILL'));
+  const playlist = `${http}/hls/cam/index.m3u8`;
+  const bearer = { headers: { Authorization: 'Bearer v1ew-t0ken' } };
+  await until('cam has segments', 20_000, async () => ((await streams()).some((s) => s.key === 'cam' && s.state === 'live') && (await (await fetch(playlist, bearer)).text()).includes('.ts') ? true : undefined));
+  for (const url of [playlist, `${playlist}?token=wrong`, `${http}/hls/cam/seg00000.ts`]) {
+    const res = await fetch(url);
+    assert.equal(res.status, 401, url);
+    assert.match(((await res.json()) as { error: string }).error, /needs its view token/);
+  }
+  const withHeader = await (await fetch(playlist, bearer)).text();
+  const segment = withHeader.split('\n').find((line) => line.endsWith('.ts'))!;
+  assert.equal((await fetch(`${http}/hls/cam/${segment}`, bearer)).status, 200);
+  const withQuery = await (await fetch(`${playlist}?token=v1ew-t0ken`)).text();
+  const segments = withQuery.split('\n').filter((line) => line.includes('.ts'));
+  assert.ok(segments.length > 0 && segments.every((line) => line.endsWith('.ts?token=v1ew-t0ken')), withQuery);
+  assert.equal((await fetch(new URL(segments[0]!, playlist))).status, 200);
+  // Not spawnSync: the server answering ffprobe runs in this process.
+  const probed = await promisify(execFile)('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', `${playlist}?token=v1ew-t0ken`], { timeout: 20_000 });
+  assert.match(probed.stdout, /^h264$/m, probed.stderr);
 });
 
 test('admin API behind its own token: /api/streams, /metrics and the WebSocket feed are 401 without it', async (t) => {

@@ -111,7 +111,7 @@ export class AvcFlvSource implements LiveSource {
   readonly video = { timeBase: MS };
   readonly audio: Stream | undefined;
   decodeErrors = 0;
-  mediaBytes = 0;
+  private packetBytes = 0;
   private closed = false;
   private disposed = false;
   /** A new avcC record mid-stream: its SPS and PPS go in band ahead of the next picture. */
@@ -128,6 +128,7 @@ export class AvcFlvSource implements LiveSource {
     private avcC: Buffer,
     readonly frameRate: Rate | undefined,
     aac: { holder: FormatContext; stream: Stream } | undefined,
+    private readonly receivedBytes: (() => number) | undefined,
   ) {
     this.audio = aac?.stream;
     this.audioHolder = aac?.holder;
@@ -137,7 +138,15 @@ export class AvcFlvSource implements LiveSource {
    * `chunks` iterates `flv`; `reader` has parsed what was read so far, and
    * `pending` are the tags it returned that the probe already saw.
    */
-  static async open(name: string, flv: Readable, chunks: AsyncIterator<Buffer>, reader: FlvTagReader, pending: FlvTag[], verdict: FlvVerdict & { path: 'own' }): Promise<AvcFlvSource> {
+  static async open(
+    name: string,
+    flv: Readable,
+    chunks: AsyncIterator<Buffer>,
+    reader: FlvTagReader,
+    pending: FlvTag[],
+    verdict: FlvVerdict & { path: 'own' },
+    receivedBytes?: () => number,
+  ): Promise<AvcFlvSource> {
     const codecpar = new CodecParameters();
     codecpar.alloc();
     codecpar.codecType = AVMEDIA_TYPE_VIDEO;
@@ -152,7 +161,12 @@ export class AvcFlvSource implements LiveSource {
     } catch (err) {
       throw new InputError(`${name}: cannot decode its H.264: ${await describeFfmpegError(err)}`);
     }
-    return new AvcFlvSource(name, flv, chunks, reader, pending, decoder, verdict.avcC, verdict.frameRate, verdict.asc ? aacHolder(verdict.asc) : undefined);
+    return new AvcFlvSource(name, flv, chunks, reader, pending, decoder, verdict.avcC, verdict.frameRate, verdict.asc ? aacHolder(verdict.asc) : undefined, receivedBytes);
+  }
+
+  /** What the publisher has sent so far, for its bitrate limit: every byte when `receivedBytes` is given, else the media payloads. */
+  get mediaBytes(): number {
+    return this.receivedBytes?.() ?? this.packetBytes;
   }
 
   async *read(): AsyncGenerator<LiveItem> {
@@ -200,7 +214,7 @@ export class AvcFlvSource implements LiveSource {
     if (tag.kind === 'audio' && this.audio) {
       const audio = parseAudioTag(tag.body);
       if (audio.soundFormat !== FLV_AAC || audio.aacPacketType !== 1 || audio.data.length === 0) return;
-      this.mediaBytes += audio.data.length;
+      this.packetBytes += audio.data.length;
       yield { kind: 'audio', packet: mediaPacket(audio.data, { pts: BigInt(tag.timestamp), streamIndex: this.audio.index, timeBase: 1000, key: true }) };
       return;
     }
@@ -221,7 +235,7 @@ export class AvcFlvSource implements LiveSource {
       return;
     }
     if (video.avcPacketType !== 1 || video.data.length === 0) return;
-    this.mediaBytes += video.data.length;
+    this.packetBytes += video.data.length;
     const lengthSize = (this.avcC[4]! & 0x03) + 1;
     const dts = BigInt(tag.timestamp);
     const pts = dts + BigInt(video.compositionTime);

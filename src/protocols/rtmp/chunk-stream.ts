@@ -84,8 +84,17 @@ export class ChunkReader {
   private chunkRemaining = 0;
   /** Bytes held in partly received messages, over all chunk streams. */
   private incompleteBytes = 0;
+  /** The largest message taken now (see `limitMessages`). */
+  private messageLimit: number;
 
-  constructor(private readonly maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE) {}
+  constructor(private readonly maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE) {
+    this.messageLimit = maxMessageSize;
+  }
+
+  /** Takes messages of at most `bytes` (never more than `maxMessageSize`) from the next header on. */
+  limitMessages(bytes: number): void {
+    this.messageLimit = Math.min(bytes, this.maxMessageSize);
+  }
 
   /** Appends bytes from the peer, in any split. */
   push(data: Buffer): void {
@@ -205,7 +214,7 @@ export class ChunkReader {
     }
 
     // The whole header is here: only now change state, so a header split across inputs is simply re-read.
-    if (length > this.maxMessageSize) throw new ProtocolError(`message of ${length} bytes exceeds the ${this.maxMessageSize}-byte limit`);
+    if (length > this.messageLimit) throw new ProtocolError(`message of ${length} bytes exceeds the ${this.messageLimit}-byte limit`);
     if (!stream) {
       stream = { timestamp: 0, timestampDelta: 0, length, typeId, streamId, extendedTimestamp: false, parts: [], received: 0 };
       this.chunkStreams.set(csid, stream);
@@ -240,7 +249,7 @@ export class ChunkReader {
       stream.received += bytes.length;
       this.incompleteBytes += bytes.length;
       // Two maximal messages in flight (video interleaved with audio) is generous; more is abuse.
-      if (this.incompleteBytes > 2 * this.maxMessageSize) throw new ProtocolError(`more than ${2 * this.maxMessageSize} bytes of unfinished messages`);
+      if (this.incompleteBytes > 2 * this.messageLimit) throw new ProtocolError(`more than ${2 * this.messageLimit} bytes of unfinished messages`);
       return undefined;
     }
     const payload = stream.parts.length === 0 ? bytes : Buffer.concat([...stream.parts, bytes]);

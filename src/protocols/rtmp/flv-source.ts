@@ -26,6 +26,8 @@ export interface FlvSourceOptions {
   probeSeconds?: number;
   /** Called once when the source is disposed. */
   onDisposed?: () => void;
+  /** Every byte the publisher has sent (`RtmpPublish.bytesReceived`): its `mediaBytes`, for the bitrate limit. Without it, the media packets' bytes. */
+  receivedBytes?: () => number;
 }
 
 
@@ -43,7 +45,7 @@ export interface FlvSourceOptions {
 export class FlvSource implements LiveSource {
   /** Video packets the decoder rejected; a live stream keeps going past them. */
   decodeErrors = 0;
-  mediaBytes = 0;
+  private packetBytes = 0;
   /** The video codec's name (`h264`, …), for stats. Read at open: the stream objects die with the demuxer. */
   readonly videoCodec: string;
   /** The frame rate the publisher announced (FLV `onMetaData`) or FFmpeg measured while probing, if plausible. */
@@ -59,6 +61,7 @@ export class FlvSource implements LiveSource {
     readonly video: Stream,
     readonly audio: Stream | undefined,
     private readonly onDisposed?: () => void,
+    private readonly receivedBytes?: () => number,
   ) {
     this.videoCodec = avGetCodecName(video.codecpar.codecId) ?? 'unknown';
     const { num, den } = video.avgFrameRate;
@@ -94,7 +97,12 @@ export class FlvSource implements LiveSource {
       await demuxer.close();
       throw new InputError(`${name}: cannot decode ${avGetCodecName(video.codecpar.codecId)} video: ${await describeFfmpegError(err)}`);
     }
-    return new FlvSource(name, flv, demuxer, decoder, video, demuxer.audio(), options.onDisposed);
+    return new FlvSource(name, flv, demuxer, decoder, video, demuxer.audio(), options.onDisposed, options.receivedBytes);
+  }
+
+  /** What the publisher has sent so far, for its bitrate limit (see `FlvSourceOptions.receivedBytes`). */
+  get mediaBytes(): number {
+    return this.receivedBytes?.() ?? this.packetBytes;
   }
 
   /**
@@ -119,7 +127,7 @@ export class FlvSource implements LiveSource {
         audio: this.audio,
         stopped: () => this.closed,
         onDamaged: () => this.decodeErrors++,
-        onPacket: (size) => (this.mediaBytes += size),
+        onPacket: (size) => (this.packetBytes += size),
       },
       tap,
     );
@@ -194,7 +202,7 @@ async function openFlv(flv: Readable, options: FlvInputOptions): Promise<LiveSou
       throw new InputError(`${name}: ${(error as Error).message}`);
     }
   }
-  if (verdict.path === 'own') return AvcFlvSource.open(name, flv, chunks, reader, tags, verdict);
+  if (verdict.path === 'own') return AvcFlvSource.open(name, flv, chunks, reader, tags, verdict, options.receivedBytes);
   const refusal = options.ffmpegReaders?.acquire();
   if (refusal !== undefined) throw new InputError(`${name}: ${verdict.reason}, so FFmpeg must read it, and ${refusal}`);
   try {

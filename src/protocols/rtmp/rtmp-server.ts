@@ -51,6 +51,12 @@ export interface RtmpServerOptions {
   isLive?: (key: string) => boolean;
   /** A connection silent this long is dropped (default 10 s). */
   idleTimeoutMs?: number;
+  /**
+   * A connection that has not had a publish accepted this long after it
+   * connected is dropped (default 10 s): the idle timer alone let a client
+   * trickling a byte a second hold its connection for good.
+   */
+  handshakeTimeoutMs?: number;
   /** FLV bytes buffered per publish before the socket is paused (default 4 MiB). */
   maxBufferedBytes?: number;
   /** Largest RTMP message or chunk a peer may announce (default: the protocol's 16 MiB). */
@@ -73,6 +79,7 @@ export interface RtmpPublishEvents {
 }
 
 const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 export const RTMP_APP = 'live';
 
@@ -85,6 +92,13 @@ const stderrLogger: Logger = {
 export class RtmpPublish extends EventEmitter<RtmpPublishEvents> implements AsyncDisposable {
   /** The FLV byte stream; it ends when the publisher leaves. */
   readonly flv: Readable;
+  /**
+   * Every byte the publisher sent since its publish was accepted, RTMP's
+   * chunk headers and control, command and data messages included: what a
+   * bitrate limit must count (media payloads alone let 50 Mbit/s of AMF
+   * data through; issue #28).
+   */
+  bytesReceived = 0;
 
   /** @internal Created by the server on an accepted publish. */
   constructor(
@@ -196,6 +210,8 @@ class RtmpConnection {
   private publish?: RtmpPublish;
   private muxer?: FlvMuxer;
   private paused = false;
+  /** Runs until a publish is accepted (see `handshakeTimeoutMs`). */
+  private handshakeTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly socket: Socket,
@@ -212,10 +228,20 @@ class RtmpConnection {
       this.server.log.info(`dropping ${this.remoteAddress}: silent for ${this.idleTimeoutMs} ms`);
       this.drop('idle timeout');
     });
-    socket.on('data', (data: Buffer) => this.guarded(() => this.handle(this.session.processInput(data))));
+    const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.handshakeTimer = setTimeout(() => {
+      this.server.log.info(`dropping ${this.remoteAddress}: no publish within ${handshakeTimeoutMs} ms of connecting`);
+      this.drop('handshake timeout');
+    }, handshakeTimeoutMs);
+    this.handshakeTimer.unref();
+    socket.on('data', (data: Buffer) => {
+      if (this.publish) this.publish.bytesReceived += data.length;
+      this.guarded(() => this.handle(this.session.processInput(data)));
+    });
     // 'close' always follows; resets by the peer are routine.
     socket.on('error', (error) => this.server.log.info(`${this.remoteAddress}: ${error.message}`));
     socket.on('close', () => {
+      clearTimeout(this.handshakeTimer);
       this.endPublish('disconnected');
       this.server.forget(this);
     });
@@ -278,6 +304,7 @@ class RtmpConnection {
     }
     const publish = new RtmpPublish(app, key, this.remoteAddress, this.maxBufferedBytes, () => this.resumeReading(), () => this.consumerClosed(publish), this.server.log);
     this.publish = publish;
+    clearTimeout(this.handshakeTimer);
     this.muxer = new FlvMuxer();
     if (!this.server.started(publish)) {
       // A publisher nobody reads would stall forever behind a full buffer.

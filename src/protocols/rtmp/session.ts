@@ -1,5 +1,5 @@
 import { type Amf0Object, type Amf0Value, Amf0EcmaArray, Amf0Reader, decodeAmf0, encodeAmf0 } from './amf0.js';
-import { ChunkReader, DEFAULT_CHUNK_SIZE, encodeMessage, MessageType, ProtocolError, readUInt32, type RtmpMessage } from './chunk-stream.js';
+import { ChunkReader, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_MESSAGE_SIZE, encodeMessage, MessageType, ProtocolError, readUInt32, type RtmpMessage } from './chunk-stream.js';
 import { errorMessage } from '../../base/errors.js';
 
 /**
@@ -49,6 +49,14 @@ export interface RtmpSessionOptions {
   maxMessageSize?: number;
 }
 
+/**
+ * The largest message a peer may send before its publish is accepted: the
+ * commands before it take a few hundred bytes. Without it, a client that had
+ * not even said what it would publish could park two 16 MiB messages in
+ * memory (20 such clients took the RSS from 495 to 1,181 MB; issue #28).
+ */
+export const MAX_MESSAGE_SIZE_BEFORE_PUBLISH = 64 * 1024;
+
 /** What we announce and send with: large enough that commands go out as one chunk. */
 const OUR_CHUNK_SIZE = 4096;
 /** How many bytes the peer may send before it should expect our acknowledgement; a common server value. */
@@ -75,8 +83,9 @@ export class RtmpSession {
   private publishKey = '';
   private publishStreamId = 0;
 
-  constructor(options: RtmpSessionOptions = {}) {
+  constructor(private readonly options: RtmpSessionOptions = {}) {
     this.reader = new ChunkReader(options.maxMessageSize);
+    this.reader.limitMessages(MAX_MESSAGE_SIZE_BEFORE_PUBLISH);
   }
 
   /** True once the session has failed or rejected its publisher; further input is ignored. */
@@ -113,6 +122,8 @@ export class RtmpSession {
   accept(): RtmpOutput[] {
     if (this.publishing !== 'pending') throw new Error('accept() without a pending publish');
     this.publishing = 'yes';
+    // Media (a keyframe can take megabytes) may come from now on.
+    this.reader.limitMessages(this.options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE);
     const streamBegin = Buffer.alloc(6);
     streamBegin.writeUInt16BE(UserControlEvent.StreamBegin, 0);
     streamBegin.writeUInt32BE(this.publishStreamId, 2);

@@ -25,9 +25,17 @@ export interface WhepViewerOptions extends PeerNetworkOptions {
    * werift notices no loss of ICE consent.
    */
   silenceTimeoutMs?: number;
+  /**
+   * A viewer whose ICE and DTLS have not connected this long after its offer
+   * was answered never will: it is closed, freeing its viewer slot and
+   * sockets (default 15 s). Without it, offers POSTed and never followed up
+   * held a viewer slot for good (issue #28).
+   */
+  connectTimeoutMs?: number;
 }
 
 const DEFAULT_SILENCE_TIMEOUT_MS = 15_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 
 export interface WhepViewerEvents {
   end: [reason: string];
@@ -53,6 +61,7 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
   private connected = false;
   private lastHeard = Date.now();
   private silenceTimer?: NodeJS.Timeout;
+  private connectTimer?: NodeJS.Timeout;
   private endReason?: string;
   private hungUp?: Promise<void>;
 
@@ -77,12 +86,16 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
       this.guard('connection state', (state: string) => {
         if (state === 'connected' && !this.connected) {
           this.connected = true;
+          clearTimeout(this.connectTimer);
           this.watchSilence();
           options.onReady?.();
         }
         if (state === 'failed' || state === 'closed') this.close(state === 'failed' ? 'ICE/DTLS failed' : 'connection closed');
       }),
     );
+    const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.connectTimer = setTimeout(() => this.close(`not connected within ${connectTimeout / 1000} s of the offer`), connectTimeout);
+    this.connectTimer.unref();
   }
 
   static async accept(offer: string, choice: CodecChoice, options: WhepViewerOptions): Promise<{ viewer: WhepViewer; answer: string }> {
@@ -144,6 +157,7 @@ export class WhepViewer extends EventEmitter<WhepViewerEvents> implements RtpVie
     if (this.ended) return;
     this.endReason = reason;
     clearInterval(this.silenceTimer);
+    clearTimeout(this.connectTimer);
     this.hungUp = this.pc.close().catch((error: unknown) => this.options.logger.warn(`${this.options.name}: closing the peer connection failed: ${errorMessage(error)}`));
     this.emit('end', reason);
   }

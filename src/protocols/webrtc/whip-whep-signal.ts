@@ -1,6 +1,6 @@
 import { errorMessage } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
-import { type CodecChoice, chooseAudioCodec, chooseVideoCodec, h264PacketizationMode1, type ParsedOffer, type VideoCodecName } from './sdp-offer.js';
+import { type CodecChoice, chooseAudioCodec, chooseVideoCodec, h264PacketizationMode1, type ParsedOffer, type VideoCodecName, withoutUnusableCandidates } from './sdp-offer.js';
 import { WhepViewer } from './whep-viewer.js';
 import { WhipSession, type WhipSessionOptions } from './whip-session.js';
 
@@ -40,7 +40,7 @@ export function checkWhipOffer(offer: ParsedOffer): WhipOffer | SignalRefusal {
 /** Answers a checked WHIP offer: resolves once ICE gathering is complete. The caller owns the session. */
 export async function answerWhip(sdp: string, offer: WhipOffer, options: Omit<WhipSessionOptions, 'audio'>): Promise<{ session: WhipSession; answer: string } | SignalRefusal> {
   try {
-    return await WhipSession.accept(sdp, offer.video, { ...options, audio: offer.audio });
+    return await WhipSession.accept(usableCandidates(sdp, options.name, options.logger), offer.video, { ...options, audio: offer.audio });
   } catch (error) {
     return { status: 400, error: `cannot answer the offer: ${errorMessage(error)}` };
   }
@@ -93,6 +93,8 @@ export interface WhepAnswerOptions {
   name: string;
   /** ICE host candidates besides the machine's interfaces (see `PeerNetworkOptions`). */
   hostAddresses?: string[];
+  /** How long the viewer may take to connect before it is closed (see `WhepViewerOptions.connectTimeoutMs`). */
+  connectTimeoutMs?: number;
 }
 
 /**
@@ -103,17 +105,25 @@ export interface WhepAnswerOptions {
 export async function answerWhep(sdp: string, offer: WhepOffer, source: WhepSource, options: WhepAnswerOptions): Promise<{ viewer: WhepViewer; answer: string } | SignalRefusal> {
   const keyframe = offer.original ? () => source.requestOriginalKeyframe() : () => source.requestKeyframe();
   try {
-    return await WhepViewer.accept(sdp, offer.video, {
+    return await WhepViewer.accept(usableCandidates(sdp, options.name, source.logger), offer.video, {
       name: options.name,
       logger: source.logger,
       audio: offer.audio,
       onKeyframeRequest: keyframe,
       onReady: keyframe,
       ...(options.hostAddresses ? { hostAddresses: options.hostAddresses } : {}),
+      ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
     });
   } catch (error) {
     return { status: 400, error: `cannot answer the offer: ${errorMessage(error)}` };
   }
+}
+
+/** The offer without candidates no ICE check should go to (see `withoutUnusableCandidates`); what was left out is logged. */
+function usableCandidates(sdp: string, name: string, logger: Logger): string {
+  const usable = withoutUnusableCandidates(sdp);
+  if (usable.dropped.length > 0) logger.info(`${name}: ignored ${usable.dropped.length} ICE candidate(s) no check may go to: ${usable.dropped.slice(0, 8).join(', ')}`);
+  return usable.sdp;
 }
 
 /** A session's resource path, `/<whip|whep>/<key>/<id>`, under `base` (this instance's public URL, or nothing for a relative one). */

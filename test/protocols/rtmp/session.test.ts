@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { before, test } from 'node:test';
 import { decodeAmf0, encodeAmf0 } from '../../../src/protocols/rtmp/amf0.js';
+import { encodeMessage, MessageType } from '../../../src/protocols/rtmp/chunk-stream.js';
 import { type RtmpOutput, RtmpSession } from '../../../src/protocols/rtmp/session.js';
 import { ffmpegPublish } from './rtmp-helpers.js';
 
@@ -254,4 +255,24 @@ test('protocol errors are one error output, never an exception, and the session 
     assert.equal(session.closed, true, name);
     assert.deepEqual(session.processInput(input), [], name);
   }
+});
+
+test('before a publish is accepted a message may take 64 KiB at most; after it, media of megabytes passes', () => {
+  const handshake = Buffer.concat([Buffer.of(3), Buffer.alloc(1536), Buffer.alloc(1536)]);
+  const chunkSize = Buffer.alloc(4);
+  chunkSize.writeUInt32BE(4096);
+  const setChunkSize = encodeMessage(2, MessageType.SetChunkSize, 0, chunkSize, 128);
+  const big = encodeMessage(3, MessageType.CommandAmf0, 0, Buffer.alloc(100 * 1024), 4096);
+  const early = replay([handshake, setChunkSize, big]);
+  assert.deepEqual(early.at(-1), { type: 'error', reason: `message of ${100 * 1024} bytes exceeds the 65536-byte limit` });
+
+  const publish = [
+    encodeMessage(3, MessageType.CommandAmf0, 0, encodeAmf0('connect', 1, { app: 'live' }), 4096),
+    encodeMessage(3, MessageType.CommandAmf0, 0, encodeAmf0('createStream', 2, null), 4096),
+    encodeMessage(3, MessageType.CommandAmf0, 1, encodeAmf0('publish', 3, null, 'cam', 'live'), 4096),
+  ];
+  const keyframe = encodeMessage(6, MessageType.Video, 1, Buffer.alloc(2 * 1024 * 1024), 4096);
+  const late = replay([handshake, setChunkSize, ...publish, keyframe]);
+  assert.deepEqual(late.map((o) => o.type), ['publish', 'media']);
+  assert.equal(late[1]!.type === 'media' && late[1]!.payload.length, 2 * 1024 * 1024);
 });

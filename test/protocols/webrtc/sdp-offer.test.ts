@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chooseVideoCodec, h264PacketizationMode1, parseOffer, restrictOffer } from '../../../src/protocols/webrtc/sdp-offer.js';
+import { candidateAddressUsable, chooseVideoCodec, h264PacketizationMode1, parseOffer, restrictOffer, withoutUnusableCandidates } from '../../../src/protocols/webrtc/sdp-offer.js';
 
 /** The shape of a Chromium offer, cut down: VP8, H.264 in both packetization modes with RTX, and audio. */
 const OFFER = [
@@ -81,4 +81,37 @@ test('what cannot be used is refused with a reason', () => {
   // Session-level credentials count for every section.
   const sessionLevel = OFFER.replaceAll('a=ice-ufrag:abcd\r\n', '').replace('t=0 0\r\n', 't=0 0\r\na=ice-ufrag:abcd\r\n');
   assert.equal(reasons(sessionLevel), 'ok');
+});
+
+test('an offer with more media sections than a publisher or viewer can use is refused before anything else is read', () => {
+  const video = OFFER.slice(OFFER.indexOf('m=video'));
+  const reason = (sdp: string) => {
+    const parsed = parseOffer(sdp);
+    return parsed.ok ? 'ok' : parsed.reason;
+  };
+  assert.match(reason(OFFER + video.replace('a=mid:1', 'a=mid:2')), /the offer has 3 media sections \(2 video\); this server uses at most one video and one audio section/);
+  const flood = OFFER + Array.from({ length: 900 }, (_, i) => `m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:${i + 2}\r\na=rtpmap:102 H264/90000\r\n`).join('');
+  assert.match(reason(flood), /902 media sections \(901 video\)/);
+  // One of each, what a browser sends with a camera and a microphone.
+  assert.equal(reason(OFFER), 'ok');
+});
+
+test('an offer without an ICE password is refused: werift would answer it with a session that is already closed', () => {
+  const parsed = parseOffer(OFFER.replaceAll('a=ice-pwd:0123456789abcdef012345\r\n', ''));
+  assert.ok(!parsed.ok);
+  assert.match(parsed.reason, /media section 0 has no ICE password \(a=ice-pwd\)/);
+  // At session level it counts for every section.
+  const sessionLevel = OFFER.replaceAll('a=ice-pwd:0123456789abcdef012345\r\n', '').replace('t=0 0\r\n', 't=0 0\r\na=ice-pwd:0123456789abcdef012345\r\n');
+  assert.ok(parseOffer(sessionLevel).ok);
+});
+
+test('ICE candidates at unspecified, broadcast and multicast addresses and at DNS names are left out; unicast addresses and mDNS names stay', () => {
+  for (const address of ['192.168.1.2', '127.0.0.1', '10.0.0.255', '::1', 'fe80::1', '2001:db8::1', '6c1e2b9a-1d2c-4e8b-9f6a-0b1c2d3e4f50.local']) assert.ok(candidateAddressUsable(address), address);
+  for (const address of ['0.0.0.0', '0.1.2.3', '255.255.255.255', '224.0.0.251', '239.255.255.250', '240.0.0.1', '1.2.3.999', '::', 'ff02::fb', 'example.com', 'frc-probe.invalid']) assert.ok(!candidateAddressUsable(address), address);
+  const candidate = (address: string) => `a=candidate:1 1 udp 2130706431 ${address} 5000 typ host\r\n`;
+  const offer = OFFER + candidate('127.0.0.1') + candidate('255.255.255.255') + candidate('evil.example') + 'a=end-of-candidates\r\n';
+  const usable = withoutUnusableCandidates(offer);
+  assert.deepEqual(usable.dropped, ['255.255.255.255', 'evil.example']);
+  assert.equal(usable.sdp, OFFER + candidate('127.0.0.1') + 'a=end-of-candidates\r\n');
+  assert.equal(withoutUnusableCandidates(OFFER).sdp, OFFER);
 });
