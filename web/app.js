@@ -13,9 +13,24 @@ const wanted = new URLSearchParams(location.search).get('key');
 if (wanted) keyInput.value = wanted;
 const key = () => keyInput.value.trim();
 // Without `?key=`, the page watches the only live stream when there is one
-// (see connectStats), until the key is touched by hand.
-let keyTouched = Boolean(wanted);
-keyInput.addEventListener('input', () => (keyTouched = true));
+// (see watchTheOnlyStream), once, unless the user has taken over by then.
+let userTookOver = Boolean(wanted);
+let autoWatched = false;
+// The user taking over (a key typed, a button pressed) ends a watch the page
+// started on its own, so it neither lingers on another key nor overwrites
+// the status of what the user asked for.
+let autoViewer = null;
+function userActs() {
+  userTookOver = true;
+  if (!autoViewer) return;
+  const viewer = autoViewer;
+  autoViewer = null;
+  inTurn(async () => {
+    if (state.viewer === viewer) await stopWatching();
+  });
+}
+keyInput.addEventListener('input', userActs);
+for (const id of ['publish-camera', 'publish-file']) $(id).addEventListener('click', userActs);
 
 function showUrls() {
   const k = key() || '<key>';
@@ -145,6 +160,16 @@ function showLocalPreview(stream) {
   $('original').srcObject = stream;
 }
 
+// Watching and stopping run one at a time: a click while the page is still
+// connecting on its own (the only live stream) waits for it, then replaces it,
+// instead of leaving a second pair of sessions behind.
+let viewing = Promise.resolve();
+function inTurn(work) {
+  const run = viewing.then(work);
+  viewing = run.catch(() => {});
+  return run;
+}
+
 async function watch({ sound = true } = {}) {
   checkKey();
   await stopWatching();
@@ -203,13 +228,13 @@ async function stopWatching() {
 $('watch').addEventListener('click', async () => {
   try {
     status('Connecting to the stream…');
-    await watch();
+    await inTurn(() => watch());
   } catch (error) {
     status(`Cannot watch: ${error.message}`, true);
   }
 });
 $('stop-watch').addEventListener('click', async () => {
-  await stopWatching();
+  await inTurn(() => stopWatching());
   status('Stopped watching.');
 });
 
@@ -265,14 +290,20 @@ setInterval(() => browserStats().catch(() => {}), 1000);
 
 /** Opened without a key, on a server with exactly one live stream: watch it (once). */
 function watchTheOnlyStream(streams) {
-  if (keyTouched || state.viewer || state.publisher) return;
+  if (userTookOver || autoWatched || state.viewer || state.publisher) return;
   const live = streams.filter((x) => x.state === 'live');
   if (live.length !== 1) return;
-  keyTouched = true;
+  autoWatched = true;
   keyInput.value = live[0].key;
   showUrls();
   status(`Connecting to “${key()}”, the only live stream (muted: press “Watch stream” for sound)…`);
-  watch({ sound: false }).catch((error) => status(`Cannot watch: ${error.message}`, true));
+  inTurn(async () => {
+    if (userTookOver) return;
+    await watch({ sound: false });
+    // The user took over while it connected: it was not theirs to keep.
+    if (userTookOver) await stopWatching();
+    else autoViewer = state.viewer;
+  }).catch((error) => status(`Cannot watch: ${error.message}`, true));
 }
 
 // The server's own view: the same objects as GET /api/streams, every second.
