@@ -26,6 +26,7 @@ import { loadModel } from '../src/engine/model/load-model.js';
 import { type LkRefineAddon, lkRefineAddon, type WarpBlendAddon, warpBlendAddon } from '../src/engine/runtime/native.js';
 import { copyRows } from '../src/engine/runtime/scale-context.js';
 import { RgbConverter } from '../src/engine/synthesis/rgb-convert.js';
+import { outputFor } from '../src/engine/synthesis/warp-kernel.js';
 import { FileSource } from '../src/ingest/file-source.js';
 import { machine, today } from './common.js';
 
@@ -47,39 +48,6 @@ interface Case {
   field: FlowField;
   luma: [Uint8Array, Uint8Array];
   fine: { scale: number; steps: number };
-}
-
-function newFrame(like: Frame): Frame {
-  const out = new Frame();
-  out.alloc();
-  out.width = like.width;
-  out.height = like.height;
-  out.format = like.format;
-  out.allocBuffer();
-  return out;
-}
-
-function warpParams(c: Case, out: Frame, cubic: boolean) {
-  const [a, b] = [c.a, c.b];
-  const cw = (a.width + 1) >> 1, ch = (a.height + 1) >> 1;
-  return {
-    planes: 3,
-    width: [a.width, cw, cw],
-    height: [a.height, ch, ch],
-    src0: a.data!.slice(0, 3),
-    src1: b.data!.slice(0, 3),
-    dst: out.data!.slice(0, 3),
-    stride0: a.linesize.slice(0, 3),
-    stride1: b.linesize.slice(0, 3),
-    dstStride: out.linesize.slice(0, 3),
-    rowStart: 0,
-    rowEnd: a.height,
-    flow: c.field.flow,
-    mask: c.field.mask,
-    flowWidth: c.field.width,
-    flowHeight: c.field.height,
-    cubic,
-  };
 }
 
 /** The frame's luma at width x height, as FineRefiner makes it (swscale's area filter). */
@@ -155,13 +123,14 @@ function cached(kernel: Kernel): Kernel {
 
 const warpKernel = (cubic: boolean): Kernel =>
   cached((addons, c) => {
-    const out = newFrame(c.a);
-    const cw = (c.a.width + 1) >> 1, ch = (c.a.height + 1) >> 1;
+    const { out, planes } = outputFor(c.a, c.b);
+    const { field } = c;
+    const params = { ...planes, rowStart: 0, rowEnd: c.a.height, flow: field.flow, mask: field.mask, flowWidth: field.width, flowHeight: field.height, cubic };
     return {
-      run: () => addons.warp.warpBlend(warpParams(c, out, cubic)),
+      run: () => addons.warp.warpBlend(params),
       output: () =>
         [0, 1, 2].map((p) => {
-          const [w, h] = p ? [cw, ch] : [c.a.width, c.a.height];
+          const [w, h] = [planes.width[p]!, planes.height[p]!];
           const packed = new Uint8Array(w * h);
           copyRows(out.data![p]!, out.linesize[p]!, packed, 0, w, w, h);
           return packed;

@@ -36,6 +36,7 @@
 #include <node_api.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cpu-dispatch.h"
 
 #define LK_WINDOW 5
 #define LK_SMOOTH 7
@@ -238,27 +239,10 @@ PIXEL_INLINE int upsample_body(const float *src, int planes, int w, int h, int s
 
 /*
  * On x86-64 the steps and the upsampling are compiled twice, for the baseline (SSE2) and for
- * AVX2+FMA, and the CPU picks at run time, as warp-blend.c does (bench/kernels.ts compares builds).
+ * AVX2+FMA, and cpu-dispatch.h picks one at run time, as for warp-blend.c (bench/kernels.ts compares builds).
  * The two differ only by float rounding (FMA). FRC_KERNEL_BASELINE=1 forces the baseline build, so
  * that tests cover it on any machine.
  */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#define X86_DISPATCH 1
-#endif
-
-static int use_avx2(void) {
-#ifdef X86_DISPATCH
-  static int avx2 = -1; /* a benign race: every thread computes the same answer */
-  if (avx2 < 0) {
-    __builtin_cpu_init();
-    const char *force = getenv("FRC_KERNEL_BASELINE");
-    avx2 = !(force && *force && strcmp(force, "0") != 0) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-  return avx2;
-#else
-  return 0;
-#endif
-}
 
 #define LK_ARGS const float *grey, float *flow, int w, int h, float t, int steps
 #define UP_ARGS const float *src, int planes, int w, int h, int s, float gain, float *dst, int add
@@ -566,12 +550,6 @@ static napi_value lk_fine_js(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-/* simd() -> "avx2" or "baseline": which build of the steps this process runs. */
-static napi_value simd_js(napi_env env, napi_callback_info info) {
-  napi_value out;
-  napi_create_string_utf8(env, use_avx2() ? "avx2" : "baseline", NAPI_AUTO_LENGTH, &out);
-  return out;
-}
 
 NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {

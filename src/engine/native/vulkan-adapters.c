@@ -9,6 +9,7 @@
  * answers "none" on a machine without it. Only the few Vulkan declarations
  * needed are written here, so no Vulkan headers are needed to build.
  */
+#define _POSIX_C_SOURCE 200809L /* strnlen under -std=c11 */
 #include <dlfcn.h>
 #include <node_api.h>
 #include <stdint.h>

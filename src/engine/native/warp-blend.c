@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cpu-dispatch.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the 16-bit tap fetches assume a little-endian machine"
@@ -116,8 +117,7 @@ static inline float sample_cubic_u8(const uint8_t *p, int stride, int w, int h, 
 #ifndef CHUNK
 #define CHUNK 128
 #endif
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#define X86_DISPATCH 1
+#ifdef X86_DISPATCH
 #include <immintrin.h>
 #endif
 /* Helpers of the row code: inlined into each compiled variant, so they get its instruction set. */
@@ -422,21 +422,6 @@ static void plane_rows_baseline(PLANE_ROWS_ARGS) { plane_rows(PLANE_ROWS_CALL, 0
 __attribute__((target("avx2,fma"))) static void plane_rows_avx2(PLANE_ROWS_ARGS) { plane_rows(PLANE_ROWS_CALL, 1); }
 #endif
 
-/* Whether this process runs the AVX2+FMA build of the row code. */
-static int use_avx2(void) {
-#ifdef X86_DISPATCH
-  static int avx2 = -1; /* a benign race: every thread computes the same answer */
-  if (avx2 < 0) {
-    __builtin_cpu_init();
-    /* FRC_KERNEL_BASELINE=1 forces the baseline build, so that tests cover it on any machine. */
-    const char *force = getenv("FRC_KERNEL_BASELINE");
-    avx2 = !(force && *force && strcmp(force, "0") != 0) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-  return avx2;
-#else
-  return 0;
-#endif
-}
 
 static void run_plane_rows(PLANE_ROWS_ARGS) {
 #ifdef X86_DISPATCH
@@ -705,16 +690,10 @@ static napi_value blend(napi_env env, napi_callback_info info) {
   return queue(env, params, &job);
 }
 
-/* simd() -> "avx2" or "baseline": which build of the row code this process runs. */
-static napi_value simd(napi_env env, napi_callback_info info) {
-  napi_value out;
-  napi_create_string_utf8(env, use_avx2() ? "avx2" : "baseline", NAPI_AUTO_LENGTH, &out);
-  return out;
-}
 
 NAPI_MODULE_INIT() {
   napi_value fn;
-  napi_create_function(env, "simd", NAPI_AUTO_LENGTH, simd, NULL, &fn);
+  napi_create_function(env, "simd", NAPI_AUTO_LENGTH, simd_js, NULL, &fn);
   napi_set_named_property(env, exports, "simd", fn);
   napi_create_function(env, "warpBlend", NAPI_AUTO_LENGTH, warp_blend, NULL, &fn);
   napi_set_named_property(env, exports, "warpBlend", fn);

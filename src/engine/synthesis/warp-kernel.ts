@@ -49,8 +49,8 @@ export async function blendFrames(a: Frame, b: Frame, t: number, slices = 1): Pr
   return out;
 }
 
-/** A new frame shaped like `a` for the result, and the three planes' geometry for native code. */
-function outputFor(a: Frame, b: Frame): { out: Frame; planes: Omit<PlaneParams, 'rowStart' | 'rowEnd'> } {
+/** A new frame shaped like `a` for the result, and the three planes' geometry for native code (also what bench/kernels.ts calls the kernels with). */
+export function outputFor(a: Frame, b: Frame): { out: Frame; planes: Omit<PlaneParams, 'rowStart' | 'rowEnd'> } {
   const shift = CHROMA_SHIFT.get(a.format as number);
   if (!shift) throw new Error(`unsupported pixel format ${a.format} for native synthesis`);
   if (b.format !== a.format || b.width !== a.width || b.height !== a.height) throw new Error('frames differ in geometry');
