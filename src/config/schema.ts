@@ -11,7 +11,7 @@
  */
 
 import { PROVIDER_REQUESTS, type ProviderRequest } from '../engine/runtime/provider.js';
-import { X264_PRESETS, type X264Preset } from '../egress/x264-presets.js';
+import { ENCODER_PRESET_SETTINGS, type EncoderPresetSetting } from '../egress/x264-presets.js';
 
 export type FieldType =
   | { name: 'string' }
@@ -73,6 +73,7 @@ const streamEntry = {
   maxBitrateKbps: field<number | undefined>({ name: 'integer', min: 1 }, undefined, 'Largest media bitrate (kbit/s, 5 s average) this stream may publish.'),
   record: field<boolean | undefined>({ name: 'boolean' }, undefined, "Record this stream's output into `recordDir`."),
   semantic: field<boolean | undefined>({ name: 'boolean' }, undefined, 'Run the semantic stage (scene cuts) for this stream.'),
+  encoderPreset: field<EncoderPresetSetting | undefined>({ name: 'enum', values: ENCODER_PRESET_SETTINGS }, undefined, "libx264 preset of this stream's output, or `auto`."),
   token: string('Publish secret for this key: WHIP `Authorization: Bearer <token>`, RTMP `rtmp://host/live/<key>?key=<token>`.', { secret: true }),
   viewToken: string('Bearer token WHEP viewers of this key must send.', { secret: true }),
 } satisfies Shape;
@@ -95,7 +96,11 @@ export const SCHEMA = {
   sceneCutThreshold: field<number | undefined>({ name: 'number', min: 0.001 }, undefined, "Cosine similarity of consecutive frames' pooled features below which they are different scenes (default: the model card's, else 0.5)."),
   deadline: field<boolean>({ name: 'boolean' }, true, 'Per-slot deadlines: a slot the model cannot finish in time is rendered by a cheaper one instead (`fast` behind a slower model, then blend, then dup) (`--no-deadline` waits for the model).'),
   deadlineMs: field<number | undefined>({ name: 'number', min: 0.001 }, undefined, 'Time the slots of one input frame interval may take from its closing frame\'s arrival, ms (default: one and a half input frame intervals, 50 ms at 30 fps; one interval is the least that keeps up, and gives the least delay).'),
-  encoderPreset: field<X264Preset>({ name: 'enum', values: X264_PRESETS }, 'veryfast', "libx264 preset of the live output. At 720p and 60 fps `veryfast` takes about one core of a 2-core machine; `ultrafast` a fraction of that (the model then gets more of the CPU), for a higher bitrate at the same quality."),
+  encoderPreset: field<EncoderPresetSetting>(
+    { name: 'enum', values: ENCODER_PRESET_SETTINGS },
+    'auto',
+    "libx264 preset of the live output. `auto` chooses per stream as its first frame arrives: the slowest of `ultrafast`, `superfast` and `veryfast` whose encode, as measured on this machine at start, takes at most a third of the cores idle then (the model needs the rest); `/api/streams` shows the choice and why. A preset name fixes it.",
+  ),
   videoBitrateKbps: field<number | undefined>({ name: 'integer', min: 0 }, undefined, 'Cap of the live output\'s video bitrate, kbit/s (x264 VBV over crf 23; 0: no cap). Default: 0.1 bit per pixel and frame, e.g. 5530 at 720p60, 2460 at 480p60.'),
   token: string('Publish secret for every key without its own (`streams.<key>.token`).', { secret: true }),
   viewToken: string('Bearer token WHEP viewers must send, for every key without its own.', { secret: true }),

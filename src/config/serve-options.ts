@@ -4,7 +4,7 @@ import { type InterpolatorChoice, resolveModelPath } from '../engine/model/model
 import type { SemanticChoice } from '../engine/semantic/semantic-stage.js';
 import type { Logger } from '../base/logger.js';
 import type { LiveStreamOptions } from '../live/live-stream.js';
-import type { X264Preset } from '../egress/x264-presets.js';
+import type { EncoderPresetSetting } from '../egress/x264-presets.js';
 import { ConfigError } from './load-config.js';
 import type { Config, StreamSettings } from './schema.js';
 
@@ -73,8 +73,8 @@ export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
   deadline?: boolean;
   /** The time the slots of one input frame interval may take, ms (default: one and a half input frame intervals). */
   deadlineMs?: number;
-  /** libx264 preset of every stream's output (default `veryfast`). */
-  encoderPreset?: X264Preset;
+  /** libx264 preset of every stream's output, or `auto` (the default): chosen per stream from the machine's idle cores (encoder-sizing.ts). */
+  encoderPreset?: EncoderPresetSetting;
   /** Cap of every stream's output video bitrate, kbit/s (default: 0.1 bit per pixel and frame; 0: none). */
   videoBitrateKbps?: number;
   /** How long an ended stream stays listed and its HLS served, so players can finish (default 30 s). */
@@ -146,6 +146,7 @@ export function streamSettingsFor(options: ServeOptions, limits: ServerLimits, k
     maxHeight: settings.maxHeight ?? limits.maxHeight,
     maxBitrateKbps: settings.maxBitrateKbps ?? limits.maxBitrateKbps,
     semantic: settings.semantic ?? options.semantic,
+    encoderPreset: settings.encoderPreset ?? options.encoderPreset ?? 'auto',
     record: settings.record ?? options.record ?? false,
   };
 }

@@ -7,3 +7,10 @@
  */
 export const X264_PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium'] as const;
 export type X264Preset = (typeof X264_PRESETS)[number];
+
+/**
+ * What a setting may say: a preset, or `auto`, chosen per stream from the
+ * output's size and rate and the machine's idle cores (encoder-sizing.ts).
+ */
+export const ENCODER_PRESET_SETTINGS = ['auto', ...X264_PRESETS] as const;
+export type EncoderPresetSetting = (typeof ENCODER_PRESET_SETTINGS)[number];

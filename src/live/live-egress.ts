@@ -12,6 +12,7 @@ import type { AudioFanout } from '../protocols/webrtc/audio-fanout.js';
 import { AudioTranscoder } from '../egress/audio-transcoder.js';
 import { AudioGate } from './audio-gate.js';
 import type { X264Preset } from '../egress/x264-presets.js';
+import type { PresetChoice } from '../egress/encoder-sizing.js';
 
 export interface LiveEgressOptions {
   /** The stream's own directory for its HLS output. */
@@ -30,8 +31,11 @@ export interface LiveEgressOptions {
    * WebRTC viewers as it is when it is Opus, else transcoded to Opus.
    */
   audio?: Stream;
-  /** The H.264 encoder's preset (default `veryfast`). */
-  preset?: X264Preset;
+  /**
+   * The H.264 encoder's preset (default `veryfast`), or a choice made from
+   * the frame size once the first frame arrives (see `EncoderSizing`).
+   */
+  preset?: X264Preset | ((width: number, height: number, fps: number) => PresetChoice);
   /**
    * Cap of the video bitrate, kbit/s (default `defaultBitrateKbps` of the
    * frame size and rate; 0: no cap, quality alone decides).
@@ -127,6 +131,8 @@ export class LiveEgress implements AsyncDisposable {
 
   private constructor(
     private readonly encoder: Encoder,
+    /** Filled in as the first frame opens the encoder. */
+    private readonly encoding: { readonly preset?: PresetChoice },
     private readonly hls: HlsSink,
     private readonly recording: Recording | undefined,
     private readonly push: RtmpPush | undefined,
@@ -142,16 +148,24 @@ export class LiveEgress implements AsyncDisposable {
 
   static async open(options: LiveEgressOptions): Promise<LiveEgress> {
     const segmentSeconds = options.segmentSeconds ?? 1;
+    const preset = options.preset ?? 'veryfast';
+    const encoding: { preset?: PresetChoice } = typeof preset === 'string' ? { preset: { preset, reason: 'configured' } } : {};
     let encoder: Encoder;
     try {
       encoder = await Encoder.create(FF_ENCODER_LIBX264, {
         gopSize: Math.max(1, Math.round(options.fps * segmentSeconds)),
         maxBFrames: 0,
-        options: { preset: options.preset ?? 'veryfast', tune: 'zerolatency', crf: 23 },
+        options: { ...(typeof preset === 'string' ? { preset } : {}), tune: 'zerolatency', crf: 23 },
         // After node-av picked the time base (the frames'), so only the rate changes: the declared one, else
         // the nominal one. x264's rate control plans bits per frame from it; without one it takes the time
         // base's (WebRTC's 90 kHz: 90000 fps), and a bitrate cap then starves every frame.
         configure: (context) => {
+          if (typeof preset === 'function') {
+            // The frame size is known only now, as the first frame opens the encoder.
+            encoding.preset = preset(context.width, context.height, options.fps);
+            // x264 reads its preset as it opens, from its private options (where setOption looks).
+            if (context.setOption('preset', encoding.preset.preset) < 0) throw new Error(`libx264 refused preset ${encoding.preset.preset}`);
+          }
           const rate = options.frameRate ?? { num: Math.round(options.fps * 1000), den: 1000 };
           context.framerate = new Rational(rate.num, rate.den);
           const kbps = options.bitrateKbps ?? defaultBitrateKbps(context.width, context.height, options.fps);
@@ -187,7 +201,12 @@ export class LiveEgress implements AsyncDisposable {
       encoder.close();
       throw err;
     }
-    return new LiveEgress(encoder, hls, recording, options.push, options.rtp, options.rtpAudio, options.audio, toAac);
+    return new LiveEgress(encoder, encoding, hls, recording, options.push, options.rtp, options.rtpAudio, options.audio, toAac);
+  }
+
+  /** The encoder's preset and why, once the first frame has opened it. */
+  get encoderPreset(): PresetChoice | undefined {
+    return this.encoding.preset;
   }
 
   /** How the input's audio reaches the HLS output. */

@@ -1,5 +1,6 @@
 import type { Logger } from '../base/logger.js';
 import type { X264Preset } from '../egress/x264-presets.js';
+import type { PresetChoice } from '../egress/encoder-sizing.js';
 import type { RecordingState } from '../egress/recording.js';
 import type { InterpolatorChoice } from '../engine/model/model-choice.js';
 import type { SemanticChoice } from '../engine/semantic/semantic-stage.js';
@@ -59,6 +60,10 @@ export interface LiveStreamStats {
   push?: PushState;
   /** The recording of the output, when the stream is recorded: its file, and whether it is being written, finished or failed (with why). */
   recording?: RecordingState;
+  /** The output encoder's libx264 preset, once the first frame has opened it. */
+  encoderPreset?: X264Preset;
+  /** Why that preset: `configured`, or what `auto` measured (the cores it needs, and those idle as the stream started). */
+  encoderPresetReason?: string;
   interpolator?: string;
   framesIn: number;
   framesOut: number;
@@ -147,8 +152,12 @@ export interface LiveStreamOptions extends InterpolatorChoice, SemanticChoice, L
    * intervals (`LIVE_BUDGET_INTERVALS`).
    */
   deadlineMs?: number;
-  /** The output encoder's libx264 preset (default `veryfast`). */
-  encoderPreset?: X264Preset;
+  /**
+   * The output encoder's libx264 preset (default `veryfast`), or a function
+   * that chooses it from the output's size and rate (the server's
+   * `EncoderSizing` for `encoderPreset: auto`).
+   */
+  encoderPreset?: X264Preset | ((width: number, height: number, fps: number) => PresetChoice);
   /** Cap of the output video bitrate, kbit/s (see `LiveEgressOptions.bitrateKbps`). */
   videoBitrateKbps?: number;
   /** Opens the stream's egress (default `LiveEgress.open`); a test passes a fake that records what it gets. */
@@ -164,6 +173,8 @@ export interface StreamEgress extends FrameSink, AsyncDisposable {
   readonly audioMode: 'copy' | 'encode' | 'none';
   readonly webrtcAudio: WebRtcAudioMode;
   readonly recordingState: RecordingState | undefined;
+  /** The encoder's preset and why, once the first frame has opened it. */
+  readonly encoderPreset?: PresetChoice;
   audioHoldMs(): number | undefined;
   audioLeadMs(): number | undefined;
   /** Makes one of the next frames a keyframe (a viewer joined, or lost track). */

@@ -157,6 +157,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       ...(egress && this.source?.audio ? { webrtcAudio: egress.webrtcAudio, audioHoldMs: egress.audioHoldMs(), audioLeadMs: egress.audioLeadMs() } : {}),
       ...(this.push ? { push: this.push.state } : {}),
       ...(egress?.recordingState ? { recording: egress.recordingState } : {}),
+      ...(egress?.encoderPreset ? { encoderPreset: egress.encoderPreset.preset, encoderPresetReason: egress.encoderPreset.reason } : {}),
       interpolator: pipeline?.interpolator,
       framesIn: s?.framesIn ?? 0,
       framesOut: s?.framesOut ?? 0,

@@ -118,6 +118,8 @@ export class Server implements StreamCatalog, AsyncDisposable {
 
   async listen(): Promise<ServerAddress> {
     this.launcher.open();
+    // Measured before anything else runs in the process, which would count as the encoder's CPU.
+    await this.launcher.presetsMeasured();
     const host = this.options.host ?? '127.0.0.1';
     const httpPort = await this.http.listen(this.options.httpPort ?? 8080, host).catch((error: unknown) => {
       throw listenError(error, 'httpPort', this.options.httpPort ?? 8080, host);

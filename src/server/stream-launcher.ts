@@ -6,6 +6,7 @@ import { childLogger, type Logger } from '../base/logger.js';
 import type { LiveInput } from '../ingest/live-source.js';
 import { LiveStream } from '../live/live-stream.js';
 import { recordsAny, type ServeOptions, type ServerLimits, streamSettingsFor } from '../config/serve-options.js';
+import { EncoderSizing } from '../egress/encoder-sizing.js';
 import { makeHlsRoot, removeStaleHlsRoots } from './hls-root.js';
 import { pushUrl, recordingName } from './stream-naming.js';
 import type { StreamRegistry } from './stream-registry.js';
@@ -30,6 +31,8 @@ export interface StreamIdentity {
 export class StreamLauncher implements AsyncDisposable {
   private root?: string;
   private stopped = false;
+  /** For the keys whose `encoderPreset` is `auto`; made by `open()`. */
+  private sizing?: EncoderSizing;
 
   constructor(
     private readonly options: ServeOptions,
@@ -51,6 +54,12 @@ export class StreamLauncher implements AsyncDisposable {
     }
     if (this.options.hlsRoot === undefined) removeStaleHlsRoots(this.logger);
     this.root = this.options.hlsRoot ?? makeHlsRoot();
+    this.sizing ??= new EncoderSizing(this.logger);
+  }
+
+  /** Settles once `auto`'s presets are measured (at once when nothing measures them). */
+  async presetsMeasured(): Promise<void> {
+    await this.sizing?.measured;
   }
 
   /** Whether streams can start: open, and not stopped. */
@@ -75,10 +84,11 @@ export class StreamLauncher implements AsyncDisposable {
       input.abort();
       return;
     }
-    const { record, ...settings } = streamSettingsFor(this.options, this.limits, key);
+    const { record, encoderPreset, ...settings } = streamSettingsFor(this.options, this.limits, key);
     const stream = new LiveStream({
       ...this.options,
       ...settings,
+      encoderPreset: encoderPreset === 'auto' ? this.sizing!.choose : encoderPreset,
       key,
       input,
       dir: mkdtempSync(join(this.root!, `${key}-`)),
@@ -95,6 +105,7 @@ export class StreamLauncher implements AsyncDisposable {
   /** Stops, and deletes the HLS root it made; call once the streams are closed. */
   close(): void {
     this.stop();
+    this.sizing?.close();
     if (this.root && !this.options.hlsRoot) rmSync(this.root, { recursive: true, force: true });
   }
 

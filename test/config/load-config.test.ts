@@ -50,7 +50,7 @@ test('unknown keys, wrong types and bad YAML are one-line errors naming the sour
   fails({ file: file('factor: 1.5\n') }, /factor must be a whole number ≥ 1 and ≤ 16, got 1\.5/);
   fails({ file: file('deadline: maybe\n') }, /deadline must be true or false, got "maybe"/);
   fails({ file: file('provider: tpu\n') }, /provider must be one of auto, cpu, webgpu, cuda, tensorrt, got "tpu"/);
-  fails({ flags: { 'encoder-preset': 'placebo' } }, /--encoder-preset must be one of ultrafast, superfast, veryfast, faster, fast, medium, got "placebo"/);
+  fails({ flags: { 'encoder-preset': 'placebo' } }, /--encoder-preset must be one of auto, ultrafast, superfast, veryfast, faster, fast, medium, got "placebo"/);
   fails({ file: file('limits: 5\n') }, /limits must be a mapping of keys, got 5/);
   fails({ file: file('- a\n- b\n') }, /the file must be a mapping of keys, got a list/);
   fails({ file: file('streams:\n  cam:\n    tokn: x\n') }, /unknown key "streams\.cam\.tokn" \(did you mean "streams\.cam\.token"\?\)/);
@@ -104,6 +104,7 @@ test('the auth hook, bitrate limits and recording reach the server options, per 
   assert.equal(options.recordDir, '/var/lib/frc');
   assert.deepEqual(options.streams?.cam, { record: true, maxBitrateKbps: 8000 });
   assert.equal(serveOptionsFrom(loadConfig()).authHook, undefined);
-  assert.equal(serveOptionsFrom(loadConfig()).encoderPreset, 'veryfast');
+  assert.equal(serveOptionsFrom(loadConfig()).encoderPreset, 'auto');
   assert.equal(serveOptionsFrom(loadConfig({ env: { FRC_ENCODER_PRESET: 'ultrafast' } })).encoderPreset, 'ultrafast');
+  assert.deepEqual(serveOptionsFrom(loadConfig({ env: { FRC_STREAMS: '{"cam": {"encoderPreset": "ultrafast"}}' } })).streams?.cam, { encoderPreset: 'ultrafast' });
 });

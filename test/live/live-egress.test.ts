@@ -3,8 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Rational } from 'node-av/lib';
-import { LiveEgress } from '../../src/live/live-egress.js';
-import type { X264Preset } from '../../src/egress/x264-presets.js';
+import { LiveEgress, type LiveEgressOptions } from '../../src/live/live-egress.js';
 import { captureFfmpegLog } from '../../src/base/ffmpeg-log.js';
 import { FileSource } from '../../src/ingest/file-source.js';
 import { tempDir, videoStream } from '../helpers.js';
@@ -15,8 +14,8 @@ captureFfmpegLog();
  * Encodes a lavfi source (about 10 test-pattern frames by default) through a LiveEgress with `preset`,
  * recorded; returns the recording's H.264 elementary stream.
  */
-async function record(dir: string, preset: X264Preset | undefined, more: { bitrateKbps?: number; source?: string; name?: string; rtpClock?: boolean } = {}): Promise<Buffer> {
-  const name = more.name ?? preset ?? 'default';
+async function record(dir: string, preset: LiveEgressOptions['preset'], more: { bitrateKbps?: number; source?: string; name?: string; rtpClock?: boolean } = {}): Promise<Buffer> {
+  const name = more.name ?? (typeof preset === 'string' ? preset : preset ? 'chosen' : 'default');
   const file = join(dir, `${name}.ts`);
   const egress = await LiveEgress.open({ dir: join(dir, name), fps: 30, record: file, ...(preset ? { preset } : {}), ...(more.bitrateKbps !== undefined ? { bitrateKbps: more.bitrateKbps } : {}) });
   await using source = await FileSource.open(more.source ?? 'testsrc2=size=160x120:rate=30:duration=0.34', { format: 'lavfi' });
@@ -48,6 +47,27 @@ test('the live output is encoded with the configured libx264 preset (veryfast by
   const ultrafast = settings(await record(dir, 'ultrafast'));
   assert.match(byDefault, /cabac=1 .*subme=2 /);
   assert.match(ultrafast, /cabac=0 .*subme=0 /);
+});
+
+test('a preset chosen from the first frame is the one the encoder runs, and the egress says which and why', async (t) => {
+  const dir = tempDir(t);
+  const asked: number[][] = [];
+  const choose = (width: number, height: number, fps: number) => (asked.push([width, height, fps]), { preset: 'ultrafast' as const, reason: 'a test' });
+  const file = join(dir, 'chosen.ts');
+  const egress = await LiveEgress.open({ dir: join(dir, 'chosen'), fps: 30, record: file, preset: choose });
+  assert.equal(egress.encoderPreset, undefined, 'nothing is chosen before the first frame');
+  await using source = await FileSource.open('testsrc2=size=160x120:rate=30:duration=0.2', { format: 'lavfi' });
+  let i = 0;
+  for await (const item of source.read()) {
+    if (item.kind !== 'video') continue;
+    await egress.writeVideo(item.frame, i++ / 30);
+    item.frame.free();
+  }
+  await egress.close();
+  assert.deepEqual(asked, [[160, 120, 30]], 'asked once, with the frame size and the output rate');
+  assert.deepEqual(egress.encoderPreset, { preset: 'ultrafast', reason: 'a test' });
+  const bytes = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-c', 'copy', '-f', 'h264', '-'], { maxBuffer: 1 << 24 });
+  assert.match(settings(bytes), /cabac=0 .*subme=0 /, 'the stream is ultrafast, not the default veryfast');
 });
 
 test('the live output bitrate is capped: 0.1 bit per pixel and frame by default, as configured, or not at all', async (t) => {

@@ -47,6 +47,9 @@ test('two live publishers become 60 fps HLS; killing one ends only that stream',
   const ratio = liveA.outputFps / liveA.inputFps;
   assert.ok(ratio > 1.6 && ratio < 2.4, `output ${liveA.outputFps} fps for input ${liveA.inputFps} fps`);
   assert.deepEqual([liveA.width, liveA.height, liveA.codec, liveA.audio, liveA.interpolator], [320, 180, 'h264', 'copy', 'blend']);
+  // encoderPreset auto (the default): a small output fits veryfast unless the machine is nearly saturated, and the reason says what was measured.
+  assert.ok(['ultrafast', 'superfast', 'veryfast'].includes(liveA.encoderPreset!), `encoderPreset ${liveA.encoderPreset}`);
+  assert.match(liveA.encoderPresetReason ?? '', /cores of the [\d.]+ allowed \(33 % of [\d.]+ idle\)/);
 
   // a plays out to the end; b keeps running.
   const resultA = await a.done;
