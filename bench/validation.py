@@ -3,12 +3,13 @@
 each method: blend, DIS ultrafast and medium (bench/dis_baseline.py), FFmpeg minterpolate, and the shipped
 models `fast` and `quality` (`frc eval`). Prints the markdown table of bench/RESULTS.md.
 
-  npx tsc -p . && /usr/bin/python3 bench/validation.py [~/.cache/frc/val] [--no-cost]
+  npx tsc -p . && /usr/bin/python3 bench/validation.py [~/.cache/frc/val] [--no-cost] [--by-clip]
 
 The triplets are cut first if missing (train/cut_validation.py). Given ../shared/data/eval instead, the same
 table on the eval sets: that is the final exam, read once at the end of a piece of work, never for choosing.
 
 PSNR: as `frc eval` (8-bit RGB, full frame, capped at 100 dB), mean per set, then the mean of the set means.
+--by-clip: the same scores with one column per clip instead of per set (no cost column).
 Cost, CPU ms per in-between 720p frame, one thread where the method allows:
 - blend, fast, quality: bench/synthesis.ts at 720p (the engine's whole call: conversion, network, warps; the
   process's CPU time over all its threads);
@@ -48,7 +49,8 @@ def samples(root):
 
 
 def frc_eval(root, args):
-    out = subprocess.check_output(['node', os.path.join(REPO, 'dist/src/cli.js'), 'eval', root, '--json', *args], cwd=REPO)
+    # One inference thread: the scores do not depend on it, and the machine is shared.
+    out = subprocess.check_output(['node', os.path.join(REPO, 'dist/src/cli.js'), 'eval', root, '--json', '--threads', '1', *args], cwd=REPO)
     return {s: (v['n'], v['psnr']) for s, v in json.loads(out)['sets'].items()}
 
 
@@ -106,39 +108,54 @@ def main():
     ap.add_argument('root', nargs='?', default=os.path.expanduser(os.environ.get('FRC_VAL', '~/.cache/frc/val')))
     ap.add_argument('--data', default=os.environ.get('FRC_DATA', os.path.join(REPO, '..', 'shared', 'data')))
     ap.add_argument('--no-cost', action='store_true', help='scores only')
+    ap.add_argument('--by-clip', action='store_true', help='one column per clip (scores only)')
     args = ap.parse_args()
     os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
     if not os.path.exists(os.path.join(args.root, 'MANIFEST.tsv')) and 'eval' not in os.path.basename(os.path.normpath(args.root)):
         subprocess.check_call([sys.executable, os.path.join(REPO, 'train', 'cut_validation.py'), '--out', args.root])
 
+    if args.by_clip:
+        with tempfile.TemporaryDirectory(prefix='frc-val-clips-') as root:
+            for s, ds in samples(args.root):
+                for d in ds:
+                    clip = os.path.basename(d).rsplit('-', 1)[0]
+                    os.makedirs(os.path.join(root, clip), exist_ok=True)
+                    os.symlink(d, os.path.join(root, clip, os.path.basename(d)))
+            return table(root, None, 'mean of clips')
+    return table(args.root, args.data if not args.no_cost else None)
+
+
+def table(root, data, mean_label='mean of sets'):
+    """Scores every method on <root>/<column>/<sample>/ and prints the table; with data (../shared/data) the cost
+    column too."""
     rows = {}
     def run(name, fn):
         rows[name] = fn()
         print(name, {s: round(p, 3) for s, (_, p) in rows[name].items()}, file=sys.stderr, flush=True)
-    run('blend', lambda: frc_eval(args.root, ['--interp', 'blend']))
-    run('DIS ultrafast', lambda: dis_baseline.score_sets(args.root, 'ultrafast'))
-    run('DIS medium', lambda: dis_baseline.score_sets(args.root, 'medium'))
-    run('minterpolate', lambda: minterpolate_sets(args.root))
+    run('blend', lambda: frc_eval(root, ['--interp', 'blend']))
+    run('DIS ultrafast', lambda: dis_baseline.score_sets(root, 'ultrafast'))
+    run('DIS medium', lambda: dis_baseline.score_sets(root, 'medium'))
+    run('minterpolate', lambda: minterpolate_sets(root))
     for m in MODELS:
-        run(m, lambda m=m: frc_eval(args.root, ['--model', f'models/{m}.onnx']))
+        run(m, lambda m=m: frc_eval(root, ['--model', f'models/{m}.onnx']))
 
     cost = {}
-    if not args.no_cost:
-        pair = next(d for _, ds in samples(args.root) for d in ds if cv2.imread(os.path.join(d, 'frame0.png')).shape[:2] == (720, 1280))
+    if data:
+        pair = next(d for _, ds in samples(root) for d in ds if cv2.imread(os.path.join(d, 'frame0.png')).shape[:2] == (720, 1280))
         a, b = (cv2.imread(os.path.join(pair, f))[:, :, ::-1].copy() for f in ('frame0.png', 'frame1.png'))
         cost['DIS ultrafast'] = dis_baseline.time_flows(a, b, 'ultrafast')
         cost['DIS medium'] = dis_baseline.time_flows(a, b, 'medium')
-        cost['minterpolate'] = minterpolate_cost(args.data)
+        cost['minterpolate'] = minterpolate_cost(data)
         cost.update(synthesis_cost())
 
-    sets = list(rows['blend'])
+    cols = list(rows['blend'])
     n = rows['blend']
-    print(f'| method | {" | ".join(f"{s} ({n[s][0]})" for s in sets)} | mean of sets | CPU ms per 720p frame |')
-    print('|---|' + '---|' * (len(sets) + 2))
+    print(f'| method | {" | ".join(f"{c} ({n[c][0]})" for c in cols)} | {mean_label} |' + (' CPU ms per 720p frame |' if data else ''))
+    print('|---|' + '---|' * (len(cols) + 1 + bool(data)))
     for name, r in rows.items():
-        cells = [f'{r[s][1]:.2f}' if s in r else '—' for s in sets]
-        mean = np.mean([r[s][1] for s in sets])
-        print(f'| {name} | {" | ".join(cells)} | {mean:.2f} | {f"{cost[name]:.1f}" if name in cost else "—"} |')
+        cells = [f'{r[c][1]:.2f}' if c in r else '—' for c in cols]
+        mean = np.mean([r[c][1] for c in cols])
+        print(f'| {name} | {" | ".join(cells)} | {mean:.2f} |' + (f' {f"{cost[name]:.1f}" if name in cost else "—"} |' if data else ''))
     return 0
 
 
