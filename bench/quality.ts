@@ -27,7 +27,7 @@ async function minterpolateReport(dir: string): Promise<EvalReport> {
   const work = mkdtempSync(join(tmpdir(), 'frc-mi-'));
   const report: EvalReport = { interp: 'minterpolate', sets: {} };
   try {
-    for (const set of readdirSync(dir).sort()) {
+    for (const set of readdirSync(dir).sort().filter((entry) => statSync(join(dir, entry)).isDirectory())) {
       const samples = readdirSync(join(dir, set))
         .sort()
         .map((s) => join(dir, set, s))

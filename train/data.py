@@ -2,7 +2,9 @@
 
 A triplet is frames (i, j, k) of one clip with i < j < k, no scene cut in [i, k], and timestep
 t = (j - i) / (k - i). Mostly k - i = 2 (t = 0.5); some larger gaps give other timesteps and larger
-motion. The last `val_frac` of every clip (plus a guard gap) is held out for validation.
+motion. Whole clips are held out for validation (splits.py): load_clips leaves them out and the sampler
+refuses them. The last ~10% of every training clip (plus a guard gap) is held out too, for train.py's quick
+validation.
 Augmentations: random crop, horizontal / vertical flips, 90-degree rotations, temporal reversal
 (swap img0/img1, t -> 1 - t) and RGB channel-order shuffles; optionally a synthetic camera pan and
 pasted moving "sprites" (see paste_sprites).
@@ -10,6 +12,8 @@ pasted moving "sprites" (see paste_sprites).
 import glob, json, os
 import numpy as np
 import torch
+
+from splits import is_held_out
 
 try:  # Debian python3-opencv: DIS optical flow for the pseudo-label flows (train/README.md)
     import cv2
@@ -57,8 +61,11 @@ class Clip:
         return float(self.mad[i:k].sum())
 
 
-def load_clips(cache=CACHE):
-    return [Clip(d) for d in sorted(glob.glob(os.path.join(cache, '*'))) if os.path.exists(os.path.join(d, 'meta.json'))]
+def load_clips(cache=CACHE, held_out=False):
+    """The cached clips that train; with held_out=True also the validation clips (splits.py), which nothing
+    may train on."""
+    dirs = [d for d in sorted(glob.glob(os.path.join(cache, '*'))) if os.path.exists(os.path.join(d, 'meta.json'))]
+    return [c for c in map(Clip, dirs) if held_out or not is_held_out(c.name)]
 
 
 def pan_offsets(vy, vx, t):
@@ -109,6 +116,9 @@ def paste_sprites(x3, t, rng, patch, n, max_motion):
 class TripletSampler:
     def __init__(self, clips, crop=256, p_full=0.25, p_gap=0.3, max_gap=6, min_mad=0.0, seed=0,
                  flow_labels=False, p_pan=0.0, max_pan=32, p_sprite=0.0, max_sprite=48, label_preset='fast'):
+        held = [c.name for c in clips if is_held_out(c.name)]
+        if held:
+            raise ValueError(f'validation clips must not train (splits.py): {held}')
         self.clips = clips
         self.flow_labels = flow_labels
         if flow_labels:

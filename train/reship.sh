@@ -36,7 +36,11 @@ continue_head() {
 continue_head "$root" q --out models/flow-head.onnx
 continue_head "$root/fast-head" f --down 4 --crop 256 --batch 8 --interpolator frc-ifnet-fast --out models/flow-head-fast.onnx
 
+# The held-out clips' scores too (train/README.md, "Validation protocol"); the triplets are cut if missing.
+val=$root/val
+[ -f "$val/MANIFEST.tsv" ] || py train/cut_validation.py --out "$val"
 for m in quality fast; do
   node dist/src/cli.js eval ../shared/data/eval --model "models/$m.onnx" --json > "/tmp/$m-eval.json"
-  py train/card_eval.py "models/$m.json" "/tmp/$m-eval.json"
+  node dist/src/cli.js eval "$val" --model "models/$m.onnx" --json > "/tmp/$m-val.json"
+  py train/card_eval.py "models/$m.json" "/tmp/$m-eval.json" --validation "/tmp/$m-val.json"
 done
