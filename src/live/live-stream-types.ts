@@ -69,7 +69,7 @@ export interface LiveStreamStats {
   /**
    * Every synthesized slot by the synthesizer that rendered it: the model
    * (the ladder's top rung, e.g. `frc-ifnet-fast`), its rungs
-   * (`frc-ifnet-fast/bilinear`, `…/nofine`, `…/reuse`), `blend`, `dup`.
+   * (`frc-ifnet-fast/bilinear`, `…/reuse`), `blend`, `dup`.
    * Sums to `interpolated + fallbacks`.
    */
   rungFrames: RungCount[];

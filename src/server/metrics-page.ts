@@ -42,7 +42,7 @@ export function metricsPage(streams: LiveStreamMetrics[], proc: ProcessFigures):
     },
     {
       name: 'frc_stream_rung_frames_total',
-      help: 'Synthesized output slots by the synthesizer that rendered them: the model (the top rung of its ladder), its cheaper rungs (model/bilinear, model/nofine, model/reuse), blend, dup.',
+      help: 'Synthesized output slots by the synthesizer that rendered them: the model (the top rung of its ladder), its cheaper rungs (model/bilinear, model/reuse), blend, dup.',
       type: 'counter',
       samples: streams.flatMap((m) => m.stats.rungFrames.map((r) => ({ labels: { stream: m.stats.key, rung: r.rung }, value: r.frames }))),
     },

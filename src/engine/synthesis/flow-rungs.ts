@@ -14,8 +14,6 @@ export interface RungSetting {
   label?: string;
   /** How the full-resolution warp samples the frames. */
   filter: WarpFilter;
-  /** Whether the card's `lkFine` step runs after the network. */
-  fine: boolean;
   /**
    * No network: the field of the previous gap (the adjacent one, same
    * geometry, same t) is refined by the `lkFine` step against this pair.
@@ -27,25 +25,34 @@ export interface RungSetting {
 
 /**
  * The rungs of a model's ladder, top first, from its card: bilinear instead
- * of bicubic (where the card warps bicubic), no `lkFine` step, then the
- * previous gap's field reused (where the card has `lkFine`, whose step does
- * the refining). Which ones are worth their place is measured on cost and
- * quality (bench/synthesis.ts prints each; bench/RESULTS.md, Ladder rungs).
+ * of bicubic (where the card warps bicubic), then the previous gap's field
+ * reused (where the card has `lkFine`, whose step does the refining). These
+ * are the settings on the cost/quality frontier: the network without its
+ * `lkFine` step was measured too, and the reused field was both cheaper and
+ * better on validation (bench/RESULTS.md, Ladder rungs).
  */
 export function ladder(filter: WarpFilter, hasFine: boolean): RungSetting[] {
-  const rungs: RungSetting[] = [{ filter, fine: hasFine, reuse: false }];
-  if (filter === 'bicubic') rungs.push({ label: 'bilinear', filter: 'bilinear', fine: hasFine, reuse: false });
-  if (hasFine) {
-    rungs.push({ label: 'nofine', filter: 'bilinear', fine: false, reuse: false });
-    rungs.push({ label: 'reuse', filter: 'bilinear', fine: true, reuse: true });
-  }
+  const rungs: RungSetting[] = [{ filter, reuse: false }];
+  if (filter === 'bicubic') rungs.push({ label: 'bilinear', filter: 'bilinear', reuse: false });
+  if (hasFine) rungs.push({ label: 'reuse', filter: 'bilinear', reuse: true });
   return rungs;
 }
 
-/** A field kept for the next gap: `scale` is the `lkFine` scale still to apply (1 once refined). */
+/**
+ * Gaps in a row one network field may be carried through by the `reuse`
+ * rung: each gap's refinement corrects only part of the error it inherits,
+ * so the field drifts. On validation the first reuse loses 0.2 dB against
+ * the model, the fourth in a row 0.7 (still 1 dB above blend), the eighth 1.3
+ * (below blend on three of five sets; bench/RESULTS.md, Ladder rungs). Past
+ * it a network rung renders again (`SlotDeadline` seeds the chain).
+ */
+export const MAX_REUSES = 4;
+
+/** A field kept for the next gap: `scale` is the `lkFine` scale still to apply (1 once refined); `reuses`, the gaps it was carried through since the network made it. */
 export interface KeptField {
   field: FlowField;
   scale: number;
+  reuses: number;
 }
 
 interface Gap {

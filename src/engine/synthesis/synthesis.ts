@@ -4,7 +4,7 @@ import { FlowModel } from '../model/flow-model.js';
 import type { FrameModel } from '../model/frame-model.js';
 import type { Interpolator, RgbImage } from '../model/interpolator.js';
 import type { FlowCorrector } from '../semantic/semantic-stage.js';
-import { FieldMemory, FlowRung, ladder, type RungSetting } from './flow-rungs.js';
+import { FieldMemory, FlowRung, ladder, MAX_REUSES, type RungSetting } from './flow-rungs.js';
 import { FineRefiner } from './lk-fine.js';
 import { RgbConverter } from './rgb-convert.js';
 import { blendFrames, warpBlend } from './warp-kernel.js';
@@ -185,28 +185,32 @@ export class FlowSynthesizer implements Synthesizer {
   }
 
   private canRenderWith(a: Frame, b: Frame, t: number, setting: RungSetting): boolean {
-    return !setting.reuse || this.memory.previousField(a, b, t) !== undefined;
+    if (!setting.reuse) return true;
+    const kept = this.memory.previousField(a, b, t);
+    return kept !== undefined && kept.reuses < MAX_REUSES;
   }
 
   /** One slot with `setting`; every field is kept for the next gap's `reuse` rung. */
   private async render(a: Frame, b: Frame, t: number, setting: RungSetting, reused = setting.reuse ? this.memory.previousField(a, b, t) : undefined): Promise<Frame> {
     let field: FlowField;
     let scale = 1;
+    let reuses = 0;
     if (setting.reuse) {
       if (!reused || !this.fine) throw new Error(`${this.name}/${setting.label}: no field of the previous gap to reuse`);
       field = await this.fine.refine(a, b, reused.field, t, reused.scale);
       if (field === reused.field) scale = reused.scale;
+      reuses = reused.reuses + 1;
     } else {
       const toRgb = (f: Frame) => this.converter.toRgb(f);
       const [ra, rb] = [await this.cache.get(a, toRgb), await this.cache.get(b, toRgb)];
       field = await this.model.flows(ra, rb, t);
       if (this.correction) field = await this.correction.correct(field, a, b, ra, rb);
       const raw = field;
-      if (this.fine && setting.fine) field = await this.fine.refine(a, b, field, t);
+      if (this.fine) field = await this.fine.refine(a, b, field, t);
       if (this.fine && field === raw) scale = this.fine.settings.scale;
     }
     this.memory.enter(a, b);
-    this.memory.keep(t, { field, scale });
+    this.memory.keep(t, { field, scale, reuses });
     return warpBlend(a, b, field, { filter: setting.filter });
   }
 

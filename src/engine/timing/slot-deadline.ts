@@ -32,8 +32,14 @@
  * fallbacks).
  *
  * A rung may be unable to render a slot at all (`skip`: the reused-field rung
- * when the gap before had no field); it is passed over, as if predicted late,
- * and never probed on such a slot.
+ * when the gap before had no field, or its field has been carried through as
+ * many gaps as it may); it is passed over, as if predicted late, and never
+ * probed on such a slot. When it would have been in time, the rung above it
+ * is probed at once instead of when due: its field seeds the chain again. A
+ * seed is a probe (one late slot at most), so it waits for the probe interval
+ * once a probe of that rung came back late: under a load that makes every
+ * network rung late, the reused field renders a few gaps after each probe and
+ * blend the rest.
  *
  * Pure (werift style): time comes in with the inputs, there is no timer and
  * no synthesizer here, only their indices in the list (`choice`);
@@ -128,14 +134,17 @@ export class SlotDeadline {
 
   private slot(now: number, deadline: number, skip: readonly number[]): DeadlineOutput[] {
     const can = (choice: number) => choice === this.synthesizers - 1 || !skip.includes(choice);
-    const fits = (choice: number) => can(choice) && now + this.estimate(choice) + this.marginMs <= deadline;
+    const inTime = (choice: number) => now + this.estimate(choice) + this.marginMs <= deadline;
     let choice = 0;
-    while (choice < this.synthesizers - 1 && !fits(choice)) choice++;
+    while (choice < this.synthesizers - 1 && !(can(choice) && inTime(choice))) choice++;
     this.skipped[choice] = 0;
     // The rung above the chosen one (the nearest that can render this slot) is the one to probe, once it is due.
     let above = choice - 1;
     while (above >= 0 && !can(above)) above--;
-    const probe = above >= 0 && ++this.skipped[above]! >= this.probeInterval[above]! ? above : -1;
+    // A rung between them would be in time but cannot render (the reused field's chain ran out): the rung
+    // above seeds it, as a probe, now rather than when due, unless its last probe came back late.
+    const starved = above >= 0 && skip.some((r) => r > above && r < choice && inTime(r)) && this.probeInterval[above]! <= this.baseProbe;
+    const probe = above >= 0 && (++this.skipped[above]! >= this.probeInterval[above]! || starved) ? above : -1;
     if (probe >= 0) {
       this.skipped[probe] = 0;
       this.pending = { deadline, choice: probe, probe: true };

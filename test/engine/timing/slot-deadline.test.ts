@@ -179,20 +179,36 @@ test('a six-rung ladder climbs back one rung at a time when the load goes; each 
   assert.equal(back.late, 0);
 });
 
-test('a rung that cannot render a slot (the reused field without a field before) is passed over and not probed', () => {
+test('a rung that cannot render a slot (the reused field without a field before) is passed over; the rung above seeds it, as a probe', () => {
   const core = new SlotDeadline({ synthesizers: 4, probeInterval: 2 });
   // model too slow, reused field fits, blend, dup.
   for (let i = 0; i < 3; i++) {
     core.processInput({ kind: 'done', choice: 0, ms: 50, now: 0 });
     core.processInput({ kind: 'done', choice: 1, ms: 8, now: 0 });
   }
-  const decide = (skip: number[]) => core.processInput({ kind: 'slot', now: 0, deadline: 33, skip })[0];
-  assert.deepEqual(decide([1]), { kind: 'render', choice: 2, reason: 'deadline' });
-  core.processInput({ kind: 'done', choice: 2, ms: 3, now: 3 });
-  // Blend has rendered twice (probeInterval 2): the nearest rung above it that can render, the model, is probed.
-  assert.deepEqual(decide([1]), { kind: 'render', choice: 0, probe: true });
-  core.processInput({ kind: 'done', choice: 0, ms: 50, now: 50 });
-  assert.deepEqual(decide([]), { kind: 'render', choice: 1, reason: 'deadline' });
+  const decide = (now: number, skip: number[]) => core.processInput({ kind: 'slot', now, deadline: now + 33, skip })[0];
+  // The reused field would be in time but has no field: the model renders at once, a probe, to seed it.
+  assert.deepEqual(decide(0, [1]), { kind: 'render', choice: 0, probe: true });
+  // Late (50 ms for 33): its probe interval backs off, and so does seeding.
+  assert.deepEqual(core.processInput({ kind: 'done', choice: 0, ms: 50, now: 50 }), [{ kind: 'late', lateMs: 17 }]);
+  assert.deepEqual(decide(100, []), { kind: 'render', choice: 1, reason: 'deadline' });
+  core.processInput({ kind: 'done', choice: 1, ms: 8, now: 108 });
+  // The chain has run out again: blend, until the model is due (its interval backed off to 4 slots, the reused field's included).
+  const picks = [];
+  for (let i = 0; i < 3; i++) {
+    const d = decide(200 + 40 * i, [1]);
+    assert.ok(d?.kind === 'render');
+    picks.push(`${d.choice}${d.probe ? 'p' : ''}`);
+    core.processInput({ kind: 'done', choice: d.choice, ms: d.choice === 0 ? 20 : 3, now: 200 + 40 * i + (d.choice === 0 ? 20 : 3) });
+  }
+  assert.deepEqual(picks, ['2', '2', '0p']);
+  // That probe was in time (20 ms): the next starved slot is seeded at once again.
+  assert.deepEqual(decide(400, [1]), { kind: 'render', choice: 0, probe: true });
+  // A rung that is passed over and would be late anyway starves nothing: with 2 ms left, dup, no probe.
+  core.processInput({ kind: 'done', choice: 0, ms: 50, now: 450 });
+  assert.deepEqual(decide(500, []), { kind: 'render', choice: 1, reason: 'deadline' });
+  core.processInput({ kind: 'done', choice: 1, ms: 8, now: 508 });
+  assert.deepEqual(core.processInput({ kind: 'slot', now: 600, deadline: 602, skip: [1] }), [{ kind: 'render', choice: 3, reason: 'deadline' }]);
   // dup, the last, cannot be skipped.
   assert.deepEqual(new SlotDeadline({ synthesizers: 2 }).processInput({ kind: 'slot', now: 100, deadline: 0, skip: [0, 1] }), [{ kind: 'render', choice: 1, reason: 'deadline' }]);
 });
