@@ -453,7 +453,7 @@ async function main(): Promise<void> {
           const share = (n: number) => (synthesized ? `${((100 * n) / synthesized).toFixed(1)} %` : '—');
           const reasons = s.fallbackFrames.map((f) => `${f.frames} ${f.reason}→${f.synthesizer}`).join(', ') || '0';
           // Every synthesized slot by the rung of the ladder that rendered it, the top rung's own included.
-          const rungs = s.rungFrames.map((f) => `${f.rung} ${share(f.frames)}`).join(', ') || '—';
+          const rungs = (s.rungFrames.map((f) => `${f.rung} ${share(f.frames)}`).join(', ') || '—') + (s.warmUpMs ? `; warm-up ${s.warmUpMs.toFixed(0)} ms` : '');
           // Drift: the median latency of each fifth of the run (frames in arrival order).
           const fifth = Math.floor(r.latencies.length / 5);
           const p50 = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5).toFixed(1);

@@ -73,6 +73,8 @@ export interface LiveStreamStats {
    * Sums to `interpolated + fallbacks`.
    */
   rungFrames: RungCount[];
+  /** How long the model's warm-up on the first decoded frame took, before the first slot (ms; 0 without one). */
+  warmUpMs: number;
   /** Synthesized frames that were ready after their deadline all the same. */
   lateFrames: number;
   repeated: number;
