@@ -452,12 +452,14 @@ async function main(): Promise<void> {
           const synthesized = s.interpolated + s.fallbacks;
           const share = (n: number) => (synthesized ? `${((100 * n) / synthesized).toFixed(1)} %` : '—');
           const reasons = s.fallbackFrames.map((f) => `${f.frames} ${f.reason}→${f.synthesizer}`).join(', ') || '0';
+          // Every synthesized slot by the rung of the ladder that rendered it, the top rung's own included.
+          const rungs = (s.rungFrames.map((f) => `${f.rung} ${share(f.frames)}`).join(', ') || '—') + (s.warmUpMs ? `; warm-up ${s.warmUpMs.toFixed(0)} ms` : '');
           // Drift: the median latency of each fifth of the run (frames in arrival order).
           const fifth = Math.floor(r.latencies.length / 5);
           const p50 = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5).toFixed(1);
           const drift = fifth > 0 ? [0, 1, 2, 3, 4].map((i) => p50(r.latencies.slice(i * fifth, (i + 1) * fifth))).join(' / ') : '—';
           rows.push(
-            `| ${size}p | ${r.run.label} | ${r.run.ingest.toUpperCase()} → ${r.viewer} | ${r.frames} (${r.originals} orig, ${r.between} between, ${r.repeats} repeats, ${r.unreadable} unreadable) | ${quantile(sorted, 0.5).toFixed(1)} | ${quantile(sorted, 0.95).toFixed(1)} | ${quantile(sorted, 0.99).toFixed(1)} | ${drift} | ${r.serverLatency.map((v) => v.toFixed(0)).join(' / ')} | ${share(s.interpolated)} | ${share(s.fallbacks)} (${reasons}) | ${s.lateFrames} | ${s.ringDrops} | ${s.framesIn} → ${s.framesOut} |`,
+            `| ${size}p | ${r.run.label} | ${r.run.ingest.toUpperCase()} → ${r.viewer} | ${r.frames} (${r.originals} orig, ${r.between} between, ${r.repeats} repeats, ${r.unreadable} unreadable) | ${quantile(sorted, 0.5).toFixed(1)} | ${quantile(sorted, 0.95).toFixed(1)} | ${quantile(sorted, 0.99).toFixed(1)} | ${drift} | ${r.serverLatency.map((v) => v.toFixed(0)).join(' / ')} | ${share(s.interpolated)} | ${share(s.fallbacks)} (${reasons}) | ${rungs} | ${s.lateFrames} | ${s.ringDrops} | ${s.framesIn} → ${s.framesOut} |`,
           );
           process.stderr.write(`${size}p ${kind}: ${rows.at(-1)}\n`);
         }
@@ -471,8 +473,8 @@ async function main(): Promise<void> {
     [
       `Latency, RTMP (ffmpeg -c copy) or WHIP (werift) in → WHEP (werift) or HLS out, 30 fps in — ${today()}, ${machine()}`,
       '',
-      '| size | server | path | frames measured at the viewer | added latency p50 ms | p95 | p99 | p50 by fifth of the run | server-side p50 / p95 / p99 ms (histogram) | slots interpolated | slots by fallback | late | ring drops | server frames in → out |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| size | server | path | frames measured at the viewer | added latency p50 ms | p95 | p99 | p50 by fifth of the run | server-side p50 / p95 / p99 ms (histogram) | slots interpolated | slots by fallback | slots by rung | late | ring drops | server frames in → out |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows,
       '',
       apiTable,

@@ -6,6 +6,11 @@
  * (the birds clip scaled to 480p/720p/1080p), so it includes converting the
  * one new input frame, as in a running stream.
  *
+ * For a flow model each rung of its ladder (its cheaper settings a live
+ * stream walks down to under load: `fast/bilinear`, `fast/reuse`) is timed the same way, in the same run, after the model
+ * itself: the reuse rung on consecutive pairs, each from the field of the
+ * pair before (the model renders the first), as a stream that stays on it.
+ *
  * For flow models the steps of that call are timed one by one as well:
  * reduced RGB conversion, the network (on its inference thread), the card's
  * Lucas-Kanade step above the network (lkFine: the new frame's luma, then the
@@ -111,6 +116,23 @@ async function timeSynthesizer(choice: Parameters<typeof createSynthesizer>[0], 
     out.free();
   }
   return tally;
+}
+
+/** Whole `synthesize` calls of each rung of a model's ladder (none for a synthesizer without rungs). */
+async function timeRungs(choice: Parameters<typeof createSynthesizer>[0], frames: Frame[], runs: number): Promise<[string, Tally][]> {
+  await using top = await createSynthesizer(choice);
+  const out: [string, Tally][] = [];
+  for (const rung of top.rungs?.() ?? []) {
+    const tally = new Tally();
+    // The model renders the first pair: the reuse rung starts from its field, then from its own.
+    (await top.synthesize(frames[0]!, frames[1]!, 0.5)).free();
+    for (let i = 1; i < runs + WARMUP; i++) {
+      const frame = await timed(i > WARMUP - 1 ? tally : undefined, () => rung.synthesize(frames[i]!, frames[i + 1]!, 0.5));
+      frame.free();
+    }
+    out.push([rung.name, tally]);
+  }
+  return out;
 }
 
 /** A flow model's steps, each on its own, as `FlowSynthesizer.synthesize` takes them; undefined for a frame model. */
@@ -253,6 +275,10 @@ async function main(): Promise<void> {
         rows.push(`| ${size}p | ${choice.label} | ${fixed(total.wallMs)} | ${fixed(total.cpuMs)} | ${fixed(encode.cpuMs)} | ${(total.cpuMs / encode.cpuMs).toFixed(2)} |`);
         console.error(rows.at(-1));
         if (!choice.modelPath) continue;
+        for (const [name, tally] of await timeRungs(choice, frames, runs)) {
+          rows.push(`| ${size}p | ${choice.label} rung ${name} | ${fixed(tally.wallMs)} | ${fixed(tally.cpuMs)} | ${fixed(encode.cpuMs)} | ${(tally.cpuMs / encode.cpuMs).toFixed(2)} |`);
+          console.error(rows.at(-1));
+        }
         const steps = await timeSteps(choice.modelPath, frames, runs);
         const network = await timeNetworkParts(choice.modelPath, frames, runs);
         for (const [name, tally] of [...(steps ?? []), ...(network ?? [])]) {

@@ -23,7 +23,7 @@ const USAGE = `frc: real-time frame-rate upconverter
 
 usage:
   frc convert <input> <output> [--fps N | --factor K] [--interp model|blend|dup] [--model PATH]
-  frc eval <dir> [--interp model|blend|dup] [--model PATH] [--json]
+  frc eval <dir> [--interp model|blend|dup] [--model PATH] [--rung NAME] [--json]
   frc demo [output]                 upconvert FFmpeg's synthetic testsrc2 (30 → 60 fps)
   frc serve [--config frc.yml] [--http-port 8080] [--rtmp-port 1935] [--host 127.0.0.1] [--token T]
             [--push URL] [--test-pattern] [--model fast|quality|blend|dup|PATH] [--KEY VALUE ...]
@@ -59,6 +59,8 @@ options:
                    one that fails to start is reported and the CPU is used
   --threads N      inference threads
   --json           machine-readable output (eval)
+  --rung NAME      score a rung of the model's ladder instead of the model (eval):
+                   bilinear or reuse (reuse needs prev.png beside frame0.png)
   --http-port N    HTTP port for HLS and /api/streams (serve; default 8080)
   --rtmp-port N    RTMP ingest port (serve; default 1935)
   --host ADDR      address both listen on (serve; default 127.0.0.1)
@@ -86,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
         fps: { type: 'string' },
         interp: { type: 'string' },
         json: { type: 'boolean' },
+        rung: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -142,7 +145,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'eval': {
       if (args.length !== 1) throw new UsageError('eval needs <dir>');
-      const report = await evaluate(args[0]!, choice);
+      const report = await evaluate(args[0]!, { ...choice, ...(typeof values.rung === 'string' ? { rung: values.rung } : {}) });
       process.stdout.write(values.json ? JSON.stringify(report) + '\n' : formatEvalTable(report));
       return 0;
     }

@@ -98,6 +98,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
     return {
       ...stats,
       fallbackFrames: stats.fallbackFrames.map((f) => ({ ...f })),
+      rungFrames: stats.rungFrames.map((r) => ({ ...r })),
       interpolator: pipeline.interpolator,
       warnings,
       decodeErrors: source.decodeErrors,

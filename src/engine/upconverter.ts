@@ -25,7 +25,12 @@ export interface UpconverterOptions {
 }
 
 export interface DeadlineOptions extends Omit<SlotDeadlineOptions, 'synthesizers'> {
-  /** The deadline fallbacks: cheaper synthesizers, in the order they are tried (blend, then dup); the last should cost nothing. */
+  /**
+   * The deadline fallbacks: cheaper synthesizers, in the order they are
+   * tried (the model's rungs, blend, then dup); the last should cost nothing.
+   * Before the first slot is due, each that can warm up does, on the first
+   * frame (`Synthesizer.warmUp`).
+   */
   fallbacks: Synthesizer[];
   /**
    * How long the slots of one gap may take, from the arrival of the input
@@ -51,6 +56,12 @@ export interface FallbackCount {
   frames: number;
 }
 
+export interface RungCount {
+  /** The synthesizer that rendered the slots: the chosen one (the ladder's top rung), a rung under it (`fast/bilinear`), or a fallback. */
+  rung: string;
+  frames: number;
+}
+
 /** One output frame, how it was made, and its timing record (see `FrameTiming`). */
 export interface RenderedFrame {
   frame: Frame;
@@ -72,6 +83,10 @@ export interface UpconverterStats {
   fallbacks: number;
   /** `fallbacks` by reason and fallback. */
   fallbackFrames: FallbackCount[];
+  /** Every synthesized slot (`interpolated` + `fallbacks`) by the synthesizer that rendered it, the top rung's own included, in the order first seen. */
+  rungFrames: RungCount[];
+  /** How long the warm-up of the synthesizers took on the first frame (ms; live only, 0 without one). */
+  warmUpMs: number;
   /** Synthesized frames that were ready after their deadline all the same (live only). */
   late: number;
   /** Output frames that repeat an input frame: across a discontinuity, a long gap, or the last frame's tail. */
@@ -93,7 +108,7 @@ const NO_PTS = -0x8000000000000000n;
  * frame it holds, synchronously: `Disposable`, for `using`.
  */
 export class Upconverter implements Disposable {
-  readonly stats: UpconverterStats = { framesIn: 0, framesOut: 0, originals: 0, interpolated: 0, fallbacks: 0, fallbackFrames: [], late: 0, repeated: 0, dropped: 0 };
+  readonly stats: UpconverterStats = { framesIn: 0, framesOut: 0, originals: 0, interpolated: 0, fallbacks: 0, fallbackFrames: [], rungFrames: [], warmUpMs: 0, late: 0, repeated: 0, dropped: 0 };
   readonly outputTimeBase: Rational;
   private readonly planner: SlotPlanner;
   private readonly maxGapSeconds: number;
@@ -105,6 +120,7 @@ export class Upconverter implements Disposable {
   private previousTiming?: FrameTiming;
   private lastGap = 0n;
   private fallbackError?: unknown;
+  private warmed = false;
 
   constructor(private readonly options: UpconverterOptions) {
     this.planner = new SlotPlanner(options.inputTimeBase, options.target);
@@ -147,7 +163,10 @@ export class Upconverter implements Disposable {
     const previousTiming = this.previousTiming ?? arrived;
     this.previous = frame;
     this.previousTiming = arrived;
-    if (!previous) return [];
+    if (!previous) {
+      if (this.deadline && !this.warmed) await this.warmUp(frame);
+      return [];
+    }
     // The gap's earlier frame is done with once its slots are rendered: each output holds its own reference.
     using earlier = previous;
 
@@ -166,6 +185,25 @@ export class Upconverter implements Disposable {
       throw err;
     }
     return out;
+  }
+
+  /**
+   * Live: runs every synthesizer that can warm up (a model and its rungs) on
+   * the stream's first frame, while the second is on its way: the first slot
+   * is due a gap after that one arrives, so the warm-up is paid before it
+   * instead of by the first slots of each rung (their first runs allocate for
+   * the frame size and are several times slower). A synthesizer that fails
+   * here fails again on its first slot, where the fallback on error takes it.
+   */
+  private async warmUp(frame: Frame): Promise<void> {
+    this.warmed = true;
+    const start = this.now();
+    for (const synthesizer of new Set(this.synthesizers)) {
+      await synthesizer.warmUp?.(frame).catch(() => {
+        // Reported by the slot that meets it (see above).
+      });
+    }
+    this.stats.warmUpMs = this.now() - start;
   }
 
   /** Emits the slots covered by the last frame's own display time and lets it go. */
@@ -196,7 +234,8 @@ export class Upconverter implements Disposable {
     let choice = 0;
     let reason: FallbackReason | undefined;
     if (this.deadline) {
-      const [decision] = this.deadline.processInput({ kind: 'slot', now: this.now(), deadline: due });
+      const skip = this.synthesizers.flatMap((s, i) => (s.canRender && !s.canRender(a, b, slot.t) ? [i] : []));
+      const [decision] = this.deadline.processInput({ kind: 'slot', now: this.now(), deadline: due, skip });
       if (decision?.kind === 'render') {
         choice = decision.choice;
         reason = decision.reason;
@@ -225,6 +264,9 @@ export class Upconverter implements Disposable {
     } else {
       this.stats.interpolated++;
     }
+    const rung = this.stats.rungFrames.find((r) => r.rung === synthesizer.name);
+    if (rung) rung.frames++;
+    else this.stats.rungFrames.push({ rung: synthesizer.name, frames: 1 });
     this.stats.framesOut++;
     return {
       frame: stamp(frame, slot, this.outputTimeBase),

@@ -5,7 +5,7 @@ import type { RecordingState } from '../egress/recording.js';
 import type { InterpolatorChoice } from '../engine/model/model-choice.js';
 import type { SemanticChoice } from '../engine/semantic/semantic-stage.js';
 import type { Synthesizer } from '../engine/synthesis/synthesis.js';
-import type { FallbackCount } from '../engine/upconverter.js';
+import type { FallbackCount, RungCount } from '../engine/upconverter.js';
 import type { LiveInput } from '../ingest/live-source.js';
 import type { FrameSink } from '../pipeline/frame-pipeline.js';
 import type { PushState } from '../protocols/rtmp/rtmp-push.js';
@@ -68,9 +68,18 @@ export interface LiveStreamStats {
   framesIn: number;
   framesOut: number;
   interpolated: number;
-  /** Slots rendered by a fallback: `fallbackFrames` says why (`error`, `deadline`) and by which (`fast` behind a slower model, `blend`, `dup`). */
+  /** Slots rendered by a fallback: `fallbackFrames` says why (`error`, `deadline`) and by which (a rung of the model's ladder, `fast` behind a slower model, `blend`, `dup`). */
   fallbacks: number;
   fallbackFrames: FallbackCount[];
+  /**
+   * Every synthesized slot by the synthesizer that rendered it: the model
+   * (the ladder's top rung, e.g. `frc-ifnet-fast`), its rungs
+   * (`frc-ifnet-fast/bilinear`, `…/reuse`), `blend`, `dup`.
+   * Sums to `interpolated + fallbacks`.
+   */
+  rungFrames: RungCount[];
+  /** How long the model's warm-up on the first decoded frame took, before the first slot (ms; 0 without one). */
+  warmUpMs: number;
   /** Synthesized frames that were ready after their deadline all the same. */
   lateFrames: number;
   repeated: number;

@@ -164,6 +164,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       interpolated: s?.interpolated ?? 0,
       fallbacks: s?.fallbacks ?? 0,
       fallbackFrames: (s?.fallbackFrames ?? []).map((f) => ({ ...f })),
+      rungFrames: (s?.rungFrames ?? []).map((r) => ({ ...r })),
+      warmUpMs: round(s?.warmUpMs ?? 0),
       lateFrames: s?.late ?? 0,
       repeated: s?.repeated ?? 0,
       ringDrops: pipeline?.ringDrops ?? 0,

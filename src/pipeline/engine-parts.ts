@@ -60,13 +60,16 @@ export class EngineParts implements AsyncDisposable {
   }
 
   /**
-   * The deadline fallbacks, tried in order, cheapest last: `fast` (behind a
-   * slower model), blend (unless the synthesizer is blend), then dup, which
-   * costs nothing. None under dup: nothing is cheaper.
+   * The deadline fallbacks, tried in order, cheapest last: the model's own
+   * rungs (its ladder: cheaper settings, each motion-compensated), `fast`
+   * and its rungs (behind a slower model), blend (unless the synthesizer is
+   * blend), then dup, which costs nothing. None under dup: nothing is
+   * cheaper. The rungs are views their model owns and closes.
    */
   deadlineFallbacks(): Synthesizer[] | undefined {
     if (this.synthesizer.name === 'dup') return undefined;
-    return [...(this.fast ? [this.fast] : []), ...(this.fallback ? [this.fallback] : []), this.dup];
+    const withRungs = (s: Synthesizer) => [s, ...(s.rungs?.() ?? [])];
+    return [...(this.synthesizer.rungs?.() ?? []), ...(this.fast ? withRungs(this.fast) : []), ...(this.fallback ? [this.fallback] : []), this.dup];
   }
 
   /** Closes every part, even when one fails; then throws the first failure. */

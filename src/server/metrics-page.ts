@@ -40,6 +40,12 @@ export function metricsPage(streams: LiveStreamMetrics[], proc: ProcessFigures):
       type: 'counter',
       samples: streams.flatMap((m) => m.stats.fallbackFrames.map((f) => ({ labels: { stream: m.stats.key, reason: f.reason, synthesizer: f.synthesizer }, value: f.frames }))),
     },
+    {
+      name: 'frc_stream_rung_frames_total',
+      help: 'Synthesized output slots by the synthesizer that rendered them: the model (the top rung of its ladder), its cheaper rungs (model/bilinear, model/reuse), blend, dup.',
+      type: 'counter',
+      samples: streams.flatMap((m) => m.stats.rungFrames.map((r) => ({ labels: { stream: m.stats.key, rung: r.rung }, value: r.frames }))),
+    },
     counter('frc_stream_late_frames_total', 'Synthesized frames ready after their deadline.', (m) => m.stats.lateFrames),
     counter('frc_stream_repeated_frames_total', 'Output frames repeating an input frame (cuts, long gaps, the tail).', (m) => m.stats.repeated),
     {

@@ -41,24 +41,25 @@ test('recorded timings show the stages overlapping: later frames decode while ea
   assert.ok(summary.inputFps > 0 && Math.abs(summary.fps / summary.inputFps - 2) < 0.01);
 });
 
-test('the summary line names fallbacks by reason and the time per stage', () => {
+test('the summary line names fallbacks by reason, the slots by rung and the time per stage', () => {
   const summary: ConvertSummary = {
-    framesIn: 31, framesOut: 62, originals: 31, interpolated: 20, fallbacks: 10, fallbackFrames: [{ reason: 'error', synthesizer: 'blend', frames: 10 }], late: 0, repeated: 1, dropped: 0,
+    framesIn: 31, framesOut: 62, originals: 31, interpolated: 20, fallbacks: 10, fallbackFrames: [{ reason: 'error', synthesizer: 'blend', frames: 10 }],
+    rungFrames: [{ rung: 'fast', frames: 20 }, { rung: 'blend', frames: 10 }], warmUpMs: 0, late: 0, repeated: 1, dropped: 0,
     interpolator: 'fast', warnings: [], decodeErrors: 0, audio: 'copy', wallSeconds: 2, fps: 31, inputFps: 15.5, width: 1280, height: 720,
     stages: { decode: { p50: 3.04, p95: 5 }, features: { p50: 0, p95: 0 }, interpolate: { p50: 30, p95: 41.26 }, encode: { p50: 14, p95: 20 } },
   };
   assert.equal(
     formatSummary(summary),
-    'frc: 31 frames in, 62 out (20 interpolated by fast, 10 fallbacks [10 error→blend], 1 repeated), 1280x720, audio copy, 2.00 s, 15.5 fps in, 31.0 fps out, ms per frame p50/p95: decode 3.0/5.0, interpolate 30.0/41.3, encode 14.0/20.0',
+    'frc: 31 frames in, 62 out (20 interpolated by fast, 10 fallbacks [10 error→blend], 1 repeated; slots by rung: fast 20, blend 10), 1280x720, audio copy, 2.00 s, 15.5 fps in, 31.0 fps out, ms per frame p50/p95: decode 3.0/5.0, interpolate 30.0/41.3, encode 14.0/20.0',
   );
 });
 
 test('the summary line shows the features stage and the scene cuts when the semantic stage ran', () => {
   const summary: ConvertSummary = {
-    framesIn: 31, framesOut: 62, originals: 31, interpolated: 28, fallbacks: 0, fallbackFrames: [], late: 0, repeated: 3, dropped: 0,
+    framesIn: 31, framesOut: 62, originals: 31, interpolated: 28, fallbacks: 0, fallbackFrames: [], rungFrames: [{ rung: 'blend', frames: 28 }], warmUpMs: 0, late: 0, repeated: 3, dropped: 0,
     interpolator: 'blend', warnings: [], decodeErrors: 0, audio: 'none', wallSeconds: 2, fps: 31, inputFps: 15.5, width: 1280, height: 720,
     stages: { decode: { p50: 3, p95: 5 }, features: { p50: 4, p95: 6 }, interpolate: { p50: 30, p95: 40 }, encode: { p50: 14, p95: 20 } },
     sceneCuts: 1,
   };
-  assert.match(formatSummary(summary), /\(28 interpolated by blend, 0 fallbacks, 3 repeated, 1 scene cut\).*decode 3\.0\/5\.0, features 4\.0\/6\.0, interpolate/);
+  assert.match(formatSummary(summary), /\(28 interpolated by blend, 0 fallbacks, 3 repeated, 1 scene cut; slots by rung: blend 28\).*decode 3\.0\/5\.0, features 4\.0\/6\.0, interpolate/);
 });

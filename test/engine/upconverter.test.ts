@@ -60,7 +60,7 @@ test('2x: originals pass through, the in-between frame is synthesized, the last 
   assert.ok(Math.abs(out[1]!.luma - 100) <= 1, `midpoint luma ${out[1]!.luma}`);
   assert.equal(out[2]!.luma, 150);
   assert.equal(out[3]!.luma, 150);
-  assert.deepEqual(up.stats, { framesIn: 2, framesOut: 4, originals: 1, interpolated: 1, fallbacks: 0, fallbackFrames: [], late: 0, repeated: 2, dropped: 0 });
+  assert.deepEqual(up.stats, { framesIn: 2, framesOut: 4, originals: 1, interpolated: 1, fallbacks: 0, fallbackFrames: [], rungFrames: [{ rung: 'blend', frames: 1 }], warmUpMs: 0, late: 0, repeated: 2, dropped: 0 });
 });
 
 test('a failing model hands its slots to the fallback, counted, and the stream goes on', async (t) => {
@@ -249,4 +249,96 @@ test('timing records: synthesized frames derive from the later input frame, orig
       ['interpolated', { arrival: 130, decoded: 138, interpStart: 140, interpEnd: 147 }],
     ],
   );
+});
+
+/** A model whose first run allocates for the frame size: `firstMs` of the fake clock, then `ms`. It can warm up (or not). */
+class AllocatingModel extends DelayedSynthesizer {
+  warmUp?: (frame: Frame) => Promise<void>;
+
+  constructor(inner: Synthesizer, clock: FakeClock, private readonly firstMs: number, readonly steadyMs: number, warm: boolean) {
+    super(inner, firstMs, clock.advance, 'model');
+    if (warm) {
+      this.warmUp = async (frame) => {
+        (await this.synthesize(frame, frame, 0.5)).free();
+      };
+    }
+  }
+
+  override async synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
+    this.ms = this.calls === 0 ? this.firstMs : this.steadyMs;
+    return super.synthesize(a, b, t);
+  }
+}
+
+/** 30 fps in, 2x out, frames arriving on time; the engine idle until each arrives. */
+async function live(up: Upconverter, clock: FakeClock, frames: number): Promise<RenderedFrame[]> {
+  const out: RenderedFrame[] = [];
+  for (let i = 0; i < frames; i++) {
+    clock.time = Math.max(clock.time, (i * 1000) / 30);
+    out.push(...(await up.pushTimed(flatFrame(BigInt(i), 40 + i), false, { arrival: (i * 1000) / 30 })));
+  }
+  out.push(...up.finishTimed());
+  return out;
+}
+
+test('live: the synthesizers warm up on the first frame, before the first slot is due, so the first slots are by the model and on time', async (t) => {
+  const blend = new BlendSynthesizer();
+  t.after(() => blend.close());
+  const results: Record<string, { late: number; rungs: unknown; first: (string | undefined)[]; warmUpMs: number }> = {};
+  for (const warm of [false, true]) {
+    const clock = new FakeClock();
+    // The first run takes 45 ms (allocation), later ones 15: 33 ms per input frame.
+    const model = new AllocatingModel(blend, clock, 45, 15, warm);
+    using up = new Upconverter({ synthesizer: model, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { fallbacks: [blend, new DupSynthesizer()] }, now: clock.now });
+    const out = await live(up, clock, 10);
+    results[String(warm)] = { late: up.stats.late, rungs: up.stats.rungFrames, first: out.filter((r) => r.kind !== 'original' && r.kind !== 'repeated').slice(0, 3).map((r) => r.synthesizer), warmUpMs: up.stats.warmUpMs };
+    for (const r of out) r.frame.free();
+  }
+  // Without a warm-up the first slot pays the allocation and is late.
+  assert.equal(results.false!.late, 1, JSON.stringify(results));
+  // With it: paid while the second frame was on its way; every slot by the model, none late.
+  assert.equal(results.true!.late, 0, JSON.stringify(results));
+  assert.equal(results.true!.warmUpMs, 45);
+  assert.deepEqual(results.true!.first, ['model', 'model', 'model']);
+  assert.deepEqual(results.true!.rungs, [{ rung: 'model', frames: 9 }]);
+});
+
+/** A rung that can render only where `can` says (the reused field's rung needs the gap before it rendered). */
+class ConditionalRung extends DelayedSynthesizer {
+  constructor(inner: Synthesizer, clock: FakeClock, ms: number, name: string, readonly can: () => boolean) {
+    super(inner, ms, clock.advance, name);
+  }
+
+  canRender(): boolean {
+    return this.can();
+  }
+}
+
+test('live: slots are counted by the rung that rendered them, the top rung included; a rung that cannot render a slot is passed over', async (t) => {
+  const blend = new BlendSynthesizer();
+  t.after(() => blend.close());
+  const clock = new FakeClock();
+  // The model takes 50 ms (too slow for 33), the bilinear rung 40 (too slow), the reused field 10 but only on
+  // every other gap (as if the gap before had no field), blend 3.
+  const model = new DelayedSynthesizer(blend, 50, clock.advance, 'model');
+  const bilinear = new DelayedSynthesizer(blend, 40, clock.advance, 'model/bilinear');
+  let gap = 0;
+  const reuse = new ConditionalRung(blend, clock, 10, 'model/reuse', () => gap % 2 === 0);
+  const cheap = new DelayedSynthesizer(blend, 3, clock.advance, 'blend');
+  using up = new Upconverter({ synthesizer: model, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 }, deadline: { fallbacks: [bilinear, reuse, cheap, new DupSynthesizer()] }, now: clock.now });
+  const out: RenderedFrame[] = [];
+  for (let i = 0; i < 40; i++) {
+    gap = i;
+    clock.time = Math.max(clock.time, (i * 1000) / 30);
+    out.push(...(await up.pushTimed(flatFrame(BigInt(i), 40 + i), false, { arrival: (i * 1000) / 30 })));
+  }
+  for (const r of out) r.frame.free();
+  const by = Object.fromEntries(up.stats.rungFrames.map((r) => [r.rung, r.frames]));
+  // Every synthesized slot is counted once, by its rung; the model's own slots too.
+  assert.equal(up.stats.rungFrames.reduce((s, r) => s + r.frames, 0), up.stats.interpolated + up.stats.fallbacks);
+  assert.equal(by.model, up.stats.interpolated);
+  // The reused field renders every gap it can (those closed by an even frame), blend the others.
+  assert.ok(by['model/reuse']! >= 15 && by.blend! >= 15, JSON.stringify(up.stats.rungFrames));
+  assert.ok(reuse.calls === by['model/reuse'], 'never asked to render a slot it cannot');
+  for (const entry of up.stats.fallbackFrames) assert.equal(entry.frames, by[entry.synthesizer], JSON.stringify(up.stats));
 });

@@ -77,3 +77,30 @@ test('frc eval --semantic: a triplet across a scene cut gets the earlier frame, 
   const real = await runCli(['eval', EVAL, '--interp', 'blend', '--semantic', '--json']);
   for (const s of Object.values(JSON.parse(real.stdout).sets) as { sceneCuts: number }[]) assert.equal(s.sceneCuts, 0);
 });
+
+test('frc eval --rung scores a rung of the model\'s ladder: the reused field from prev.png…prevN.png; a missing prev.png or an unknown rung is a clear error', async (t) => {
+  const dir = tempDir(t);
+  // Urban2 panning 4 px per input frame (2 px per output frame): prev2, prev, frame0, gt, frame1.
+  const sample = join(dir, 'pan', 'urban2');
+  mkdirSync(sample, { recursive: true });
+  const shots = ['prev2', 'prev', 'frame0', 'gt', 'frame1'];
+  shots.forEach((name, i) => ffmpeg('-i', join(EVAL, 'middlebury_other/Urban2/frame0.png'), '-vf', `scale=336:240,crop=320:240:${2 * (shots.length - 1 - i)}:0`, join(sample, `${name}.png`)));
+  const score = async (...args: string[]) => {
+    const run = await runCli(['eval', dir, ...args, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    return JSON.parse(run.stdout) as { interp: string; sets: { pan: { psnr: number } } };
+  };
+  const [reuse, bilinear, blend] = [await score('--model', 'fast', '--rung', 'reuse'), await score('--model', 'fast', '--rung', 'bilinear'), await score('--interp', 'blend')];
+  assert.equal(reuse.interp, 'frc-ifnet-fast/reuse');
+  assert.equal(bilinear.interp, 'frc-ifnet-fast/bilinear');
+  assert.ok(reuse.sets.pan.psnr > blend.sets.pan.psnr + 3 && bilinear.sets.pan.psnr > blend.sets.pan.psnr + 3, JSON.stringify([reuse, bilinear, blend]));
+  const unknown = await runCli(['eval', dir, '--model', 'fast', '--rung', 'tiny']);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /frc-ifnet-fast has no rung "tiny" \(its rungs: frc-ifnet-fast\/bilinear, frc-ifnet-fast\/reuse\)/);
+  const lone = join(tempDir(t), 'set', 'urban2');
+  mkdirSync(lone, { recursive: true });
+  for (const name of ['frame0', 'gt', 'frame1']) cpSync(join(sample, `${name}.png`), join(lone, `${name}.png`));
+  const missing = await runCli(['eval', join(lone, '..', '..'), '--model', 'fast', '--rung', 'reuse']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /frc-ifnet-fast\/reuse needs prev\.png beside frame0\.png/);
+});

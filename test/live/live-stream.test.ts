@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
 import type { Rational } from '../../src/base/rational.js';
+import type { Synthesizer } from '../../src/engine/synthesis/synthesis.js';
 import type { LiveInput, LiveItem, LiveSource } from '../../src/ingest/live-source.js';
 import type { LiveEgressOptions } from '../../src/live/live-egress.js';
 import { LiveStream, type LiveStreamOptions, type LiveStreamState, type StreamEgress } from '../../src/live/live-stream.js';
@@ -202,6 +203,28 @@ test('frames flow to the egress at the factor, and the stream goes starting → 
   assert.equal(egress().closed, 1, 'the playlist was finished once');
   assert.ok(source.disposed, 'the source was disposed');
   assert.equal(stream.timings.recent().length, 20, 'every output frame has its timing record');
+});
+
+test('the model warms up on the first frame, before the first slot, and /api/streams says how long it took', async (t) => {
+  const source = new FakeSource(Array.from({ length: 10 }, () => ({})));
+  const calls: string[] = [];
+  // blend with a warm-up that takes 30 ms, as a model's first run does (allocations for the frame size).
+  const wrapSynthesizer = (inner: Synthesizer): Synthesizer => ({
+    name: inner.name,
+    synthesize: (a, b, tt) => (calls.push('slot'), inner.synthesize(a, b, tt)),
+    warmUp: async (frame) => {
+      calls.push(`warm-up ${frame.width}x${frame.height}`);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    },
+    [Symbol.asyncDispose]: () => inner[Symbol.asyncDispose](),
+    close: () => inner.close(),
+  });
+  const { stream } = startStream(t, source, { wrapSynthesizer });
+  await stream.done;
+  assert.deepEqual(calls.slice(0, 2), ['warm-up 64x32', 'slot']);
+  assert.equal(calls.filter((c) => c.startsWith('warm-up')).length, 1);
+  const { warmUpMs } = stream.stats();
+  assert.ok(warmUpMs >= 25 && warmUpMs < 1000, `warmUpMs ${warmUpMs}`);
 });
 
 test('a frame over the size limit fails the stream with the reason; the frames before it went out', async (t) => {

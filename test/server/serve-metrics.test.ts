@@ -73,7 +73,13 @@ test('/metrics while an RTMP publisher is live: per-stream rates, stage and late
   // Mean added latency over the interval: at least the wait for the next input frame (33 ms at 30 fps), far below a second.
   const meanLatency = moved(s('frc_stream_added_latency_seconds_sum')) / latencyCount;
   assert.ok(meanLatency > 0.015 && meanLatency < 1, `mean added latency ${meanLatency} s`);
-  assert.equal(value(second.series, s('frc_stream_interpolated_frames_total')) + value(second.series, s('frc_stream_fallbacks_total')) > 0, true);
+  const synthesized = value(second.series, s('frc_stream_interpolated_frames_total')) + value(second.series, s('frc_stream_fallbacks_total'));
+  assert.equal(synthesized > 0, true);
+  // Every synthesized slot by the rung that rendered it, the top rung's own (here blend) included: they add up.
+  assert.match(second.text, /^# TYPE frc_stream_rung_frames_total counter$/m);
+  const byRung = [...second.series].filter(([key]) => key.startsWith('frc_stream_rung_frames_total{stream="m",'));
+  assert.ok(byRung.some(([key]) => key === 'frc_stream_rung_frames_total{stream="m",rung="blend"}'), byRung.join(' '));
+  assert.equal(byRung.reduce((sum, [, v]) => sum + v, 0), synthesized, byRung.join(' '));
   assert.ok(value(second.series, s('frc_stream_ring_drops_total')) >= 0);
   assert.equal(value(second.series, 'frc_stream_viewers{stream="m",variant="upconverted"}'), 0);
   assert.equal(value(second.series, 'frc_stream_viewers{stream="m",variant="original"}'), 0);
@@ -83,4 +89,6 @@ test('/metrics while an RTMP publisher is live: per-stream rates, stage and late
   // One and a half input frame intervals at 30 fps (LIVE_BUDGET_INTERVALS).
   assert.ok(listed.deadlineMs !== undefined && Math.abs(listed.deadlineMs - 50) < 0.1, `deadline ${listed.deadlineMs}`);
   assert.ok(Array.isArray(listed.fallbackFrames));
+  assert.equal(listed.rungFrames.reduce((sum, r) => sum + r.frames, 0), listed.interpolated + listed.fallbacks, JSON.stringify(listed.rungFrames));
+  assert.ok(listed.rungFrames.some((r) => r.rung === 'blend' && r.frames > 0), JSON.stringify(listed.rungFrames));
 });

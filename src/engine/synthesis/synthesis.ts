@@ -1,8 +1,10 @@
 import type { Frame } from 'node-av/lib';
+import type { FlowField } from '../model/flow-field.js';
 import { FlowModel } from '../model/flow-model.js';
 import type { FrameModel } from '../model/frame-model.js';
 import type { Interpolator, RgbImage } from '../model/interpolator.js';
 import type { FlowCorrector } from '../semantic/semantic-stage.js';
+import { FieldMemory, FlowRung, ladder, MAX_REUSES, type RungSetting } from './flow-rungs.js';
 import { FineRefiner } from './lk-fine.js';
 import { RgbConverter } from './rgb-convert.js';
 import { blendFrames, warpBlend } from './warp-kernel.js';
@@ -30,6 +32,15 @@ export interface Synthesizer extends AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void>;
   /** `[Symbol.asyncDispose]`, for the callers that close explicitly. */
   close(): Promise<void>;
+  /** Whether it can render this slot at all (absent: always); the `reuse` rung needs the previous gap's field. */
+  canRender?(a: Frame, b: Frame, t: number): boolean;
+  /**
+   * Runs it (and its rungs) once on a frame of the stream's size, so that the
+   * first live slots do not pay for allocations (see `Upconverter`'s warm-up).
+   */
+  warmUp?(frame: Frame): Promise<void>;
+  /** Cheaper settings of the same model, best first (a flow model's ladder): views it owns and closes. */
+  rungs?(): readonly Synthesizer[];
 }
 
 export class DupSynthesizer implements Synthesizer {
@@ -120,6 +131,9 @@ export class FlowSynthesizer implements Synthesizer {
   private readonly cache = new PairCache<RgbImage>();
   /** The card's Lucas-Kanade steps above the model's resolution, if it has them. */
   private readonly fine?: FineRefiner;
+  private readonly memory = new FieldMemory();
+  private readonly top: RungSetting;
+  private readonly views: FlowRung[];
 
   private constructor(
     private readonly model: FlowModel,
@@ -128,10 +142,23 @@ export class FlowSynthesizer implements Synthesizer {
     readonly correction?: FlowCorrector,
   ) {
     if (model.lkFine && model.lkFine.steps > 0) this.fine = new FineRefiner(model.lkFine);
+    const [top, ...lower] = ladder(model.warpFilter, this.fine !== undefined);
+    this.top = top!;
+    const owner = { render: this.render.bind(this), canRender: this.canRenderWith.bind(this) };
+    this.views = lower.map((setting) => new FlowRung(`${this.name}/${setting.label}`, owner, setting));
   }
 
   get name(): string {
     return this.correction ? `${this.model.name} + flow head` : this.model.name;
+  }
+
+  /**
+   * The cheaper rungs under this one (its ladder, see `ladder`), best first:
+   * views that share its model, converter and field memory. It owns them and
+   * closes them when it is disposed.
+   */
+  rungs(): readonly Synthesizer[] {
+    return this.views;
   }
 
   /** Takes `model` over; `correction`, when given, corrects each field before the warp. */
@@ -139,16 +166,57 @@ export class FlowSynthesizer implements Synthesizer {
     return new FlowSynthesizer(model, await RgbConverter.create(model.padMultiple, model.inputScale, model.maxInputPixels), correction);
   }
 
-  async synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
-    const toRgb = (f: Frame) => this.converter.toRgb(f);
-    const [ra, rb] = [await this.cache.get(a, toRgb), await this.cache.get(b, toRgb)];
-    let field = await this.model.flows(ra, rb, t);
-    if (this.correction) field = await this.correction.correct(field, a, b, ra, rb);
-    if (this.fine) field = await this.fine.refine(a, b, field, t);
-    return warpBlend(a, b, field, { filter: this.model.warpFilter });
+  synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
+    return this.render(a, b, t, this.top);
+  }
+
+  /**
+   * The top rung once on the pair (`frame`, `frame`): its first run allocates
+   * what every rung shares (the model's memory arena at this size, the
+   * converter's and the refiner's swscale contexts, the kernels' scratch), so
+   * the rungs' own first runs cost little more than later ones. One run, not
+   * one per rung: it has to fit before the stream's first slot is due.
+   */
+  async warmUp(frame: Frame): Promise<void> {
+    const out = await this.render(frame, frame, 0.5, this.top);
+    out.free();
+    // The warm-up's field is of no gap of the stream.
+    this.memory.clear();
+  }
+
+  private canRenderWith(a: Frame, b: Frame, t: number, setting: RungSetting): boolean {
+    if (!setting.reuse) return true;
+    const kept = this.memory.previousField(a, b, t);
+    return kept !== undefined && kept.reuses < MAX_REUSES;
+  }
+
+  /** One slot with `setting`; every field is kept for the next gap's `reuse` rung. */
+  private async render(a: Frame, b: Frame, t: number, setting: RungSetting, reused = setting.reuse ? this.memory.previousField(a, b, t) : undefined): Promise<Frame> {
+    let field: FlowField;
+    let scale = 1;
+    let reuses = 0;
+    if (setting.reuse) {
+      if (!reused || !this.fine) throw new Error(`${this.name}/${setting.label}: no field of the previous gap to reuse`);
+      field = await this.fine.refine(a, b, reused.field, t, reused.scale);
+      if (field === reused.field) scale = reused.scale;
+      reuses = reused.reuses + 1;
+    } else {
+      const toRgb = (f: Frame) => this.converter.toRgb(f);
+      const [ra, rb] = [await this.cache.get(a, toRgb), await this.cache.get(b, toRgb)];
+      field = await this.model.flows(ra, rb, t);
+      if (this.correction) field = await this.correction.correct(field, a, b, ra, rb);
+      const raw = field;
+      if (this.fine) field = await this.fine.refine(a, b, field, t);
+      if (this.fine && field === raw) scale = this.fine.settings.scale;
+    }
+    this.memory.enter(a, b);
+    this.memory.keep(t, { field, scale, reuses });
+    return warpBlend(a, b, field, { filter: setting.filter });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    for (const view of this.views) await view[Symbol.asyncDispose]();
+    this.memory.clear();
     await this.converter[Symbol.asyncDispose]();
     this.fine?.[Symbol.dispose]();
     await this.model[Symbol.asyncDispose]();

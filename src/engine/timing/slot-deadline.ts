@@ -11,24 +11,47 @@
  * cheap slots until it is back on time: it catches up instead of drifting,
  * and its output never waits for a slow model.
  *
+ * With a model's ladder (its cheaper settings as rungs between it and
+ * blend, see `FlowSynthesizer.rungs`) the list is longer, and the core walks
+ * it down one rung at a time as the load grows: each rung's estimate must
+ * exceed the time left before the next one is picked.
+ *
  * A synthesizer that is not picked is not measured, so a model skipped once
- * could be skipped forever. Every one but the last is re-tried ("probed")
- * after `probeInterval` slots in which a cheaper one rendered instead; a
- * probe that comes back too slow doubles that synthesizer's interval (up to
+ * could be skipped forever. The rung just above the one that renders is
+ * re-tried ("probed") after `probeInterval` slots rendered by the rung below
+ * it; a probe that comes back too slow doubles that rung's interval (up to
  * `maxProbeInterval`), one that fits is followed by more until the estimate
- * has recovered. A fallback in the middle needs this as much as the chosen
- * one: `fast` behind `quality` measured once at a bad moment (its first pair
- * after the switch converts both frames) would otherwise leave nearly every
- * late slot to blend (see bench/RESULTS.md, Settings chosen by measurement:
- * the live `quality` fallbacks).
+ * has recovered and the rung renders on its own; then the rung above it is
+ * due. So the ladder climbs one rung at a time and a probe costs at most one
+ * rung's step up: probing the top from the bottom of a six-rung ladder would
+ * make every probe a late slot on a loaded machine. A fallback in the middle
+ * needs probes as much as the chosen one: `fast` behind `quality` measured
+ * once at a bad moment (its first pair after the switch converts both
+ * frames) would otherwise leave nearly every late slot to blend (see
+ * bench/RESULTS.md, Settings chosen by measurement: the live `quality`
+ * fallbacks).
+ *
+ * A rung may be unable to render a slot at all (`skip`: the reused-field rung
+ * when the gap before had no field, or its field has been carried through as
+ * many gaps as it may); it is passed over, as if predicted late, and never
+ * probed on such a slot. When it would have been in time, the rung above it
+ * is probed at once instead of when due: its field seeds the chain again. A
+ * seed is a probe (one late slot at most), so it waits for the probe interval
+ * once a probe of that rung came back late: under a load that makes every
+ * network rung late, the reused field renders a few gaps after each probe and
+ * blend the rest.
  *
  * Pure (werift style): time comes in with the inputs, there is no timer and
  * no synthesizer here, only their indices in the list (`choice`);
  * `Upconverter` is the adapter that runs the decisions.
  */
 export type DeadlineInput =
-  /** An in-between slot is about to be rendered; it must be ready by `deadline` (same clock as `now`, ms). */
-  | { kind: 'slot'; now: number; deadline: number }
+  /**
+   * An in-between slot is about to be rendered; it must be ready by
+   * `deadline` (same clock as `now`, ms). `skip`: the synthesizers that
+   * cannot render this slot (never the last).
+   */
+  | { kind: 'slot'; now: number; deadline: number; skip?: readonly number[] }
   /** The synthesizer chosen for the last slot finished, `ms` after it started; `now` is when. */
   | { kind: 'done'; choice: number; ms: number; now: number };
 
@@ -72,7 +95,7 @@ export class SlotDeadline {
   private readonly samples: number[][];
   /** Runs seen per synthesizer: the first is a warm-up and not kept as a sample. */
   private readonly runs: number[];
-  /** Per synthesizer: slots since a cheaper one last rendered instead without it being tried, and when to try it. */
+  /** Per synthesizer: slots the rung below it rendered since it was last tried, and when to try it. */
   private readonly skipped: number[];
   private readonly probeInterval: number[];
   /** The slot in flight: its deadline, synthesizer and whether it is a probe. */
@@ -106,17 +129,22 @@ export class SlotDeadline {
   }
 
   processInput(input: DeadlineInput): DeadlineOutput[] {
-    return input.kind === 'slot' ? this.slot(input.now, input.deadline) : this.done(input.choice, input.ms, input.now);
+    return input.kind === 'slot' ? this.slot(input.now, input.deadline, input.skip ?? []) : this.done(input.choice, input.ms, input.now);
   }
 
-  private slot(now: number, deadline: number): DeadlineOutput[] {
-    const fits = (choice: number) => now + this.estimate(choice) + this.marginMs <= deadline;
+  private slot(now: number, deadline: number, skip: readonly number[]): DeadlineOutput[] {
+    const can = (choice: number) => choice === this.synthesizers - 1 || !skip.includes(choice);
+    const inTime = (choice: number) => now + this.estimate(choice) + this.marginMs <= deadline;
     let choice = 0;
-    while (choice < this.synthesizers - 1 && !fits(choice)) choice++;
+    while (choice < this.synthesizers - 1 && !(can(choice) && inTime(choice))) choice++;
     this.skipped[choice] = 0;
-    for (let wanted = 0; wanted < choice; wanted++) this.skipped[wanted]!++;
-    // The most wanted synthesizer that is due for a probe, if any.
-    const probe = this.skipped.findIndex((n, r) => r < choice && n >= this.probeInterval[r]!);
+    // The rung above the chosen one (the nearest that can render this slot) is the one to probe, once it is due.
+    let above = choice - 1;
+    while (above >= 0 && !can(above)) above--;
+    // A rung between them would be in time but cannot render (the reused field's chain ran out): the rung
+    // above seeds it, as a probe, now rather than when due, unless its last probe came back late.
+    const starved = above >= 0 && skip.some((r) => r > above && r < choice && inTime(r)) && this.probeInterval[above]! <= this.baseProbe;
+    const probe = above >= 0 && (++this.skipped[above]! >= this.probeInterval[above]! || starved) ? above : -1;
     if (probe >= 0) {
       this.skipped[probe] = 0;
       this.pending = { deadline, choice: probe, probe: true };

@@ -110,9 +110,105 @@ test('a middle fallback measured slow once is probed again too, not left behind 
     const { decision } = slot(core, i * 33, i * 33 + 33, [90, 10, 2, 0]);
     return decision.kind === 'render' ? `${decision.choice}${decision.probe ? 'p' : ''}${decision.reason ? '' : '!'}` : '';
   });
-  // blend renders while fast's estimate is 40. Both are due on the 4th slot: quality, the more wanted, is
-  // probed first (late: its interval doubles to 8), fast on the next (a fallback still: reason set); it fits,
-  // asks for another, and once fast samples are the majority fast renders on its own until quality's next probe.
+  // blend renders while fast's estimate is 40. fast, the rung just above blend, is due on the 4th slot: it
+  // fits, asks for another, and once fast samples are the majority fast renders on its own. Quality, the rung
+  // above fast, is probed only after 4 slots rendered by fast: the ladder climbs one rung at a time.
   // (n: synthesizer n; p: a probe; !: no reason, i.e. the wanted model's own slot)
-  assert.deepEqual(picked, ['2', '2', '2', '0p!', '1p', '1p', '1', '1', '1', '1', '1', '0p!'], picked.join(' '));
+  assert.deepEqual(picked, ['2', '2', '2', '1p', '1p', '1', '1', '1', '0p!', '1', '1', '1'], picked.join(' '));
+});
+
+/**
+ * A six-rung ladder under a load that comes and goes: model, three cheaper rungs of it, blend, dup. `load`
+ * multiplies every rung's cost but dup's; one slot per 33 ms with its whole interval as budget.
+ */
+function ladderRun(core: SlotDeadline, costs: number[], loads: number[], start = 0): { picked: string[]; late: number } {
+  let late = 0;
+  const picked = loads.map((load, i) => {
+    const now = start + i * 33;
+    const r = slot(core, now, now + 33, costs.map((c, k) => (k === costs.length - 1 ? c : c * load)));
+    late += r.done.filter((d) => d.kind === 'late').length;
+    return r.decision.kind === 'render' ? `${r.decision.choice}${r.decision.probe ? 'p' : ''}` : '';
+  });
+  return { picked, late };
+}
+
+test('a six-rung ladder: walks down one rung at a time as the load grows, to blend only when the cheapest motion-compensated rung cannot make it', () => {
+  const core = new SlotDeadline({ synthesizers: 6 });
+  // model 24 ms, bilinear 18, no lkFine 14, reused field 8, blend 3, dup 0 (quiet machine).
+  const costs = [24, 18, 14, 8, 3, 0];
+  const steady = (load: number, n: number) => Array.from({ length: n }, () => load);
+  // Every rung runs once first (its warm-up run, not kept), so that each has an estimate.
+  for (let k = 0; k < 5; k++) for (let i = 0; i < 2; i++) core.processInput({ kind: 'done', choice: k, ms: costs[k]!, now: 0 });
+  const quiet = ladderRun(core, costs, steady(1, 20));
+  assert.ok(quiet.picked.every((p) => p === '0'), quiet.picked.join(' '));
+  // Load 1.5: the model takes 36 ms, bilinear 27: bilinear renders, after the slots it takes the window to see it.
+  const mild = ladderRun(core, costs, steady(1.5, 30), 20 * 33);
+  const mildRungs = new Set(mild.picked.slice(5).map((p) => p.replace('p', '')));
+  assert.ok(mildRungs.has('1') && !mildRungs.has('2') && !mildRungs.has('3') && !mildRungs.has('4'), mild.picked.join(' '));
+  // Load 3: only the reused field (24 ms) fits; no lkFine (42) and bilinear (54) do not. Never blend.
+  const heavy = ladderRun(core, costs, steady(3, 60), 50 * 33);
+  const heavyTail = heavy.picked.slice(10).filter((p) => !p.endsWith('p'));
+  assert.ok(heavyTail.length > 40 && heavyTail.every((p) => p === '3'), heavy.picked.join(' '));
+  assert.ok(!heavy.picked.includes('4') && !heavy.picked.includes('5'), heavy.picked.join(' '));
+  // Its probes try the rung just above (no lkFine), never the model two rungs further up: at most one late slot each.
+  assert.ok(heavy.picked.slice(10).filter((p) => p.endsWith('p')).every((p) => p === '2p'), heavy.picked.join(' '));
+  // Load 5: even the reused field (40 ms) is late: blend takes the slots.
+  const crushing = ladderRun(core, costs, steady(5, 30), 110 * 33);
+  assert.ok(crushing.picked.slice(5).filter((p) => !p.endsWith('p')).every((p) => p === '4'), crushing.picked.join(' '));
+});
+
+test('a six-rung ladder climbs back one rung at a time when the load goes; each probe tries only the rung just above', () => {
+  const core = new SlotDeadline({ synthesizers: 6, probeInterval: 10, maxProbeInterval: 40 });
+  const costs = [24, 18, 14, 8, 3, 0];
+  // Heavy load first (x3, as above: the reused field renders), long enough for every estimate above it to be late.
+  for (let k = 0; k < 5; k++) for (let i = 0; i < 6; i++) core.processInput({ kind: 'done', choice: k, ms: costs[k]! * 3, now: 0 });
+  const heavy = ladderRun(core, costs, Array.from({ length: 40 }, () => 3));
+  // Probes go to rung 2 only (the one above 3), never to the model or bilinear.
+  const probed = new Set(heavy.picked.filter((p) => p.endsWith('p')));
+  assert.deepEqual([...probed], ['2p'], heavy.picked.join(' '));
+  // The load goes: the ladder climbs 3 → 2 → 1 → 0, each rung reached after the one below it renders.
+  const back = ladderRun(core, costs, Array.from({ length: 150 }, () => 1), 40 * 33);
+  const firstOf = (rung: string) => back.picked.findIndex((p) => p === rung);
+  const [at2, at1, at0] = [firstOf('2'), firstOf('1'), firstOf('0')];
+  assert.ok(at2 >= 0 && at1 > at2 && at0 > at1, back.picked.join(' '));
+  // No probe skips a rung: before rung 2 has rendered, only rung 2 is probed; before rung 1 has, never the model.
+  assert.ok(back.picked.slice(0, at2).every((p) => p === '3' || p === '2p'), back.picked.join(' '));
+  assert.ok(back.picked.slice(0, at1).every((p) => p !== '0p' && p !== '1'), back.picked.join(' '));
+  // Once back on top the model renders every slot, and nothing was late on the way (each rung fits once the load is gone).
+  assert.ok(back.picked.slice(at0).every((p) => p === '0'), back.picked.join(' '));
+  assert.equal(back.late, 0);
+});
+
+test('a rung that cannot render a slot (the reused field without a field before) is passed over; the rung above seeds it, as a probe', () => {
+  const core = new SlotDeadline({ synthesizers: 4, probeInterval: 2 });
+  // model too slow, reused field fits, blend, dup.
+  for (let i = 0; i < 3; i++) {
+    core.processInput({ kind: 'done', choice: 0, ms: 50, now: 0 });
+    core.processInput({ kind: 'done', choice: 1, ms: 8, now: 0 });
+  }
+  const decide = (now: number, skip: number[]) => core.processInput({ kind: 'slot', now, deadline: now + 33, skip })[0];
+  // The reused field would be in time but has no field: the model renders at once, a probe, to seed it.
+  assert.deepEqual(decide(0, [1]), { kind: 'render', choice: 0, probe: true });
+  // Late (50 ms for 33): its probe interval backs off, and so does seeding.
+  assert.deepEqual(core.processInput({ kind: 'done', choice: 0, ms: 50, now: 50 }), [{ kind: 'late', lateMs: 17 }]);
+  assert.deepEqual(decide(100, []), { kind: 'render', choice: 1, reason: 'deadline' });
+  core.processInput({ kind: 'done', choice: 1, ms: 8, now: 108 });
+  // The chain has run out again: blend, until the model is due (its interval backed off to 4 slots, the reused field's included).
+  const picks = [];
+  for (let i = 0; i < 3; i++) {
+    const d = decide(200 + 40 * i, [1]);
+    assert.ok(d?.kind === 'render');
+    picks.push(`${d.choice}${d.probe ? 'p' : ''}`);
+    core.processInput({ kind: 'done', choice: d.choice, ms: d.choice === 0 ? 20 : 3, now: 200 + 40 * i + (d.choice === 0 ? 20 : 3) });
+  }
+  assert.deepEqual(picks, ['2', '2', '0p']);
+  // That probe was in time (20 ms): the next starved slot is seeded at once again.
+  assert.deepEqual(decide(400, [1]), { kind: 'render', choice: 0, probe: true });
+  // A rung that is passed over and would be late anyway starves nothing: with 2 ms left, dup, no probe.
+  core.processInput({ kind: 'done', choice: 0, ms: 50, now: 450 });
+  assert.deepEqual(decide(500, []), { kind: 'render', choice: 1, reason: 'deadline' });
+  core.processInput({ kind: 'done', choice: 1, ms: 8, now: 508 });
+  assert.deepEqual(core.processInput({ kind: 'slot', now: 600, deadline: 602, skip: [1] }), [{ kind: 'render', choice: 3, reason: 'deadline' }]);
+  // dup, the last, cannot be skipped.
+  assert.deepEqual(new SlotDeadline({ synthesizers: 2 }).processInput({ kind: 'slot', now: 100, deadline: 0, skip: [0, 1] }), [{ kind: 'render', choice: 1, reason: 'deadline' }]);
 });

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { AV_PIX_FMT_GBRP } from 'node-av/constants';
+import type { Frame } from 'node-av/lib';
+import { loadModel } from '../../../src/engine/model/load-model.js';
+import { resolveModelPath } from '../../../src/engine/model/model-choice.js';
+import { MAX_REUSES } from '../../../src/engine/synthesis/flow-rungs.js';
+import { synthesizerFor } from '../../../src/engine/synthesis/synthesis.js';
+import { blendFrames } from '../../../src/engine/synthesis/warp-kernel.js';
+import { readStillImage } from '../../../src/ingest/still-image.js';
+import { EVAL, ffmpeg, meanAbsDiff, tempDir } from '../../helpers.js';
+
+const SAMPLE = join(EVAL, 'middlebury_other/Urban2');
+
+/** Urban2 panning steadily 4 px per frame to the left: frames at 0, 4, 8 px and the true middles at 2 and 6. */
+async function pan(dir: string): Promise<{ frames: Frame[]; middles: Frame[] }> {
+  const shots = [0, 2, 4, 6, 8].map((x) => join(dir, `pan${x}.png`));
+  shots.forEach((p, i) => ffmpeg('-i', join(SAMPLE, 'frame0.png'), '-vf', `scale=648:480,crop=640:480:${2 * i}:0`, p));
+  const all = await Promise.all(shots.map((p) => readStillImage(p, AV_PIX_FMT_GBRP)));
+  return { frames: [all[0]!, all[2]!, all[4]!], middles: [all[1]!, all[3]!] };
+}
+
+const error = (f: Frame, truth: Frame) => meanAbsDiff(f.data![0]!.subarray(0, 640 * 480), truth.data![0]!.subarray(0, 640 * 480));
+
+test("fast's ladder: its rungs are views of the one model, the reused field needs the adjacent gap before, and it follows a steady pan far better than blend", async (t) => {
+  const { frames, middles } = await pan(tempDir(t));
+  const [f0, f1, f2] = frames as [Frame, Frame, Frame];
+  const top = await synthesizerFor(await loadModel(resolveModelPath('fast')));
+  const rungs = top.rungs!();
+  assert.deepEqual(rungs.map((r) => r.name), ['frc-ifnet-fast/bilinear', 'frc-ifnet-fast/reuse']);
+  const reuse = rungs[1]!;
+  // Nothing rendered yet: no field to reuse.
+  assert.equal(reuse.canRender!(f0, f1, 0.5), false);
+  using first = await top.synthesize(f0, f1, 0.5);
+  // The gap after it may reuse its field, at the same t only; a gap that does not start where it ended may not.
+  assert.equal(reuse.canRender!(f1, f2, 0.5), true);
+  assert.equal(reuse.canRender!(f1, f2, 0.25), false);
+  assert.equal(reuse.canRender!(f0, f2, 0.5), false);
+  using reused = await reuse.synthesize(f1, f2, 0.5);
+  using model = await top.synthesize(f1, f2, 0.5);
+  using blend = await blendFrames(f1, f2, 0.5);
+  const [e, eModel, eBlend] = [error(reused, middles[1]!), error(model, middles[1]!), error(blend, middles[1]!)];
+  assert.ok(error(first, middles[0]!) < 3, `top rung ${error(first, middles[0]!)}`);
+  assert.ok(e < eBlend / 3 && e < eModel + 1, `mean error against the true middle: reused ${e.toFixed(2)}, model ${eModel.toFixed(2)}, blend ${eBlend.toFixed(2)}`);
+  // The bilinear rung renders too, a motion-compensated frame.
+  using bilinear = await rungs[0]!.synthesize(f1, f2, 0.5);
+  assert.ok(error(bilinear, middles[1]!) < eBlend / 3, `${rungs[0]!.name}: ${error(bilinear, middles[1]!)}`);
+  // The owner's close closes its rungs.
+  await top.close();
+  await assert.rejects(rungs[0]!.synthesize(f1, f2, 0.5), /rung frc-ifnet-fast\/bilinear is closed/);
+  assert.equal(reuse.canRender!(f1, f2, 0.5), false);
+  for (const f of [...frames, ...middles]) f.free();
+});
+
+test('a warm-up runs the top rung on one frame and leaves no field behind for the stream', async (t) => {
+  const { frames, middles } = await pan(tempDir(t));
+  const [f0, f1] = frames as [Frame, Frame];
+  await using top = await synthesizerFor(await loadModel(resolveModelPath('fast')));
+  await top.warmUp!(f0);
+  // The warm-up's pair (f0, f0) is no gap of the stream: the gap (f0, f1) has no field before it.
+  assert.equal(top.rungs!()[1]!.canRender!(f0, f1, 0.5), false);
+  for (const f of [...frames, ...middles]) f.free();
+});
+
+test('a field is carried through at most MAX_REUSES gaps in a row; then a network rung renders and the chain starts again', async (t) => {
+  const dir = tempDir(t);
+  // Urban2 panning 4 px per input frame: the model's gap, MAX_REUSES reused, the model's, one reused again.
+  const n = MAX_REUSES + 4;
+  const shots = Array.from({ length: n }, (_, i) => join(dir, `pan${i}.png`));
+  shots.forEach((p, i) => ffmpeg('-i', join(SAMPLE, 'frame0.png'), '-vf', `scale=${640 + 4 * n}:480,crop=640:480:${4 * i}:0`, p));
+  const frames = await Promise.all(shots.map((p) => readStillImage(p, AV_PIX_FMT_GBRP)));
+  await using top = await synthesizerFor(await loadModel(resolveModelPath('fast')));
+  const reuse = top.rungs!()[1]!;
+  (await top.synthesize(frames[0]!, frames[1]!, 0.5)).free();
+  const can: boolean[] = [];
+  for (let i = 1; i + 1 < n; i++) {
+    can.push(reuse.canRender!(frames[i]!, frames[i + 1]!, 0.5));
+    (await (can.at(-1) ? reuse : top).synthesize(frames[i]!, frames[i + 1]!, 0.5)).free();
+  }
+  // MAX_REUSES gaps by the reused field, then the model's turn, then the reused field again.
+  assert.deepEqual(can, [...Array.from({ length: MAX_REUSES }, () => true), false, true]);
+  for (const f of frames) f.free();
+});
