@@ -57,7 +57,7 @@ export interface FallbackCount {
 }
 
 export interface RungCount {
-  /** The synthesizer that rendered the slots: the chosen one (the ladder's top rung), a rung under it (`fast/bilinear`), or a fallback. */
+  /** The synthesizer that rendered the slots: the chosen one (the ladder's top rung), a rung under it (`frc-ifnet-fast/reuse`), or a fallback. */
   rung: string;
   frames: number;
 }

@@ -74,7 +74,7 @@ export interface LiveStreamStats {
   /**
    * Every synthesized slot by the synthesizer that rendered it: the model
    * (the ladder's top rung, e.g. `frc-ifnet-fast`), its rungs
-   * (`frc-ifnet-fast/bilinear`, `…/reuse`), `blend`, `dup`.
+   * (`frc-ifnet-fast/reuse`; `…/bilinear` under a bicubic card), `blend`, `dup`.
    * Sums to `interpolated + fallbacks`.
    */
   rungFrames: RungCount[];
