@@ -121,11 +121,11 @@ function cached(kernel: Kernel): Kernel {
   };
 }
 
-const warpKernel = (cubic: boolean): Kernel =>
+const warpKernel = (cubic: boolean, holdStill = false): Kernel =>
   cached((addons, c) => {
     const { out, planes } = outputFor(c.a, c.b);
     const { field } = c;
-    const params = { ...planes, rowStart: 0, rowEnd: c.a.height, flow: field.flow, mask: field.mask, flowWidth: field.width, flowHeight: field.height, cubic };
+    const params = { ...planes, rowStart: 0, rowEnd: c.a.height, flow: field.flow, mask: field.mask, flowWidth: field.width, flowHeight: field.height, cubic, holdStill };
     return {
       run: () => addons.warp.warpBlend(params),
       output: () =>
@@ -175,6 +175,7 @@ async function main(): Promise<void> {
   const kernels: [string, Kernel][] = [
     ['warp+blend, bicubic', warpKernel(true)],
     ['warp+blend, bilinear', warpKernel(false)],
+    ['warp+blend, bilinear, holdStill', warpKernel(false, true)],
     ['lkFine (upsampling, 1 step)', lkFineKernel],
   ];
   const rows: string[] = [];

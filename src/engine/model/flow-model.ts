@@ -15,6 +15,8 @@ export class FlowModel implements AsyncDisposable {
   readonly maxInputPixels: number;
   /** How the full-resolution warp samples the frames. */
   readonly warpFilter: WarpFilter;
+  /** Whether samples still in both frames keep their value (see ModelCard). */
+  readonly holdStill: boolean;
   /** Lucas-Kanade steps above the model's resolution (see ModelCard), if its card has them. */
   readonly lkFine?: LkFine;
 
@@ -31,6 +33,7 @@ export class FlowModel implements AsyncDisposable {
     this.inputScale = settings.inputScale;
     this.maxInputPixels = settings.maxInputPixels;
     this.warpFilter = settings.warp;
+    this.holdStill = settings.holdStill;
     if (settings.lkFine) this.lkFine = settings.lkFine;
   }
 

@@ -38,6 +38,12 @@ export interface ModelCard {
    */
   warp?: WarpFilter;
   /**
+   * With `engine` synthesis: samples that are the same in both frames, in a
+   * run along their row, keep that value instead of the warped one (static
+   * overlays stay still; native/warp-blend.c, hold_still). Default off.
+   */
+  holdStill?: boolean;
+  /**
    * Intra-op threads the engine gives the model unless told otherwise. A
    * network this small gains no time from a second thread, which only takes
    * CPU from decoding and encoding (see bench/RESULTS.md, Settings chosen by
@@ -87,6 +93,7 @@ export interface SynthesisSettings {
   inputScale: number;
   maxInputPixels: number;
   warp: WarpFilter;
+  holdStill: boolean;
   /** Lucas-Kanade steps above the model's resolution, if the card has them. */
   lkFine?: LkFine;
 }
@@ -98,11 +105,13 @@ export function synthesisSettings(name: string, card: ModelCard): SynthesisSetti
     inputScale: card.inputScale ?? 1,
     maxInputPixels: card.maxInputPixels ?? Infinity,
     warp: card.warp ?? 'bilinear',
+    holdStill: card.holdStill ?? false,
     ...(card.lkFine !== undefined ? { lkFine: card.lkFine } : {}),
   };
   if (!(settings.inputScale > 0 && settings.inputScale <= 1)) throw new Error(`model "${name}": inputScale must be in (0, 1]`);
   if (!(settings.maxInputPixels >= 256)) throw new Error(`model "${name}": maxInputPixels must be at least 256`);
   if (settings.warp !== 'bilinear' && settings.warp !== 'bicubic') throw new Error(`model "${name}": warp must be "bilinear" or "bicubic"`);
+  if (typeof settings.holdStill !== 'boolean') throw new Error(`model "${name}": holdStill must be true or false`);
   if (settings.lkFine !== undefined) {
     const { scale, steps } = settings.lkFine;
     if (!(Number.isInteger(scale) && scale >= 1 && scale <= 16 && Number.isInteger(steps) && steps >= 0 && steps <= 16)) {

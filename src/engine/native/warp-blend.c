@@ -46,6 +46,7 @@ typedef struct {
   int blendOnly;        /* no field: out = (1 - t) * src0 + t * src1 (the engine's blend) */
   int blendWeight;      /* t in 1/256 */
   int cubic;            /* warp with bicubic instead of bilinear sampling */
+  int holdStill;        /* samples still in both frames keep their value (hold_still) */
 } Job;
 
 static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
@@ -257,6 +258,39 @@ typedef struct {
   int stride[2];
 } Span;
 
+/* A sample that is the same in both frames (within STILL_DIFF), with STILL_RADIUS neighbours on either
+ * side in its row, keeps that value (the mean of the two) instead of the warped one. The field is at a
+ * fraction of the frame's resolution, so the motion of a scene bleeds into the static overlays next to it
+ * (a HUD, a scoreboard, a terminal's unchanged lines), which then swim; a run of unchanged samples is most
+ * likely unchanged at t too. A single unchanged sample is not enough: under a moving camera flat and
+ * periodic texture match by chance. Both chosen on the held-out clips (train/README.md, "Static runs held"). */
+#define STILL_RADIUS 2
+#define STILL_DIFF 1
+ROW_INLINE void hold_still(const Span *sp, int p, int x0, int n, uint8_t *restrict out) {
+  const uint8_t *restrict a = sp->job->src0[p] + (size_t)sp->y * sp->stride[0];
+  const uint8_t *restrict b = sp->job->src1[p] + (size_t)sp->y * sp->stride[1];
+  uint8_t still[CHUNK + 2 * STILL_RADIUS];
+  const int first = x0 - STILL_RADIUS, count = n + 2 * STILL_RADIUS;
+  if (first >= 0 && first + count <= sp->w) {
+    for (int i = 0; i < count; i++) {
+      const int d = (int)a[first + i] - (int)b[first + i];
+      still[i] = (uint8_t)(d <= STILL_DIFF && d >= -STILL_DIFF);
+    }
+  } else {
+    for (int i = 0; i < count; i++) {
+      const int x = clampi(first + i, 0, sp->w - 1), d = (int)a[x] - (int)b[x];
+      still[i] = (uint8_t)(d <= STILL_DIFF && d >= -STILL_DIFF);
+    }
+  }
+  const uint8_t *restrict a0 = a + x0, *restrict b0 = b + x0;
+  for (int x = 0; x < n; x++) {
+    const uint8_t run = still[x] & still[x + 1] & still[x + 2] & still[x + 3] & still[x + 4]; /* 2 * STILL_RADIUS + 1 */
+    const uint8_t mean = (uint8_t)((a0[x] + b0[x] + 1) >> 1);
+    out[x] = run ? mean : out[x];
+  }
+}
+_Static_assert(STILL_RADIUS == 2, "hold_still's run is written out for a radius of 2");
+
 /* Bilinear passes 2-4 of `n` samples from column x0: positions, 2x2 fetches, taps and blend. */
 ROW_INLINE void bilinear_chunk(const Span *sp, Rows *r, int x0, int n) {
   /* Clamping just inside the last pixel keeps x0+1 and y0+1 in range (the weight lost is 1e-4). */
@@ -305,6 +339,7 @@ ROW_INLINE void bilinear_chunk(const Span *sp, Rows *r, int x0, int n) {
       const float v = fminf(fmaxf(vb + (va - vb) * m[x] + 0.5f, 0.f), 255.f);
       out[x] = (uint8_t)(int)v;
     }
+    if (sp->job->holdStill) hold_still(sp, p, x0, n, out);
   }
 }
 
@@ -380,6 +415,7 @@ ROW_INLINE void cubic_chunk(const Span *sp, Rows *r, int x0, int n) {
       const float v = fminf(fmaxf(vb[x] + (va[x] - vb[x]) * m[x] + 0.5f, 0.f), 255.f);
       out[x] = (uint8_t)(int)v;
     }
+    if (sp->job->holdStill) hold_still(sp, p, x0, n, out);
   }
 }
 
@@ -674,6 +710,9 @@ static napi_value warp_blend(napi_env env, napi_callback_info info) {
   bool cubic = false;
   if (napi_get_named_property(env, params, "cubic", &cv) == napi_ok) napi_get_value_bool(env, cv, &cubic);
   job.cubic = cubic;
+  bool holdStill = false;
+  if (napi_get_named_property(env, params, "holdStill", &cv) == napi_ok) napi_get_value_bool(env, cv, &holdStill);
+  job.holdStill = holdStill;
   return queue(env, params, &job);
 }
 

@@ -30,6 +30,8 @@ export interface WarpBlendParams extends PlaneParams {
   flowWidth: number;
   flowHeight: number;
   cubic: boolean;
+  /** Samples still in both frames keep their value (warp-blend.c, hold_still). */
+  holdStill?: boolean;
 }
 
 /** Which build of a kernel's per-pixel code the CPU got (chosen at load; `FRC_KERNEL_BASELINE=1` forces the baseline). */

@@ -211,7 +211,7 @@ export class FlowSynthesizer implements Synthesizer {
     }
     this.memory.enter(a, b);
     this.memory.keep(t, { field, scale, reuses });
-    return warpBlend(a, b, field, { filter: setting.filter });
+    return warpBlend(a, b, field, { filter: setting.filter, holdStill: this.model.holdStill });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -20,6 +20,13 @@ export interface WarpOptions {
    * train/README.md); about twice the kernel's time.
    */
   filter?: WarpFilter;
+  /**
+   * Samples that are the same in both frames, in a run along their row,
+   * keep that value instead of the warped one: static overlays (HUDs,
+   * scoreboards, unchanged text) stay still where the field of the moving
+   * scene beside them would make them swim (native/warp-blend.c, hold_still).
+   */
+  holdStill?: boolean;
   /** Row bands run in parallel on the libuv thread pool. */
   slices?: number;
 }
@@ -30,9 +37,9 @@ export interface WarpOptions {
  * per output sample (see native/warp-blend.c). Returns a new frame in the
  * inputs' format; the caller owns it, and `a` and `b` stay the caller's.
  */
-export async function warpBlend(a: Frame, b: Frame, field: FlowField, { filter = 'bilinear', slices = 2 }: WarpOptions = {}): Promise<Frame> {
+export async function warpBlend(a: Frame, b: Frame, field: FlowField, { filter = 'bilinear', holdStill = false, slices = 2 }: WarpOptions = {}): Promise<Frame> {
   const { out, planes } = outputFor(a, b);
-  const params = { ...planes, flow: field.flow, mask: field.mask, flowWidth: field.width, flowHeight: field.height, cubic: filter === 'bicubic' };
+  const params = { ...planes, flow: field.flow, mask: field.mask, flowWidth: field.width, flowHeight: field.height, cubic: filter === 'bicubic', holdStill };
   await inBands(out, a.height, slices, (rowStart, rowEnd) => warpBlendAddon.warpBlend({ ...params, rowStart, rowEnd }));
   return out;
 }

@@ -114,6 +114,27 @@ test('a card with an unknown warp filter is refused with the reason', async (t) 
   await assert.rejects(loadModel(path), /warp must be "bilinear" or "bicubic"/);
 });
 
+test("the card's holdStill reaches the kernel: a frame pair that did not change comes out unchanged under any flow", async (t) => {
+  const dir = tempDir(t);
+  const a = await readStillImage(join(SAMPLE, 'frame0.png'), AV_PIX_FMT_GBRP);
+  const outs: Frame[] = [];
+  for (const holdStill of [false, true]) {
+    const path = join(dir, `hold-${holdStill}.onnx`);
+    writeFileSync(path, constantFlowModel(0.25));
+    writeFileSync(join(dir, `hold-${holdStill}.json`), JSON.stringify({ padMultiple: 16, synthesis: 'engine', inputScale: 0.5, holdStill }));
+    const model = await loadModel(path);
+    assert.ok(model instanceof FlowModel && model.holdStill === holdStill);
+    const synth = await synthesizerFor(model);
+    outs.push(await synth.synthesize(a, a, 0.5));
+    await synth.close();
+  }
+  assert.ok(worstSample(outs[0]!, a, a, 0, (w) => w) >= 8, 'without it the constant flow moves the picture');
+  assert.equal(worstSample(outs[1]!, a, a, 0, (w) => w), 0);
+  writeFileSync(join(dir, 'hold-true.json'), JSON.stringify({ synthesis: 'engine', holdStill: 'yes' }));
+  await assert.rejects(loadModel(join(dir, 'hold-true.onnx')), /holdStill must be true or false/);
+  for (const f of [a, ...outs]) f.free();
+});
+
 test('a card with a pixel cap too small to run is refused with the reason', async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'tiny.onnx');

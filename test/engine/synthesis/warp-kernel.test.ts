@@ -139,6 +139,30 @@ for (const filter of ['bilinear', 'bicubic'] as const) {
   });
 }
 
+for (const filter of ['bilinear', 'bicubic'] as const) {
+  test(`holdStill: a run of samples equal in both frames keeps its value under any flow; changed samples and a lone equal one are warped (${filter})`, async () => {
+    // Frame 1 is frame 0 shifted (the scene moves), except a static band (a HUD) of rows 4-7 and one lone sample.
+    const [w, h] = [160, 16];
+    const a = frame(w, h, AV_PIX_FMT_YUV444P, 3);
+    const b = frame(w, h, AV_PIX_FMT_YUV444P, 4);
+    for (let p = 0; p < 3; p++) {
+      const [pa, pb, stride] = [a.data![p]!, b.data![p]!, a.linesize[p]!];
+      for (let y = 4; y < 8; y++) pb.set(pa.subarray(y * stride, y * stride + w), y * stride);
+      pb[12 * stride + 50] = pa[12 * stride + 50]!;
+    }
+    const f = field(40, 4);
+    const held = await warpBlend(a, b, f, { filter, holdStill: true });
+    const warped = await warpBlend(a, b, f, { filter });
+    for (let p = 0; p < 3; p++) {
+      const [pa, out, ref, stride] = [a.data![p]!, held.data![p]!, warped.data![p]!, a.linesize[p]!];
+      for (let y = 4; y < 8; y++) assert.deepEqual(out.subarray(y * stride, y * stride + w), pa.subarray(y * stride, y * stride + w), `plane ${p} row ${y}: the band stays`);
+      assert.notDeepEqual(ref.subarray(5 * stride, 5 * stride + w), pa.subarray(5 * stride, 5 * stride + w), 'without holdStill the band moves');
+      for (const y of [0, 12, 15]) assert.deepEqual(out.subarray(y * stride, y * stride + w), ref.subarray(y * stride, y * stride + w), `plane ${p} row ${y}: warped as without holdStill`);
+    }
+    for (const fr of [a, b, held, warped]) fr.free();
+  });
+}
+
 test('undersized buffers are refused instead of read out of bounds', async () => {
   const a = frame(32, 16, AV_PIX_FMT_YUV420P, 1);
   await assert.rejects(async () => warpBlend(a, a, { width: 16, height: 8, flow: new Float32Array(10), mask: new Float32Array(128) }), /flow must be a Float32Array/);
