@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { test } from 'node:test';
+import type { LiveStreamStats } from '../../src/live/live-stream.js';
+import { ffmpeg, tempDir } from '../helpers.js';
+import { startServer, until } from '../live-helpers.js';
+
+/**
+ * `frc serve --pull`: the ffmpeg CLI is the source a camera or encoder would
+ * be (MPEG-TS over UDP), a file is played in real time, and the output is
+ * checked with ffprobe on the stream's HLS.
+ */
+
+/** A free port on 127.0.0.1 (UDP shares TCP's numbers closely enough for a test: asked of the kernel, then released). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** `seconds` of testsrc2 at 30 fps, H.264 in MPEG-TS, sent in real time to `udp://127.0.0.1:port` as a camera or an encoder would. */
+function sendUdp(port: number, seconds: number) {
+  const args = ['-v', 'error', '-re', '-f', 'lavfi', '-i', `testsrc2=size=320x180:rate=30`, '-t', String(seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-bf', '0', '-f', 'mpegts', `udp://127.0.0.1:${port}?pkt_size=1316`];
+  const child = spawn('ffmpeg', args, { stdio: 'ignore' });
+  const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return { child, done };
+}
+
+/** Frames per second of a stream's HLS output as ffprobe reads it: the frames of the segments listed, over their durations. */
+async function hlsFps(dir: string): Promise<number> {
+  const playlist = readFileSync(join(dir, 'index.m3u8'), 'utf8');
+  const segments = [...playlist.matchAll(/#EXTINF:([\d.]+),\s*\n(\S+)/g)];
+  const seconds = segments.reduce((sum, m) => sum + Number(m[1]), 0);
+  const input = `concat:${segments.map((m) => join(dir, m[2]!)).join('|')}`;
+  const probe = spawn('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-count_frames', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', input]);
+  let out = '';
+  probe.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await new Promise((resolve) => probe.on('close', resolve));
+  // MPEG-TS lists the stream under its program too: the first count is the stream's.
+  return Number(out.trim().split(/\s+/)[0]) / seconds;
+}
+
+function find(streams: LiveStreamStats[], key: string): LiveStreamStats | undefined {
+  return streams.find((s) => s.key === key);
+}
+
+test('a UDP MPEG-TS pull runs at twice its rate out, and an unreachable one retries without touching it', async (t) => {
+  const port = await freePort();
+  const closed = await freePort();
+  const { streams, server } = await startServer(t, { pull: { cam: `udp://127.0.0.1:${port}`, dead: `rtsp://127.0.0.1:${closed}/cam` } });
+  const sender = sendUdp(port, 6);
+  t.after(() => sender.child.kill('SIGKILL'));
+  const dead = await until('the unreachable pull to retry', 10_000, async () => {
+    const s = find(await streams(), 'dead');
+    return s?.pull?.startsWith('retrying:') ? s : undefined;
+  });
+  assert.match(dead.pull!, /retrying: .*Connection refused/);
+  assert.equal(dead.protocol, 'rtsp');
+  const cam = await until('the UDP pull to be live for 3 s', 15_000, async () => {
+    const s = find(await streams(), 'cam');
+    return s?.state === 'live' && s.pull === 'live' && s.framesIn >= 90 ? s : undefined;
+  });
+  assert.equal(cam.protocol, 'udp');
+  const fps = await hlsFps(server.hlsDir('cam')!);
+  assert.ok(fps > 55 && fps < 65, `HLS out at ${fps.toFixed(1)} fps, want 60`);
+  assert.ok(find(await streams(), 'dead')?.pull?.startsWith('retrying:'), 'the unreachable pull still retries');
+  const started = performance.now();
+  await server.close();
+  assert.ok(performance.now() - started < 8000, 'closing the server stops the pulls');
+});
+
+test('a UDP pull whose source is killed retries, and is live again on the same stream when the source comes back', async (t) => {
+  const port = await freePort();
+  const { streams, server } = await startServer(t, { pull: { cam: `udp://127.0.0.1:${port}` }, pullStallMs: 1000 });
+  const first = sendUdp(port, 30);
+  t.after(() => first.child.kill('SIGKILL'));
+  const before = await until('the pull to be live', 15_000, async () => {
+    const s = find(await streams(), 'cam');
+    return s?.pull === 'live' && s.framesIn >= 15 ? s : undefined;
+  });
+  first.child.kill('SIGKILL');
+  const dropped = await until('the pull to notice the drop', 10_000, async () => {
+    const s = find(await streams(), 'cam');
+    return s?.pull?.startsWith('retrying:') ? s : undefined;
+  });
+  assert.equal(dropped.pull, 'retrying: no data for 1 s');
+  assert.equal(dropped.state, 'live', 'the stream waits for its source, it does not end');
+  const second = sendUdp(port, 4);
+  t.after(() => second.child.kill('SIGKILL'));
+  const after = await until('the pull to be live again', 15_000, async () => {
+    const s = find(await streams(), 'cam');
+    return s?.pull === 'live' && s.framesIn >= dropped.framesIn + 30 ? s : undefined;
+  });
+  assert.equal(after.id, before.id, 'the same stream goes on');
+  assert.ok(after.framesOut >= 2 * after.framesIn - 4, `2x out after the reconnection: ${after.framesIn} in, ${after.framesOut} out`);
+  assert.ok(server.hlsDir('cam'));
+});
+
+test('a file pull plays in real time, loops with ?loop (audio included), and without it ends', async (t) => {
+  const dir = tempDir(t);
+  const clip = join(dir, 'clip.mp4');
+  // One second: 30 frames of 320x180 and a tone.
+  ffmpeg('-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=1', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-c:v', 'libx264', '-preset', 'ultrafast', '-bf', '0', '-c:a', 'aac', '-shortest', clip);
+  const { streams } = await startServer(t, { pull: { loop: `${clip}?loop`, once: clip } });
+  const once = await until('the file without loop to end', 15_000, async () => {
+    const s = find(await streams(), 'once');
+    return s?.state === 'ended' ? s : undefined;
+  });
+  assert.equal(once.pull, 'ended');
+  assert.equal(once.framesIn, 30);
+  const looped = await until('the looped file to play more than twice', 15_000, async () => {
+    const s = find(await streams(), 'loop');
+    return s && s.framesIn > 75 ? s : undefined;
+  });
+  assert.equal(looped.state, 'live');
+  assert.equal(looped.pull, 'live');
+  assert.equal(looped.protocol, 'file');
+  assert.equal(looped.audio, 'copy');
+  assert.ok(looped.uptimeSeconds >= 2.3, `played in real time: ${looped.framesIn} frames took ${looped.uptimeSeconds} s`);
+  assert.ok(looped.inputFps > 24 && looped.inputFps < 36, `input at ${looped.inputFps} fps, the file's 30`);
+  assert.ok(looped.framesOut >= 2 * looped.framesIn - 4, `2x out across the loops: ${looped.framesIn} in, ${looped.framesOut} out`);
+});
+
+test('a source that sends garbage retries with the reason shown', async (t) => {
+  const port = await freePort();
+  const { streams } = await startServer(t, { pull: { junk: `udp://127.0.0.1:${port}` }, pullStallMs: 1000 });
+  const socket = createSocket('udp4');
+  t.after(() => socket.close());
+  const noise = Buffer.alloc(1316);
+  const timer = setInterval(() => {
+    for (let i = 0; i < noise.length; i++) noise[i] = (Math.random() * 256) | 0;
+    socket.send(noise, port, '127.0.0.1');
+  }, 5);
+  t.after(() => clearInterval(timer));
+  const junk = await until('the garbage to be refused', 15_000, async () => {
+    const s = find(await streams(), 'junk');
+    return s?.pull?.startsWith('retrying:') ? s : undefined;
+  });
+  assert.equal(junk.state, 'starting');
+  assert.match(junk.pull!, /^retrying: cannot open udp:\/\/127\.0\.0\.1:\d+: .*Invalid data/);
+});
