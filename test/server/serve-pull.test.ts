@@ -24,9 +24,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** `seconds` of testsrc2 at 30 fps, H.264 in MPEG-TS, sent in real time to `udp://127.0.0.1:port` as a camera or an encoder would. */
-function sendUdp(port: number, seconds: number) {
-  const args = ['-v', 'error', '-re', '-f', 'lavfi', '-i', `testsrc2=size=320x180:rate=30`, '-t', String(seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-bf', '0', '-f', 'mpegts', `udp://127.0.0.1:${port}?pkt_size=1316`];
+/** `seconds` of testsrc2 at 30 fps, H.264 (no B-frames) in MPEG-TS, sent in real time to `url` as a camera or an encoder would. */
+function sendMpegTs(url: string, seconds: number) {
+  const args = ['-v', 'error', '-re', '-f', 'lavfi', '-i', `testsrc2=size=320x180:rate=30`, '-t', String(seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-bf', '0', '-f', 'mpegts', url];
   const child = spawn('ffmpeg', args, { stdio: 'ignore' });
   const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
   return { child, done };
@@ -46,6 +46,8 @@ async function hlsFps(dir: string): Promise<number> {
   return Number(out.trim().split(/\s+/)[0]) / seconds;
 }
 
+const udp = (port: number) => `udp://127.0.0.1:${port}?pkt_size=1316`;
+
 function find(streams: LiveStreamStats[], key: string): LiveStreamStats | undefined {
   return streams.find((s) => s.key === key);
 }
@@ -54,7 +56,7 @@ test('a UDP MPEG-TS pull runs at twice its rate out, and an unreachable one retr
   const port = await freePort();
   const closed = await freePort();
   const { streams, server } = await startServer(t, { pull: { cam: `udp://127.0.0.1:${port}`, dead: `rtsp://127.0.0.1:${closed}/cam` } });
-  const sender = sendUdp(port, 6);
+  const sender = sendMpegTs(udp(port), 6);
   t.after(() => sender.child.kill('SIGKILL'));
   const dead = await until('the unreachable pull to retry', 10_000, async () => {
     const s = find(await streams(), 'dead');
@@ -75,10 +77,25 @@ test('a UDP MPEG-TS pull runs at twice its rate out, and an unreachable one retr
   assert.ok(performance.now() - started < 8000, 'closing the server stops the pulls');
 });
 
+test('an SRT pull (frc calling an encoder that listens) runs at twice its rate out', async (t) => {
+  const port = await freePort();
+  // The ffmpeg CLI as an SRT encoder in listener mode, as OBS or a hardware encoder can be.
+  const encoder = sendMpegTs(`srt://127.0.0.1:${port}?mode=listener&pkt_size=1316`, 20);
+  t.after(() => encoder.child.kill('SIGKILL'));
+  const { streams, server } = await startServer(t, { pull: { enc: `srt://127.0.0.1:${port}` } });
+  const enc = await until('the SRT pull to be live for 3 s', 20_000, async () => {
+    const s = find(await streams(), 'enc');
+    return s?.state === 'live' && s.pull === 'live' && s.framesIn >= 90 ? s : undefined;
+  });
+  assert.equal(enc.protocol, 'srt');
+  const fps = await hlsFps(server.hlsDir('enc')!);
+  assert.ok(fps > 55 && fps < 65, `HLS out at ${fps.toFixed(1)} fps, want 60`);
+});
+
 test('a UDP pull whose source is killed retries, and is live again on the same stream when the source comes back', async (t) => {
   const port = await freePort();
   const { streams, server } = await startServer(t, { pull: { cam: `udp://127.0.0.1:${port}` }, pullStallMs: 1000 });
-  const first = sendUdp(port, 30);
+  const first = sendMpegTs(udp(port), 30);
   t.after(() => first.child.kill('SIGKILL'));
   const before = await until('the pull to be live', 15_000, async () => {
     const s = find(await streams(), 'cam');
@@ -91,7 +108,7 @@ test('a UDP pull whose source is killed retries, and is live again on the same s
   });
   assert.equal(dropped.pull, 'retrying: no data for 1 s');
   assert.equal(dropped.state, 'live', 'the stream waits for its source, it does not end');
-  const second = sendUdp(port, 4);
+  const second = sendMpegTs(udp(port), 4);
   t.after(() => second.child.kill('SIGKILL'));
   const after = await until('the pull to be live again', 15_000, async () => {
     const s = find(await streams(), 'cam');
