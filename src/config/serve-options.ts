@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { pullTarget } from '../ingest/pulled-source.js';
+import { pullTarget } from '../ingest/pull-target.js';
 import type { ExecutionProvider } from '../engine/runtime/provider.js';
 import { type InterpolatorChoice, resolveModelPath } from '../engine/model/model-choice.js';
 import type { SemanticChoice } from '../engine/semantic/semantic-stage.js';

@@ -6,42 +6,11 @@ import { errorMessage, InputError } from '../base/errors.js';
 import { parameterSets } from '../base/h264.js';
 import type { Logger } from '../base/logger.js';
 import type { Rational } from '../base/rational.js';
-import { withoutPassword } from '../base/url-text.js';
 import { Backoff } from './backoff.js';
-import { FileSource, isUrl } from './file-source.js';
+import { DecodeHealth } from './decode-health.js';
+import { FileSource } from './file-source.js';
 import type { EncodedItem, LiveInput, LiveItem, LiveSource, PullState } from './live-source.js';
-
-export type { PullState } from './live-source.js';
-
-/** What `--pull <key>=<url>` names. */
-export interface PullTarget {
-  /** What FFmpeg opens. */
-  url: string;
-  /** The URL as logs and stats show it: without its password. */
-  name: string;
-  /** A local file: played in real time, as the ffmpeg CLI's `-re` does. */
-  file: boolean;
-  /** Start the file over at its end (`<path>?loop`). */
-  loop: boolean;
-  /** The URL's scheme (`rtsp`, `srt`, `udp`, `http`, …), or `file`: the stream's `protocol` in stats. */
-  protocol: string;
-}
-
-const LOOP_SUFFIX = '?loop';
-
-/**
- * A pull's URL as given: anything FFmpeg opens. A local path (or `file:`
- * URL) is a file, played in real time; `?loop` at its end plays it forever.
- * On a network URL a query string is the server's, never taken as `loop`.
- */
-export function pullTarget(text: string): PullTarget {
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]?.toLowerCase();
-  const file = !isUrl(text) || scheme === 'file';
-  if (!file) return { url: text, name: withoutPassword(text), file, loop: false, protocol: scheme! };
-  const loop = text.endsWith(LOOP_SUFFIX);
-  const url = loop ? text.slice(0, -LOOP_SUFFIX.length) : text;
-  return { url, name: url, file, loop, protocol: 'file' };
-}
+import type { PullTarget } from './pull-target.js';
 
 export interface PullOptions {
   /** How long a network source may send nothing before it counts as dropped, ms (default 5000). FFmpeg's `timeout` gets it too, for opening. */
@@ -63,6 +32,8 @@ class Puller {
   state: PullState = 'connecting';
   private readonly backoff: Backoff;
   private readonly abortion = new AbortController();
+  /** Settles when the pull is aborted. */
+  private readonly abandoned = new Promise<undefined>((resolve) => this.abortion.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
   readonly stallMs: number;
 
   constructor(
@@ -109,14 +80,16 @@ class Puller {
       const started = performance.now();
       try {
         const timeout = String(this.stallMs * 1000);
-        const source = await FileSource.open(this.target.url, {
+        const opening = FileSource.open(this.target.url, {
           name: this.target.name,
           live: true,
           // Microseconds; `timeout` is the protocols' own (UDP, SRT, RTSP, TCP), `rw_timeout` every other's.
           ...(this.target.file ? {} : { options: { timeout, rw_timeout: timeout } }),
         });
-        if (!this.aborted) return source;
-        await source[Symbol.asyncDispose]();
+        // Stopping does not wait for an open in progress (FFmpeg cannot be interrupted there): what it opens is closed when it comes.
+        const source = await Promise.race([opening, this.abandoned]);
+        if (source && !this.aborted) return source;
+        opening.then((late) => late[Symbol.asyncDispose](), () => {});
         return undefined;
       } catch (error) {
         // A quiet source (UDP, SRT with nobody sending) fails its open with a bare I/O error when `timeout` runs out.
@@ -140,7 +113,8 @@ class Puller {
  * connection in another codec is dropped; the normalizer scales a new size.
  */
 class PulledSource implements LiveSource {
-  readonly videoCodec: string;
+  /** The current connection's video codec (a source may come back in another). */
+  videoCodec: string;
   readonly frameRate: Rational | undefined;
   readonly video: { readonly timeBase: Rational };
   readonly audio: Stream | undefined;
@@ -219,21 +193,30 @@ class PulledSource implements LiveSource {
     const toStream = connection.video.timeBase;
     const rescaled = toStream.num !== this.video.timeBase.num || toStream.den !== this.video.timeBase.den;
     const pts = (value: bigint) => (rescaled ? rescale(value, toStream, this.video.timeBase) : value);
-    const h264 = avGetCodecName(connection.video.codecpar.codecId) === 'h264';
+    this.videoCodec = avGetCodecName(connection.video.codecpar.codecId) ?? 'unknown';
+    const h264 = this.videoCodec === 'h264';
     const audio = this.audioFor(connection);
     let lastPacketAt = performance.now();
-    let stalled = false;
-    // FFmpeg's own timeout ends most quiet reads; this ends the others (an HLS playlist that stops growing).
+    let lastVideoAt = lastPacketAt;
+    const decoding = new DecodeHealth();
+    let stalled: string | undefined;
+    // FFmpeg's own timeout ends most quiet reads; this ends the others: an HLS playlist that stops
+    // growing, garbage the demuxer keeps searching for a packet in, a stream whose video went away,
+    // and video the decoder can no longer read (its codec changed). The next connection probes afresh.
     const watchdog = target.file
       ? undefined
       : setInterval(() => {
-          if (performance.now() - lastPacketAt < stallMs + 1000) return;
-          stalled = true;
-          connection.interrupt();
+          const now = performance.now();
+          if (now - lastPacketAt >= stallMs + 1000) stalled = `no data for ${stallMs / 1000} s`;
+          else if (now - lastVideoAt >= stallMs + 1000) stalled = `no video for ${stallMs / 1000} s`;
+          else stalled = decoding.check(now, stallMs);
+          if (stalled !== undefined) connection.interrupt();
         }, 500);
     watchdog?.unref();
     const pacer = target.file ? new Pacer() : undefined;
     const tap = (packet: Packet): EncodedItem | undefined => {
+      lastVideoAt = performance.now();
+      decoding.packet();
       if (!h264 || !packet.data || packet.pts === NO_PTS) return undefined;
       const at = pts(packet.pts);
       const { num, den } = this.video.timeBase;
@@ -256,6 +239,7 @@ class PulledSource implements LiveSource {
           continue;
         }
         if (item.kind === 'video') {
+          decoding.frame();
           if (this.puller.state !== 'live') this.puller.up();
           if (rescaled && item.frame.pts !== NO_PTS) item.frame.pts = pts(item.frame.pts);
         } else if (item.kind === 'audio') {
@@ -274,7 +258,8 @@ class PulledSource implements LiveSource {
     }
     if (failure !== undefined) return failure;
     // UDP has no end: its read ends only when FFmpeg's `timeout` runs out.
-    if (stalled || QUIET_ONLY.has(target.protocol)) return `no data for ${stallMs / 1000} s`;
+    if (stalled !== undefined) return stalled;
+    if (QUIET_ONLY.has(target.protocol)) return `no data for ${stallMs / 1000} s`;
     return target.file ? END_OF_FILE : 'the source ended';
   }
 

@@ -1,7 +1,8 @@
 import { errorMessage } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
 import { DEFAULT_LIMITS, type ServeOptions, type ServerLimits } from '../config/serve-options.js';
-import { pullInput, pullTarget } from '../ingest/pulled-source.js';
+import { pullTarget } from '../ingest/pull-target.js';
+import { pullInput } from '../ingest/pulled-source.js';
 import { testPatternInput } from '../ingest/test-pattern.js';
 import type { LiveStream, LiveStreamStats } from '../live/live-stream.js';
 import { EventLoopDelay, processFigures } from '../metrics/process-metrics.js';

@@ -24,9 +24,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** `seconds` of testsrc2 at 30 fps, H.264 (no B-frames) in MPEG-TS, sent in real time to `url` as a camera or an encoder would. */
-function sendMpegTs(url: string, seconds: number) {
-  const args = ['-v', 'error', '-re', '-f', 'lavfi', '-i', `testsrc2=size=320x180:rate=30`, '-t', String(seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-bf', '0', '-f', 'mpegts', url];
+/** `seconds` of testsrc2 at 30 fps, H.264 (no B-frames; or `codec`) in MPEG-TS, sent in real time to `url` as a camera or an encoder would. */
+function sendMpegTs(url: string, seconds: number, codec = ['-c:v', 'libx264', '-preset', 'ultrafast']) {
+  const args = ['-v', 'error', '-re', '-f', 'lavfi', '-i', `testsrc2=size=320x180:rate=30`, '-t', String(seconds), ...codec, '-g', '30', '-bf', '0', '-f', 'mpegts', url];
   const child = spawn('ffmpeg', args, { stdio: 'ignore' });
   const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
   return { child, done };
@@ -55,7 +55,10 @@ function find(streams: LiveStreamStats[], key: string): LiveStreamStats | undefi
 test('a UDP MPEG-TS pull runs at twice its rate out, and an unreachable one retries without touching it', async (t) => {
   const port = await freePort();
   const closed = await freePort();
-  const { streams, server } = await startServer(t, { pull: { cam: `udp://127.0.0.1:${port}`, dead: `rtsp://127.0.0.1:${closed}/cam` } });
+  const quiet = await freePort();
+  // `quiet` has nobody sending: its open waits out the 8 s timeout, which closing the server does not wait for.
+  const pull = { cam: `udp://127.0.0.1:${port}`, dead: `rtsp://127.0.0.1:${closed}/cam`, quiet: `udp://127.0.0.1:${quiet}` };
+  const { streams, server } = await startServer(t, { pull, pullStallMs: 8000 });
   const sender = sendMpegTs(udp(port), 6);
   t.after(() => sender.child.kill('SIGKILL'));
   const dead = await until('the unreachable pull to retry', 10_000, async () => {
@@ -72,9 +75,11 @@ test('a UDP MPEG-TS pull runs at twice its rate out, and an unreachable one retr
   const fps = await hlsFps(server.hlsDir('cam')!);
   assert.ok(fps > 55 && fps < 65, `HLS out at ${fps.toFixed(1)} fps, want 60`);
   assert.ok(find(await streams(), 'dead')?.pull?.startsWith('retrying:'), 'the unreachable pull still retries');
+  assert.equal(find(await streams(), 'quiet')?.pull, 'connecting');
   const started = performance.now();
   await server.close();
-  assert.ok(performance.now() - started < 8000, 'closing the server stops the pulls');
+  const closing = performance.now() - started;
+  assert.ok(closing < 1500, `closing the server stops the pulls at once: ${closing.toFixed(0)} ms`);
 });
 
 test('an SRT pull (frc calling an encoder that listens) runs at twice its rate out', async (t) => {
@@ -161,4 +166,30 @@ test('a source that sends garbage retries with the reason shown', async (t) => {
   });
   assert.equal(junk.state, 'starting');
   assert.match(junk.pull!, /^retrying: cannot open udp:\/\/127\.0\.0\.1:\d+: .*Invalid data/);
+});
+
+test('a source whose codec changes mid-stream recovers, with the reason shown', async (t) => {
+  const port = await freePort();
+  const { streams } = await startServer(t, { pull: { cam: udp(port) }, pullStallMs: 1000 });
+  const h264 = sendMpegTs(udp(port), 30);
+  t.after(() => h264.child.kill('SIGKILL'));
+  await until('the H.264 to be live', 15_000, async () => {
+    const s = find(await streams(), 'cam');
+    return s?.pull === 'live' && s.framesIn >= 15 ? s : undefined;
+  });
+  // The encoder restarts in another codec on the same address: FFmpeg's demuxer keeps the stream and feeds MPEG-2 to the H.264 decoder.
+  h264.child.kill('SIGKILL');
+  const mpeg2 = sendMpegTs(udp(port), 30, ['-c:v', 'mpeg2video']);
+  t.after(() => mpeg2.child.kill('SIGKILL'));
+  const noticed = await until('the change to be noticed', 15_000, async () => {
+    const s = find(await streams(), 'cam');
+    return s?.pull?.startsWith('retrying:') ? s : undefined;
+  });
+  assert.match(noticed.pull!, /^retrying: the video no longer decodes \(\d+ packets, \d+ frames in 1 s\)$/);
+  const back = await until('the MPEG-2 to be live', 15_000, async () => {
+    const s = find(await streams(), 'cam');
+    return s?.pull === 'live' && s.framesIn >= noticed.framesIn + 30 ? s : undefined;
+  });
+  assert.equal(back.codec, 'mpeg2video');
+  assert.equal(back.state, 'live');
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { withoutPassword } from '../../src/base/url-text.js';
-import { pullTarget } from '../../src/ingest/pulled-source.js';
+import { pullTarget } from '../../src/ingest/pull-target.js';
 
 test('a pull URL: network URLs keep their query, a file loops with ?loop', () => {
   assert.deepEqual(pullTarget('rtsp://admin:pw@10.0.0.5:554/stream?channel=1'), { url: 'rtsp://admin:pw@10.0.0.5:554/stream?channel=1', name: 'rtsp://admin:***@10.0.0.5:554/stream?channel=1', file: false, loop: false, protocol: 'rtsp' });
