@@ -6,6 +6,7 @@ import { errorMessage, InputError } from '../base/errors.js';
 import { parameterSets } from '../base/h264.js';
 import type { Logger } from '../base/logger.js';
 import type { Rational } from '../base/rational.js';
+import { AudioTimeline } from './audio-timeline.js';
 import { Backoff } from './backoff.js';
 import { DecodeHealth } from './decode-health.js';
 import { FileSource } from './file-source.js';
@@ -123,6 +124,8 @@ class PulledSource implements LiveSource {
   private current?: FileSource;
   /** Owns `audio`: a copy of the first connection's audio stream, which must outlive that connection (the egress reads it for the stream's life). */
   private readonly audioHolder?: FormatContext;
+  /** The video's timestamps are folded by the stream (its timeline repair); the audio's are folded here. */
+  private readonly audioTimeline?: AudioTimeline;
   private closed = false;
   private audioDropped = false;
 
@@ -144,6 +147,7 @@ class PulledSource implements LiveSource {
       first.audio.codecpar.copy(audio.codecpar);
       audio.timeBase = first.audio.timeBase;
       this.audio = audio;
+      this.audioTimeline = new AudioTimeline(first.audio.timeBase);
     }
   }
 
@@ -248,6 +252,7 @@ class PulledSource implements LiveSource {
             continue;
           }
           if (audio !== 'same') item.packet.rescaleTs(audio, this.audio!.timeBase);
+          this.audioTimeline!.fold(item.packet);
         }
         yield item;
       }

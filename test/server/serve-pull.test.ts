@@ -32,18 +32,28 @@ function sendMpegTs(url: string, seconds: number, codec = ['-c:v', 'libx264', '-
   return { child, done };
 }
 
-/** Frames per second of a stream's HLS output as ffprobe reads it: the frames of the segments listed, over their durations. */
-async function hlsFps(dir: string): Promise<number> {
+/** The segments a stream's HLS playlist lists now, as one ffprobe input, and their duration (s). */
+function hlsSegments(dir: string): { input: string; seconds: number } {
   const playlist = readFileSync(join(dir, 'index.m3u8'), 'utf8');
   const segments = [...playlist.matchAll(/#EXTINF:([\d.]+),\s*\n(\S+)/g)];
-  const seconds = segments.reduce((sum, m) => sum + Number(m[1]), 0);
-  const input = `concat:${segments.map((m) => join(dir, m[2]!)).join('|')}`;
-  const probe = spawn('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-count_frames', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', input]);
+  return { input: `concat:${segments.map((m) => join(dir, m[2]!)).join('|')}`, seconds: segments.reduce((sum, m) => sum + Number(m[1]), 0) };
+}
+
+/** The presentation times (s) of one stream's packets in `segments`, as ffprobe reads them. */
+async function hlsPacketTimes(segments: { input: string }, selector: string): Promise<number[]> {
+  const probe = spawn('ffprobe', ['-v', 'error', '-select_streams', selector, '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', segments.input]);
   let out = '';
   probe.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   await new Promise((resolve) => probe.on('close', resolve));
-  // MPEG-TS lists the stream under its program too: the first count is the stream's.
-  return Number(out.trim().split(/\s+/)[0]) / seconds;
+  // One `1.466667,` line per packet (the comma closes an empty side-data section).
+  return out.split(/\s+/).map((line) => line.replace(/,+$/, '')).filter((line) => /^[\d.]+$/.test(line)).map(Number);
+}
+
+/** Frames per second of a stream's HLS output as ffprobe reads it: the video packets of the segments listed, over their durations. */
+async function hlsFps(dir: string): Promise<number> {
+  // Listed once: the playlist grows while ffprobe reads.
+  const segments = hlsSegments(dir);
+  return (await hlsPacketTimes(segments, 'v:0')).length / segments.seconds;
 }
 
 const udp = (port: number) => `udp://127.0.0.1:${port}?pkt_size=1316`;
@@ -129,7 +139,7 @@ test('a file pull plays in real time, loops with ?loop (audio included), and wit
   const clip = join(dir, 'clip.mp4');
   // One second: 30 frames of 320x180 and a tone.
   ffmpeg('-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=1', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-c:v', 'libx264', '-preset', 'ultrafast', '-bf', '0', '-c:a', 'aac', '-shortest', clip);
-  const { streams } = await startServer(t, { pull: { loop: `${clip}?loop`, once: clip } });
+  const { streams, server } = await startServer(t, { pull: { loop: `${clip}?loop`, once: clip } });
   const once = await until('the file without loop to end', 15_000, async () => {
     const s = find(await streams(), 'once');
     return s?.state === 'ended' ? s : undefined;
@@ -147,6 +157,16 @@ test('a file pull plays in real time, loops with ?loop (audio included), and wit
   assert.ok(looped.uptimeSeconds >= 2.3, `played in real time: ${looped.framesIn} frames took ${looped.uptimeSeconds} s`);
   assert.ok(looped.inputFps > 24 && looped.inputFps < 36, `input at ${looped.inputFps} fps, the file's 30`);
   assert.ok(looped.framesOut >= 2 * looped.framesIn - 4, `2x out across the loops: ${looped.framesIn} in, ${looped.framesOut} out`);
+  // The HLS output goes on through the loops, its audio too (each pass starts the file's timestamps over).
+  const hls = server.hlsDir('loop')!;
+  const fps = await hlsFps(hls);
+  assert.ok(fps > 55 && fps < 65, `HLS out at ${fps.toFixed(1)} fps, want 60`);
+  const segments = hlsSegments(hls);
+  const video = await hlsPacketTimes(segments, 'v:0');
+  const audio = await hlsPacketTimes(segments, 'a:0');
+  assert.ok(video.at(-1)! - video[0]! > 1.5, `video over ${video[0]}..${video.at(-1)} s`);
+  assert.ok(audio.at(-1)! - audio[0]! > 1.5, `audio over ${audio[0]}..${audio.at(-1)} s`);
+  assert.ok(audio.every((t, i) => i === 0 || t > audio[i - 1]!), 'audio timestamps always move forward');
 });
 
 test('a source that sends garbage retries with the reason shown', async (t) => {
