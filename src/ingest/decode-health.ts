@@ -19,6 +19,11 @@ export class DecodeHealth {
     this.frames++;
   }
 
+  /** Frames decoded so far. */
+  get decoded(): number {
+    return this.frames;
+  }
+
   check(now: number, stallMs: number): string | undefined {
     if (this.frames === 0) return undefined;
     this.window ??= { at: now, packets: this.packets, frames: this.frames };

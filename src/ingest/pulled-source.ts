@@ -164,12 +164,13 @@ class PulledSource implements LiveSource {
       await connection[Symbol.asyncDispose]();
       if (this.closed) break;
       const { file, loop } = this.puller.target;
-      if (file && !loop && reason === END_OF_FILE) {
+      // A local file's failure is not going to pass: without a loop, its stream ends with it.
+      if (file && !loop) {
         this.puller.state = 'ended';
         break;
       }
-      // A loop starts over at once; anything else waits its backoff.
-      connection = this.current = await this.puller.connect(file && reason === END_OF_FILE ? undefined : reason);
+      // A loop starts over at once (after a pass that played); anything else waits its backoff.
+      connection = this.current = await this.puller.connect(reason === END_OF_FILE ? undefined : reason);
     }
   }
 
@@ -265,7 +266,9 @@ class PulledSource implements LiveSource {
     // UDP has no end: its read ends only when FFmpeg's `timeout` runs out.
     if (stalled !== undefined) return stalled;
     if (QUIET_ONLY.has(target.protocol)) return `no data for ${stallMs / 1000} s`;
-    return target.file ? END_OF_FILE : 'the source ended';
+    if (!target.file) return 'the source ended';
+    // Starting a file over that played nothing would spin: that waits its backoff.
+    return decoding.decoded > 0 ? END_OF_FILE : 'the file ended before its first frame';
   }
 
   /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -169,9 +169,15 @@ test('a file pull plays in real time, loops with ?loop (audio included), and wit
   assert.ok(audio.every((t, i) => i === 0 || t > audio[i - 1]!), 'audio timestamps always move forward');
 });
 
-test('a source that sends garbage retries with the reason shown', async (t) => {
+test('a source that sends garbage, or a looped file with nothing to play, retries with the reason shown', async (t) => {
   const port = await freePort();
-  const { streams } = await startServer(t, { pull: { junk: `udp://127.0.0.1:${port}` }, pullStallMs: 1000 });
+  // An MP4 whose samples are noise: it opens (the header is intact), and no frame decodes.
+  const bad = join(tempDir(t), 'noise.mp4');
+  ffmpeg('-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=1', '-c:v', 'libx264', '-preset', 'ultrafast', '-movflags', '+faststart', bad);
+  const bytes = readFileSync(bad);
+  for (let i = bytes.indexOf('mdat') + 4; i < bytes.length; i++) bytes[i] = (i * 7919) & 0xff;
+  writeFileSync(bad, bytes);
+  const { streams } = await startServer(t, { pull: { junk: `udp://127.0.0.1:${port}`, noise: `${bad}?loop` }, pullStallMs: 1000 });
   const socket = createSocket('udp4');
   t.after(() => socket.close());
   const noise = Buffer.alloc(1316);
@@ -186,6 +192,8 @@ test('a source that sends garbage retries with the reason shown', async (t) => {
   });
   assert.equal(junk.state, 'starting');
   assert.match(junk.pull!, /^retrying: cannot open udp:\/\/127\.0\.0\.1:\d+: .*Invalid data/);
+  // Starting it over at once would spin; it waits its backoff like any failure.
+  assert.equal(find(await streams(), 'noise')?.pull, 'retrying: the file ended before its first frame');
 });
 
 test('a source whose codec changes mid-stream recovers, with the reason shown', async (t) => {
