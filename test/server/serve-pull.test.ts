@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import type { LiveStreamStats } from '../../src/live/live-stream.js';
 import { ffmpeg, tempDir } from '../helpers.js';
 import { startServer, until } from '../live-helpers.js';
+import { receivedFps, watch } from '../reliability/werift-viewer.js';
 
 /**
  * `frc serve --pull`: the ffmpeg CLI is the source a camera or encoder would
@@ -68,8 +69,8 @@ test('a UDP MPEG-TS pull runs at twice its rate out, and an unreachable one retr
   const quiet = await freePort();
   // `quiet` has nobody sending: its open waits out the 8 s timeout, which closing the server does not wait for.
   const pull = { cam: `udp://127.0.0.1:${port}`, dead: `rtsp://127.0.0.1:${closed}/cam`, quiet: `udp://127.0.0.1:${quiet}` };
-  const { streams, server } = await startServer(t, { pull, pullStallMs: 8000 });
-  const sender = sendMpegTs(udp(port), 6);
+  const { streams, server, http } = await startServer(t, { pull, pullStallMs: 8000 });
+  const sender = sendMpegTs(udp(port), 10);
   t.after(() => sender.child.kill('SIGKILL'));
   const dead = await until('the unreachable pull to retry', 10_000, async () => {
     const s = find(await streams(), 'dead');
@@ -84,6 +85,13 @@ test('a UDP MPEG-TS pull runs at twice its rate out, and an unreachable one retr
   assert.equal(cam.protocol, 'udp');
   const fps = await hlsFps(server.hlsDir('cam')!);
   assert.ok(fps > 55 && fps < 65, `HLS out at ${fps.toFixed(1)} fps, want 60`);
+  // WebRTC too: the upconverted stream, and the source's H.264 relayed as it came.
+  const [viewer, original] = await Promise.all([watch(http, 'cam'), watch(http, 'cam/original')]);
+  t.after(() => Promise.all([viewer.close(), original.close()]));
+  await until('both viewers to receive', 5000, async () => (viewer.frames() > 0 && original.frames() > 0 ? true : undefined));
+  const [upFps, originalFps] = await Promise.all([receivedFps(viewer, 1000), receivedFps(original, 1000)]);
+  assert.ok(upFps > 50 && upFps < 70, `WHEP out at ${upFps.toFixed(1)} fps, want 60`);
+  assert.ok(originalFps > 24 && originalFps < 36, `the original at ${originalFps.toFixed(1)} fps, want 30`);
   assert.ok(find(await streams(), 'dead')?.pull?.startsWith('retrying:'), 'the unreachable pull still retries');
   assert.equal(find(await streams(), 'quiet')?.pull, 'connecting');
   const started = performance.now();
@@ -109,13 +117,16 @@ test('an SRT pull (frc calling an encoder that listens) runs at twice its rate o
 
 test('a UDP pull whose source is killed retries, and is live again on the same stream when the source comes back', async (t) => {
   const port = await freePort();
-  const { streams, server } = await startServer(t, { pull: { cam: `udp://127.0.0.1:${port}` }, pullStallMs: 1000 });
+  const { streams, http } = await startServer(t, { pull: { cam: udp(port) }, pullStallMs: 1000 });
   const first = sendMpegTs(udp(port), 30);
   t.after(() => first.child.kill('SIGKILL'));
   const before = await until('the pull to be live', 15_000, async () => {
     const s = find(await streams(), 'cam');
     return s?.pull === 'live' && s.framesIn >= 15 ? s : undefined;
   });
+  const viewer = await watch(http, 'cam');
+  t.after(() => viewer.close());
+  await until('the viewer to receive', 5000, async () => (viewer.frames() > 0 ? true : undefined));
   first.child.kill('SIGKILL');
   const dropped = await until('the pull to notice the drop', 10_000, async () => {
     const s = find(await streams(), 'cam');
@@ -130,8 +141,9 @@ test('a UDP pull whose source is killed retries, and is live again on the same s
     return s?.pull === 'live' && s.framesIn >= dropped.framesIn + 30 ? s : undefined;
   });
   assert.equal(after.id, before.id, 'the same stream goes on');
+  const fps = await receivedFps(viewer, 1000);
+  assert.ok(fps > 50 && fps < 70, `the WebRTC viewer stayed through it, and gets ${fps.toFixed(1)} fps`);
   assert.ok(after.framesOut >= 2 * after.framesIn - 4, `2x out after the reconnection: ${after.framesIn} in, ${after.framesOut} out`);
-  assert.ok(server.hlsDir('cam'));
 });
 
 test('a file pull plays in real time, loops with ?loop (audio included), and without it ends', async (t) => {
