@@ -26,8 +26,8 @@ const DEFAULT_STALL_MS = 5000;
 
 /**
  * The pull's side that outlives each connection: its state, the backoff
- * and the tries. Aborting it ends a wait or a try (an open in progress
- * finishes first: FFmpeg cannot be interrupted there, `timeout` bounds it).
+ * and the tries. Aborting it ends a wait or a try at once (an open in
+ * progress runs on, bounded by `timeout`, and what it opens is closed).
  */
 class Puller {
   state: PullState = 'connecting';
@@ -93,8 +93,8 @@ class Puller {
         opening.then((late) => late[Symbol.asyncDispose](), () => {});
         return undefined;
       } catch (error) {
-        // A quiet source (UDP, SRT with nobody sending) fails its open with a bare I/O error when `timeout` runs out.
         reason = errorMessage(error);
+        // A quiet source (UDP, SRT with nobody sending) fails its open with a bare I/O error when `timeout` runs out.
         if (!this.target.file && /Input\/output error/.test(reason) && performance.now() - started >= this.stallMs * 0.9) reason = `no data for ${this.stallMs / 1000} s`;
       }
     }
@@ -211,6 +211,7 @@ class PulledSource implements LiveSource {
     const watchdog = target.file
       ? undefined
       : setInterval(() => {
+          if (stalled !== undefined) return;
           const now = performance.now();
           if (now - lastPacketAt >= stallMs + 1000) stalled = `no data for ${stallMs / 1000} s`;
           else if (now - lastVideoAt >= stallMs + 1000) stalled = `no video for ${stallMs / 1000} s`;
@@ -263,8 +264,8 @@ class PulledSource implements LiveSource {
       clearInterval(watchdog);
     }
     if (failure !== undefined) return failure;
-    // UDP has no end: its read ends only when FFmpeg's `timeout` runs out.
     if (stalled !== undefined) return stalled;
+    // UDP has no end: its read ends only when FFmpeg's `timeout` runs out.
     if (QUIET_ONLY.has(target.protocol)) return `no data for ${stallMs / 1000} s`;
     if (!target.file) return 'the source ended';
     // Starting a file over that played nothing would spin: that waits its backoff.
