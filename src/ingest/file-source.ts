@@ -31,6 +31,8 @@ export class FileSource implements AsyncDisposable {
   /** Video packets the decoder rejected; the frames they held are missing from the output. */
   decodeErrors = 0;
   private closed = false;
+  /** Settles once FFmpeg's reads have stopped (see `demuxThread`); set by the first packet read. */
+  private reading?: Promise<void>;
   private firstPts?: bigint;
   private endPts?: bigint;
 
@@ -83,7 +85,10 @@ export class FileSource implements AsyncDisposable {
         stopped: () => this.closed,
         onDamaged: () => this.decodeErrors++,
         ...(hooks.pace ? { pace: hooks.pace } : {}),
-        ...(hooks.onPacket ? { onPacket: hooks.onPacket } : {}),
+        onPacket: (size) => {
+          this.reading ??= demuxThread(this.demuxer);
+          hooks.onPacket?.(size);
+        },
       },
       hooks.tap,
     );
@@ -114,14 +119,33 @@ export class FileSource implements AsyncDisposable {
     return `${this.url}: video ends after ${decoded.toFixed(2)} s of a declared ${declared.toFixed(2)} s; the file looks truncated or damaged, the output covers only what could be read`;
   }
 
+  /** The demuxer FFmpeg chose (`mov,mp4,m4a,3gp,3g2,mj2`, `mpegts`, `hls`, …). */
+  get format(): string {
+    return this.demuxer.formatName;
+  }
+
   /** Ends a read that waits for data (a quiet network source): `read()` then finishes. */
   interrupt(): void {
     if (!this.closed) this.demuxer.interrupt();
   }
 
+  /**
+   * Closes the decoder and the demuxer, once FFmpeg's read in progress has
+   * returned: node-av closes the input after waiting at most 2 s for it, and
+   * a read that goes on past that (HLS waiting for its playlist to grow pays
+   * no heed to `interrupt()`) then runs on freed memory and kills the process.
+   * A read still going after `READ_WAIT_MS` is left to finish with its
+   * demuxer unclosed: a leak, not a crash.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.reading) {
+      let timer: NodeJS.Timeout | undefined;
+      const returned = await Promise.race([this.reading.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), READ_WAIT_MS)))]);
+      clearTimeout(timer);
+      if (!returned) return;
+    }
     this.decoder.close();
     await this.demuxer.close();
   }
@@ -129,6 +153,19 @@ export class FileSource implements AsyncDisposable {
 }
 
 const AV_NOPTS = -0x8000000000000000n;
+
+/** How long disposing waits for FFmpeg's read in progress to return (see `[Symbol.asyncDispose]`). */
+const READ_WAIT_MS = 60_000;
+
+/**
+ * node-av's reading loop (a private field of its Demuxer, started with the
+ * first packet and never rejecting): settled once FFmpeg's last read has
+ * returned. Resolved at once where node-av has no such field.
+ */
+function demuxThread(demuxer: Demuxer): Promise<void> {
+  const thread = (demuxer as unknown as { demuxThread?: Promise<void> | null }).demuxThread;
+  return thread ? thread.catch(() => {}) : Promise.resolve();
+}
 
 export function isUrl(input: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(input);

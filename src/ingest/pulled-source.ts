@@ -85,7 +85,8 @@ class Puller {
           name: this.target.name,
           live: true,
           // Microseconds; `timeout` is the protocols' own (UDP, SRT, RTSP, TCP), `rw_timeout` every other's.
-          ...(this.target.file ? {} : { options: { timeout, rw_timeout: timeout } }),
+          // `m3u8_hold_counters`: an HLS playlist that has not grown in three reloads has ended (FFmpeg's HLS reader would wait on it for good).
+          ...(this.target.file ? {} : { options: { timeout, rw_timeout: timeout, m3u8_hold_counters: '3' } }),
         });
         // Stopping does not wait for an open in progress (FFmpeg cannot be interrupted there): what it opens is closed when it comes.
         const source = await Promise.race([opening, this.abandoned]);
@@ -219,7 +220,8 @@ class PulledSource implements LiveSource {
           if (stalled !== undefined) connection.interrupt();
         }, 500);
     watchdog?.unref();
-    const pacer = target.file ? new Pacer() : undefined;
+    // HLS comes a segment at a time, seconds of frames at once, which the live stream's first ring would drop: paced, as a player does.
+    const pacer = target.file || PACED_FORMATS.has(connection.format) ? new Pacer() : undefined;
     const tap = (packet: Packet): EncodedItem | undefined => {
       lastVideoAt = performance.now();
       decoding.packet();
@@ -242,7 +244,7 @@ class PulledSource implements LiveSource {
       for await (const item of items) {
         if (this.closed) {
           freeItem(item);
-          continue;
+          break;
         }
         if (item.kind === 'video') {
           decoding.frame();
@@ -295,6 +297,8 @@ class PulledSource implements LiveSource {
 const END_OF_FILE = 'end of file';
 /** Protocols without an end of stream: a read that ends has timed out. */
 const QUIET_ONLY = new Set(['udp', 'rtp']);
+/** Network formats that arrive in bursts (a segment at a time), played in real time like a file. */
+const PACED_FORMATS = new Set(['hls', 'dash']);
 const NO_PTS = -0x8000000000000000n;
 
 /** Holds a file's packets until their time comes, as `ffmpeg -re`: decode timestamps against the wall clock since the first. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -232,4 +233,41 @@ test('a source whose codec changes mid-stream recovers, with the reason shown', 
   });
   assert.equal(back.codec, 'mpeg2video');
   assert.equal(back.state, 'live');
+});
+
+test('an HLS pull over HTTP runs at twice its rate out, and retries when its playlist stops growing', async (t) => {
+  // Another server's HLS: the ffmpeg CLI writes a live playlist, a plain HTTP server on 127.0.0.1 serves it.
+  const dir = tempDir(t);
+  const files = createHttpServer((request, response) => {
+    const file = join(dir, new URL(request.url!, 'http://x').pathname.slice(1));
+    if (!existsSync(file)) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { 'Content-Type': file.endsWith('.m3u8') ? 'application/vnd.apple.mpegurl' : 'video/mp2t' }).end(readFileSync(file));
+  });
+  await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+  t.after(() => files.close());
+  const args = ['-v', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30', '-t', '30', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-bf', '0', '-f', 'hls', '-hls_time', '1', '-hls_list_size', '4', join(dir, 'index.m3u8')];
+  const encoder = spawn('ffmpeg', args, { stdio: 'ignore' });
+  t.after(() => encoder.kill('SIGKILL'));
+  await until('the first segments', 10_000, async () => (existsSync(join(dir, 'index.m3u8')) ? true : undefined));
+  const url = `http://127.0.0.1:${(files.address() as { port: number }).port}/index.m3u8`;
+  const { streams, server } = await startServer(t, { pull: { relay: url }, pullStallMs: 2000 });
+  const relay = await until('the HLS pull to be live for 2 s', 20_000, async () => {
+    const s = find(await streams(), 'relay');
+    return s?.state === 'live' && s.pull === 'live' && s.framesIn >= 60 ? s : undefined;
+  });
+  assert.equal(relay.protocol, 'http');
+  const fps = await hlsFps(server.hlsDir('relay')!);
+  assert.ok(fps > 55 && fps < 65, `HLS out at ${fps.toFixed(1)} fps, want 60`);
+  // The encoder stops; its playlist stays, without an end (FFmpeg's HLS reader alone would wait on it for good, and ignore being interrupted).
+  encoder.kill('SIGKILL');
+  const stopped = await until('the pull to notice', 15_000, async () => {
+    const s = find(await streams(), 'relay');
+    return s?.pull?.startsWith('retrying:') ? s : undefined;
+  });
+  assert.match(stopped.pull!, /^retrying: (the source ended|no data for 2 s)$/);
+  // Closing while the next try reads the stale playlist must not free what FFmpeg still reads (it crashed the process).
+  await server.close();
 });
