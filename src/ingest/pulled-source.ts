@@ -206,9 +206,9 @@ class PulledSource implements LiveSource {
     let lastVideoAt = lastPacketAt;
     const decoding = new DecodeHealth();
     let stalled: string | undefined;
-    // FFmpeg's own timeout ends most quiet reads; this ends the others: an HLS playlist that stops
-    // growing, garbage the demuxer keeps searching for a packet in, a stream whose video went away,
-    // and video the decoder can no longer read (its codec changed). The next connection probes afresh.
+    // FFmpeg's own timeout ends most quiet reads (and `m3u8_hold_counters` a stale HLS playlist); this
+    // ends the others: garbage the demuxer keeps searching for a packet in, a stream whose video went
+    // away, and video the decoder can no longer read (its codec changed). The next connection probes afresh.
     const watchdog = target.file
       ? undefined
       : setInterval(() => {
@@ -301,7 +301,7 @@ const QUIET_ONLY = new Set(['udp', 'rtp']);
 const PACED_FORMATS = new Set(['hls', 'dash']);
 const NO_PTS = -0x8000000000000000n;
 
-/** Holds a file's packets until their time comes, as `ffmpeg -re`: decode timestamps against the wall clock since the first. */
+/** Holds a file's (or an HLS stream's) packets until their time comes, as `ffmpeg -re`: decode timestamps against the wall clock since the first. */
 class Pacer {
   private start?: { wall: number; media: number };
 
