@@ -26,7 +26,7 @@ usage:
   frc eval <dir> [--interp model|blend|dup] [--model PATH] [--rung NAME] [--json]
   frc demo [output]                 upconvert FFmpeg's synthetic testsrc2 (30 → 60 fps)
   frc serve [--config frc.yml] [--http-port 8080] [--rtmp-port 1935] [--host 127.0.0.1] [--token T]
-            [--push URL] [--test-pattern] [--model fast|quality|blend|dup|PATH] [--KEY VALUE ...]
+            [--push URL] [--test-pattern] [--pull KEY=URL ...] [--model fast|quality|blend|dup|PATH] [--KEY VALUE ...]
                                     the live server: a page at http://host:8080/ to publish and watch;
                                     WHIP in (http://host:8080/whip/<key>) and RTMP in
                                     (rtmp://host:1935/live/<key>); 2x-rate WHEP out (/whep/<key>) and
@@ -67,6 +67,9 @@ options:
   --stream-key KEY the only stream key allowed to publish (serve; default: any)
   --token T        WHIP publishers must send "Authorization: Bearer T" (serve)
   --test-pattern   also publish FFmpeg's testsrc2 at 30 fps on the key "test" (serve)
+  --pull KEY=URL   fetch URL as stream KEY (repeatable): rtsp://, srt:// (caller), udp://
+                   (MPEG-TS), HLS over http(s)://, or a file played in real time, looped
+                   with ?loop after its path; reconnects with backoff when it drops (serve)
   --push URL       also publish each upconverted stream to this RTMP server, e.g.
                    rtmp://host/app/{key} ({key} becomes the stream key); a failing
                    push ends alone, HLS goes on (serve)
@@ -95,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const values = parsed.values as Record<string, string | boolean | undefined> & { fps?: string; factor?: string; interp?: string; model?: string; provider?: string; threads?: string; json?: boolean; help?: boolean; config?: string; docs?: boolean };
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined> & { fps?: string; factor?: string; interp?: string; model?: string; provider?: string; threads?: string; json?: boolean; help?: boolean; config?: string; docs?: boolean };
   const [command, ...args] = parsed.positionals;
   if (values.help || !command) {
     process.stdout.write(USAGE);
@@ -159,7 +162,7 @@ async function main(argv: string[]): Promise<number> {
  * present; then FRC_… variables; then flags. `--interp` is the older
  * spelling of `--model blend|dup`.
  */
-function serveConfig(values: Record<string, string | boolean | undefined>): Config {
+function serveConfig(values: Record<string, string | boolean | string[] | undefined>): Config {
   const path = (values.config as string | undefined) ?? process.env.FRC_CONFIG ?? (existsSync('frc.yml') ? 'frc.yml' : undefined);
   let file: { path: string; text: string } | undefined;
   if (path !== undefined) {
@@ -231,7 +234,7 @@ function interpolatorChoice(values: { interp?: string; model?: string; threads?:
 }
 
 /** `--semantic [--semantic-model PATH] [--scene-cut-threshold X]` for convert and demo. */
-function semanticChoice(values: Record<string, string | boolean | undefined>): SemanticChoice {
+function semanticChoice(values: Record<string, string | boolean | string[] | undefined>): SemanticChoice {
   const model = values['semantic-model'];
   const threshold = values['scene-cut-threshold'];
   if (values['flow-correction'] === true && values.semantic !== true) throw new UsageError('--flow-correction needs --semantic (the flow head reads its features)');

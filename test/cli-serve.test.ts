@@ -65,3 +65,15 @@ test('frc serve: config file, FRC_ variables and flags together; SIGTERM drains 
   // Nothing secret reached the log.
   for (const secret of ['adm1n-s3cret', 'pub-s3cret', 'wrong']) assert.ok(!stderr.includes(secret), secret);
 });
+
+test('frc config: --pull is repeatable, merged over the file, passwords hidden; a missing file is one line', async (t) => {
+  const path = join(tempDir(t), 'frc.yml');
+  writeFileSync(path, 'pull:\n  cam: rtsp://admin:hunter2@10.0.0.5/stream\n');
+  const run = await runCli(['config', '--config', path, '--pull', 'feed=udp://127.0.0.1:5000', '--pull', 'relay=https://example.com/live.m3u8'], 30_000);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /pull:\n {2}cam: rtsp:\/\/admin:\*\*\*@10\.0\.0\.5\/stream\n {2}feed: udp:\/\/127\.0\.0\.1:5000\n {2}relay: https:\/\/example\.com\/live\.m3u8\n/);
+  assert.ok(!run.stdout.includes('hunter2'));
+  const missing = await runCli(['serve', '--pull', 'clip=/nonexistent/clip.mp4?loop'], 30_000);
+  assert.equal(missing.code, 2, missing.stderr);
+  assert.match(missing.stderr, /^frc: error: pull\.clip: no such file: \/nonexistent\/clip\.mp4$/m);
+});

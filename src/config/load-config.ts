@@ -1,4 +1,5 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { withoutPassword } from '../base/url-text.js';
 import { type Config, type Field, type FieldType, type MapOf, type Node, SCHEMA, type Shape } from './schema.js';
 
 /**
@@ -14,8 +15,8 @@ export interface ConfigSources {
   /** The YAML text and where it came from (for messages). */
   file?: { path: string; text: string };
   env?: Record<string, string | undefined>;
-  /** Flag name (without `--`) to value, as `parseArgs` gives them with `configFlagOptions()`. */
-  flags?: Record<string, string | boolean | undefined>;
+  /** Flag name (without `--`) to value, as `parseArgs` gives them with `configFlagOptions()` (a repeatable flag: every value). */
+  flags?: Record<string, string | boolean | string[] | undefined>;
 }
 
 /** `FRC_` variables that are not config keys but are known: the rest are refused as typos. */
@@ -39,14 +40,16 @@ export function configKeys(): { path: string; env: string; flag: string; node: L
   return leaves(SCHEMA).map((leaf) => ({ path: leaf.path.join('.'), env: envName(leaf.path), flag: flagName(leaf), node: leaf.node }));
 }
 
-/** `parseArgs` options for every config key: string flags, booleans as `--x` / `--no-x`. */
-export function configFlagOptions(): Record<string, { type: 'string' | 'boolean' }> {
-  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+/** `parseArgs` options for every config key: string flags, booleans as `--x` / `--no-x`, `key=url` pairs repeatable. */
+export function configFlagOptions(): Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
   for (const leaf of leaves(SCHEMA)) {
     const flag = flagName(leaf);
     if (leaf.node.kind === 'field' && leaf.node.type.name === 'boolean') {
       options[flag] = { type: 'boolean' };
       options[`no-${flag}`] = { type: 'boolean' };
+    } else if (leaf.node.kind === 'field' && leaf.node.type.name === 'urls') {
+      options[flag] = { type: 'string', multiple: true };
     } else {
       options[flag] = { type: 'string' };
     }
@@ -90,6 +93,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     if (negated === true) setLeaf(config, leaf, false);
     else if (typeof value === 'boolean') setLeaf(config, leaf, value);
     else if (typeof value === 'string') setLeaf(config, leaf, fromText(leaf, value, `--${flag}`));
+    else if (Array.isArray(value)) for (const one of value) setLeaf(config, leaf, fromText(leaf, one, `--${flag}`));
   }
   return config as Config;
 }
@@ -147,7 +151,31 @@ function checkValue(field: Field<unknown>, value: unknown, where: string): unkno
     case 'number':
       if (typeof value !== 'number' || !Number.isFinite(value) || value < (type.min ?? -Infinity)) throw wrong();
       return value;
+    case 'urls': {
+      if (!isPlainObject(value)) throw wrong();
+      const out: Record<string, string> = {};
+      for (const [key, url] of Object.entries(value)) {
+        if (!STREAM_KEY.test(key)) throw new ConfigError(`${where}: "${key}" is not a stream key (letters, digits, _ and -, at most 64)`);
+        if (typeof url !== 'string' || url.trim() === '') throw new ConfigError(`${where}.${key} must be a URL or a file path, got ${describe(url)}`);
+        out[key] = url.trim();
+      }
+      return out;
+    }
   }
+}
+
+const STREAM_KEY = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** `cam=rtsp://… clip=/videos/a.mp4?loop`: pairs separated by spaces (a URL has none). */
+function urlPairs(text: string, where: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of text.trim().split(/\s+/).filter(Boolean)) {
+    const match = /^([^=]+)=(.+)$/.exec(pair);
+    if (!match) throw new ConfigError(`${where} must be KEY=URL (e.g. cam=rtsp://10.0.0.5/stream), got "${pair}"`);
+    if (!STREAM_KEY.test(match[1]!)) throw new ConfigError(`${where}: "${match[1]}" is not a stream key (letters, digits, _ and -, at most 64)`);
+    out[match[1]!] = match[2]!;
+  }
+  return out;
 }
 
 /** An environment variable's or flag's text, converted to the key's type. */
@@ -166,6 +194,8 @@ function fromText(leaf: Leaf, text: string, where: string): unknown {
     case 'string':
     case 'enum':
       return checkValue(leaf.node, text, where);
+    case 'urls':
+      return urlPairs(text, where);
     case 'boolean': {
       const value = { true: true, '1': true, yes: true, false: false, '0': false, no: false }[text.toLowerCase()];
       if (value === undefined) throw new ConfigError(`${where} must be true or false, got "${text}"`);
@@ -183,7 +213,8 @@ function setLeaf(config: Record<string, unknown>, leaf: Leaf, value: unknown): v
   for (const part of leaf.path.slice(0, -1)) target = target[part] as Record<string, unknown>;
   const key = leaf.path[leaf.path.length - 1]!;
   // A map given whole (env, flag) is merged over the file's entries, key by key.
-  target[key] = leaf.node.kind === 'map' ? { ...(target[key] as object), ...(value as object) } : value;
+  const merged = leaf.node.kind === 'map' || leaf.node.type.name === 'urls';
+  target[key] = merged ? { ...(target[key] as object | undefined), ...(value as object) } : value;
 }
 
 export function expected(type: FieldType): string {
@@ -200,6 +231,8 @@ export function expected(type: FieldType): string {
       return `a whole number${type.min !== undefined ? ` ≥ ${type.min}` : ''}${type.max !== undefined ? ` and ≤ ${type.max}` : ''}`;
     case 'number':
       return `a number${type.min !== undefined ? ` ≥ ${type.min}` : ''}`;
+    case 'urls':
+      return 'a mapping of stream keys to URLs';
   }
 }
 
@@ -244,6 +277,7 @@ export function redacted(config: Config): Record<string, unknown> {
       if (v === undefined) continue;
       if (node.kind === 'section') out[key] = walk(v as Record<string, unknown>, node.fields);
       else if (node.kind === 'map') out[key] = Object.fromEntries(Object.entries(v as Record<string, Record<string, unknown>>).map(([name, entry]) => [name, walk(entry, node.entry)]));
+      else if (node.type.name === 'urls') out[key] = Object.fromEntries(Object.entries(v as Record<string, string>).map(([name, url]) => [name, withoutPassword(url)]));
       else out[key] = node.secret && v !== undefined ? '<redacted>' : v;
     }
     return out;

@@ -19,7 +19,9 @@ export type FieldType =
   | { name: 'number'; min?: number }
   | { name: 'boolean' }
   | { name: 'port' }
-  | { name: 'enum'; values: readonly string[] };
+  | { name: 'enum'; values: readonly string[] }
+  /** Stream keys to URLs: a mapping in YAML, `key=url` as a flag (repeatable) or in the environment (space-separated pairs). */
+  | { name: 'urls' };
 
 export interface Field<T> {
   readonly kind: 'field';
@@ -111,6 +113,12 @@ export const SCHEMA = {
   push: string('Also publish every stream onward to this RTMP URL; `{key}` becomes the stream key (e.g. `rtmp://cdn/app/{key}`).'),
   record: field<boolean>({ name: 'boolean' }, false, "Record every stream's output (upconverted video and its audio) into `recordDir`, one MPEG-TS file per publish (`streams.<key>.record` per key)."),
   recordDir: field<string>({ name: 'string' }, 'recordings', 'Where recordings go, as `<key>-<UTC time>-<stream id>.ts`; created at start if missing. Recordings are kept: deleting them is up to the operator.'),
+  pull: field<Record<string, string> | undefined>(
+    { name: 'urls' },
+    undefined,
+    'Sources the server fetches itself, by stream key: any FFmpeg input, e.g. `rtsp://cam/stream`, `srt://host:port` (as caller), `udp://127.0.0.1:5000` (MPEG-TS), HLS over `http(s)://`, or a file played in real time (`?loop` after its path plays it forever). Each reconnects with backoff (1 s doubling to 30 s) when it drops or cannot be reached; `/api/streams` shows its `pull` state. The key\'s `streams.<key>` settings apply. `--pull cam=rtsp://…`, repeatable; `FRC_PULL="cam=rtsp://… clip=/videos/a.mp4?loop"`.',
+  ),
+  pullTimeoutSeconds: field<number>({ name: 'number', min: 0.1 }, 5, 'How long a pulled network source may send nothing (or take to answer) before it counts as dropped and is reconnected.'),
   testPattern: field<boolean>({ name: 'boolean' }, false, "Publish FFmpeg's testsrc2 at 30 fps on the key `test`."),
   drainSeconds: field<number>({ name: 'number', min: 0 }, 30, 'On SIGTERM: how long live streams may run on (new ones are refused) before they are closed and the process exits.'),
   endedRetentionSeconds: field<number>({ name: 'number', min: 0 }, 30, 'How long an ended stream stays listed and its HLS served, so players can finish.'),

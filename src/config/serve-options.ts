@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { pullTarget } from '../ingest/pull-target.js';
 import type { ExecutionProvider } from '../engine/runtime/provider.js';
 import { type InterpolatorChoice, resolveModelPath } from '../engine/model/model-choice.js';
 import type { SemanticChoice } from '../engine/semantic/semantic-stage.js';
@@ -67,6 +69,14 @@ export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
   whepConnectTimeoutMs?: number;
   /** Publish FFmpeg's testsrc2 (30 fps) on this key while the server runs, so there is always something to watch. */
   testPattern?: string;
+  /**
+   * Sources the server fetches itself, by stream key: any FFmpeg input
+   * (`rtsp://`, `srt://`, `udp://`, HLS over `http(s)://`, a file played in
+   * real time, looped with `?loop`). Each reconnects with backoff when it drops.
+   */
+  pull?: Record<string, string>;
+  /** A pulled network source that sends nothing this long has dropped and is reconnected (default 5 s). */
+  pullStallMs?: number;
   /** Output frames per input frame (default 2; 1 passes the input through, for measuring transport alone). */
   factor?: number;
   /** Per-slot deadlines with fast/blend/dup fallbacks (default on; see `LiveStreamOptions.deadline`). */
@@ -177,6 +187,11 @@ export function serveOptionsFrom(config: Config, provider: ExecutionProvider = '
     throw new ConfigError(`authHook.url must be an http:// or https:// URL, got "${config.authHook.url}"`);
   }
   const streams: Record<string, StreamSettings> = config.streams;
+  for (const [key, url] of Object.entries(config.pull ?? {})) {
+    const target = pullTarget(url);
+    if (target.file && !target.url.startsWith('file:') && !existsSync(target.url)) throw new ConfigError(`pull.${key}: no such file: ${target.url}`);
+    if (config.testPattern && key === 'test') throw new ConfigError('pull.test: the key "test" is the test pattern\'s');
+  }
   return {
     ...interpolatorFor(config.model),
     provider,
@@ -204,6 +219,8 @@ export function serveOptionsFrom(config: Config, provider: ExecutionProvider = '
     publicUrl: config.publicUrl,
     ...(config.trustedProxies !== undefined ? { trustedProxies: proxyAddresses(config.trustedProxies) } : {}),
     testPattern: config.testPattern ? 'test' : undefined,
+    ...(config.pull !== undefined ? { pull: config.pull } : {}),
+    pullStallMs: config.pullTimeoutSeconds * 1000,
     endedRetentionMs: config.endedRetentionSeconds * 1000,
     drainSeconds: config.drainSeconds,
     admin: { ...config.admin },

@@ -52,10 +52,22 @@ export interface LiveSource extends AsyncDisposable {
   close(): void;
 }
 
+/**
+ * Where a pulled source stands: `connecting` (the first try), `live`
+ * (frames coming), `retrying: <why>` (waiting to try again after a failed
+ * try or a drop), `ended` (a file played to its end, or the pull stopped).
+ */
+export type PullState = 'connecting' | 'live' | `retrying: ${string}` | 'ended';
+
 /** A publish that has started but whose source may still be opening (probing codecs, waiting for a keyframe). */
 export interface LiveInput {
-  /** `rtmp` or `whip`, for stats. */
+  /** `rtmp`, `whip`, or a pulled URL's scheme, for stats. */
   readonly protocol: string;
+  /**
+   * A source the server pulls (see `pullInput`) says where it stands. Such a
+   * source reconnects by itself, so its stream never gives up waiting for it.
+   */
+  pullState?(): PullState;
   open(): Promise<LiveSource>;
   /** Drops the publisher; a pending `open()` fails or a source's `read()` ends. */
   abort(): void;

@@ -17,6 +17,8 @@ export interface DemuxedInput {
   onDamaged(): void;
   /** Each packet demuxed, video or audio, by its size (what a live source counts against its bitrate limit). */
   onPacket?(size: number): void;
+  /** Holds each packet back until it is due (a file played in real time); undefined: not held. */
+  pace?(packet: Packet): Promise<void> | undefined;
 }
 
 /** A look at each video packet before it is decoded: what it returns is yielded ahead of the packet's frames. */
@@ -34,6 +36,12 @@ export async function* readDemuxed<T = never>(input: DemuxedInput, tap?: VideoTa
       break;
     }
     input.onPacket?.(packet.size);
+    const due = input.pace?.(packet);
+    if (due) await due;
+    if (input.stopped()) {
+      packet.free();
+      break;
+    }
     const type = input.demuxer.streams[packet.streamIndex]?.codecpar.codecType;
     if (packet.streamIndex === input.audio?.index && type === AVMEDIA_TYPE_AUDIO) {
       yield { kind: 'audio', packet };

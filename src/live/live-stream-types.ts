@@ -6,7 +6,7 @@ import type { InterpolatorChoice } from '../engine/model/model-choice.js';
 import type { SemanticChoice } from '../engine/semantic/semantic-stage.js';
 import type { Synthesizer } from '../engine/synthesis/synthesis.js';
 import type { FallbackCount, RungCount } from '../engine/upconverter.js';
-import type { LiveInput } from '../ingest/live-source.js';
+import type { LiveInput, PullState } from '../ingest/live-source.js';
 import type { FrameSink } from '../pipeline/frame-pipeline.js';
 import type { PushState } from '../protocols/rtmp/rtmp-push.js';
 import type { LiveEgressOptions, WebRtcAudioMode } from './live-egress.js';
@@ -28,7 +28,7 @@ export interface LiveStreamStats {
   state: LiveStreamState;
   /** Why the stream failed, when it did. */
   error?: string;
-  /** How the publisher sends: `rtmp` or `whip`. */
+  /** How the publisher sends: `rtmp` or `whip`; for a pulled source its URL's scheme (`rtsp`, `udp`, …) or `file`. */
   protocol: string;
   /** When the publish started (ISO 8601). */
   startedAt: string;
@@ -58,6 +58,8 @@ export interface LiveStreamStats {
   audioLeadMs?: number;
   /** The RTMP push of the output, when one is configured: `connecting`, `ok`, `ended` or `failed: <reason>`. */
   push?: PushState;
+  /** A pulled source's state (`frc serve --pull`): `connecting`, `live`, `retrying: <reason>` or `ended`. */
+  pull?: PullState;
   /** The recording of the output, when the stream is recorded: its file, and whether it is being written, finished or failed (with why). */
   recording?: RecordingState;
   /** The output encoder's libx264 preset, once the first frame has opened it. */

@@ -156,6 +156,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       audio: egress?.audioMode,
       ...(egress && this.source?.audio ? { webrtcAudio: egress.webrtcAudio, audioHoldMs: egress.audioHoldMs(), audioLeadMs: egress.audioLeadMs() } : {}),
       ...(this.push ? { push: this.push.state } : {}),
+      ...(this.options.input.pullState ? { pull: this.options.input.pullState() } : {}),
       ...(egress?.recordingState ? { recording: egress.recordingState } : {}),
       ...(egress?.encoderPreset ? { encoderPreset: egress.encoderPreset.preset, encoderPresetReason: egress.encoderPreset.reason } : {}),
       interpolator: pipeline?.interpolator,
@@ -327,7 +328,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
   private awaitFirstVideo(waiting: boolean): void {
     clearTimeout(this.startTimer);
     this.startTimer = undefined;
-    if (!waiting) return;
+    // A pulled source retries by itself (its `pull` state says how it goes); waiting on it is not a publisher stalling.
+    if (!waiting || this.options.input.pullState) return;
     const ms = this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     this.startTimer = setTimeout(() => {
       if (this.currentState !== 'starting' || this.stopping) return;

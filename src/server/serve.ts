@@ -1,6 +1,8 @@
 import { errorMessage } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
 import { DEFAULT_LIMITS, type ServeOptions, type ServerLimits } from '../config/serve-options.js';
+import { pullTarget } from '../ingest/pull-target.js';
+import { pullInput } from '../ingest/pulled-source.js';
 import { testPatternInput } from '../ingest/test-pattern.js';
 import type { LiveStream, LiveStreamStats } from '../live/live-stream.js';
 import { EventLoopDelay, processFigures } from '../metrics/process-metrics.js';
@@ -81,8 +83,8 @@ export class Server implements StreamCatalog, AsyncDisposable {
     if (options.authHook) this.authHook = new AuthHook({ ...options.authHook, warn: (message) => this.logger.warn(message) });
     const askHook = (query: AuthQuery) => this.askHook(query);
     this.webrtc = new WhipWhepHandler({ policy: this.policy, registry: this.registry, launcher: this.launcher, state: () => this.state, askHook, options });
-    // The test pattern's paced reader holds a pool thread too.
-    this.ffmpegReaders = new FfmpegReaderPool(ffmpegReaderCapacity(options.testPattern ? 1 : 0));
+    // The test pattern's paced reader holds a pool thread too, and so does each pull's (waiting on the network or the clock).
+    this.ffmpegReaders = new FfmpegReaderPool(ffmpegReaderCapacity((options.testPattern ? 1 : 0) + Object.keys(options.pull ?? {}).length));
     this.rtmp = new RtmpServer({
       logger: this.logger,
       authorize: (key, secret, ip) => this.authorizeRtmp(key, secret, ip),
@@ -142,6 +144,7 @@ export class Server implements StreamCatalog, AsyncDisposable {
         this.registry.publisherJoined(key);
         this.launcher.start(key, testPatternInput(), 'the built-in test pattern', this.launcher.identity(key));
       }
+      for (const [key, url] of Object.entries(this.options.pull ?? {})) this.startPull(key, url);
       this.bound = { httpPort, rtmpPort, ...(adminPort !== undefined ? { adminPort } : {}) };
       return this.bound;
     } catch (error) {
@@ -250,6 +253,22 @@ export class Server implements StreamCatalog, AsyncDisposable {
     const ids = this.launcher.identity(publish.key);
     this.launcher.start(publish.key, flvInput(publish.flv, { name: `stream '${publish.key}'`, ffmpegReaders: this.ffmpegReaders, receivedBytes: () => publish.bytesReceived }), `RTMP from ${publish.remoteAddress}`, ids);
     publish.on('end', (reason) => ids.log.info(`stream '${publish.key}' publisher left: ${reason}`));
+  }
+
+  /**
+   * Pulls `url` as `key`'s publisher for as long as the server runs: it
+   * reconnects by itself (see `pullInput`), and holds the key meanwhile, so
+   * nobody else publishes on it. A stream that ends (a file played out) or
+   * fails frees the key.
+   */
+  private startPull(key: string, url: string): void {
+    const target = pullTarget(url);
+    const ids = this.launcher.identity(key);
+    this.registry.publisherJoined(key);
+    const stream = this.launcher.start(key, pullInput(target, { logger: ids.log, ...(this.options.pullStallMs !== undefined ? { stallMs: this.options.pullStallMs } : {}) }), `a pull of ${target.name}`, ids);
+    stream?.on('state', () => {
+      if (stream.finished) this.registry.publisherLeft(key);
+    });
   }
 
   /** The external auth hook's verdict; everyone is allowed when none is configured. */

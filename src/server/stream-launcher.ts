@@ -79,10 +79,10 @@ export class StreamLauncher implements AsyncDisposable {
   }
 
   /** Starts `key`'s stream reading `input` (`from` says who publishes, for the log); a closed launcher drops the publisher instead. */
-  start(key: string, input: LiveInput, from: string, ids: StreamIdentity): void {
+  start(key: string, input: LiveInput, from: string, ids: StreamIdentity): LiveStream | undefined {
     if (!this.ready) {
       input.abort();
-      return;
+      return undefined;
     }
     const { record, encoderPreset, ...settings } = streamSettingsFor(this.options, this.limits, key);
     const stream = new LiveStream({
@@ -100,6 +100,7 @@ export class StreamLauncher implements AsyncDisposable {
     ids.log.info(`stream '${key}' published from ${from}`);
     stream.on('state', (state) => ids.log.info(`stream '${key}' is ${state}`));
     this.registry.add(stream);
+    return stream;
   }
 
   /** Stops, and deletes the HLS root it made; call once the streams are closed. */

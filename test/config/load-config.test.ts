@@ -108,3 +108,31 @@ test('the auth hook, bitrate limits and recording reach the server options, per 
   assert.equal(serveOptionsFrom(loadConfig({ env: { FRC_ENCODER_PRESET: 'ultrafast' } })).encoderPreset, 'ultrafast');
   assert.deepEqual(serveOptionsFrom(loadConfig({ env: { FRC_STREAMS: '{"cam": {"encoderPreset": "ultrafast"}}' } })).streams?.cam, { encoderPreset: 'ultrafast' });
 });
+
+test('pull: a mapping in the file, KEY=URL pairs in FRC_PULL, --pull repeatable, merged key by key; passwords never shown', () => {
+  const config = loadConfig({
+    file: file('pull:\n  cam: rtsp://admin:hunter2@10.0.0.5/stream\n  feed: udp://127.0.0.1:5000\n'),
+    env: { FRC_PULL: 'feed=udp://127.0.0.1:6000 hls=https://example.com/live.m3u8' },
+    flags: { pull: ['clip=videos/a.mp4?loop', 'srt=srt://10.0.0.6:9000?passphrase=secret123'] },
+  });
+  assert.deepEqual(config.pull, {
+    cam: 'rtsp://admin:hunter2@10.0.0.5/stream',
+    feed: 'udp://127.0.0.1:6000',
+    hls: 'https://example.com/live.m3u8',
+    clip: 'videos/a.mp4?loop',
+    srt: 'srt://10.0.0.6:9000?passphrase=secret123',
+  });
+  const shown = JSON.stringify(redacted(config));
+  assert.ok(!shown.includes('hunter2') && !shown.includes('secret123'), shown);
+  assert.match(shown, /rtsp:\/\/admin:\*\*\*@10\.0\.0\.5\/stream/);
+  assert.equal(configFlagOptions().pull?.multiple, true);
+  fails({ flags: { pull: ['cam'] } }, /^--pull must be KEY=URL \(e\.g\. cam=rtsp:\/\/10\.0\.0\.5\/stream\), got "cam"$/);
+  fails({ flags: { pull: ['a b=udp://x'] } }, /--pull must be KEY=URL/);
+  fails({ flags: { pull: ['ca/m=udp://x'] } }, /^--pull: "ca\/m" is not a stream key/);
+  fails({ file: file('pull: [rtsp://x]') }, /^frc\.yml: pull must be a mapping of stream keys to URLs, got a list$/);
+  fails({ file: file('pull: {cam: 5}') }, /^frc\.yml: pull\.cam must be a URL or a file path, got 5$/);
+  assert.throws(() => serveOptionsFrom(loadConfig({ flags: { pull: ['clip=/nonexistent/a.mp4?loop'] } })), /^Error: pull\.clip: no such file: \/nonexistent\/a\.mp4$|pull\.clip: no such file: \/nonexistent\/a\.mp4/);
+  const options = serveOptionsFrom(loadConfig({ flags: { pull: ['cam=udp://127.0.0.1:5000'], 'pull-timeout-seconds': '2' } }));
+  assert.deepEqual(options.pull, { cam: 'udp://127.0.0.1:5000' });
+  assert.equal(options.pullStallMs, 2000);
+});
