@@ -64,6 +64,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
   private readonly outputRate = new RateMeter();
   private source?: LiveSource;
   private pipeline?: FramePipeline;
+  private admission?: LiveAdmission;
   private egress?: StreamEgress;
   private push?: RtmpPush;
   private readonly fanout: VideoFanout;
@@ -153,6 +154,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       width: geometry?.width,
       height: geometry?.height,
       codec: this.source?.videoCodec,
+      ...(this.admission ? { timestamps: this.admission.timestamps } : {}),
       audio: egress?.audioMode,
       ...(egress && this.source?.audio ? { webrtcAudio: egress.webrtcAudio, audioHoldMs: egress.audioHoldMs(), audioLeadMs: egress.audioLeadMs() } : {}),
       ...(this.push ? { push: this.push.state } : {}),
@@ -236,7 +238,9 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       const source = (this.source = await options.input.open());
       // Loading the engine is the server's time, not the publisher's.
       this.awaitFirstVideo(false);
-      const admission = new LiveAdmission(source, options, this.now);
+      const admission = (this.admission = new LiveAdmission(source, options, this.now, (reason) =>
+        this.logger.warn(`stream '${this.key}': the publisher's timestamps are unusable (${reason}): its frames and audio are stamped with their arrival from here`),
+      ));
       const pipeline = (this.pipeline = await FramePipeline.create(this.pipelineOptions(source, admission)));
       const factor = options.factor ?? 2;
       const rate = source.frameRate;
