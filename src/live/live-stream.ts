@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import { errorMessage } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
+import { releaseFreedHeap } from '../engine/runtime/heap-release.js';
 import type { EncodedItem, LiveSource } from '../ingest/live-source.js';
 import { FramePipeline, type FramePipelineOptions } from '../pipeline/frame-pipeline.js';
 import { AudioFanout } from '../protocols/webrtc/audio-fanout.js';
@@ -281,6 +282,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       await this.pipeline?.[Symbol.asyncDispose]().catch(() => {});
       // Only needed when the stream stopped before the egress took the push over.
       await this.push?.close();
+      // What the stream's threads freed stays with the process otherwise (RSS grew with each publish; issue #28).
+      void releaseFreedHeap();
     }
   }
 
