@@ -59,11 +59,12 @@ test('RTMP timestamps all 0 (FFmpeg, with audio), decreasing or random: every fr
     }),
   ]);
   for (const { key, live, over } of results) {
-    t.diagnostic(`${key}: ${over.state} ${over.error ?? ''}: ${over.framesIn} in (+${over.ringDrops} dropped) of ${frames}, ${over.framesOut} out; timestamps ${JSON.stringify(live.timestamps)}`);
+    t.diagnostic(`${key}: ${over.state} ${over.error ?? ''}: ${over.framesIn} in (+${over.ringDrops} dropped) of ${frames}, ${over.framesOut} out; timestamps ${JSON.stringify(live.timestamps)} when live, ${JSON.stringify(over.timestamps)} at the end`);
   }
-  for (const { key, live, over } of results) {
+  for (const { key, over } of results) {
     assert.equal(over.state, 'ended', `${key}: ${over.error}`);
-    assert.equal(live.timestamps, 'arrival', `${key}: restamped`);
+    // At the end: FFmpeg's stream can be polled live before its third bad step switched it.
+    assert.equal(over.timestamps, 'arrival', `${key}: restamped`);
     assert.ok(over.framesIn + over.ringDrops >= frames - 2, `${key}: ${over.framesIn} + ${over.ringDrops} of ${frames} frames in`);
     assert.ok(over.framesOut >= 2 * over.framesIn - 4, `${key}: ${over.framesOut} out for ${over.framesIn} in`);
     assert.ok(log.lines.some((line) => line.startsWith('warn') && line.includes(`'${key}'`) && /timestamps are unusable/.test(line)), `${key}: a warning`);
