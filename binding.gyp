@@ -24,6 +24,12 @@
       "cflags": ["-O2", "-std=c11"],
       "cflags!": ["-O0"],
       "libraries": ["-ldl"]
+    },
+    {
+      "target_name": "frc_heap_trim",
+      "sources": ["src/engine/native/heap-trim.c"],
+      "cflags": ["-O2", "-std=c11"],
+      "cflags!": ["-O0"]
     }
   ]
 }

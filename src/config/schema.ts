@@ -141,6 +141,7 @@ export const SCHEMA = {
     maxBodyBytes: field<number>({ name: 'integer', min: 1024 }, 65536, 'Largest WHIP/WHEP request body (an SDP offer); larger gets 413.'),
     requestsPerSecond: field<number>({ name: 'number', min: 0.001 }, 50, 'HTTP requests per second per client IP, sustained; beyond gets 429 with Retry-After.'),
     requestBurst: field<number>({ name: 'integer', min: 1 }, 100, 'HTTP requests a client IP may make at once before `requestsPerSecond` applies.'),
+    maxRtmpConnectionsPerIp: field<number>({ name: 'integer', min: 1 }, 16, 'Open RTMP connections per client IP, counted before any authentication; one beyond is closed at once (logged at most every 10 s per IP). Publishers behind one NAT share it.'),
   }),
   streams: {
     kind: 'map',

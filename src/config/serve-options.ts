@@ -121,6 +121,8 @@ export interface ServerLimits {
   /** HTTP requests per second per client IP, and the burst allowed (default 50, 100; health checks exempt). */
   requestsPerSecond: number;
   requestBurst: number;
+  /** Open RTMP connections per client IP, before authentication (default 16). */
+  maxRtmpConnectionsPerIp: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -132,6 +134,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxBodyBytes: 64 * 1024,
   requestsPerSecond: 50,
   requestBurst: 100,
+  maxRtmpConnectionsPerIp: 16,
 };
 
 /** The interpolator a `model` setting names: `blend`/`dup` need no model; `fast` is the default (blend when it is not installed). */

@@ -12,6 +12,7 @@ import type { PushState } from '../protocols/rtmp/rtmp-push.js';
 import type { LiveEgressOptions, WebRtcAudioMode } from './live-egress.js';
 import type { LiveLimits } from './live-admission.js';
 import type { StreamTimingSnapshot } from './stream-timings.js';
+import type { TimestampClock } from './timeline-repair.js';
 
 /**
  * `starting`: waiting for the publisher's codec headers and the first frames;
@@ -41,6 +42,12 @@ export interface LiveStreamStats {
   height?: number;
   /** The publisher's video codec. */
   codec?: string;
+  /**
+   * Where the frames' timestamps come from: the publisher's (`source`, jumps
+   * and resets folded into one timeline), or their `arrival`, once the
+   * publisher's proved unusable (all 0, decreasing, random; a warning says so).
+   */
+  timestamps?: TimestampClock;
   /** How the audio reaches HLS and the push: copied, `encode`d (WebRTC's Opus to AAC), or `none`. */
   audio?: 'copy' | 'encode' | 'none';
   /** How the audio reaches WebRTC viewers: Opus `relay`ed, `transcode`d to Opus (from RTMP's AAC), or `none`. */

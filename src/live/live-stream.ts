@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import { errorMessage } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
+import { releaseFreedHeap } from '../engine/runtime/heap-release.js';
 import type { EncodedItem, LiveSource } from '../ingest/live-source.js';
 import { FramePipeline, type FramePipelineOptions } from '../pipeline/frame-pipeline.js';
 import { AudioFanout } from '../protocols/webrtc/audio-fanout.js';
@@ -64,6 +65,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
   private readonly outputRate = new RateMeter();
   private source?: LiveSource;
   private pipeline?: FramePipeline;
+  private admission?: LiveAdmission;
   private egress?: StreamEgress;
   private push?: RtmpPush;
   private readonly fanout: VideoFanout;
@@ -153,6 +155,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       width: geometry?.width,
       height: geometry?.height,
       codec: this.source?.videoCodec,
+      ...(this.admission ? { timestamps: this.admission.timestamps } : {}),
       audio: egress?.audioMode,
       ...(egress && this.source?.audio ? { webrtcAudio: egress.webrtcAudio, audioHoldMs: egress.audioHoldMs(), audioLeadMs: egress.audioLeadMs() } : {}),
       ...(this.push ? { push: this.push.state } : {}),
@@ -240,7 +243,9 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       const source = (this.source = await options.input.open());
       // Loading the engine is the server's time, not the publisher's.
       this.awaitFirstVideo(false);
-      const admission = new LiveAdmission(source, options, this.now);
+      const admission = (this.admission = new LiveAdmission(source, options, this.now, (reason) =>
+        this.logger.warn(`stream '${this.key}': the publisher's timestamps are unusable (${reason}): its frames and audio are stamped with their arrival from here`),
+      ));
       const pipeline = (this.pipeline = await FramePipeline.create(this.pipelineOptions(source, admission)));
       const factor = options.factor ?? 2;
       const rate = source.frameRate;
@@ -281,6 +286,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       await this.pipeline?.[Symbol.asyncDispose]().catch(() => {});
       // Only needed when the stream stopped before the egress took the push over.
       await this.push?.close();
+      // What the stream's threads freed stays with the process otherwise (RSS grew with each publish; issue #28).
+      void releaseFreedHeap();
     }
   }
 

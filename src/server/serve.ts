@@ -89,6 +89,7 @@ export class Server implements StreamCatalog, AsyncDisposable {
       logger: this.logger,
       authorize: (key, secret, ip) => this.authorizeRtmp(key, secret, ip),
       isLive: (key) => this.registry.hasPublisher(key),
+      maxConnectionsPerIp: this.limits.maxRtmpConnectionsPerIp,
       ...(options.rtmpHandshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.rtmpHandshakeTimeoutMs } : {}),
     });
     this.rtmp.on('publish', (publish) => this.startRtmp(publish));

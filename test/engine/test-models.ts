@@ -149,3 +149,57 @@ export function packedRifeModel(channels: 7 | 8 | 11, type: 'float' | 'float16' 
     nodes,
   });
 }
+
+/**
+ * `model` (ONNX bytes) with every float initializer of at least `minValues`
+ * values (the weights, not the small constants shapes and scales are made
+ * of) set to NaN, in place: a graph that loads and runs but computes
+ * nothing. Returns the bytes and how many initializers were changed.
+ */
+export function withNanWeights(model: Uint8Array, minValues = 64): { bytes: Uint8Array; changed: number } {
+  const bytes = Uint8Array.from(model);
+  let changed = 0;
+  // ModelProto.graph = 7, GraphProto.initializer = 5; TensorProto: data_type = 2 (1 = float), float_data = 4, raw_data = 9.
+  for (const graph of fields(bytes, 0, bytes.length).filter((f) => f.field === 7)) {
+    for (const tensor of fields(bytes, graph.start, graph.end).filter((f) => f.field === 5)) {
+      const parts = fields(bytes, tensor.start, tensor.end);
+      if (parts.find((f) => f.field === 2)?.value !== 1) continue;
+      const data = parts.find((f) => (f.field === 9 || f.field === 4) && f.end > f.start);
+      if (!data || data.end - data.start < 4 * minValues) continue;
+      const view = new DataView(bytes.buffer);
+      for (let at = data.start; at + 4 <= data.end; at += 4) view.setFloat32(at, Number.NaN, true);
+      changed++;
+    }
+  }
+  return { bytes, changed };
+}
+
+/** The protobuf fields in `bytes[start, end)`: varints with their value, length-delimited ones with their span. */
+function fields(bytes: Uint8Array, start: number, end: number): { field: number; value?: number; start: number; end: number }[] {
+  const out: { field: number; value?: number; start: number; end: number }[] = [];
+  let at = start;
+  const varint = () => {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      const byte = bytes[at++]!;
+      value += (byte & 0x7f) * scale;
+      scale *= 128;
+      if (byte < 0x80) return value;
+    }
+  };
+  while (at < end) {
+    const key = varint();
+    const field = Math.floor(key / 8);
+    const wire = key % 8;
+    if (wire === 0) out.push({ field, value: varint(), start: at, end: at });
+    else if (wire === 2) {
+      const length = varint();
+      out.push({ field, start: at, end: at + length });
+      at += length;
+    } else if (wire === 1) at += 8;
+    else if (wire === 5) at += 4;
+    else throw new Error(`protobuf wire type ${wire} at ${at}`);
+  }
+  return out;
+}

@@ -33,3 +33,26 @@ test('a repeated timestamp is moved forward', () => {
   repair.repair(40n);
   assert.deepEqual(repair.repair(40n), { pts: 80n, jumped: true });
 });
+
+test('timestamps that are no clock (all 0) go to the arrival clock after three bad steps, on the announced rate', () => {
+  const repair = new TimelineRepair(ms, 10, { num: 30, den: 1 });
+  const out = [0, 1, 2, 3, 4, 5, 6].map((i) => repair.repair(0n, 1000 + i * 33.4).pts);
+  assert.equal(repair.clock, 'arrival');
+  // Folded one (rounded-up) frame apart until the third bad step, then frame ticks from that frame's arrival.
+  assert.deepEqual(out, [0n, 34n, 68n, 102n, 135n, 169n, 202n]);
+  // A burst (two frames at once) still moves one tick; a pause is kept.
+  assert.equal(repair.repair(0n, 1000 + 6 * 33.4).pts, 235n);
+  assert.equal(repair.repair(0n, 1000 + 6 * 33.4 + 1000).pts, 102n + 1100n, '33 ticks after the anchor');
+  assert.equal(repair.ptsAt(1000 + 3 * 33.4 + 500), 602n);
+});
+
+test('a few resets, far apart, keep the publisher clock; timestamps far ahead of their arrival count as bad steps', () => {
+  const repair = new TimelineRepair(ms);
+  for (let i = 0; i < 100; i++) repair.repair(BigInt((i % 40) * 33), i * 33);
+  assert.equal(repair.jumps, 2);
+  assert.equal(repair.clock, 'source');
+  const ahead = new TimelineRepair(ms);
+  for (let i = 0; i < 4; i++) ahead.repair(BigInt(i * 5000), i * 33);
+  assert.equal(ahead.jumps, 0, 'steps of 5 s are within maxStepSeconds');
+  assert.equal(ahead.clock, 'arrival', 'but 5 s of timestamps every 33 ms is no clock');
+});

@@ -73,8 +73,9 @@ export class RawRtmp {
     this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
   }
 
-  static async open(port: number): Promise<RawRtmp> {
-    const socket = connect(port, '127.0.0.1');
+  /** Connects to 127.0.0.1 from `localAddress` (any of 127.0.0.0/8 works on Linux), to play several clients. */
+  static async open(port: number, localAddress = '127.0.0.1'): Promise<RawRtmp> {
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     return new RawRtmp(socket);
   }

@@ -5,26 +5,8 @@ import { test } from 'node:test';
 import { startServer } from '../live-helpers.js';
 import { makeOffer, postOffer } from '../webrtc-helpers.js';
 import { assertKeepsRate, steadyStream } from './reliability-helpers.js';
+import { floodOffer } from './sdp-fuzz.js';
 import { H264 } from './werift-viewer.js';
-
-/**
- * An offer with `sections` video m-lines, as the probe of issue #28 sent it:
- * the ICE credentials and fingerprint of a real offer at session level, and
- * per section only its m-line, mid and rtpmap, which is what keeps 900 of
- * them under the 64 KiB body limit. No BUNDLE group: each section would get
- * its own ICE and DTLS transport.
- */
-export function floodOffer(real: string, sections: number): string {
-  const lines = real.split('\r\n');
-  const pick = (prefix: string) => lines.find((line) => line.startsWith(prefix))!;
-  const head = ['v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0', pick('a=ice-ufrag:'), pick('a=ice-pwd:'), pick('a=fingerprint:'), 'a=setup:actpass'];
-  const body: string[] = [];
-  for (let i = 0; i < sections; i++) {
-    body.push('m=video 9 UDP/TLS/RTP/SAVPF 102', `a=mid:${i}`, 'a=rtpmap:102 H264/90000');
-    if (i === 0) body.push('a=recvonly', 'a=rtcp-mux', 'a=fmtp:102 packetization-mode=1;profile-level-id=42e01f');
-  }
-  return [...head, ...body, ''].join('\r\n');
-}
 
 const openFds = () => readdirSync('/proc/self/fd').length;
 

@@ -5,6 +5,7 @@ import { FlowModel } from './flow-model.js';
 import { FrameModel } from './frame-model.js';
 import { DEFAULT_PAD_MULTIPLE, firstLine, partsToRun, readCard, synthesisSettings } from './model-card.js';
 import { type ModelOptions, ModelSession } from './model-session.js';
+import { probeOutputs } from './output-probe.js';
 import { detectRifeFormat } from './rife-formats.js';
 
 /**
@@ -12,7 +13,8 @@ import { detectRifeFormat } from './rife-formats.js';
  * a `FrameModel` (the graph makes the frame) or a `FlowModel` (`synthesis:
  * "engine"`: the graph outputs flows, the engine makes the frame). The card
  * also gives the name, the pad multiple, the thread count and the parts to
- * run instead of the single graph. The caller owns the model.
+ * run instead of the single graph. A model whose outputs on a small test
+ * pair are not finite is refused (output-probe.ts). The caller owns the model.
  */
 export async function loadModel(path: string, options: ModelOptions & { padMultiple?: number } = {}): Promise<FrameModel | FlowModel> {
   if (!existsSync(path)) throw new Error(`model file not found: ${path}`);
@@ -41,6 +43,7 @@ export async function loadModel(path: string, options: ModelOptions & { padMulti
   const padMultiple = options.padMultiple ?? card.padMultiple ?? formatPadMultiple ?? DEFAULT_PAD_MULTIPLE;
   const model = await ModelSession.of(session, name);
   try {
+    await probeOutputs(model, padMultiple);
     const settings = synthesisSettings(name, card);
     return settings.synthesis === 'engine' ? new FlowModel(name, padMultiple, model, settings) : new FrameModel(name, padMultiple, model);
   } catch (err) {

@@ -34,6 +34,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cpu-dispatch.h"
@@ -63,20 +64,48 @@ PIXEL_INLINE float sample(const float *p, int w, int h, float x, float y) {
  * Working memory of at least `count` floats, kept per thread between calls:
  * a fresh allocation each call cost more than a whole step here (the pages of
  * a few MB faulted in anew every time). Each inference thread keeps its own
- * (a few MB at quality's working size) until it ends.
+ * (a few MB at quality's working size) until it ends, and then frees it:
+ * every live stream runs its model on a worker thread of its own, and
+ * buffers a thread left behind stayed allocated for good (RSS grew by them
+ * with each publish; issue #28). C11's _Thread_local has no destructor, a
+ * POSIX thread key has.
  */
 enum { SCRATCH_STEPS, SCRATCH_FLOW, SCRATCH_COLUMNS, SCRATCH_GREY, SCRATCH_PYRAMID_GREY, SCRATCH_PYRAMID_FLOW, SCRATCH_SLOTS };
 
+typedef struct {
+  float *buf[SCRATCH_SLOTS];
+  size_t cap[SCRATCH_SLOTS];
+} Scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_key_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *data) {
+  Scratch *s = (Scratch *)data;
+  for (int slot = 0; slot < SCRATCH_SLOTS; slot++) free(s->buf[slot]);
+  free(s);
+}
+
+static void scratch_key_create(void) { pthread_key_create(&scratch_key, scratch_free); }
+
 static float *scratch(int slot, size_t count) {
-  static _Thread_local float *buf[SCRATCH_SLOTS];
-  static _Thread_local size_t cap[SCRATCH_SLOTS];
-  if (count > cap[slot]) {
-    float *grown = realloc(buf[slot], sizeof(float) * count);
-    if (!grown) return NULL;
-    buf[slot] = grown;
-    cap[slot] = count;
+  pthread_once(&scratch_key_once, scratch_key_create);
+  Scratch *s = pthread_getspecific(scratch_key);
+  if (!s) {
+    s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    if (pthread_setspecific(scratch_key, s) != 0) {
+      free(s);
+      return NULL;
+    }
   }
-  return buf[slot];
+  if (count > s->cap[slot]) {
+    float *grown = realloc(s->buf[slot], sizeof(float) * count);
+    if (!grown) return NULL;
+    s->buf[slot] = grown;
+    s->cap[slot] = count;
+  }
+  return s->buf[slot];
 }
 
 /*

@@ -99,3 +99,15 @@ export function vulkanAdapters(): VulkanAdapter[] | undefined {
     return undefined;
   }
 }
+
+/**
+ * `heap-trim.c`: glibc's malloc_trim(0) on the libuv pool; undefined where
+ * the addon was not built (an older build folder), loaded on first use.
+ */
+export function heapTrimAddon(): { trim(): Promise<boolean> } | undefined {
+  try {
+    return load<{ trim(): Promise<boolean> }>('frc_heap_trim');
+  } catch {
+    return undefined;
+  }
+}

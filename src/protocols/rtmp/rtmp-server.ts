@@ -2,6 +2,7 @@ import type { Logger } from '../../base/logger.js';
 import { EventEmitter } from 'node:events';
 import { type Server, type Socket, createServer } from 'node:net';
 import { Readable } from 'node:stream';
+import { ConnectionCap, admit } from './connection-cap.js';
 import { FlvMuxer } from './flv.js';
 import { type MediaKind, type RtmpOutput, RtmpSession } from './session.js';
 import { listen } from '../../base/listen.js';
@@ -14,6 +15,8 @@ import { errorMessage } from '../../base/errors.js';
  * in `RtmpSession`; this file only wires sockets, timers and policy to it.
  *
  * Policies:
+ * - At most `maxConnectionsPerIp` connections per address; one beyond is
+ *   closed at once, before its handshake (see `ConnectionCap`).
  * - Only the `live` application is served; other apps, empty keys, keys
  *   `authorize` refuses, and a key that is already live are refused with
  *   `NetStream.Publish.BadName`, then the connection is ended. The stream
@@ -57,6 +60,8 @@ export interface RtmpServerOptions {
    * trickling a byte a second hold its connection for good.
    */
   handshakeTimeoutMs?: number;
+  /** Open connections per remote address; one beyond is closed at once, before its handshake (default 16). */
+  maxConnectionsPerIp?: number;
   /** FLV bytes buffered per publish before the socket is paused (default 4 MiB). */
   maxBufferedBytes?: number;
   /** Largest RTMP message or chunk a peer may announce (default: the protocol's 16 MiB). */
@@ -81,6 +86,7 @@ export interface RtmpPublishEvents {
 const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 16;
 export const RTMP_APP = 'live';
 
 const stderrLogger: Logger = {
@@ -133,11 +139,15 @@ export class RtmpServer extends EventEmitter<RtmpServerEvents> implements AsyncD
   /** Stream keys being published right now. */
   private readonly live = new Set<string>();
   private readonly logger: Logger;
+  private readonly cap: ConnectionCap;
 
   constructor(private readonly options: RtmpServerOptions = {}) {
     super();
     this.logger = options.logger ?? stderrLogger;
-    this.server = createServer((socket) => this.connections.add(new RtmpConnection(socket, this, options)));
+    this.cap = new ConnectionCap(options.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP);
+    this.server = createServer((socket) => {
+      if (admit(this.cap, socket, this.logger)) this.connections.add(new RtmpConnection(socket, this, options));
+    });
     // After listen() succeeded the server can still fail to accept (e.g. out of file descriptors); that is not fatal.
     this.server.on('error', (error) => this.logger.warn(`server: ${error.message}`));
   }

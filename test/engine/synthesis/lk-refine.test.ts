@@ -228,3 +228,25 @@ test('the baseline build of the steps passes these tests too', { skip: process.e
   assert.match(run.stdout, /# pass [1-9]/);
   assert.match(run.stdout, /# fail 0/);
 });
+
+test("a thread's Lucas-Kanade scratch is freed when the thread ends (each live stream's model runs on a thread of its own)", async () => {
+  const { Worker } = await import('node:worker_threads');
+  const { repoPath } = await import('../../../src/base/paths.js');
+  const { releaseFreedHeap } = await import('../../../src/engine/runtime/heap-release.js');
+  // 1024x1024: 13 floats of scratch a pixel, 52 MiB a thread.
+  const stage = `
+    const { workerData: { addon, w, h } } = require('node:worker_threads');
+    const n = w * h;
+    require(addon).lkStage(new Float32Array(2 * n).fill(0.5), new Float32Array(4 * n), w, h, 0.5, 1, new Float32Array(4 * n), 1);`;
+  const runOnThread = () =>
+    new Promise<void>((resolve, reject) =>
+      new Worker(stage, { eval: true, workerData: { addon: repoPath('build', 'Release', 'frc_lk_refine.node'), w: 1024, h: 1024 } }).on('exit', () => resolve()).on('error', reject),
+    );
+  await runOnThread();
+  await releaseFreedHeap();
+  const before = process.memoryUsage().rss;
+  for (let i = 0; i < 6; i++) await runOnThread();
+  await releaseFreedHeap();
+  const grown = (process.memoryUsage().rss - before) / 2 ** 20;
+  assert.ok(grown < 100, `RSS grew by ${grown.toFixed(0)} MiB over 6 threads (a leaked scratch is 52 MiB each)`);
+});
