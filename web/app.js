@@ -170,7 +170,7 @@ function inTurn(work) {
   return run;
 }
 
-async function watch({ sound = true } = {}) {
+async function watch({ sound = true, auto = false } = {}) {
   checkKey();
   await stopWatching();
   const pc = peer();
@@ -184,7 +184,8 @@ async function watch({ sound = true } = {}) {
   $('upconverted').muted = !sound;
   pc.addEventListener('track', (event) => upconverted.addTrack(event.track));
   pc.addEventListener('connectionstatechange', () => {
-    if (pc !== state.viewer) return;
+    // A watch the page started on its own and the user has since overtaken says nothing: theirs is coming.
+    if (pc !== state.viewer || (auto && userTookOver)) return;
     if (pc.connectionState === 'connected') status(`Watching “${key()}” upconverted.`);
     if (pc.connectionState === 'failed' || pc.connectionState === 'closed') status('The stream ended or the connection was lost.', pc.connectionState === 'failed');
   });
@@ -299,7 +300,7 @@ function watchTheOnlyStream(streams) {
   status(`Connecting to “${key()}”, the only live stream (muted: press “Watch stream” for sound)…`);
   inTurn(async () => {
     if (userTookOver) return;
-    await watch({ sound: false });
+    await watch({ sound: false, auto: true });
     // The user took over while it connected: it was not theirs to keep.
     if (userTookOver) await stopWatching();
     else autoViewer = state.viewer;
