@@ -64,6 +64,14 @@ function find(streams: LiveStreamStats[], key: string): LiveStreamStats | undefi
   return streams.find((s) => s.key === key);
 }
 
+/** Waits until the pull `key` is live and has taken 3 s of input (90 frames at 30 fps). */
+function liveFor3s(streams: () => Promise<LiveStreamStats[]>, key: string, what: string, timeoutMs: number): Promise<LiveStreamStats> {
+  return until(`the ${what} pull to be live for 3 s`, timeoutMs, async () => {
+    const s = find(await streams(), key);
+    return s?.state === 'live' && s.pull === 'live' && s.framesIn >= 90 ? s : undefined;
+  });
+}
+
 test('a UDP MPEG-TS pull runs at twice its rate out, and an unreachable one retries without touching it', async (t) => {
   const port = await freePort();
   const closed = await freePort();
@@ -79,10 +87,7 @@ test('a UDP MPEG-TS pull runs at twice its rate out, and an unreachable one retr
   });
   assert.match(dead.pull!, /retrying: .*Connection refused/);
   assert.equal(dead.protocol, 'rtsp');
-  const cam = await until('the UDP pull to be live for 3 s', 15_000, async () => {
-    const s = find(await streams(), 'cam');
-    return s?.state === 'live' && s.pull === 'live' && s.framesIn >= 90 ? s : undefined;
-  });
+  const cam = await liveFor3s(streams, 'cam', 'UDP', 15_000);
   assert.equal(cam.protocol, 'udp');
   const fps = await hlsFps(server.hlsDir('cam')!);
   assert.ok(fps > 55 && fps < 65, `HLS out at ${fps.toFixed(1)} fps, want 60`);
@@ -107,10 +112,7 @@ test('an SRT pull (frc calling an encoder that listens) runs at twice its rate o
   const encoder = sendMpegTs(`srt://127.0.0.1:${port}?mode=listener&pkt_size=1316`, 20);
   t.after(() => encoder.child.kill('SIGKILL'));
   const { streams, server } = await startServer(t, { pull: { enc: `srt://127.0.0.1:${port}` } });
-  const enc = await until('the SRT pull to be live for 3 s', 20_000, async () => {
-    const s = find(await streams(), 'enc');
-    return s?.state === 'live' && s.pull === 'live' && s.framesIn >= 90 ? s : undefined;
-  });
+  const enc = await liveFor3s(streams, 'enc', 'SRT', 20_000);
   assert.equal(enc.protocol, 'srt');
   const fps = await hlsFps(server.hlsDir('enc')!);
   assert.ok(fps > 55 && fps < 65, `HLS out at ${fps.toFixed(1)} fps, want 60`);

@@ -598,6 +598,14 @@ static int get_int(napi_env env, napi_value obj, const char *key, int *out) {
   return napi_get_named_property(env, obj, key, &v) == napi_ok && napi_get_value_int32(env, v, out) == napi_ok;
 }
 
+/* obj[key] as a boolean; false when absent or not a boolean. */
+static int get_flag(napi_env env, napi_value obj, const char *key) {
+  napi_value v;
+  bool flag = false;
+  if (napi_get_named_property(env, obj, key, &v) == napi_ok) napi_get_value_bool(env, v, &flag);
+  return flag;
+}
+
 /* Reads obj[key] as an array of `n` buffers/typed arrays (data pointers, byte lengths). */
 static int get_buffers(napi_env env, napi_value obj, const char *key, int n, void **ptrs, size_t *lens) {
   napi_value arr;
@@ -706,13 +714,8 @@ static napi_value warp_blend(napi_env env, napi_callback_info info) {
   if (napi_get_typedarray_info(env, mv, &type, &length, &mp, &ab, &offset) != napi_ok || type != napi_float32_array || length < (size_t)job.fw * job.fh)
     return fail(env, "warpBlend: mask must be a Float32Array of flowHeight*flowWidth");
   job.mask = mp;
-  napi_value cv;
-  bool cubic = false;
-  if (napi_get_named_property(env, params, "cubic", &cv) == napi_ok) napi_get_value_bool(env, cv, &cubic);
-  job.cubic = cubic;
-  bool holdStill = false;
-  if (napi_get_named_property(env, params, "holdStill", &cv) == napi_ok) napi_get_value_bool(env, cv, &holdStill);
-  job.holdStill = holdStill;
+  job.cubic = get_flag(env, params, "cubic");
+  job.holdStill = get_flag(env, params, "holdStill");
   return queue(env, params, &job);
 }
 
