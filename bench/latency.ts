@@ -26,6 +26,7 @@
  */
 import './common.js';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { NODE_FLAGS } from '../src/base/node-flags.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -111,7 +112,7 @@ function splitFlv(flv: Buffer): { head: Buffer; frames: Buffer[] } {
 async function startServer(args: string[]): Promise<{ child: ChildProcess; http: string; rtmp: string }> {
   // The thread pool the shipped entry points give the server (npm start, the container image; see thread-pool.ts).
   const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '20' };
-  const child = spawn(process.execPath, [join(REPO, 'dist/bench/latency-server.js'), ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, join(REPO, 'dist/bench/latency-server.js'), ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolveLine, reject) => {
     createInterface({ input: child.stdout! }).once('line', resolveLine);
     child.once('exit', (code) => reject(new Error(`server exited (${code})`)));

@@ -37,6 +37,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
+import { missingNodeFlags } from '../src/base/node-flags.js';
 import { Encoder } from 'node-av/api';
 import { type Frame, Rational } from 'node-av/lib';
 import { FF_ENCODER_LIBX264 } from 'node-av/constants';
@@ -107,15 +109,28 @@ async function timed<T>(tally: Tally | undefined, step: () => Promise<T> | T): P
   return out;
 }
 
-/** Whole `synthesize` calls of one synthesizer. */
-async function timeSynthesizer(choice: Parameters<typeof createSynthesizer>[0], frames: Frame[], runs: number): Promise<Tally> {
+/** Whole `synthesize` calls of one synthesizer, and the major garbage collections of this process while they ran. */
+async function timeSynthesizer(choice: Parameters<typeof createSynthesizer>[0], frames: Frame[], runs: number): Promise<{ tally: Tally; majorGcs: number }> {
   const tally = new Tally();
   await using synth = await createSynthesizer(choice);
-  for (let i = 0; i < runs + WARMUP; i++) {
-    const out = await timed(i >= WARMUP ? tally : undefined, () => synth.synthesize(frames[i]!, frames[i + 1]!, 0.5));
-    out.free();
+  let majorGcs = 0;
+  let counting = false;
+  const gcs = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) if (counting && (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGcs++;
+  });
+  gcs.observe({ entryTypes: ['gc'] });
+  try {
+    for (let i = 0; i < runs + WARMUP; i++) {
+      counting = i >= WARMUP;
+      const out = await timed(i >= WARMUP ? tally : undefined, () => synth.synthesize(frames[i]!, frames[i + 1]!, 0.5));
+      out.free();
+    }
+    // GC entries arrive on a later turn of the event loop.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  } finally {
+    gcs.disconnect();
   }
-  return tally;
+  return { tally, majorGcs };
 }
 
 /** Whole `synthesize` calls of each rung of a model's ladder (none for a synthesizer without rungs). */
@@ -252,6 +267,8 @@ async function timeEncode(frames: Frame[], runs: number): Promise<Tally> {
 const fixed = (x: number) => (Number.isNaN(x) ? '' : x.toFixed(1));
 
 async function main(): Promise<void> {
+  const missing = missingNodeFlags();
+  if (missing.length > 0) console.error(`started without ${missing.join(' ')}, unlike the server (src/base/node-flags.ts): its garbage collection is measured here, not the server's`);
   const { values } = parseArgs({ options: { interp: { type: 'string', multiple: true }, model: { type: 'string', multiple: true }, sizes: { type: 'string' }, runs: { type: 'string' } } });
   const runs = Number(values.runs ?? 31);
   const choices = [
@@ -271,12 +288,12 @@ async function main(): Promise<void> {
       const encode = await timeEncode(frames, runs);
       console.error(`${size}p x264 veryfast: ${fixed(encode.cpuMs)} ms CPU per frame`);
       for (const choice of choices) {
-        const total = await timeSynthesizer(choice, frames, runs);
-        rows.push(`| ${size}p | ${choice.label} | ${fixed(total.wallMs)} | ${fixed(total.cpuMs)} | ${fixed(encode.cpuMs)} | ${(total.cpuMs / encode.cpuMs).toFixed(2)} |`);
+        const { tally: total, majorGcs } = await timeSynthesizer(choice, frames, runs);
+        rows.push(`| ${size}p | ${choice.label} | ${fixed(total.wallMs)} | ${fixed(total.cpuMs)} | ${fixed(encode.cpuMs)} | ${(total.cpuMs / encode.cpuMs).toFixed(2)} | ${fixed((100 * majorGcs) / runs)} |`);
         console.error(rows.at(-1));
         if (!choice.modelPath) continue;
         for (const [name, tally] of await timeRungs(choice, frames, runs)) {
-          rows.push(`| ${size}p | ${choice.label} rung ${name} | ${fixed(tally.wallMs)} | ${fixed(tally.cpuMs)} | ${fixed(encode.cpuMs)} | ${(tally.cpuMs / encode.cpuMs).toFixed(2)} |`);
+          rows.push(`| ${size}p | ${choice.label} rung ${name} | ${fixed(tally.wallMs)} | ${fixed(tally.cpuMs)} | ${fixed(encode.cpuMs)} | ${(tally.cpuMs / encode.cpuMs).toFixed(2)} | |`);
           console.error(rows.at(-1));
         }
         const steps = await timeSteps(choice.modelPath, frames, runs);
@@ -291,9 +308,10 @@ async function main(): Promise<void> {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  console.log(`\n${today()}, ${machine()}, ${runs} calls after ${WARMUP} not timed (\`node dist/bench/synthesis.js ${process.argv.slice(2).join(' ')}\`)\n`);
-  console.log('| size | synthesizer | wall ms per in-between frame (median) | CPU ms per in-between frame (mean) | x264 veryfast CPU ms per frame | in-between / encode (CPU) |');
-  console.log('|---|---|---|---|---|---|');
+  const flags = process.execArgv.join(' ');
+  console.log(`\n${today()}, ${machine()}, ${runs} calls after ${WARMUP} not timed (\`node ${flags ? `${flags} ` : ''}dist/bench/synthesis.js ${process.argv.slice(2).join(' ')}\`)\n`);
+  console.log('| size | synthesizer | wall ms per in-between frame (median) | CPU ms per in-between frame (mean) | x264 veryfast CPU ms per frame | in-between / encode (CPU) | major GCs per 100 calls |');
+  console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
   if (stepRows.length === 0) return;
   console.log('\nSteps of a flow model\'s call, each timed alone (CPU: mean ms per call; wall: median):\n');

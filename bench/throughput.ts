@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { NODE_FLAGS } from '../src/base/node-flags.js';
 import { DEFAULT_MODEL_PATH } from '../src/engine/model/model-choice.js';
 import { machine, today } from './common.js';
 
@@ -55,7 +56,7 @@ function main(): void {
 
       for (const choice of interps) {
         const out = join(work, `frc-${size}.mp4`);
-        const run = timed(process.execPath, [join(REPO, 'dist/src/cli.js'), 'convert', clip, out, '--fps', '60', ...choice]);
+        const run = timed(process.execPath, [...NODE_FLAGS, join(REPO, 'dist/src/cli.js'), 'convert', clip, out, '--fps', '60', ...choice]);
         const [, interpolated, name] = /(\d+) interpolated by (\S+),/.exec(run.stdout) ?? [];
         const fps = Number(interpolated) / run.seconds;
         rows.push(`| ${size}p | frc ${name} | ${inputFrames} | ${interpolated} | ${run.seconds.toFixed(2)} | ${fps.toFixed(1)} | ${(fps / miFps).toFixed(2)} |`);

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
 import './base/polyfills.js';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';

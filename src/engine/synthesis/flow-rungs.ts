@@ -70,20 +70,36 @@ const geometryOf = (f: Frame) => `${f.width}x${f.height}/${f.format}`;
  * the next gap only when that gap starts at the frame this one ended on, in
  * the same geometry: after a cut, a long gap or a frame size change (no
  * synthesis there) the chain breaks.
+ *
+ * A field that leaves the memory (its gap is two back, or a slot is
+ * rendered again) goes to `onDrop`, unless a gap still kept holds the same
+ * field: the owner may reuse its arrays for a later field.
  */
 export class FieldMemory {
   private current?: Gap;
   private previous?: Gap;
 
+  constructor(private readonly onDrop: (field: FlowField) => void = () => {}) {}
+
   /** Call before rendering the pair `a`, `b`: a new gap moves the current one back. */
   enter(a: Frame, b: Frame): void {
     if (this.current?.later === b) return;
+    const gone = [this.previous, this.current];
     this.previous = this.current?.later === a && this.current.geometry === geometryOf(a) ? this.current : undefined;
     this.current = { later: b, geometry: geometryOf(b), fields: new Map() };
+    for (const gap of gone) if (gap && gap !== this.previous) for (const kept of gap.fields.values()) this.drop(kept.field);
   }
 
   keep(t: number, kept: KeptField): void {
-    this.current?.fields.set(t, kept);
+    if (!this.current) return;
+    const old = this.current.fields.get(t);
+    this.current.fields.set(t, kept);
+    if (old && old.field !== kept.field) this.drop(old.field);
+  }
+
+  private drop(field: FlowField): void {
+    const held = (gap?: Gap) => gap !== undefined && [...gap.fields.values()].some((k) => k.field === field);
+    if (!held(this.current) && !held(this.previous)) this.onDrop(field);
   }
 
   /** The previous gap's field at `t` for the pair `a`, `b`, if it is the adjacent gap. */
@@ -99,8 +115,11 @@ export class FieldMemory {
   }
 
   clear(): void {
+    const gone = [this.previous, this.current];
     this.current = undefined;
     this.previous = undefined;
+    const fields = new Set(gone.flatMap((gap) => (gap ? [...gap.fields.values()].map((k) => k.field) : [])));
+    for (const field of fields) this.onDrop(field);
   }
 }
 

@@ -24,9 +24,15 @@ import type { LkFine } from '../model/model-card.js';
  * the last two frames (each frame is in two pairs). All it holds is freed
  * synchronously, as node-av's own frames are: `Disposable`, for `using`.
  */
+/** Spare fields kept for reuse: a gap's slots at 2x need one each, and the memory drops a gap's fields at once. */
+const MAX_SPARE = 4;
+
 export class FineRefiner implements Disposable {
   private sws?: { ctx: SoftwareScaleContext; frame: Frame; key: string };
   private lumas: [Frame, Uint8Array][] = [];
+  /** Fields this refiner made, and those of them handed back as no longer used: see `recycle`. */
+  private readonly made = new WeakSet<FlowField>();
+  private spare: FlowField[] = [];
 
   constructor(readonly settings: LkFine) {}
 
@@ -42,9 +48,33 @@ export class FineRefiner implements Disposable {
     const [width, height] = [field.width * scale, field.height * scale];
     if (width > a.width || height > a.height) return field;
     const [la, lb] = [await this.luma(a, width, height), await this.luma(b, width, height)];
-    const out = { width, height, flow: new Float32Array(4 * width * height), mask: new Float32Array(width * height) };
-    await lkRefineAddon.lkFine(la, lb, field.flow, field.mask, field.width, field.height, scale, t, steps, out.flow, out.mask);
+    const out = this.takeSpare(width, height) ?? { width, height, flow: new Float32Array(4 * width * height), mask: new Float32Array(width * height) };
+    this.made.add(out);
+    try {
+      await lkRefineAddon.lkFine(la, lb, field.flow, field.mask, field.width, field.height, scale, t, steps, out.flow, out.mask);
+    } catch (error) {
+      this.recycle(out);
+      throw error;
+    }
     return out;
+  }
+
+  /**
+   * Hands back a field that nobody reads any more (the caller's field memory
+   * let it go): the next `refine` of that size writes into its arrays. A new
+   * field per call was most of what a call allocated, and V8 counts such
+   * buffers against its heap limit: a major collection every two or three
+   * in-between frames (bench/synthesis.ts, the GC row). Fields this refiner
+   * did not make (the model's own) are ignored.
+   */
+  recycle(field: FlowField): void {
+    if (!this.made.has(field) || this.spare.includes(field)) return;
+    this.spare = [...this.spare.slice(-(MAX_SPARE - 1)), field];
+  }
+
+  private takeSpare(width: number, height: number): FlowField | undefined {
+    const i = this.spare.findIndex((f) => f.width === width && f.height === height);
+    return i < 0 ? undefined : this.spare.splice(i, 1)[0];
   }
 
   /** The frame's luma at width x height, packed (cached for the frame while it is one of the last two). */
@@ -80,5 +110,6 @@ export class FineRefiner implements Disposable {
   [Symbol.dispose](): void {
     this.disposeScaler();
     this.lumas = [];
+    this.spare = [];
   }
 }

@@ -7,7 +7,7 @@ import type { FlowCorrector } from '../semantic/semantic-stage.js';
 import { FieldMemory, FlowRung, ladder, MAX_REUSES, type RungSetting } from './flow-rungs.js';
 import { FineRefiner } from './lk-fine.js';
 import { RgbConverter } from './rgb-convert.js';
-import { blendFrames, warpBlend } from './warp-kernel.js';
+import { blendFrames, OutputFrames, warpBlend } from './warp-kernel.js';
 
 /**
  * Makes the frame at timestep t between two decoded frames. This is what the
@@ -68,12 +68,15 @@ export class DupSynthesizer implements Synthesizer {
  */
 export class BlendSynthesizer implements Synthesizer {
   readonly name = 'blend';
+  private readonly output = new OutputFrames();
 
   synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
-    return blendFrames(a, b, t);
+    return blendFrames(a, b, t, 1, this.output);
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {}
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.output[Symbol.dispose]();
+  }
 
   close(): Promise<void> {
     return this[Symbol.asyncDispose]();
@@ -131,9 +134,14 @@ export class FlowSynthesizer implements Synthesizer {
   private readonly cache = new PairCache<RgbImage>();
   /** The card's Lucas-Kanade steps above the model's resolution, if it has them. */
   private readonly fine?: FineRefiner;
-  private readonly memory = new FieldMemory();
+  /** Renders in flight: a field let go while another render runs may still be read by it, so it is not reused then. */
+  private rendering = 0;
+  private readonly memory = new FieldMemory((field) => {
+    if (this.rendering <= 1) this.fine?.recycle(field);
+  });
   private readonly top: RungSetting;
   private readonly views: FlowRung[];
+  private readonly output = new OutputFrames();
 
   private constructor(
     private readonly model: FlowModel,
@@ -191,7 +199,16 @@ export class FlowSynthesizer implements Synthesizer {
   }
 
   /** One slot with `setting`; every field is kept for the next gap's `reuse` rung. */
-  private async render(a: Frame, b: Frame, t: number, setting: RungSetting, reused = setting.reuse ? this.memory.previousField(a, b, t) : undefined): Promise<Frame> {
+  private async render(a: Frame, b: Frame, t: number, setting: RungSetting): Promise<Frame> {
+    this.rendering++;
+    try {
+      return await this.renderOne(a, b, t, setting);
+    } finally {
+      this.rendering--;
+    }
+  }
+
+  private async renderOne(a: Frame, b: Frame, t: number, setting: RungSetting, reused = setting.reuse ? this.memory.previousField(a, b, t) : undefined): Promise<Frame> {
     let field: FlowField;
     let scale = 1;
     let reuses = 0;
@@ -211,12 +228,13 @@ export class FlowSynthesizer implements Synthesizer {
     }
     this.memory.enter(a, b);
     this.memory.keep(t, { field, scale, reuses });
-    return warpBlend(a, b, field, { filter: setting.filter, holdStill: this.model.holdStill });
+    return warpBlend(a, b, field, { filter: setting.filter, holdStill: this.model.holdStill, output: this.output });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     for (const view of this.views) await view[Symbol.asyncDispose]();
     this.memory.clear();
+    this.output[Symbol.dispose]();
     await this.converter[Symbol.asyncDispose]();
     this.fine?.[Symbol.dispose]();
     await this.model[Symbol.asyncDispose]();

@@ -29,6 +29,8 @@ export interface WarpOptions {
   holdStill?: boolean;
   /** Row bands run in parallel on the libuv thread pool. */
   slices?: number;
+  /** Where the result's buffer comes from (default: a new frame each call). */
+  output?: OutputFrames;
 }
 
 /**
@@ -37,8 +39,8 @@ export interface WarpOptions {
  * per output sample (see native/warp-blend.c). Returns a new frame in the
  * inputs' format; the caller owns it, and `a` and `b` stay the caller's.
  */
-export async function warpBlend(a: Frame, b: Frame, field: FlowField, { filter = 'bilinear', holdStill = false, slices = 2 }: WarpOptions = {}): Promise<Frame> {
-  const { out, planes } = outputFor(a, b);
+export async function warpBlend(a: Frame, b: Frame, field: FlowField, { filter = 'bilinear', holdStill = false, slices = 2, output }: WarpOptions = {}): Promise<Frame> {
+  const { out, planes } = output ? output.take(a, b) : outputFor(a, b);
   const params = { ...planes, flow: field.flow, mask: field.mask, flowWidth: field.width, flowHeight: field.height, cubic: filter === 'bicubic', holdStill };
   await inBands(out, a.height, slices, (rowStart, rowEnd) => warpBlendAddon.warpBlend({ ...params, rowStart, rowEnd }));
   return out;
@@ -50,43 +52,104 @@ export async function warpBlend(a: Frame, b: Frame, field: FlowField, { filter =
  * engine's blend, without the float RGB round trip. A new frame; the caller
  * owns it, and `a` and `b` stay the caller's.
  */
-export async function blendFrames(a: Frame, b: Frame, t: number, slices = 1): Promise<Frame> {
-  const { out, planes } = outputFor(a, b);
+export async function blendFrames(a: Frame, b: Frame, t: number, slices = 1, output?: OutputFrames): Promise<Frame> {
+  const { out, planes } = output ? output.take(a, b) : outputFor(a, b);
   await inBands(out, a.height, slices, (rowStart, rowEnd) => warpBlendAddon.blend({ ...planes, t, rowStart, rowEnd }));
   return out;
 }
 
+type Planes = Omit<PlaneParams, 'rowStart' | 'rowEnd'>;
+
 /** A new frame shaped like `a` for the result, and the three planes' geometry for native code (also what bench/kernels.ts calls the kernels with). */
-export function outputFor(a: Frame, b: Frame): { out: Frame; planes: Omit<PlaneParams, 'rowStart' | 'rowEnd'> } {
+export function outputFor(a: Frame, b: Frame): { out: Frame; planes: Planes } {
+  checkedShift(a, b);
+  const out = newFrameLike(a);
+  return { out, planes: planesOf(a, b, out) };
+}
+
+function checkedShift(a: Frame, b: Frame): [number, number] {
   const shift = CHROMA_SHIFT.get(a.format as number);
   if (!shift) throw new Error(`unsupported pixel format ${a.format} for native synthesis`);
   if (b.format !== a.format || b.width !== a.width || b.height !== a.height) throw new Error('frames differ in geometry');
+  return shift;
+}
+
+function newFrameLike(a: Frame): Frame {
   const out = new Frame();
   out.alloc();
   out.width = a.width;
   out.height = a.height;
   out.format = a.format;
-  out.colorRange = a.colorRange;
-  out.colorSpace = a.colorSpace;
-  out.colorPrimaries = a.colorPrimaries;
-  out.colorTrc = a.colorTrc;
+  copyColour(a, out);
   out.allocBuffer();
+  return out;
+}
+
+function copyColour(from: Frame, to: Frame): void {
+  to.colorRange = from.colorRange;
+  to.colorSpace = from.colorSpace;
+  to.colorPrimaries = from.colorPrimaries;
+  to.colorTrc = from.colorTrc;
+}
+
+function planesOf(a: Frame, b: Frame, out: Frame, dst = out.data!.slice(0, 3)): Planes {
+  const shift = CHROMA_SHIFT.get(a.format as number)!;
   const cw = (a.width + (1 << shift[0]) - 1) >> shift[0];
   const ch = (a.height + (1 << shift[1]) - 1) >> shift[1];
   return {
-    out,
-    planes: {
-      planes: 3,
-      width: [a.width, cw, cw],
-      height: [a.height, ch, ch],
-      src0: a.data!.slice(0, 3),
-      src1: b.data!.slice(0, 3),
-      dst: out.data!.slice(0, 3),
-      stride0: a.linesize.slice(0, 3),
-      stride1: b.linesize.slice(0, 3),
-      dstStride: out.linesize.slice(0, 3),
-    },
+    planes: 3,
+    width: [a.width, cw, cw],
+    height: [a.height, ch, ch],
+    src0: a.data!.slice(0, 3),
+    src1: b.data!.slice(0, 3),
+    dst,
+    stride0: a.linesize.slice(0, 3),
+    stride1: b.linesize.slice(0, 3),
+    dstStride: out.linesize.slice(0, 3),
   };
+}
+
+/**
+ * The output frames of one synthesizer, whose buffers are written again once
+ * every consumer has let them go: each result is a new reference (`clone`)
+ * to a frame kept here, and a kept frame is reused only when it is writable,
+ * i.e. no reference but its own is left. Why: a new frame per slot is new
+ * memory that V8 counts against its heap limit once its planes are seen
+ * from JavaScript, which made a major collection every two or three
+ * in-between frames (bench/synthesis.ts, the GC row). A consumer that holds
+ * on to its frames costs a new one per slot, as before, beyond `max` kept.
+ */
+export class OutputFrames implements Disposable {
+  private kept: { frame: Frame; dst: Buffer[] }[] = [];
+
+  constructor(private readonly max = 4) {}
+
+  /** Frames kept for reuse now. */
+  get size(): number {
+    return this.kept.length;
+  }
+
+  /** A frame for the result of `a` and `b` (the caller owns it), and the planes' geometry with its buffers as the destination. */
+  take(a: Frame, b: Frame): { out: Frame; planes: Planes } {
+    checkedShift(a, b);
+    let entry = this.kept.find((k) => k.frame.width === a.width && k.frame.height === a.height && k.frame.format === a.format && k.frame.isWritable);
+    if (!entry) {
+      if (this.kept.length >= this.max) return outputFor(a, b);
+      const frame = newFrameLike(a);
+      entry = { frame, dst: frame.data!.slice(0, 3) };
+      this.kept.push(entry);
+    }
+    copyColour(a, entry.frame);
+    const out = entry.frame.clone();
+    if (!out) throw new Error('out of memory while referencing an output frame');
+    return { out, planes: planesOf(a, b, entry.frame, entry.dst) };
+  }
+
+  /** Lets the kept frames go; results still held elsewhere keep their own references. */
+  [Symbol.dispose](): void {
+    for (const k of this.kept) k.frame.free();
+    this.kept = [];
+  }
 }
 
 /** Runs `work` on `slices` row bands of `out` (`height` rows), in parallel on the libuv pool; frees `out` if it fails. */

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AV_PIX_FMT_GBRP } from 'node-av/constants';
-import type { Frame } from 'node-av/lib';
+import { AV_PIX_FMT_GBRP, AV_PIX_FMT_YUV420P } from 'node-av/constants';
+import { Frame } from 'node-av/lib';
 import { loadModel } from '../../../src/engine/model/load-model.js';
 import { resolveModelPath } from '../../../src/engine/model/model-choice.js';
-import { ladder, MAX_REUSES } from '../../../src/engine/synthesis/flow-rungs.js';
+import { FieldMemory, ladder, MAX_REUSES } from '../../../src/engine/synthesis/flow-rungs.js';
+import { FineRefiner } from '../../../src/engine/synthesis/lk-fine.js';
+import type { FlowField } from '../../../src/engine/model/flow-field.js';
 import { synthesizerFor } from '../../../src/engine/synthesis/synthesis.js';
 import { blendFrames } from '../../../src/engine/synthesis/warp-kernel.js';
 import { readStillImage } from '../../../src/ingest/still-image.js';
@@ -86,4 +88,70 @@ test('a field is carried through at most MAX_REUSES gaps in a row; then a networ
   // MAX_REUSES gaps by the reused field, then the model's turn, then the reused field again.
   assert.deepEqual(can, [...Array.from({ length: MAX_REUSES }, () => true), false, true]);
   for (const f of frames) f.free();
+});
+
+test('the field memory lets a field go once no gap it keeps holds it, and only once', () => {
+  const frames = Array.from({ length: 8 }, () => ({ width: 64, height: 32, format: 0 }) as unknown as Frame);
+  const f = (name: string) => ({ name, width: 1, height: 1, flow: new Float32Array(4), mask: new Float32Array(1) }) as FlowField & { name: string };
+  const dropped: string[] = [];
+  const memory = new FieldMemory((field) => dropped.push((field as FlowField & { name: string }).name));
+  const [A, B, C, D, E] = [f('A'), f('B'), f('C'), f('D'), f('E')];
+  memory.enter(frames[0]!, frames[1]!);
+  memory.keep(0.5, { field: A, scale: 1, reuses: 0 });
+  memory.enter(frames[1]!, frames[2]!);
+  assert.deepEqual(dropped, [], 'the gap before is kept for the reuse rung');
+  // The reuse rung may keep the very field it started from (refined in place of nothing): the next gap still holds it.
+  memory.keep(0.5, { field: A, scale: 1, reuses: 1 });
+  memory.enter(frames[2]!, frames[3]!);
+  assert.deepEqual(dropped, []);
+  memory.keep(0.5, { field: B, scale: 1, reuses: 0 });
+  // A slot rendered again lets the field it replaces go.
+  memory.keep(0.5, { field: C, scale: 1, reuses: 0 });
+  assert.deepEqual(dropped, ['B']);
+  memory.enter(frames[3]!, frames[4]!);
+  assert.deepEqual(dropped, ['B', 'A'], 'two gaps back');
+  memory.keep(0.5, { field: D, scale: 1, reuses: 0 });
+  // A gap that does not follow (a cut, a dropped frame) lets both go.
+  memory.enter(frames[6]!, frames[7]!);
+  assert.deepEqual(dropped, ['B', 'A', 'C', 'D']);
+  memory.keep(0.25, { field: E, scale: 1, reuses: 0 });
+  memory.keep(0.75, { field: E, scale: 1, reuses: 0 });
+  memory.clear();
+  assert.deepEqual(dropped, ['B', 'A', 'C', 'D', 'E']);
+});
+
+/** A yuv420p frame with textured luma. */
+function gray(width: number, height: number, seed: number): Frame {
+  const f = new Frame();
+  f.alloc();
+  f.width = width;
+  f.height = height;
+  f.format = AV_PIX_FMT_YUV420P;
+  f.allocBuffer();
+  f.data!.slice(0, 3).forEach((plane, p) => {
+    for (let i = 0; i < plane.length; i++) plane[i] = p === 0 ? (Math.sin(i * 0.37 + seed) * 0.5 + 0.5) * 255 : 128;
+  });
+  return f;
+}
+
+test("the refiner writes a later field into the arrays of one handed back, and never into the model's own", async () => {
+  const refiner = new FineRefiner({ scale: 2, steps: 1 });
+  const [w, h] = [16, 8];
+  const a = gray(2 * w, 2 * h, 1);
+  const b = gray(2 * w, 2 * h, 2);
+  const model = { width: w, height: h, flow: new Float32Array(4 * w * h), mask: new Float32Array(w * h).fill(0.5) };
+  const first = await refiner.refine(a, b, model, 0.5);
+  assert.notEqual(first, model);
+  const second = await refiner.refine(a, b, model, 0.5);
+  assert.notEqual(second, first, 'a field not handed back is not written again');
+  refiner.recycle(first);
+  refiner.recycle(model);
+  const third = await refiner.refine(a, b, model, 0.5);
+  assert.equal(third, first);
+  assert.deepEqual(third.flow, second.flow, 'the same result in the old arrays');
+  const fourth = await refiner.refine(a, b, model, 0.5);
+  assert.notEqual(fourth, model);
+  refiner[Symbol.dispose]();
+  a.free();
+  b.free();
 });

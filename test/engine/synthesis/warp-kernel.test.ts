@@ -6,7 +6,7 @@ import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV444P, type AVPixelFormat } from 'node-av/constants';
 import type { FlowField } from '../../../src/engine/model/flow-field.js';
 import type { WarpFilter } from '../../../src/engine/model/model-card.js';
-import { warpBlend } from '../../../src/engine/synthesis/warp-kernel.js';
+import { blendFrames, OutputFrames, warpBlend } from '../../../src/engine/synthesis/warp-kernel.js';
 
 function frame(width: number, height: number, format: AVPixelFormat, seed: number): Frame {
   const f = new Frame();
@@ -162,6 +162,30 @@ for (const filter of ['bilinear', 'bicubic'] as const) {
     for (const fr of [a, b, held, warped]) fr.free();
   });
 }
+
+test('output frames are written again only once every reference to them is gone; results still held keep their pixels', async () => {
+  const [a, b] = [frame(64, 32, AV_PIX_FMT_YUV420P, 1), frame(64, 32, AV_PIX_FMT_YUV420P, 2)];
+  const luma = (f: Frame) => Buffer.from(f.data![0]!.subarray(0, 64 * 32));
+  using output = new OutputFrames(2);
+  // One result at a time: the same kept frame serves every call.
+  for (let i = 0; i < 5; i++) (await blendFrames(a, b, i / 4, 1, output)).free();
+  assert.equal(output.size, 1);
+  // Held results are not overwritten: each further call takes another frame, up to the cap, then new ones.
+  const held = [await blendFrames(a, b, 0, 1, output), await blendFrames(a, b, 1, 1, output), await warpBlend(a, b, field(32, 16), { output })];
+  assert.equal(output.size, 2);
+  assert.deepEqual(luma(held[0]!), luma(a));
+  assert.deepEqual(luma(held[1]!), luma(b));
+  const direct = await warpBlend(a, b, field(32, 16));
+  assert.deepEqual(luma(held[2]!), luma(direct));
+  // Another geometry gets frames of its own.
+  const [c, d] = [frame(64, 32, AV_PIX_FMT_YUV444P, 3), frame(64, 32, AV_PIX_FMT_YUV444P, 4)];
+  const other = await blendFrames(c, d, 0, 1, output);
+  assert.deepEqual(Buffer.from(other.data![2]!.subarray(0, 64 * 32)), Buffer.from(c.data![2]!.subarray(0, 64 * 32)));
+  // A result outlives the pool it came from.
+  output[Symbol.dispose]();
+  assert.deepEqual(luma(held[0]!), luma(a));
+  for (const f of [a, b, c, d, direct, other, ...held]) f.free();
+});
 
 test('undersized buffers are refused instead of read out of bounds', async () => {
   const a = frame(32, 16, AV_PIX_FMT_YUV420P, 1);
