@@ -51,7 +51,7 @@ import { PartedSession } from '../src/engine/runtime/parted-session.js';
 import { createSynthesizer } from '../src/engine/synthesis/create-synthesizer.js';
 import { FineRefiner } from '../src/engine/synthesis/lk-fine.js';
 import { RgbConverter } from '../src/engine/synthesis/rgb-convert.js';
-import { warpBlend } from '../src/engine/synthesis/warp-kernel.js';
+import { OutputFrames, warpBlend } from '../src/engine/synthesis/warp-kernel.js';
 import { FileSource } from '../src/ingest/file-source.js';
 import { machine, today } from './common.js';
 
@@ -161,6 +161,8 @@ async function timeSteps(path: string, frames: Frame[], runs: number): Promise<M
   const step = (name: string, i: number) => (i < WARMUP ? undefined : steps.get(name) ?? steps.set(name, new Tally()).get(name));
   const conv = await RgbConverter.create(model.padMultiple, model.inputScale, model.maxInputPixels);
   using fine = model.lkFine ? new FineRefiner(model.lkFine) : undefined;
+  // As FlowSynthesizer does: the output frame's buffer is reused once freed, and so is each field.
+  using output = new OutputFrames();
   try {
     let b = await conv.toRgb(frames[0]!);
     for (let i = 0; i < runs + WARMUP; i++) {
@@ -170,11 +172,12 @@ async function timeSteps(path: string, frames: Frame[], runs: number): Promise<M
       if (fine) {
         // The refiner keeps the last two frames' luma: the first call makes frame i+1's, the second has both.
         const refined = await timed(step('lkFine: 1 new luma + steps', i), () => fine.refine(frames[i]!, frames[i + 1]!, field, 0.5));
-        await timed(step('lkFine: steps alone', i), () => fine.refine(frames[i]!, frames[i + 1]!, field, 0.5));
+        fine.recycle(await timed(step('lkFine: steps alone', i), () => fine.refine(frames[i]!, frames[i + 1]!, field, 0.5)));
         field = refined;
       }
-      const out = await timed(step('warp+blend', i), () => warpBlend(frames[i]!, frames[i + 1]!, field, { filter: model.warpFilter }));
+      const out = await timed(step('warp+blend', i), () => warpBlend(frames[i]!, frames[i + 1]!, field, { filter: model.warpFilter, holdStill: model.holdStill, output }));
       out.free();
+      fine?.recycle(field);
     }
   } finally {
     await conv[Symbol.asyncDispose]();
