@@ -12,12 +12,16 @@ test("every launcher of the server starts Node with frc's flags: the CLI's sheba
   const shebang = read('src/cli.ts').split('\n')[0]!;
   assert.match(shebang, /^#!\/usr\/bin\/env -S node /);
   const start = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.start!;
-  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(read('deploy/Dockerfile'))?.[1];
-  assert.ok(entrypoint, 'the Dockerfile has an exec-form ENTRYPOINT');
+  const entrypoint = (file: string) => {
+    const line = /^ENTRYPOINT (\[.*\])$/m.exec(read(file))?.[1];
+    assert.ok(line, `${file} has an exec-form ENTRYPOINT`);
+    return JSON.parse(line) as string[];
+  };
   const launchers: [string, string[]][] = [
     ['the shebang', shebang.split(' ').slice(2)],
     ['npm start', start.split(' ')],
-    ['the container', JSON.parse(entrypoint) as string[]],
+    ['the container', entrypoint('deploy/Dockerfile')],
+    ['the CUDA container', entrypoint('deploy/Dockerfile.cuda')],
   ];
   for (const [name, argv] of launchers) assert.deepEqual(missingNodeFlags(argv), [], `${name}: ${argv.join(' ')}`);
 });
