@@ -163,6 +163,92 @@ PIXEL_INLINE void box_mean(float *planes, int count, int w, int h, const int k, 
 }
 
 /*
+ * The passes of one Lucas-Kanade step, each over whole planes. They take their planes as `restrict`
+ * parameters: the planes are distinct parts of one scratch buffer, and without saying so the
+ * compiler keeps these loops scalar (too many pointer pairs for its run-time alias checks). The
+ * arithmetic is the same either way.
+ */
+
+/* Both frames warped by their flows, and their blend 2t a + (2 - 2t) b. */
+PIXEL_INLINE void lk_warp(const float *restrict ga, const float *restrict gb, const float *restrict f0x, const float *restrict f0y,
+                          const float *restrict f1x, const float *restrict f1y, int w, int h, float c0, float c1, float *restrict wa,
+                          float *restrict wb, float *restrict bl) {
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      const size_t i = (size_t)y * w + x;
+      wa[i] = sample(ga, w, h, (float)x + f0x[i], (float)y + f0y[i]);
+      wb[i] = sample(gb, w, h, (float)x + f1x[i], (float)y + f1y[i]);
+      bl[i] = c0 * wa[i] + c1 * wb[i];
+    }
+}
+
+/* One row of the gradient products gx², gy², gx gy, gx e, gy e: the blend's central differences
+ * (neighbours clamped at the row's ends; `up` and `dn` are the rows above and below, clamped at the
+ * plane's), the frames' difference e. */
+PIXEL_INLINE void lk_product(float gx, float gy, float e, int x, float *restrict sxx, float *restrict syy, float *restrict sxy,
+                             float *restrict sxe, float *restrict sye) {
+  sxx[x] = gx * gx;
+  syy[x] = gy * gy;
+  sxy[x] = gx * gy;
+  sxe[x] = gx * e;
+  sye[x] = gy * e;
+}
+
+PIXEL_INLINE void lk_products_row(const float *restrict mid, const float *restrict up, const float *restrict dn, const float *restrict a,
+                                  const float *restrict b, int w, float *restrict sxx, float *restrict syy, float *restrict sxy,
+                                  float *restrict sxe, float *restrict sye) {
+  const int ends[2] = {0, w - 1};
+  for (int k = 0; k < (w > 1 ? 2 : 1); k++) {
+    const int x = ends[k], right = x + 1 < w ? x + 1 : w - 1, left = x > 0 ? x - 1 : 0;
+    lk_product(0.5f * mid[right] - 0.5f * mid[left], 0.5f * dn[x] - 0.5f * up[x], a[x] - b[x], x, sxx, syy, sxy, sxe, sye);
+  }
+  for (int x = 1; x < w - 1; x++) {
+    const float gx = 0.5f * mid[x + 1] - 0.5f * mid[x - 1], gy = 0.5f * dn[x] - 0.5f * up[x], e = a[x] - b[x];
+    sxx[x] = gx * gx;
+    syy[x] = gy * gy;
+    sxy[x] = gx * gy;
+    sxe[x] = gx * e;
+    sye[x] = gy * e;
+  }
+}
+
+PIXEL_INLINE void lk_products(const float *restrict wa, const float *restrict wb, const float *restrict bl, int w, int h, float *restrict sxx,
+                              float *restrict syy, float *restrict sxy, float *restrict sxe, float *restrict sye) {
+  for (int y = 0; y < h; y++) {
+    const size_t row = (size_t)y * w;
+    lk_products_row(bl + row, bl + (size_t)(y > 0 ? y - 1 : 0) * w, bl + (size_t)(y + 1 < h ? y + 1 : h - 1) * w, wa + row, wb + row, w,
+                    sxx + row, syy + row, sxy + row, sxe + row, sye + row);
+  }
+}
+
+/* The 2x2 solve per sample from the window means: the update d (at most a pixel) times the confidence, and the confidence. */
+PIXEL_INLINE void lk_solve(const float *restrict sxx, const float *restrict syy, const float *restrict sxy, const float *restrict sxe,
+                           const float *restrict sye, size_t n, float *restrict dcx, float *restrict dcy, float *restrict conf) {
+  for (size_t i = 0; i < n; i++) {
+    const float xx = sxx[i] + LK_LAMBDA, yy = syy[i] + LK_LAMBDA, xy = sxy[i];
+    const float det = xx * yy - xy * xy;
+    const float dx = clampf((yy * sxe[i] - xy * sye[i]) / det, -1.f, 1.f);
+    const float dy = clampf((xx * sye[i] - xy * sxe[i]) / det, -1.f, 1.f);
+    const float c = det / (xx + yy);
+    dcx[i] = dx * c;
+    dcy[i] = dy * c;
+    conf[i] = c;
+  }
+}
+
+/* The confidence-weighted update applied to both flows: F(t->0) against it, F(t->1) along it. */
+PIXEL_INLINE void lk_update(const float *restrict dcx, const float *restrict dcy, const float *restrict conf, size_t n, float c0, float c1,
+                            float *restrict fx0, float *restrict fy0, float *restrict fx1, float *restrict fy1) {
+  for (size_t i = 0; i < n; i++) {
+    const float dx = dcx[i] / conf[i], dy = dcy[i] / conf[i];
+    fx0[i] += dx * -c0;
+    fy0[i] += dy * -c0;
+    fx1[i] += dx * c1;
+    fy1[i] += dy * c1;
+  }
+}
+
+/*
  * `steps` Lucas-Kanade steps on flow [4,h,w] (F_t->0 x, y, F_t->1 x, y, in
  * pixels of this size), in place, from the grey pair [2,h,w]. Returns 0, or
  * -1 when out of memory.
@@ -174,54 +260,16 @@ PIXEL_INLINE int lk_refine_body(const float *grey, float *flow, int w, int h, fl
   if (!buf) return -1;
   float *wa = buf, *wb = buf + n, *bl = buf + 2 * n, *prod = buf + 3 * n, *tmp = buf + 8 * n;
   const float c0 = 2.f * t, c1 = 2.f - 2.f * t;
-  const float *ga = grey, *gb = grey + n;
+  float *f[4] = {flow, flow + n, flow + 2 * n, flow + 3 * n};
+  float *p[5] = {prod, prod + n, prod + 2 * n, prod + 3 * n, prod + 4 * n};
   for (int s = 0; s < steps; s++) {
-    const float *f0x = flow, *f0y = flow + n, *f1x = flow + 2 * n, *f1y = flow + 3 * n;
-    for (int y = 0; y < h; y++)
-      for (int x = 0; x < w; x++) {
-        const size_t i = (size_t)y * w + x;
-        wa[i] = sample(ga, w, h, (float)x + f0x[i], (float)y + f0y[i]);
-        wb[i] = sample(gb, w, h, (float)x + f1x[i], (float)y + f1y[i]);
-        bl[i] = c0 * wa[i] + c1 * wb[i];
-      }
-    float *sxx = prod, *syy = prod + n, *sxy = prod + 2 * n, *sxe = prod + 3 * n, *sye = prod + 4 * n;
-    for (int y = 0; y < h; y++) {
-      const size_t row = (size_t)y * w;
-      const float *up = bl + (size_t)(y > 0 ? y - 1 : 0) * w, *dn = bl + (size_t)(y + 1 < h ? y + 1 : h - 1) * w;
-      for (int x = 0; x < w; x++) {
-        const size_t i = row + x;
-        const float gx = 0.5f * bl[row + (x + 1 < w ? x + 1 : w - 1)] - 0.5f * bl[row + (x > 0 ? x - 1 : 0)];
-        const float gy = 0.5f * dn[x] - 0.5f * up[x];
-        const float e = wa[i] - wb[i];
-        sxx[i] = gx * gx;
-        syy[i] = gy * gy;
-        sxy[i] = gx * gy;
-        sxe[i] = gx * e;
-        sye[i] = gy * e;
-      }
-    }
+    lk_warp(grey, grey + n, f[0], f[1], f[2], f[3], w, h, c0, c1, wa, wb, bl);
+    lk_products(wa, wb, bl, w, h, p[0], p[1], p[2], p[3], p[4]);
     box_mean(prod, 5, w, h, LK_WINDOW, tmp);
     /* d * conf (2 planes) and conf, over wa, wb, bl (no longer needed) */
-    float *dcx = wa, *dcy = wb, *conf = bl;
-    for (size_t i = 0; i < n; i++) {
-      const float xx = sxx[i] + LK_LAMBDA, yy = syy[i] + LK_LAMBDA, xy = sxy[i];
-      const float det = xx * yy - xy * xy;
-      const float dx = clampf((yy * sxe[i] - xy * sye[i]) / det, -1.f, 1.f);
-      const float dy = clampf((xx * sye[i] - xy * sxe[i]) / det, -1.f, 1.f);
-      const float c = det / (xx + yy);
-      dcx[i] = dx * c;
-      dcy[i] = dy * c;
-      conf[i] = c;
-    }
+    lk_solve(p[0], p[1], p[2], p[3], p[4], n, wa, wb, bl);
     box_mean(wa, 3, w, h, LK_SMOOTH, tmp);
-    float *fx0 = flow, *fy0 = flow + n, *fx1 = flow + 2 * n, *fy1 = flow + 3 * n;
-    for (size_t i = 0; i < n; i++) {
-      const float dx = dcx[i] / conf[i], dy = dcy[i] / conf[i];
-      fx0[i] += dx * -c0;
-      fy0[i] += dy * -c0;
-      fx1[i] += dx * c1;
-      fy1[i] += dy * c1;
-    }
+    lk_update(wa, wb, bl, n, c0, c1, f[0], f[1], f[2], f[3]);
   }
   return 0;
 }
