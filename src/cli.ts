@@ -66,7 +66,11 @@ options:
   --host ADDR      address both listen on (serve; default 127.0.0.1)
   --stream-key KEY the only stream key allowed to publish (serve; default: any)
   --token T        WHIP publishers must send "Authorization: Bearer T" (serve)
-  --test-pattern   also publish FFmpeg's testsrc2 at 30 fps on the key "test" (serve)
+  --test-pattern   also publish a built-in live source on the key "test" (serve): 1280x720
+                   30 fps content that moves the way video does (a detailed background
+                   panning, two objects moving over it, a frame counter), drawn by FFmpeg
+  --test-pattern-kind K
+                   motion (default, as above) or testsrc2 (FFmpeg's 480x270 test card)
   --pull KEY=URL   fetch URL as stream KEY (repeatable): rtsp://, srt:// (caller), udp://
                    (MPEG-TS), HLS over http(s)://, or a file played in real time, looped
                    with ?loop after its path; reconnects with backoff when it drops (serve)
@@ -195,7 +199,7 @@ async function serve(config: Config): Promise<number> {
   const { httpPort, rtmpPort } = await server.listen();
   // The one line a person needs, on stdout; the JSON logs go to stderr.
   const page = `http://${options.host}:${httpPort}/` + (options.testPattern ? `?key=${options.testPattern}` : '');
-  process.stdout.write(`frc serve: open ${page} to publish and watch` + (options.testPattern ? ` (the test pattern is live on key "${options.testPattern}")` : '') + '\n');
+  process.stdout.write(`frc serve: open ${page} to publish and watch` + (options.testPattern ? ` (the ${options.testPatternKind ?? 'motion'} test pattern is live on key "${options.testPattern}")` : '') + '\n');
   log.info(`WHIP ingest at http://${options.host}:${httpPort}/whip/<key>; RTMP ingest at rtmp://${options.host}:${rtmpPort}/live/<key>; WHEP at /whep/<key>; HLS at http://${options.host}:${httpPort}/hls/<key>/index.m3u8; stats at /api/streams and ws://${options.host}:${httpPort}/api/ws` + (options.push ? '; pushing each stream onward over RTMP' : ''));
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));

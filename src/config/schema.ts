@@ -12,6 +12,7 @@
 
 import { PROVIDER_REQUESTS, type ProviderRequest } from '../engine/runtime/provider.js';
 import { ENCODER_PRESET_SETTINGS, type EncoderPresetSetting } from '../egress/x264-presets.js';
+import { TEST_PATTERN_KINDS, type TestPatternKind } from '../ingest/test-pattern-graphs.js';
 
 export type FieldType =
   | { name: 'string' }
@@ -119,7 +120,12 @@ export const SCHEMA = {
     'Sources the server fetches itself, by stream key: any FFmpeg input, e.g. `rtsp://cam/stream`, `srt://host:port` (as caller), `udp://127.0.0.1:5000` (MPEG-TS), HLS over `http(s)://`, or a file played in real time (`?loop` after its path plays it forever). Each reconnects with backoff (1 s doubling to 30 s) when it drops or cannot be reached; `/api/streams` shows its `pull` state. The key\'s `streams.<key>` settings apply. `--pull cam=rtsp://…`, repeatable; `FRC_PULL="cam=rtsp://… clip=/videos/a.mp4?loop"`.',
   ),
   pullTimeoutSeconds: field<number>({ name: 'number', min: 0.1 }, 5, 'How long a pulled network source may send nothing (or take to answer) before it counts as dropped and is reconnected.'),
-  testPattern: field<boolean>({ name: 'boolean' }, false, "Publish FFmpeg's testsrc2 at 30 fps on the key `test`."),
+  testPattern: field<boolean>({ name: 'boolean' }, false, 'Publish a built-in test pattern at 30 fps on the key `test` (`testPatternKind` says which).'),
+  testPatternKind: field<TestPatternKind>(
+    { name: 'enum', values: TEST_PATTERN_KINDS },
+    'motion',
+    "What `testPattern` publishes: `motion`, 1280x720 content that moves the way video does (a detailed background panning, two objects moving over it and each other, a frame counter), drawn by FFmpeg's filters for 1 to 2 ms of CPU per frame; or `testsrc2`, FFmpeg's 480x270 test card.",
+  ),
   drainSeconds: field<number>({ name: 'number', min: 0 }, 30, 'On SIGTERM: how long live streams may run on (new ones are refused) before they are closed and the process exits.'),
   endedRetentionSeconds: field<number>({ name: 'number', min: 0 }, 30, 'How long an ended stream stays listed and its HLS served, so players can finish.'),
   logLevel: field<'debug' | 'info' | 'warn' | 'error'>({ name: 'enum', values: ['debug', 'info', 'warn', 'error'] }, 'info', 'Lowest level written to the JSON log on stderr.'),

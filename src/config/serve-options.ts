@@ -7,6 +7,7 @@ import type { SemanticChoice } from '../engine/semantic/semantic-stage.js';
 import type { Logger } from '../base/logger.js';
 import type { LiveStreamOptions } from '../live/live-stream.js';
 import type { EncoderPresetSetting } from '../egress/x264-presets.js';
+import type { TestPatternKind } from '../ingest/test-pattern-graphs.js';
 import { ConfigError } from './load-config.js';
 import type { Config, StreamSettings } from './schema.js';
 
@@ -67,8 +68,10 @@ export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
   rtmpHandshakeTimeoutMs?: number;
   /** A WHEP viewer not connected (ICE and DTLS) this long after its offer is closed, freeing its slot (default 15 s). */
   whepConnectTimeoutMs?: number;
-  /** Publish FFmpeg's testsrc2 (30 fps) on this key while the server runs, so there is always something to watch. */
+  /** Publish a built-in test pattern (30 fps) on this key while the server runs, so there is always something to watch. */
   testPattern?: string;
+  /** Which test pattern (default `motion`: 720p that moves the way video does; `testsrc2`: FFmpeg's small test card). */
+  testPatternKind?: TestPatternKind;
   /**
    * Sources the server fetches itself, by stream key: any FFmpeg input
    * (`rtsp://`, `srt://`, `udp://`, HLS over `http(s)://`, a file played in
@@ -222,6 +225,7 @@ export function serveOptionsFrom(config: Config, provider: ExecutionProvider = '
     publicUrl: config.publicUrl,
     ...(config.trustedProxies !== undefined ? { trustedProxies: proxyAddresses(config.trustedProxies) } : {}),
     testPattern: config.testPattern ? 'test' : undefined,
+    testPatternKind: config.testPatternKind,
     ...(config.pull !== undefined ? { pull: config.pull } : {}),
     pullStallMs: config.pullTimeoutSeconds * 1000,
     endedRetentionMs: config.endedRetentionSeconds * 1000,

@@ -2,21 +2,24 @@ import { type Rational } from '../base/rational.js';
 import { FileSource } from './file-source.js';
 import type { LiveInput, LiveSource } from './live-source.js';
 import type { SourceItem } from './read-demuxed.js';
+import { TEST_PATTERN_DEFAULTS, TEST_PATTERN_LABELS, testPatternGraph, type TestPatternKind } from './test-pattern-graphs.js';
 
 export interface TestPatternOptions {
+  /** Which pattern (default `motion`; see test-pattern-graphs.ts). */
+  kind?: TestPatternKind;
+  /** Default: the kind's own (`TEST_PATTERN_DEFAULTS`). */
   width?: number;
   height?: number;
   fps?: number;
 }
 
 /**
- * FFmpeg's `testsrc2` (moving pattern and a counter) in real time, as a live
- * publisher would send it: what `frc serve --test-pattern` shows, so a fresh
- * machine has a live stream to watch with nothing else running. The
- * `realtime` filter paces it to the wall clock; it never ends by itself.
+ * A built-in test pattern in real time, as a live publisher would send it:
+ * what `frc serve --test-pattern` shows, so a fresh machine has a live
+ * stream to watch with nothing else running. The `realtime` filter paces it
+ * to the wall clock; it never ends by itself.
  */
 class TestPatternSource implements LiveSource {
-  readonly videoCodec = 'testsrc2';
   readonly audio = undefined;
   /** Made here, not received: nothing to limit. */
   readonly mediaBytes = 0;
@@ -25,12 +28,15 @@ class TestPatternSource implements LiveSource {
   private constructor(
     private readonly file: FileSource,
     readonly frameRate: Rational,
+    /** Which pattern, as logs and stats name it. */
+    readonly videoCodec: string,
   ) {}
 
   static async open(options: TestPatternOptions): Promise<TestPatternSource> {
-    const { width = 480, height = 270, fps = 30 } = options;
-    const file = await FileSource.open(`testsrc2=size=${width}x${height}:rate=${fps},realtime`, { format: 'lavfi' });
-    return new TestPatternSource(file, { num: fps, den: 1 });
+    const kind = options.kind ?? 'motion';
+    const size = { ...TEST_PATTERN_DEFAULTS[kind], ...definedOnly(options) };
+    const file = await FileSource.open(`${testPatternGraph(kind, size)},realtime`, { format: 'lavfi', name: `the built-in ${TEST_PATTERN_LABELS[kind]}` });
+    return new TestPatternSource(file, { num: size.fps, den: 1 }, TEST_PATTERN_LABELS[kind]);
   }
 
   get video() {
@@ -60,6 +66,11 @@ class TestPatternSource implements LiveSource {
     this.closed = true;
     await this.file[Symbol.asyncDispose]();
   }
+}
+
+/** The size and rate asked for, without the keys left undefined (which would hide the kind's defaults). */
+function definedOnly({ width, height, fps }: TestPatternOptions): Partial<Record<'width' | 'height' | 'fps', number>> {
+  return { ...(width !== undefined ? { width } : {}), ...(height !== undefined ? { height } : {}), ...(fps !== undefined ? { fps } : {}) };
 }
 
 export function testPatternInput(options: TestPatternOptions = {}): LiveInput {

@@ -4,6 +4,7 @@ import { DEFAULT_LIMITS, type ServeOptions, type ServerLimits } from '../config/
 import { pullTarget } from '../ingest/pull-target.js';
 import { pullInput } from '../ingest/pulled-source.js';
 import { testPatternInput } from '../ingest/test-pattern.js';
+import { TEST_PATTERN_LABELS } from '../ingest/test-pattern-graphs.js';
 import type { LiveStream, LiveStreamStats } from '../live/live-stream.js';
 import { EventLoopDelay, processFigures } from '../metrics/process-metrics.js';
 import { flvInput } from '../protocols/rtmp/flv-source.js';
@@ -143,7 +144,8 @@ export class Server implements StreamCatalog, AsyncDisposable {
       const key = this.options.testPattern;
       if (key !== undefined) {
         this.registry.publisherJoined(key);
-        this.launcher.start(key, testPatternInput(), 'the built-in test pattern', this.launcher.identity(key));
+        const kind = this.options.testPatternKind ?? 'motion';
+        this.launcher.start(key, testPatternInput({ kind }), `the built-in ${TEST_PATTERN_LABELS[kind]}`, this.launcher.identity(key));
       }
       for (const [key, url] of Object.entries(this.options.pull ?? {})) this.startPull(key, url);
       this.bound = { httpPort, rtmpPort, ...(adminPort !== undefined ? { adminPort } : {}) };

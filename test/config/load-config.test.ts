@@ -109,6 +109,16 @@ test('the auth hook, bitrate limits and recording reach the server options, per 
   assert.deepEqual(serveOptionsFrom(loadConfig({ env: { FRC_STREAMS: '{"cam": {"encoderPreset": "ultrafast"}}' } })).streams?.cam, { encoderPreset: 'ultrafast' });
 });
 
+test('the test pattern: off by default; --test-pattern publishes the motion pattern on "test", --test-pattern-kind testsrc2 the small test card', () => {
+  assert.equal(serveOptionsFrom(loadConfig()).testPattern, undefined);
+  const motion = serveOptionsFrom(loadConfig({ flags: { 'test-pattern': true } }));
+  assert.equal(motion.testPattern, 'test');
+  assert.equal(motion.testPatternKind, 'motion');
+  assert.equal(serveOptionsFrom(loadConfig({ flags: { 'test-pattern': true, 'test-pattern-kind': 'testsrc2' } })).testPatternKind, 'testsrc2');
+  assert.equal(loadConfig({ env: { FRC_TEST_PATTERN_KIND: 'testsrc2' } }).testPatternKind, 'testsrc2');
+  fails({ flags: { 'test-pattern-kind': 'smpte' } }, /test-pattern-kind must be one of motion, testsrc2/);
+});
+
 test('pull: a mapping in the file, KEY=URL pairs in FRC_PULL, --pull repeatable, merged key by key; passwords never shown', () => {
   const config = loadConfig({
     file: file('pull:\n  cam: rtsp://admin:hunter2@10.0.0.5/stream\n  feed: udp://127.0.0.1:5000\n'),
