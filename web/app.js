@@ -194,13 +194,13 @@ async function watch({ sound = true, auto = false } = {}) {
   await watchOriginal().catch((error) => status(`Watching upconverted; the original is not available: ${error.message}`, true));
 }
 
-/** The original, from the server too (the publisher's video as it came, video only: the sound comes with the upconverted one). */
+/** The original, from the server too (the publisher's video before upconverting, relayed or encoded for WebRTC; video only: the sound comes with the upconverted one). */
 async function watchOriginal() {
   const pc = peer();
   state.original = pc;
   pc.addTransceiver('video', { direction: 'recvonly' });
   pc.addEventListener('track', (event) => {
-    $('original-title').textContent = '(from the server, as published, via WHEP)';
+    $('original-title').textContent = '(from the server, before upconverting, via WHEP)';
     $('original').srcObject = new MediaStream([event.track]);
   });
   state.originalUrl = await negotiate(pc, `${origin}/whep/${encodeURIComponent(key())}/original`);

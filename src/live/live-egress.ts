@@ -1,12 +1,9 @@
-import { Encoder } from 'node-av/api';
-import { avGetCodecName, type Frame, type Packet, Rational, type Stream } from 'node-av/lib';
-import { AV_PICTURE_TYPE_I, FF_ENCODER_LIBX264 } from 'node-av/constants';
-import { describeFfmpegError } from '../base/ffmpeg-log.js';
-import { OutputError } from '../base/errors.js';
+import { avGetCodecName, type Frame, type Packet, type Stream } from 'node-av/lib';
+import { LiveH264Encoder } from '../egress/live-h264.js';
+import { H264RtpSender } from '../protocols/webrtc/h264-rtp-sender.js';
 import { HlsSink } from '../protocols/hls/hls-sink.js';
 import { Recording, type RecordingState } from '../egress/recording.js';
 import type { PushState, RtmpPush } from '../protocols/rtmp/rtmp-push.js';
-import { parameterSets } from '../base/h264.js';
 import type { VideoFanout } from '../protocols/webrtc/video-fanout.js';
 import type { AudioFanout } from '../protocols/webrtc/audio-fanout.js';
 import { AudioTranscoder } from '../egress/audio-transcoder.js';
@@ -69,22 +66,8 @@ interface HeldOpus {
   time: number;
 }
 
-/**
- * The live output's default bitrate cap: 0.1 bit per pixel and frame (720p60
- * 5.5 Mbit/s, 480p60 2.5, 1080p60 12.4). Without a cap, x264 `ultrafast` at
- * crf 23 put 31 Mbit/s on a detailed 720p60 clip: more than most viewers'
- * links, and every packet costs the server and each viewer CPU (the WebRTC
- * stacks work per packet).
- */
-export function defaultBitrateKbps(width: number, height: number, fps: number): number {
-  return Math.round((0.1 * width * height * fps) / 1000);
-}
-
 /** The Opus frame length `AudioTranscoder` encodes (20 ms, as browsers send). */
 const OPUS_FRAME_SECONDS = 0.02;
-
-/** Forced keyframes come at most this often, however many viewers join or ask. */
-const KEYFRAME_REQUEST_INTERVAL_MS = 250;
 
 /**
  * The live output of one stream: encodes the upconverted video ONCE and fans
@@ -107,11 +90,8 @@ const KEYFRAME_REQUEST_INTERVAL_MS = 250;
  */
 export class LiveEgress implements AsyncDisposable {
   private closed = false;
-  private keyframeWanted = false;
-  private lastForcedKeyframe = -Infinity;
-  private sps?: Buffer[];
-  /** RTP timestamps start at a random point (RFC 3550). */
-  private readonly rtpBase = BigInt(Math.floor(Math.random() * 0x100000000));
+  /** The encoded video to WebRTC viewers, when there are any. */
+  private readonly rtpVideo?: H264RtpSender;
   private readonly opusBase = BigInt(Math.floor(Math.random() * 0x100000000));
   private readonly gate = new AudioGate<HeldOpus>();
   /** AAC → Opus for WebRTC viewers, started when the first one with audio joins. */
@@ -130,13 +110,11 @@ export class LiveEgress implements AsyncDisposable {
   readonly webrtcAudio: WebRtcAudioMode;
 
   private constructor(
-    private readonly encoder: Encoder,
-    /** Filled in as the first frame opens the encoder. */
-    private readonly encoding: { readonly preset?: PresetChoice },
+    private readonly encoder: LiveH264Encoder,
     private readonly hls: HlsSink,
     private readonly recording: Recording | undefined,
     private readonly push: RtmpPush | undefined,
-    private readonly rtp: VideoFanout | undefined,
+    rtp: VideoFanout | undefined,
     private readonly rtpAudio: AudioFanout | undefined,
     private readonly audio: Stream | undefined,
     /** Opus → AAC for HLS and the push. */
@@ -144,41 +122,23 @@ export class LiveEgress implements AsyncDisposable {
   ) {
     const codec = audio ? avGetCodecName(audio.codecpar.codecId) : undefined;
     this.webrtcAudio = !audio || !rtpAudio ? 'none' : codec === 'opus' ? 'relay' : 'transcode';
+    if (rtp) this.rtpVideo = new H264RtpSender(rtp, () => encoder.parameterSets());
   }
 
   static async open(options: LiveEgressOptions): Promise<LiveEgress> {
     const segmentSeconds = options.segmentSeconds ?? 1;
-    const preset = options.preset ?? 'veryfast';
-    const encoding: { preset?: PresetChoice } = typeof preset === 'string' ? { preset: { preset, reason: 'configured' } } : {};
-    let encoder: Encoder;
+    let encoder: LiveH264Encoder;
     try {
-      encoder = await Encoder.create(FF_ENCODER_LIBX264, {
-        gopSize: Math.max(1, Math.round(options.fps * segmentSeconds)),
-        maxBFrames: 0,
-        options: { ...(typeof preset === 'string' ? { preset } : {}), tune: 'zerolatency', crf: 23 },
-        // After node-av picked the time base (the frames'), so only the rate changes: the declared one, else
-        // the nominal one. x264's rate control plans bits per frame from it; without one it takes the time
-        // base's (WebRTC's 90 kHz: 90000 fps), and a bitrate cap then starves every frame.
-        configure: (context) => {
-          if (typeof preset === 'function') {
-            // The frame size is known only now, as the first frame opens the encoder.
-            encoding.preset = preset(context.width, context.height, options.fps);
-            // x264 reads its preset as it opens, from its private options (where setOption looks).
-            if (context.setOption('preset', encoding.preset.preset) < 0) throw new Error(`libx264 refused preset ${encoding.preset.preset}`);
-          }
-          const rate = options.frameRate ?? { num: Math.round(options.fps * 1000), den: 1000 };
-          context.framerate = new Rational(rate.num, rate.den);
-          const kbps = options.bitrateKbps ?? defaultBitrateKbps(context.width, context.height, options.fps);
-          if (kbps > 0) {
-            // Capped CRF: under the cap crf decides; over it x264's VBV (a half-second buffer) holds the rate.
-            context.rcMaxRate = BigInt(Math.round(kbps * 1000));
-            context.rcBufferSize = Math.round(kbps * 500);
-          }
-        },
+      encoder = await LiveH264Encoder.open({
+        fps: options.fps,
+        ...(options.frameRate ? { frameRate: options.frameRate } : {}),
+        preset: options.preset ?? 'veryfast',
+        ...(options.bitrateKbps !== undefined ? { bitrateKbps: options.bitrateKbps } : {}),
+        keyframeSeconds: segmentSeconds,
       });
     } catch (err) {
       await options.push?.close();
-      throw new OutputError(`cannot start the H.264 encoder: ${await describeFfmpegError(err)}`);
+      throw err;
     }
     let hls: HlsSink | undefined;
     let recording: Recording | undefined;
@@ -189,9 +149,9 @@ export class LiveEgress implements AsyncDisposable {
       const audio = toAac?.encoder ?? options.audio;
       // Every output registers the encoders before their first frame: each muxer
       // takes the stream's parameters (and FLV its global header) from them.
-      hls = await HlsSink.open({ dir: options.dir, video: encoder, audio, segmentSeconds });
-      if (options.record !== undefined) recording = await Recording.open({ file: options.record, video: encoder, audio, onFailed: options.onRecordingFailed });
-      await options.push?.attach({ video: encoder, audio, graceMs: options.pushGraceMs });
+      hls = await HlsSink.open({ dir: options.dir, video: encoder.encoder, audio, segmentSeconds });
+      if (options.record !== undefined) recording = await Recording.open({ file: options.record, video: encoder.encoder, audio, onFailed: options.onRecordingFailed });
+      await options.push?.attach({ video: encoder.encoder, audio, graceMs: options.pushGraceMs });
     } catch (err) {
       // Opening failed: `err` is the reason to report; a half-open HLS writer failing to close adds nothing.
       await hls?.close().catch(() => {});
@@ -201,12 +161,12 @@ export class LiveEgress implements AsyncDisposable {
       encoder.close();
       throw err;
     }
-    return new LiveEgress(encoder, encoding, hls, recording, options.push, options.rtp, options.rtpAudio, options.audio, toAac);
+    return new LiveEgress(encoder, hls, recording, options.push, options.rtp, options.rtpAudio, options.audio, toAac);
   }
 
   /** The encoder's preset and why, once the first frame has opened it. */
   get encoderPreset(): PresetChoice | undefined {
-    return this.encoding.preset;
+    return this.encoder.preset;
   }
 
   /** How the input's audio reaches the HLS output. */
@@ -241,7 +201,7 @@ export class LiveEgress implements AsyncDisposable {
 
   /** Makes one of the next frames a keyframe (IDR), at most every 250 ms. */
   requestKeyframe(): void {
-    this.keyframeWanted = true;
+    this.encoder.requestKeyframe();
   }
 
   /**
@@ -253,13 +213,7 @@ export class LiveEgress implements AsyncDisposable {
    */
   async writeVideo(frame: Frame, time?: number): Promise<{ encodeStart: number; encoded: number; sent: number }> {
     const now = performance.now();
-    if (this.keyframeWanted && now - this.lastForcedKeyframe >= KEYFRAME_REQUEST_INTERVAL_MS) {
-      // libx264 turns a frame typed I into an IDR (closed GOP), which is what a joining decoder needs.
-      frame.pictType = AV_PICTURE_TYPE_I;
-      this.keyframeWanted = false;
-      this.lastForcedKeyframe = now;
-    }
-    const packets = await this.encoder.encodeAll(frame);
+    const packets = await this.encoder.encode(frame);
     const encoded = performance.now();
     await this.send(packets);
     const sent = performance.now();
@@ -298,7 +252,7 @@ export class LiveEgress implements AsyncDisposable {
     if (this.closed) return;
     this.closed = true;
     try {
-      await this.send(await this.encoder.encodeAll(null));
+      await this.send(await this.encoder.flush());
       this.sendOpus(this.gate.drain());
       if (this.toAac) {
         const packets = await this.toAac.flush();
@@ -331,7 +285,7 @@ export class LiveEgress implements AsyncDisposable {
     try {
       for (const packet of packets) {
         this.push?.write(packet, 'video');
-        this.sendRtp(packet);
+        this.rtpVideo?.send(packet);
         await this.hls.writeVideo(packet);
         await this.recording?.writeVideo(packet);
       }
@@ -384,15 +338,6 @@ export class LiveEgress implements AsyncDisposable {
       else if (this.ahead.length < 512) this.ahead.push({ time: item.time, at: now });
     }
     for (const samples of [this.holds, this.leads]) if (samples.length > 512) samples.splice(0, samples.length - 512);
-  }
-
-  private sendRtp(packet: Packet): void {
-    if (!this.rtp || this.rtp.count === 0 || !packet.data) return;
-    // Read once: with a global header (FLV push), the SPS and PPS are only there.
-    this.sps ??= parameterSets(this.encoder.getCodecContext()?.extraData ?? null);
-    const { num, den } = packet.timeBase;
-    const timestamp = Number((this.rtpBase + (packet.pts * 90000n * BigInt(num)) / BigInt(den)) & 0xffffffffn);
-    this.rtp.writeH264(packet.data, timestamp, packet.isKeyframe, this.sps);
   }
 }
 

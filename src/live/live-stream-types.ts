@@ -11,6 +11,7 @@ import type { FrameSink } from '../pipeline/frame-pipeline.js';
 import type { PushState } from '../protocols/rtmp/rtmp-push.js';
 import type { LiveEgressOptions, WebRtcAudioMode } from './live-egress.js';
 import type { LiveLimits } from './live-admission.js';
+import type { OriginalEncoderState } from './original-encoder.js';
 import type { StreamTimingSnapshot } from './stream-timings.js';
 import type { TimestampClock } from './timeline-repair.js';
 
@@ -97,8 +98,18 @@ export interface LiveStreamStats {
   decodeErrors: number;
   /** WebRTC (WHEP) viewers connected now, of the upconverted stream. */
   viewers: number;
-  /** WebRTC viewers of the original (the publisher's video relayed as it came). */
+  /** WebRTC viewers of the original (the input without upconverting). */
   originalViewers: number;
+  /**
+   * How the original reaches them, once the publisher's codec is known:
+   * `relayed` as it came (H.264 and VP8), or `encoded` as H.264 from the
+   * input frames (any other codec, the test pattern), once for all of them.
+   */
+  original?: 'relayed' | 'encoded';
+  /** The encoder of an `encoded` original: `encoding` while it has viewers, else `idle`; `failed: <why>` ends only the original. */
+  originalEncoder?: OriginalEncoderState;
+  /** Frames that encoder has encoded since the stream started. */
+  originalFramesEncoded?: number;
   /**
    * Added latency in ms: how long after an input frame arrived (its encoded
    * data demuxed or reassembled) it left the server (encoded and handed to

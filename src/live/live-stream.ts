@@ -11,6 +11,7 @@ import type { WhepViewer } from '../protocols/webrtc/whep-viewer.js';
 import { RtmpPush } from '../protocols/rtmp/rtmp-push.js';
 import { LiveAdmission } from './live-admission.js';
 import { LiveEgress } from './live-egress.js';
+import { OriginalEncoder } from './original-encoder.js';
 import type { LiveStreamEvents, LiveStreamMetrics, LiveStreamOptions, LiveStreamState, LiveStreamStats, StreamEgress } from './live-stream-types.js';
 import { RateMeter } from './rate-meter.js';
 import { StreamTimings } from './stream-timings.js';
@@ -71,8 +72,14 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
   private readonly fanout: VideoFanout;
   private readonly audioFanout = new AudioFanout();
   private readonly viewers = new Set<WhepViewer>();
-  /** The publisher's video as it came, to viewers of the original; keyframes come when the publisher sends them (WHIP: asked for). */
+  /**
+   * The original to its viewers: the publisher's video as it came when
+   * WebRTC takes its codec (keyframes come when the publisher sends them;
+   * WHIP: asked for), else the input frames encoded by `originalEncoder`.
+   */
   private readonly originalFanout: VideoFanout;
+  /** Encodes the original for WebRTC when its codec cannot be relayed; runs only while it has viewers. */
+  private originalEncoder?: OriginalEncoder;
   private readonly originalViewers = new Set<WhepViewer>();
   private parameterSets: Buffer[] = [];
   private stopping = false;
@@ -89,7 +96,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
     this.now = options.now ?? (() => performance.now());
     this.logger = options.logger ?? quietLogger;
     this.fanout = new VideoFanout({ onKeyframeNeeded: () => this.egress?.requestKeyframe() });
-    this.originalFanout = new VideoFanout({ onKeyframeNeeded: () => this.source?.requestKeyframe?.() });
+    this.originalFanout = new VideoFanout({ onKeyframeNeeded: () => this.requestOriginalKeyframe() });
     this.done = this.run();
   }
 
@@ -111,23 +118,36 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
   }
 
   /**
-   * Adds a viewer of the original: the publisher's encoded video relayed
-   * without decoding or upconverting (its codec must be the publisher's,
-   * see `originalCodec`). Owned as `addViewer`'s are.
+   * Adds a viewer of the original, without upconverting: the publisher's
+   * encoded video relayed as it came, or, for a codec WebRTC cannot take,
+   * the input encoded once as H.264 for all such viewers (its codec must be
+   * `originalCodec`). Owned as `addViewer`'s are.
    */
   addOriginalViewer(viewer: WhepViewer): void {
+    if (!this.finished && !this.relayedCodec && this.originalEncoder && !this.originalEncoder.usable) {
+      viewer.close(`the original is unavailable: its encoder ${this.originalEncoder.state}`);
+      return;
+    }
     this.own(viewer, this.originalViewers, this.originalFanout);
   }
 
-  /** The publisher's video codec as WebRTC names it, once known: what a viewer of the original must take. */
+  /** What a viewer of the original must take, once known: the publisher's codec when it is relayed, H.264 when encoded (none once that encoder failed). */
   get originalCodec(): 'H264' | 'VP8' | undefined {
-    const codec = this.source?.videoCodec;
-    return codec === 'h264' ? 'H264' : codec === 'vp8' ? 'VP8' : undefined;
+    const relayed = this.relayedCodec;
+    if (relayed) return relayed;
+    return this.originalEncoder?.usable ? 'H264' : undefined;
   }
 
-  /** A viewer of the original needs a keyframe (joined, or lost track): a WHIP publisher is asked; RTMP's come every GOP. */
+  /** A viewer of the original needs a keyframe (joined, or lost track): the original's encoder makes one, a WHIP publisher is asked; RTMP's come every GOP. */
   requestOriginalKeyframe(): void {
-    this.source?.requestKeyframe?.();
+    if (this.relayedCodec) this.source?.requestKeyframe?.();
+    else this.originalEncoder?.requestKeyframe();
+  }
+
+  /** The publisher's codec, as WebRTC names it, when WebRTC takes it as it is (a pulled source's may change as it reconnects). */
+  private get relayedCodec(): 'H264' | 'VP8' | undefined {
+    const codec = this.source?.videoCodec;
+    return codec === 'h264' ? 'H264' : codec === 'vp8' ? 'VP8' : undefined;
   }
 
   /** A viewer needs a keyframe (it joined, or its decoder lost track). */
@@ -176,6 +196,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       decodeErrors: this.source?.decodeErrors ?? 0,
       viewers: this.viewers.size,
       originalViewers: this.originalViewers.size,
+      ...(this.relayedCodec ? { original: 'relayed' as const } : {}),
+      ...(this.originalEncoder && !this.relayedCodec
+        ? { original: 'encoded' as const, originalEncoder: this.originalEncoder.state, originalFramesEncoded: this.originalEncoder.framesEncoded }
+        : {}),
       ...(final ? {} : { latencyMs: this.timings.medianOriginalLatencyMs(now) }),
       ...(pipeline?.deadlineMs !== undefined ? { deadlineMs: round(pipeline.deadlineMs) } : {}),
       ...(pipeline?.engine.semantic ? { sceneCuts: pipeline.engine.semantic.cuts } : {}),
@@ -224,6 +248,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       viewers.delete(viewer);
       fanout.remove(viewer.id);
       this.audioFanout.remove(viewer.id);
+      // Encoding the original costs CPU the engine needs: only while someone watches it.
+      if (fanout === this.originalFanout && fanout.count === 0) this.originalEncoder?.idle();
     });
   }
 
@@ -246,6 +272,9 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       const admission = (this.admission = new LiveAdmission(source, options, this.now, (reason) =>
         this.logger.warn(`stream '${this.key}': the publisher's timestamps are unusable (${reason}): its frames and audio are stamped with their arrival from here`),
       ));
+      // Made for every stream (it holds nothing native until a viewer comes): a pulled source that
+      // reconnects in another codec moves between relaying and encoding its original.
+      this.originalEncoder = this.openOriginalEncoder(source, admission);
       const pipeline = (this.pipeline = await FramePipeline.create(this.pipelineOptions(source, admission)));
       const factor = options.factor ?? 2;
       const rate = source.frameRate;
@@ -284,6 +313,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
       // Teardown of a finished stream: its state says how it ended, and nobody waits for more.
       await Promise.resolve(this.source?.[Symbol.asyncDispose]()).catch(() => {});
       await this.pipeline?.[Symbol.asyncDispose]().catch(() => {});
+      await this.originalEncoder?.close();
       // Only needed when the stream stopped before the egress took the push over.
       await this.push?.close();
       // What the stream's threads freed stays with the process otherwise (RSS grew with each publish; issue #28).
@@ -314,6 +344,9 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
         : {}),
       now: this.now,
       admit: (frame) => admission.admit(frame),
+      onInputFrame: (frame) => {
+        if (!this.relayedCodec) this.originalEncoder?.offer(frame);
+      },
       onDecoded: (timing) => {
         this.inputRate.tick(timing.decoded!);
         if (this.startTimer) this.awaitFirstVideo(false);
@@ -324,6 +357,21 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
         this.setState('live');
       },
     };
+  }
+
+  /** The encoder of the original, for while the source's codec is one WebRTC cannot take as it is; its failure ends only the original. */
+  private openOriginalEncoder(source: LiveSource, admission: LiveAdmission): OriginalEncoder {
+    const rate = source.frameRate;
+    return new OriginalEncoder({
+      fanout: this.originalFanout,
+      fps: rate ? rate.num / rate.den : 30,
+      ...(rate ? { frameRate: rate } : {}),
+      timeBase: admission.timeBase,
+      onFailed: (error) => {
+        this.logger.warn(`stream '${this.key}': the original's encoder failed, the original is unavailable (the stream goes on): ${error}`);
+        for (const viewer of [...this.originalViewers]) viewer.close('the original encoder failed');
+      },
+    });
   }
 
   /**

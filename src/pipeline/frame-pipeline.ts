@@ -65,6 +65,13 @@ export interface FramePipelineOptions {
   admit?: (frame: Frame) => Admission;
   /** An input frame was decoded and normalized; its record has `decoded`. */
   onDecoded?: (timing: FrameTiming) => void;
+  /**
+   * Sees each input frame as the engine will get it (admitted, normalized),
+   * before it is queued: a live stream's original is encoded from these.
+   * The frame stays the pipeline's; a listener that keeps it takes its own
+   * reference (`clone()`).
+   */
+  onInputFrame?: (frame: Frame) => void;
   /** The semantic stage analysed an input frame; its record has `featuresStart`/`featuresEnd`. */
   onAnalysed?: (timing: FrameTiming) => void;
   /** The engine took an input frame. */
@@ -215,6 +222,7 @@ export class FramePipeline implements AsyncDisposable {
     const timing: FrameTiming =
       this.options.clock === 'decoder' ? { arrival: decodeStart, decodeStart, decoded: now } : { arrival: arrival !== undefined && arrival <= now ? arrival : now, decoded: now };
     this.options.onDecoded?.(timing);
+    this.options.onInputFrame?.(normalized.frame);
     await this.decoded.push({ ...normalized, timing });
     return true;
   }

@@ -1,4 +1,4 @@
-import { RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
+import { RTCPeerConnection, RTCRtpCodecParameters, type RtpPacket } from 'werift';
 
 /**
  * A WHEP viewer made of a werift peer: it POSTs a recvonly H.264 offer, takes
@@ -23,7 +23,15 @@ export interface WereiftViewer {
 
 export const H264 = { mimeType: 'video/H264', parameters: 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1' };
 
-export async function watch(http: string, key: string, options: { headers?: Record<string, string>; rewriteOffer?: (sdp: string) => string; rewriteAnswer?: (sdp: string) => string } = {}): Promise<WereiftViewer> {
+export interface WatchOptions {
+  headers?: Record<string, string>;
+  rewriteOffer?: (sdp: string) => string;
+  rewriteAnswer?: (sdp: string) => string;
+  /** Sees every video RTP packet received (to reassemble and decode the frames). */
+  onRtp?: (rtp: RtpPacket) => void;
+}
+
+export async function watch(http: string, key: string, options: WatchOptions = {}): Promise<WereiftViewer> {
   const pc = new RTCPeerConnection({
     codecs: { video: [new RTCRtpCodecParameters({ mimeType: H264.mimeType, clockRate: 90000, parameters: H264.parameters })] },
     iceServers: [],
@@ -39,6 +47,7 @@ export async function watch(http: string, key: string, options: { headers?: Reco
     track.onReceiveRtp.subscribe((rtp) => {
       if (stalled) return;
       packets++;
+      options.onRtp?.(rtp);
       if (rtp.header.marker && rtp.header.timestamp !== lastTimestamp) {
         lastTimestamp = rtp.header.timestamp;
         frames++;

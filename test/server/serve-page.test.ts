@@ -6,13 +6,13 @@ import { chromiumMissing, fakeCameraClip, launchChromium } from '../browser/chro
 
 const missing = chromiumMissing();
 
-/** The page's upconverted viewer: frames decoded so far (0 while it has none). */
-async function framesDecoded(page: import('playwright-core').Page): Promise<number> {
+/** The page's upconverted viewer (or its viewer of the original): frames decoded so far (0 while it has none). */
+async function framesDecoded(page: import('playwright-core').Page, peer: 'viewer' | 'original' = 'viewer'): Promise<number> {
   // Runs in the page (as source text: the test build has no DOM types).
   return page.evaluate(`(async () => {
     let frames = 0;
-    if (!window.frc.viewer) return 0;
-    (await window.frc.viewer.getStats()).forEach((s) => {
+    if (!window.frc.${peer}) return 0;
+    (await window.frc.${peer}.getStats()).forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded ?? 0;
     });
     return frames;
@@ -30,6 +30,9 @@ test('the page opened without a key watches the only live stream; with a key it 
   await page.waitForFunction(`/^Watching “test” upconverted/.test(document.getElementById('status').textContent)`, undefined, { timeout: 20_000 });
   assert.equal(await page.inputValue('#key'), 'test');
   await until('decoded frames of the only stream', 15_000, async () => ((await framesDecoded(page)) > 10 ? true : undefined));
+  // The test pattern has no codec WebRTC could relay: its original is encoded for the page, which plays it beside.
+  await until('decoded frames of the original', 15_000, async () => ((await framesDecoded(page, 'original')) > 10 ? true : undefined));
+  assert.doesNotMatch(await page.textContent('#status') ?? '', /not available/);
   // Watching on its own starts muted (browsers play sound only after a gesture).
   assert.equal(await page.evaluate(`document.getElementById('upconverted').muted`), true);
 

@@ -50,7 +50,11 @@ export async function answerWhip(sdp: string, offer: WhipOffer, options: Omit<Wh
 export interface WhepSource {
   /** `starting` while the publisher's codec may not be known yet. */
   readonly state: string;
-  /** The publisher's video codec as WebRTC names it, once known: what a viewer of the original must take. */
+  /**
+   * What a viewer of the original must take, once known: the publisher's
+   * codec when it is relayed, H.264 when it is encoded for WebRTC; none when
+   * the original cannot be watched (its encoder failed).
+   */
   readonly originalCodec: VideoCodecName | undefined;
   /** Where its viewers log. */
   readonly logger: Logger;
@@ -58,8 +62,8 @@ export interface WhepSource {
   requestKeyframe(): void;
   /** A viewer of the original needs one of the publisher's. */
   requestOriginalKeyframe(): void;
-  /** The stream's stats: `codec` names the publisher's codec in a refusal. */
-  stats(): { codec?: string };
+  /** The stream's stats: a refusal names the publisher's `codec`, how the `original` goes, and why its encoder failed. */
+  stats(): { codec?: string; original?: 'relayed' | 'encoded'; originalEncoder?: string };
 }
 
 /** What a WHEP offer watches: the codec it is sent, the audio it takes, and whether it is the original. */
@@ -72,17 +76,25 @@ export interface WhepOffer {
 /**
  * A WHEP offer's codec for `source`: the upconverted stream is encoded once,
  * as H.264, for HLS and every viewer alike; the original is relayed as the
- * publisher sent it, so only its codec will do. The offer must receive.
+ * publisher sent it when WebRTC takes its codec (H.264, VP8), so only that
+ * codec will do, and is otherwise encoded once as H.264 for its viewers.
+ * The offer must receive.
  */
 export function checkWhepOffer(offer: ParsedOffer, source: WhepSource, variant?: 'original'): WhepOffer | SignalRefusal {
   const original = variant === 'original';
   const codec = original ? source.originalCodec : 'H264';
   if (!codec) {
     if (source.state === 'starting') return { status: 503, error: 'the stream is still starting: try again in a second' };
-    return { status: 406, error: `the original is ${source.stats().codec ?? 'in a codec'} that WebRTC viewers cannot be sent as it is (H.264 and VP8 can)` };
+    const stats = source.stats();
+    if (stats.originalEncoder?.startsWith('failed')) return { status: 406, error: `the original cannot be watched on this stream: its H.264 encoder ${stats.originalEncoder}` };
+    return { status: 406, error: `the original is ${stats.codec ?? 'in a codec'} that WebRTC viewers cannot be sent as it is (H.264 and VP8 can)` };
   }
   const video = chooseVideoCodec(offer, [codec], h264PacketizationMode1);
-  if ('reason' in video) return { status: 406, error: original ? `${video.reason} (the original is relayed in the publisher's codec)` : video.reason };
+  if ('reason' in video) {
+    if (!original) return { status: 406, error: video.reason };
+    const how = source.stats().original === 'encoded' ? 'the original is encoded as H.264 for WebRTC' : "the original is relayed in the publisher's codec";
+    return { status: 406, error: `${video.reason} (${how})` };
+  }
   if (video.section.direction !== 'recvonly' && video.section.direction !== 'sendrecv') return { status: 400, error: "the offer's video section does not receive: a WHEP offer must be recvonly" };
   const audio = chooseAudioCodec(offer, 'receive');
   return audio ? { video, audio, original } : { video, original };

@@ -71,6 +71,21 @@ test('WHEP of the original: 503 while the stream starts, 406 when its codec cann
   assert.ok(!('error' in checkWhepOffer(offer('recvonly'), source('starting'))));
 });
 
+test('WHEP of an original encoded for WebRTC: H.264 with FU-A; 406 with the reason once its encoder failed', () => {
+  const encoded = (originalEncoder: string, originalCodec?: 'H264'): WhepSource => ({ ...source('live', originalCodec, 'motion test pattern'), stats: () => ({ codec: 'motion test pattern', original: 'encoded', originalEncoder }) });
+  const checked = checkWhepOffer(offer('recvonly'), encoded('idle', 'H264'), 'original');
+  assert.ok(!('error' in checked));
+  assert.deepEqual([checked.video.codec.name, checked.video.codec.payloadType, checked.original], ['H264', 106, true]);
+  assert.deepEqual(checkWhepOffer(offer('recvonly', ['96 VP8/90000']), encoded('idle', 'H264'), 'original'), {
+    status: 406,
+    error: 'no usable video codec: offered VP8; this server takes H264 (the original is encoded as H.264 for WebRTC)',
+  });
+  assert.deepEqual(checkWhepOffer(offer('recvonly'), encoded('failed: out of memory'), 'original'), {
+    status: 406,
+    error: 'the original cannot be watched on this stream: its H.264 encoder failed: out of memory',
+  });
+});
+
 test('a session\'s Location is relative, or under the public URL without a doubled slash', () => {
   assert.equal(sessionLocation('', 'whip', 'cam', 'id1'), '/whip/cam/id1');
   assert.equal(sessionLocation('https://pod-1.example/', 'whep', 'cam', 'id1'), 'https://pod-1.example/whep/cam/id1');
