@@ -365,6 +365,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
     return new OriginalEncoder({
       fanout: this.originalFanout,
       fps: rate ? rate.num / rate.den : 30,
+      factor: this.options.factor ?? 2,
+      ...(this.options.videoBitrateKbps !== undefined ? { bitrateKbps: this.options.videoBitrateKbps } : {}),
       ...(rate ? { frameRate: rate } : {}),
       timeBase: admission.timeBase,
       onFailed: (error) => {
