@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Frame } from 'node-av/lib';
+import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
 
 export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const CLI = join(REPO, 'dist/src/cli.js');
@@ -96,3 +98,11 @@ export function joinedClip(dir: string): string {
   return out;
 }
 
+/** `count` 160x120 yuv420p frames at 30 fps (pts 0, 1, …), each a different flat shade: encoder input (the caller frees them). */
+export function shadedFrames(count: number): Frame[] {
+  return Array.from({ length: count }, (_, i) => {
+    const frame = Frame.fromVideoBuffer(Buffer.alloc((160 * 120 * 3) / 2, (i * 7) % 256), { width: 160, height: 120, format: AV_PIX_FMT_YUV420P, timeBase: { num: 1, den: 30 } });
+    frame.pts = BigInt(i);
+    return frame;
+  });
+}

@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Frame } from 'node-av/lib';
-import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
 import { captureFfmpegLog } from '../../src/base/ffmpeg-log.js';
 import { LiveH264Encoder } from '../../src/egress/live-h264.js';
+import { shadedFrames as frames } from '../helpers.js';
 
 captureFfmpegLog();
 
-/** `count` 160x120 frames at 30 fps, each a different shade (the caller frees them). */
-function frames(count: number): Frame[] {
-  return Array.from({ length: count }, (_, i) => {
-    const frame = Frame.fromVideoBuffer(Buffer.alloc((160 * 120 * 3) / 2, (i * 7) % 256), { width: 160, height: 120, format: AV_PIX_FMT_YUV420P, timeBase: { num: 1, den: 30 } });
-    frame.pts = BigInt(i);
-    return frame;
-  });
-}
 
 test('a forced keyframe is an IDR on the next frame (node-av clears the picture type it is asked with)', async () => {
   const input = frames(12);

@@ -7,17 +7,10 @@ import { captureFfmpegLog } from '../../src/base/ffmpeg-log.js';
 import { OriginalEncoder } from '../../src/live/original-encoder.js';
 import { RtpFrameAssembler } from '../../src/protocols/webrtc/rtp-frame-assembler.js';
 import { VideoFanout } from '../../src/protocols/webrtc/video-fanout.js';
+import { shadedFrames as frames } from '../helpers.js';
 
 captureFfmpegLog();
 
-/** `count` 160x120 frames at 30 fps, each a different shade (the caller frees them). */
-function frames(count: number): Frame[] {
-  return Array.from({ length: count }, (_, i) => {
-    const frame = Frame.fromVideoBuffer(Buffer.alloc((160 * 120 * 3) / 2, (i * 7) % 256), { width: 160, height: 120, format: AV_PIX_FMT_YUV420P, timeBase: { num: 1, den: 30 } });
-    frame.pts = BigInt(i);
-    return frame;
-  });
-}
 
 /** A connected WebRTC viewer as the fanout sees it, whose RTP is reassembled into frames (werift's depacketizer). */
 class AssemblingViewer {

@@ -62,12 +62,13 @@ type Planes = Omit<PlaneParams, 'rowStart' | 'rowEnd'>;
 
 /** A new frame shaped like `a` for the result, and the three planes' geometry for native code (also what bench/kernels.ts calls the kernels with). */
 export function outputFor(a: Frame, b: Frame): { out: Frame; planes: Planes } {
-  checkedShift(a, b);
+  const shift = chromaShift(a, b);
   const out = newFrameLike(a);
-  return { out, planes: planesOf(a, b, out) };
+  return { out, planes: planesOf(shift, a, b, out, out.data!.slice(0, 3)) };
 }
 
-function checkedShift(a: Frame, b: Frame): [number, number] {
+/** The chroma subsampling of `a`'s format; throws where native synthesis cannot take the pair. */
+function chromaShift(a: Frame, b: Frame): [number, number] {
   const shift = CHROMA_SHIFT.get(a.format as number);
   if (!shift) throw new Error(`unsupported pixel format ${a.format} for native synthesis`);
   if (b.format !== a.format || b.width !== a.width || b.height !== a.height) throw new Error('frames differ in geometry');
@@ -92,8 +93,7 @@ function copyColour(from: Frame, to: Frame): void {
   to.colorTrc = from.colorTrc;
 }
 
-function planesOf(a: Frame, b: Frame, out: Frame, dst = out.data!.slice(0, 3)): Planes {
-  const shift = CHROMA_SHIFT.get(a.format as number)!;
+function planesOf(shift: [number, number], a: Frame, b: Frame, out: Frame, dst: Buffer[]): Planes {
   const cw = (a.width + (1 << shift[0]) - 1) >> shift[0];
   const ch = (a.height + (1 << shift[1]) - 1) >> shift[1];
   return {
@@ -131,7 +131,7 @@ export class OutputFrames implements Disposable {
 
   /** A frame for the result of `a` and `b` (the caller owns it), and the planes' geometry with its buffers as the destination. */
   take(a: Frame, b: Frame): { out: Frame; planes: Planes } {
-    checkedShift(a, b);
+    const shift = chromaShift(a, b);
     let entry = this.kept.find((k) => k.frame.width === a.width && k.frame.height === a.height && k.frame.format === a.format && k.frame.isWritable);
     if (!entry) {
       if (this.kept.length >= this.max) return outputFor(a, b);
@@ -142,7 +142,7 @@ export class OutputFrames implements Disposable {
     copyColour(a, entry.frame);
     const out = entry.frame.clone();
     if (!out) throw new Error('out of memory while referencing an output frame');
-    return { out, planes: planesOf(a, b, entry.frame, entry.dst) };
+    return { out, planes: planesOf(shift, a, b, entry.frame, entry.dst) };
   }
 
   /** Lets the kept frames go; results still held elsewhere keep their own references. */

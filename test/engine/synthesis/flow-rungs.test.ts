@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AV_PIX_FMT_GBRP, AV_PIX_FMT_YUV420P } from 'node-av/constants';
-import { Frame } from 'node-av/lib';
+import type { Frame } from 'node-av/lib';
 import { loadModel } from '../../../src/engine/model/load-model.js';
 import { resolveModelPath } from '../../../src/engine/model/model-choice.js';
 import { FieldMemory, ladder, MAX_REUSES } from '../../../src/engine/synthesis/flow-rungs.js';
@@ -12,6 +12,7 @@ import { synthesizerFor } from '../../../src/engine/synthesis/synthesis.js';
 import { blendFrames } from '../../../src/engine/synthesis/warp-kernel.js';
 import { readStillImage } from '../../../src/ingest/still-image.js';
 import { EVAL, ffmpeg, meanAbsDiff, tempDir } from '../../helpers.js';
+import { texturedFrame } from './textured-frame.js';
 
 const SAMPLE = join(EVAL, 'middlebury_other/Urban2');
 
@@ -120,25 +121,11 @@ test('the field memory lets a field go once no gap it keeps holds it, and only o
   assert.deepEqual(dropped, ['B', 'A', 'C', 'D', 'E']);
 });
 
-/** A yuv420p frame with textured luma. */
-function gray(width: number, height: number, seed: number): Frame {
-  const f = new Frame();
-  f.alloc();
-  f.width = width;
-  f.height = height;
-  f.format = AV_PIX_FMT_YUV420P;
-  f.allocBuffer();
-  f.data!.slice(0, 3).forEach((plane, p) => {
-    for (let i = 0; i < plane.length; i++) plane[i] = p === 0 ? (Math.sin(i * 0.37 + seed) * 0.5 + 0.5) * 255 : 128;
-  });
-  return f;
-}
-
 test("the refiner writes a later field into the arrays of one handed back, and never into the model's own", async () => {
   const refiner = new FineRefiner({ scale: 2, steps: 1 });
   const [w, h] = [16, 8];
-  const a = gray(2 * w, 2 * h, 1);
-  const b = gray(2 * w, 2 * h, 2);
+  const a = texturedFrame(2 * w, 2 * h, AV_PIX_FMT_YUV420P, 1);
+  const b = texturedFrame(2 * w, 2 * h, AV_PIX_FMT_YUV420P, 2);
   const model = { width: w, height: h, flow: new Float32Array(4 * w * h), mask: new Float32Array(w * h).fill(0.5) };
   const first = await refiner.refine(a, b, model, 0.5);
   assert.notEqual(first, model);

@@ -3,23 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { Frame } from 'node-av/lib';
-import { AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV444P, type AVPixelFormat } from 'node-av/constants';
+import { AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV444P } from 'node-av/constants';
 import type { FlowField } from '../../../src/engine/model/flow-field.js';
 import type { WarpFilter } from '../../../src/engine/model/model-card.js';
 import { blendFrames, OutputFrames, warpBlend } from '../../../src/engine/synthesis/warp-kernel.js';
-
-function frame(width: number, height: number, format: AVPixelFormat, seed: number): Frame {
-  const f = new Frame();
-  f.alloc();
-  f.width = width;
-  f.height = height;
-  f.format = format;
-  f.allocBuffer();
-  f.data!.slice(0, 3).forEach((plane, p) => {
-    for (let i = 0; i < plane.length; i++) plane[i] = (Math.sin(i * 0.37 + seed + p) * 0.5 + 0.5) * 255;
-  });
-  return f;
-}
+import { texturedFrame as frame } from './textured-frame.js';
 
 /** Smooth but non-trivial flow (up to ±3 px at flow resolution) and a mask varying in 0..1. */
 function field(width: number, height: number): FlowField {
