@@ -7,6 +7,7 @@ import type { InterpolatorChoice } from '../engine/model/model-choice.js';
 import { type SemanticChoice, SemanticStage } from '../engine/semantic/semantic-stage.js';
 import { createSynthesizer } from '../engine/synthesis/create-synthesizer.js';
 import { RgbConverter } from '../engine/synthesis/rgb-convert.js';
+import { FlowRung } from '../engine/synthesis/flow-rungs.js';
 import { DupSynthesizer, type Synthesizer } from '../engine/synthesis/synthesis.js';
 import { readStillImage } from '../ingest/still-image.js';
 import { FrameMetrics } from './metrics.js';
@@ -75,7 +76,7 @@ export async function evaluate(dir: string, choice: InterpolatorChoice & Semanti
         cut = (await semantic.analyse(f1, { arrival: 0 })).cut;
         if (cut) cuts++;
       }
-      if (rung.canRender && !cut) await renderGapsBefore(sample, f0, synthesizer, rung);
+      if (rung instanceof FlowRung && rung.setting.reuse && !cut) await renderGapsBefore(sample, f0, synthesizer, rung);
       using middle = await (cut ? dup : rung).synthesize(f0, f1, 0.5);
       const scores = await metrics.score(await toTensor.toRgb(middle), await toTensor.toRgb(gt));
       psnr += scores.psnr;

@@ -95,11 +95,17 @@ test('frc eval --rung scores a rung of the model\'s ladder: the reused field fro
   assert.ok(reuse.sets.pan.psnr > blend.sets.pan.psnr + 3, JSON.stringify([reuse, blend]));
   const unknown = await runCli(['eval', dir, '--model', 'fast', '--rung', 'tiny']);
   assert.equal(unknown.code, 1);
-  assert.match(unknown.stderr, /frc-ifnet-fast has no rung "tiny" \(its rungs: frc-ifnet-fast\/reuse\)/);
+  assert.match(unknown.stderr, /frc-ifnet-fast has no rung "tiny" \(its rungs: frc-ifnet-fast\/2-parts, frc-ifnet-fast\/reuse\)/);
   const lone = join(tempDir(t), 'set', 'urban2');
   mkdirSync(lone, { recursive: true });
   for (const name of ['frame0', 'gt', 'frame1']) cpSync(join(sample, `${name}.png`), join(lone, `${name}.png`));
   const missing = await runCli(['eval', join(lone, '..', '..'), '--model', 'fast', '--rung', 'reuse']);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /frc-ifnet-fast\/reuse needs prev\.png beside frame0\.png/);
+  // The network's first parts need no gap before.
+  const parts = await score('--model', 'fast', '--rung', '2-parts');
+  assert.equal(parts.interp, 'frc-ifnet-fast/2-parts');
+  assert.ok(parts.sets.pan.psnr > blend.sets.pan.psnr + 3, JSON.stringify([parts, blend]));
+  const partsAlone = await runCli(['eval', join(lone, '..', '..'), '--model', 'fast', '--rung', '2-parts']);
+  assert.equal(partsAlone.code, 0, partsAlone.stderr);
 });

@@ -1,6 +1,7 @@
 import { cropPlanes, type FlowField } from './flow-field.js';
 import type { RgbImage } from './interpolator.js';
-import type { LkFine, SynthesisSettings, WarpFilter } from './model-card.js';
+import type { RunScope } from '../runtime/session.js';
+import type { LkFine, PartsRung, SynthesisSettings, WarpFilter } from './model-card.js';
 import type { ModelSession } from './model-session.js';
 
 /**
@@ -19,6 +20,8 @@ export class FlowModel implements AsyncDisposable {
   readonly holdStill: boolean;
   /** Lucas-Kanade steps above the model's resolution (see ModelCard), if its card has them. */
   readonly lkFine?: LkFine;
+  /** The ladder rung that runs only the model's first parts (see ModelCard), if its card has one and the model runs in parts. */
+  readonly partsRung?: PartsRung;
 
   /** Takes `session` over; throws when its graph lacks the flow or mask output. */
   constructor(
@@ -35,6 +38,8 @@ export class FlowModel implements AsyncDisposable {
     this.warpFilter = settings.warp;
     this.holdStill = settings.holdStill;
     if (settings.lkFine) this.lkFine = settings.lkFine;
+    const parts = session.parts;
+    if (settings.partsRung && parts !== undefined && settings.partsRung.parts < parts) this.partsRung = settings.partsRung;
   }
 
   /**
@@ -42,8 +47,8 @@ export class FlowModel implements AsyncDisposable {
    * (the padding's share of the field is dropped), at the model's own
    * resolution.
    */
-  async flows(a: RgbImage, b: RgbImage, t: number): Promise<FlowField> {
-    const out = await this.session.run(a, b, t);
+  async flows(a: RgbImage, b: RgbImage, t: number, options?: RunScope): Promise<FlowField> {
+    const out = await this.session.run(a, b, t, options);
     const flow = out.flow!;
     const mask = out.mask!;
     const [, flowChannels, fh, fw] = flow.dims as number[];

@@ -13,6 +13,16 @@ export interface LkFine {
   steps: number;
 }
 
+/**
+ * The card's `partsRung`: a ladder rung (synthesis/flow-rungs.ts) that runs
+ * only the model's first `parts` parts and then `fineSteps` `lkFine` steps
+ * instead of the card's.
+ */
+export interface PartsRung {
+  parts: number;
+  fineSteps: number;
+}
+
 /** Model card stored beside `<model>.onnx` as `<model>.json` (only the fields the engine reads). */
 export interface ModelCard {
   name?: string;
@@ -71,6 +81,13 @@ export interface ModelCard {
    * `scale` times its input size, on the frames' luma (synthesis/lk-fine.ts).
    */
   lkFine?: LkFine;
+  /**
+   * With `stages` and `lkFine`: a rung of the live ladder between the model
+   * and its reused field, cheaper than the model and better than the reused
+   * field, chosen on validation (train/README.md). Used only where the
+   * parts run (the CPU).
+   */
+  partsRung?: PartsRung;
 }
 
 /** What RIFE-family models need at scale 1. */
@@ -96,6 +113,7 @@ export interface SynthesisSettings {
   holdStill: boolean;
   /** Lucas-Kanade steps above the model's resolution, if the card has them. */
   lkFine?: LkFine;
+  partsRung?: PartsRung;
 }
 
 /** The card's synthesis settings, checked; throws naming the model and the field. */
@@ -107,6 +125,7 @@ export function synthesisSettings(name: string, card: ModelCard): SynthesisSetti
     warp: card.warp ?? 'bilinear',
     holdStill: card.holdStill ?? false,
     ...(card.lkFine !== undefined ? { lkFine: card.lkFine } : {}),
+    ...(card.partsRung !== undefined ? { partsRung: card.partsRung } : {}),
   };
   if (!(settings.inputScale > 0 && settings.inputScale <= 1)) throw new Error(`model "${name}": inputScale must be in (0, 1]`);
   if (!(settings.maxInputPixels >= 256)) throw new Error(`model "${name}": maxInputPixels must be at least 256`);
@@ -118,6 +137,14 @@ export function synthesisSettings(name: string, card: ModelCard): SynthesisSetti
       throw new Error(`model "${name}": lkFine must be { scale: 1-16, steps: 0-16 }`);
     }
     if (settings.synthesis !== 'engine') throw new Error(`model "${name}": lkFine needs engine synthesis`);
+  }
+  if (settings.partsRung !== undefined) {
+    const { parts, fineSteps } = settings.partsRung;
+    const count = card.stages?.length ?? 0;
+    if (!(Number.isInteger(parts) && parts >= 1 && parts < count && Number.isInteger(fineSteps) && fineSteps >= 0 && fineSteps <= 16)) {
+      throw new Error(`model "${name}": partsRung must be { parts: 1 to one less than its stages (${count}), fineSteps: 0-16 }`);
+    }
+    if (settings.lkFine === undefined) throw new Error(`model "${name}": partsRung needs lkFine`);
   }
   return settings;
 }

@@ -1,6 +1,6 @@
 import { ort } from '../runtime/ort.js';
 import type { ExecutionProvider } from '../runtime/provider.js';
-import type { Session } from '../runtime/session.js';
+import type { RunScope, Session } from '../runtime/session.js';
 import type { RgbImage } from './interpolator.js';
 
 /** How a model is loaded. */
@@ -47,8 +47,13 @@ export class ModelSession implements AsyncDisposable {
     return this.session.outputNames;
   }
 
+  /** How many parts the model runs in, when it was loaded in parts. */
+  get parts(): number | undefined {
+    return this.session.parts;
+  }
+
   /** Runs the graph on the pair at `t`; `a` and `b` must have the same padded size. */
-  run(a: RgbImage, b: RgbImage, t: number): Promise<Record<string, ort.Tensor>> {
+  run(a: RgbImage, b: RgbImage, t: number, options?: RunScope): Promise<Record<string, ort.Tensor>> {
     if (a.paddedWidth !== b.paddedWidth || a.paddedHeight !== b.paddedHeight) {
       throw new Error(`frame sizes differ: ${a.paddedWidth}x${a.paddedHeight} vs ${b.paddedWidth}x${b.paddedHeight}`);
     }
@@ -57,7 +62,7 @@ export class ModelSession implements AsyncDisposable {
       img0: new ort.Tensor('float32', a.data, dims),
       img1: new ort.Tensor('float32', b.data, dims),
       timestep: new ort.Tensor('float32', Float32Array.of(t), [1, 1, 1, 1]),
-    });
+    }, options);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

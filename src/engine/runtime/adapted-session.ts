@@ -16,9 +16,10 @@ export async function adaptedSession(model: Session, adapter: SessionAdapter, op
   return {
     inputNames: before?.inputNames ?? model.inputNames,
     outputNames: after?.outputNames ?? model.outputNames,
-    async run(feeds) {
+    ...(model.parts !== undefined ? { parts: model.parts } : {}),
+    async run(feeds, options) {
       const inputs = before ? await before.run(feeds) : feeds;
-      const outputs = await model.run(pick(inputs, model.inputNames));
+      const outputs = await model.run(pick(inputs, model.inputNames), options);
       return after ? after.run(pick(outputs, after.inputNames)) : outputs;
     },
     async [Symbol.asyncDispose]() {

@@ -27,7 +27,13 @@ try {
 }
 
 function ready(): SessionReply {
-  return { kind: 'ready', inputNames: [...session.inputNames], outputNames: [...session.outputNames], ...(session.signature ? { signature: session.signature } : {}) };
+  return {
+    kind: 'ready',
+    inputNames: [...session.inputNames],
+    outputNames: [...session.outputNames],
+    ...(session.signature ? { signature: session.signature } : {}),
+    ...(session.parts !== undefined ? { parts: session.parts } : {}),
+  };
 }
 
 async function handle(request: SessionRequest): Promise<void> {
@@ -47,7 +53,7 @@ async function handle(request: SessionRequest): Promise<void> {
     return;
   }
   try {
-    const out = await session.run(fromWire(request.feeds));
+    const out = await session.run(fromWire(request.feeds), request.options);
     // The output buffers are this run's own: handed over, not copied.
     const { wire, transfer } = toWire(out, true);
     port.postMessage({ kind: 'result', id: request.id, outputs: wire } satisfies SessionReply, transfer);

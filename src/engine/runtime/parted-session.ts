@@ -1,6 +1,7 @@
 import { lkRefineAddon, warpPairAddon } from './native.js';
+import { buildOnnxModel } from './onnx-builder.js';
 import { ort } from './ort.js';
-import type { LkPyramid, Session } from './session.js';
+import type { LkPyramid, RunScope, Session } from './session.js';
 
 // The graphs' input and output names are fixed by the exported files (train/export_stages.py, which
 // says "stage" for a part: the training side keeps its word, the engine uses "part" since a "stage" is
@@ -38,6 +39,11 @@ const PYRAMID_PAIR = 'pyramid_pair';
  * the graph those dozen steps on tiny images were a large share of the first
  * part (GridSample and a few hundred small nodes).
  *
+ * A run may stop after its first parts (`RunScope.parts`): the running
+ * field they leave, at the working resolution as every part hands it on,
+ * is the answer (its mask logit through a sigmoid, as the last part does,
+ * in a small graph of its own: `fieldGraph`).
+ *
  * Runs where its caller runs: the engine creates it inside an inference
  * thread (ort-session-worker.ts), like a plain session.
  */
@@ -49,13 +55,20 @@ export class PartedSession implements Session {
   private readonly pyramid?: { pools: Int32Array; steps: number };
 
   private constructor(
-    private readonly parts: ort.InferenceSession[],
+    private readonly graphs: ort.InferenceSession[],
     private readonly lkSteps: readonly number[],
+    /** Turns a running field (`next_flow_mask`) into `flow` and `mask`, for runs that stop early. */
+    private readonly field: ort.InferenceSession,
     pyramid?: LkPyramid,
   ) {
     if (pyramid) this.pyramid = { pools: Int32Array.from(pyramid.pools), steps: pyramid.steps };
-    this.inputNames = parts[0]!.inputNames;
-    this.outputNames = parts.at(-1)!.outputNames;
+    this.inputNames = graphs[0]!.inputNames;
+    this.outputNames = graphs.at(-1)!.outputNames;
+  }
+
+  /** How many parts the model has. */
+  get parts(): number {
+    return this.graphs.length;
   }
 
   /**
@@ -93,17 +106,23 @@ export class PartedSession implements Session {
         ];
         if (missing.length > 0) throw new Error(`part ${i} (${paths[i]}) lacks ${missing.join(', ')}`);
       });
+      parts.push(await ort.InferenceSession.create(fieldGraph(), options));
     } catch (error) {
       await Promise.all(parts.map((s) => s.release()));
       throw error;
     }
-    return new PartedSession(parts, lkSteps, pyramid);
+    const field = parts.pop()!;
+    return new PartedSession(parts, lkSteps, field, pyramid);
   }
 
-  async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  async run(feeds: Record<string, ort.Tensor>, options: RunScope = {}): Promise<Record<string, ort.Tensor>> {
+    const count = options.parts ?? this.graphs.length;
+    if (!(Number.isInteger(count) && count >= 1 && count <= this.graphs.length)) {
+      throw new Error(`cannot run ${count} of the model's ${this.graphs.length} parts`);
+    }
     const t = (feeds.timestep?.data as Float32Array | undefined)?.[0] ?? 0.5;
-    let out = this.refine(0, this.firstFlows(await this.parts[0]!.run(feeds), t), t);
-    for (const [k, part] of this.parts.slice(1).entries()) {
+    let out = this.refine(0, this.firstFlows(await this.graphs[0]!.run(feeds), t), t);
+    for (const [k, part] of this.graphs.slice(1, count).entries()) {
       const pair = out[NEXT.pair]!;
       const pairFlow = out[NEXT.pairFlow]!;
       const [, channels, h, w] = pair.dims as number[];
@@ -120,7 +139,7 @@ export class PartedSession implements Session {
       });
       out = this.refine(k + 1, out, t);
     }
-    return out;
+    return count < this.graphs.length ? this.field.run({ flow_mask: out[NEXT.flowMask]! }) : out;
   }
 
   /**
@@ -153,7 +172,7 @@ export class PartedSession implements Session {
   private refine(i: number, out: Record<string, ort.Tensor>, t: number): Record<string, ort.Tensor> {
     const steps = this.lkSteps[i] ?? 0;
     if (steps === 0) return out;
-    const last = i === this.parts.length - 1;
+    const last = i === this.graphs.length - 1;
     const running = out[last ? 'flow' : NEXT.flowMask]!;
     const grey = out[LK.pair]!;
     const flow = out[LK.flow]!;
@@ -174,6 +193,25 @@ export class PartedSession implements Session {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await Promise.all(this.parts.map((s) => s.release()));
+    await Promise.all([...this.graphs, this.field].map((s) => s.release()));
   }
+}
+
+/** `flow_mask` [1,5,h,w] (4 flow channels, the mask's logit) -> `flow` [1,4,h,w], `mask` = sigmoid [1,1,h,w]. */
+function fieldGraph(): Uint8Array {
+  const ints = (name: string, values: number[]) => ({ name, dims: [values.length], type: 'int64' as const, values });
+  return buildOnnxModel({
+    name: 'running_field',
+    inputs: [{ name: 'flow_mask', dims: [1, 5, 'h', 'w'] }],
+    outputs: [
+      { name: 'flow', dims: [1, 4, 'h', 'w'] },
+      { name: 'mask', dims: [1, 1, 'h', 'w'] },
+    ],
+    initializers: [ints('zero', [0]), ints('four', [4]), ints('five', [5]), ints('axis', [1])],
+    nodes: [
+      { op: 'Slice', inputs: ['flow_mask', 'zero', 'four', 'axis'], outputs: ['flow'] },
+      { op: 'Slice', inputs: ['flow_mask', 'four', 'five', 'axis'], outputs: ['logit'] },
+      { op: 'Sigmoid', inputs: ['logit'], outputs: ['mask'] },
+    ],
+  });
 }

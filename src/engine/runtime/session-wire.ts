@@ -4,7 +4,7 @@
  * tensors in a form that can be posted.
  */
 import { ort } from './ort.js';
-import type { ModelParts, SessionAdapter, Signature } from './session.js';
+import type { ModelParts, RunScope, SessionAdapter, Signature } from './session.js';
 
 /** A tensor as it crosses between threads. */
 export interface WireTensor {
@@ -20,11 +20,11 @@ export interface SessionStart {
   options: ort.InferenceSession.SessionOptions;
 }
 export type SessionRequest =
-  | { kind: 'run'; id: number; feeds: Record<string, WireTensor> }
+  | { kind: 'run'; id: number; feeds: Record<string, WireTensor>; options?: RunScope }
   | { kind: 'adapt'; adapter: SessionAdapter }
   | { kind: 'release' };
 export type SessionReply =
-  | { kind: 'ready'; inputNames: string[]; outputNames: string[]; signature?: Signature }
+  | { kind: 'ready'; inputNames: string[]; outputNames: string[]; signature?: Signature; parts?: number }
   | { kind: 'failed'; error: string }
   | { kind: 'result'; id: number; outputs: Record<string, WireTensor> }
   | { kind: 'error'; id: number; error: string }

@@ -10,8 +10,21 @@ export interface Session extends AsyncDisposable {
   readonly outputNames: readonly string[];
   /** The graph's inputs and outputs with their element types and shapes, where the session knows them (a single graph). */
   readonly signature?: Signature;
-  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
+  /** How many parts a model in parts has (`PartedSession`); absent for a single graph. */
+  readonly parts?: number;
+  run(feeds: Record<string, ort.Tensor>, options?: RunScope): Promise<Record<string, ort.Tensor>>;
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** How much of a model one run covers; a session that cannot do what is asked rejects rather than ignore it. */
+export interface RunScope {
+  /**
+   * A model in parts: run only its first `parts` parts (with their
+   * Lucas-Kanade steps), and answer with the running field they leave as
+   * `flow` and `mask` (a cheaper, coarser field: a rung of the model's
+   * ladder, see synthesis/flow-rungs.ts).
+   */
+  parts?: number;
 }
 
 /** A graph input or output: its name, element type (`float32`, `float16`, ...) and shape (a string names a dynamic axis). */
@@ -36,7 +49,7 @@ export function inlineSession(session: ort.InferenceSession): Session {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     signature: { inputs: valueInfos(session.inputMetadata), outputs: valueInfos(session.outputMetadata) },
-    run: (feeds) => session.run(feeds),
+    run: (feeds, options) => (options?.parts === undefined ? session.run(feeds) : Promise.reject(new Error('a single graph cannot run part of itself'))),
     [Symbol.asyncDispose]: () => session.release(),
   };
 }

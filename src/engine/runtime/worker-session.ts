@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { ort } from './ort.js';
-import type { Session, SessionAdapter, Signature } from './session.js';
+import type { RunScope, Session, SessionAdapter, Signature } from './session.js';
 import { fromWire, type SessionReply, type SessionRequest, type SessionStart, toWire } from './session-wire.js';
 
 /**
@@ -26,7 +26,7 @@ export class WorkerSession implements Session {
 
   private constructor(
     private readonly worker: Worker,
-    private names: { inputNames: readonly string[]; outputNames: readonly string[]; signature?: Signature },
+    private names: { inputNames: readonly string[]; outputNames: readonly string[]; signature?: Signature; parts?: number },
   ) {
     worker.on('message', (reply: SessionReply) => {
       if (reply.kind !== 'result' && reply.kind !== 'error') return;
@@ -71,6 +71,11 @@ export class WorkerSession implements Session {
     return this.names.outputNames;
   }
 
+  /** How many parts the model has, when it was loaded in parts. */
+  get parts(): number | undefined {
+    return this.names.parts;
+  }
+
   /** The graph's signature as loaded (before any adapter). */
   get signature(): Signature | undefined {
     return this.names.signature;
@@ -97,7 +102,7 @@ export class WorkerSession implements Session {
     if (reply.kind === 'ready') this.names = { ...this.names, inputNames: reply.inputNames, outputNames: reply.outputNames };
   }
 
-  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  run(feeds: Record<string, ort.Tensor>, options?: RunScope): Promise<Record<string, ort.Tensor>> {
     if (this.released) return Promise.reject(new Error('the session was released'));
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
@@ -106,7 +111,7 @@ export class WorkerSession implements Session {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.ref();
-      this.worker.postMessage({ kind: 'run', id, feeds: wire } satisfies SessionRequest, transfer);
+      this.worker.postMessage({ kind: 'run', id, feeds: wire, ...(options ? { options } : {}) } satisfies SessionRequest, transfer);
     });
   }
 

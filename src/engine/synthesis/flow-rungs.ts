@@ -1,6 +1,6 @@
 import type { Frame } from 'node-av/lib';
 import type { FlowField } from '../model/flow-field.js';
-import type { WarpFilter } from '../model/model-card.js';
+import type { PartsRung, WarpFilter } from '../model/model-card.js';
 import type { Synthesizer } from './synthesis.js';
 
 /**
@@ -21,19 +21,23 @@ export interface RungSetting {
    * the step corrects what it can of that.
    */
   reuse: boolean;
+  /** Run only the model's first parts, then this many `lkFine` steps (the card's `partsRung`). */
+  parts?: PartsRung;
 }
 
 /**
  * The rungs of a model's ladder, top first, from its card: bilinear instead
- * of bicubic (where the card warps bicubic), then the previous gap's field
+ * of bicubic (where the card warps bicubic), then the network's first parts
+ * only (where the card has a `partsRung`), then the previous gap's field
  * reused (where the card has `lkFine`, whose step does the refining). These
  * are the settings on the cost/quality frontier: the network without its
  * `lkFine` step was measured too, and the reused field was both cheaper and
  * better on validation (bench/RESULTS.md, Ladder rungs).
  */
-export function ladder(filter: WarpFilter, hasFine: boolean): RungSetting[] {
+export function ladder(filter: WarpFilter, hasFine: boolean, partsRung?: PartsRung): RungSetting[] {
   const rungs: RungSetting[] = [{ filter, reuse: false }];
   if (filter === 'bicubic') rungs.push({ label: 'bilinear', filter: 'bilinear', reuse: false });
+  if (hasFine && partsRung) rungs.push({ label: `${partsRung.parts}-parts`, filter: 'bilinear', reuse: false, parts: partsRung });
   if (hasFine) rungs.push({ label: 'reuse', filter: 'bilinear', reuse: true });
   return rungs;
 }

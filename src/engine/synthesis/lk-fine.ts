@@ -40,11 +40,11 @@ export class FineRefiner implements Disposable {
    * `field` (the model's, covering the input picture) refined at `scale`
    * times its size, or unchanged where the frames are not that large. A
    * field refined already (the `reuse` rung's, from the gap before) is
-   * refined again at its own size: `scale` 1. The
-   * frames stay the caller's; the refiner remembers the last two by identity.
+   * refined again at its own size: `scale` 1. `steps` overrides the card's
+   * (a rung's setting). The frames stay the caller's; the refiner remembers
+   * the last two by identity.
    */
-  async refine(a: Frame, b: Frame, field: FlowField, t: number, scale = this.settings.scale): Promise<FlowField> {
-    const { steps } = this.settings;
+  async refine(a: Frame, b: Frame, field: FlowField, t: number, scale = this.settings.scale, steps = this.settings.steps): Promise<FlowField> {
     const [width, height] = [field.width * scale, field.height * scale];
     if (width > a.width || height > a.height) return field;
     const [la, lb] = [await this.luma(a, width, height), await this.luma(b, width, height)];

@@ -150,7 +150,7 @@ export class FlowSynthesizer implements Synthesizer {
     readonly correction?: FlowCorrector,
   ) {
     if (model.lkFine && model.lkFine.steps > 0) this.fine = new FineRefiner(model.lkFine);
-    const [top, ...lower] = ladder(model.warpFilter, this.fine !== undefined);
+    const [top, ...lower] = ladder(model.warpFilter, this.fine !== undefined, model.partsRung);
     this.top = top!;
     const owner = { render: this.render.bind(this), canRender: this.canRenderWith.bind(this) };
     this.views = lower.map((setting) => new FlowRung(`${this.name}/${setting.label}`, owner, setting));
@@ -220,10 +220,10 @@ export class FlowSynthesizer implements Synthesizer {
     } else {
       const toRgb = (f: Frame) => this.converter.toRgb(f);
       const [ra, rb] = [await this.cache.get(a, toRgb), await this.cache.get(b, toRgb)];
-      field = await this.model.flows(ra, rb, t);
+      field = await this.model.flows(ra, rb, t, setting.parts ? { parts: setting.parts.parts } : undefined);
       if (this.correction) field = await this.correction.correct(field, a, b, ra, rb);
       const raw = field;
-      if (this.fine) field = await this.fine.refine(a, b, field, t);
+      if (this.fine) field = await this.fine.refine(a, b, field, t, this.fine.settings.scale, setting.parts?.fineSteps);
       if (this.fine && field === raw) scale = this.fine.settings.scale;
     }
     this.memory.enter(a, b);

@@ -102,6 +102,33 @@ test(`the shipped parts compute what the single ${name} graph computes, on real 
   }
 });
 
+test("a run of a model's first parts answers with the field they leave: near the whole model's, not equal to it; a count out of range, or parts of a single graph, is refused", async () => {
+  const dir = join(EVAL, 'middlebury_other', 'DogDance');
+  const [a, b] = [evalFrame(join(dir, 'frame0.png'), [160, 96]), evalFrame(join(dir, 'frame1.png'), [160, 96])];
+  const path = resolveModelPath('fast');
+  const parted = await loadFlowModel(path);
+  const single = await loadFlowModel(path, { parts: false });
+  try {
+    assert.equal(parted.partsRung?.parts, 2, "fast's card has a partsRung of 2 parts");
+    assert.equal(single.partsRung, undefined, 'a single graph has no parts to stop after');
+    const whole = await parted.flows(a, b, 0.5);
+    const all = await parted.flows(a, b, 0.5, { parts: 3 });
+    const two = await parted.flows(a, b, 0.5, { parts: 2 });
+    assert.deepEqual([two.width, two.height], [whole.width, whole.height]);
+    assert.deepEqual(all.flow, whole.flow, 'all parts: the whole model');
+    let sum = 0, largest = 0;
+    two.flow.forEach((v, i) => ((sum += Math.abs(v - whole.flow[i]!)), (largest = Math.max(largest, Math.abs(whole.flow[i]!)))));
+    const mean = sum / two.flow.length;
+    assert.ok(largest > 0.5 && mean > 1e-3 && mean < 0.5, `two parts' flows differ from the whole model's by ${mean} px on average (largest flow ${largest} px)`);
+    assert.ok(two.mask.every((m) => m > 0 && m < 1), 'the mask is a sigmoid of the running logit');
+    await assert.rejects(parted.flows(a, b, 0.5, { parts: 0 }), /cannot run 0 of the model's 3 parts/);
+    await assert.rejects(parted.flows(a, b, 0.5, { parts: 4 }), /cannot run 4 of the model's 3 parts/);
+    await assert.rejects(single.flows(a, b, 0.5, { parts: 2 }), /a single graph cannot run part of itself/);
+  } finally {
+    await Promise.all([single[Symbol.asyncDispose](), parted[Symbol.asyncDispose]()]);
+  }
+});
+
 test('a model in parts without its Lucas-Kanade pyramid, or with one the card gets wrong, computes something else or is refused', async (t) => {
   const dir = tempDir(t);
   const card = JSON.parse(readFileSync(resolveModelPath('fast').replace(/\.onnx$/, '.json'), 'utf8'));
@@ -134,7 +161,7 @@ test('a card whose part files are missing, or parts that break the contract, fai
   const model = join(dir, 'm.onnx');
   copyFileSync(resolveModelPath('fast'), model);
   const card = JSON.parse(readFileSync(resolveModelPath('fast').replace(/\.onnx$/, '.json'), 'utf8'));
-  writeFileSync(join(dir, 'm.json'), JSON.stringify({ ...card, stages: ['m.s0.onnx', 'm.s1.onnx'] }));
+  writeFileSync(join(dir, 'm.json'), JSON.stringify({ ...card, stages: ['m.s0.onnx', 'm.s1.onnx'], partsRung: undefined }));
   await assert.rejects(loadModel(model), /lists part files \(stages\) that are missing: .*m\.s0\.onnx/);
   // the single graph stays one option away
   await (await loadModel(model, { parts: false }))[Symbol.asyncDispose]();

@@ -26,16 +26,18 @@ async function pan(dir: string): Promise<{ frames: Frame[]; middles: Frame[] }> 
 
 const error = (f: Frame, truth: Frame) => meanAbsDiff(f.data![0]!.subarray(0, 640 * 480), truth.data![0]!.subarray(0, 640 * 480));
 
-test("fast's ladder: its rungs are views of the one model, the reused field needs the adjacent gap before, and it follows a steady pan far better than blend", async (t) => {
+test("fast's ladder: its rungs are views of the one model, the reused field needs the adjacent gap before, and both follow a steady pan far better than blend", async (t) => {
   const { frames, middles } = await pan(tempDir(t));
   const [f0, f1, f2] = frames as [Frame, Frame, Frame];
   const top = await synthesizerFor(await loadModel(resolveModelPath('fast')));
   const rungs = top.rungs!();
-  // fast warps bilinearly (its card): there is no cheaper filter to step down to.
-  assert.deepEqual(rungs.map((r) => r.name), ['frc-ifnet-fast/reuse']);
-  const reuse = rungs[0]!;
-  // Nothing rendered yet: no field to reuse.
+  // fast warps bilinearly (its card): there is no cheaper filter to step down to. Its card's partsRung comes first.
+  assert.deepEqual(rungs.map((r) => r.name), ['frc-ifnet-fast/2-parts', 'frc-ifnet-fast/reuse']);
+  const [parts, reuse] = rungs as [typeof top, typeof top];
+  // Nothing rendered yet: no field to reuse; the network's first parts need none.
   assert.equal(reuse.canRender!(f0, f1, 0.5), false);
+  assert.equal(parts.canRender!(f0, f1, 0.5), true);
+  using fromParts = await parts.synthesize(f0, f1, 0.5);
   using first = await top.synthesize(f0, f1, 0.5);
   // The gap after it may reuse its field, at the same t only; a gap that does not start where it ended may not.
   assert.equal(reuse.canRender!(f1, f2, 0.5), true);
@@ -47,6 +49,9 @@ test("fast's ladder: its rungs are views of the one model, the reused field need
   const [e, eModel, eBlend] = [error(reused, middles[1]!), error(model, middles[1]!), error(blend, middles[1]!)];
   assert.ok(error(first, middles[0]!) < 3, `top rung ${error(first, middles[0]!)}`);
   assert.ok(e < eBlend / 3 && e < eModel + 1, `mean error against the true middle: reused ${e.toFixed(2)}, model ${eModel.toFixed(2)}, blend ${eBlend.toFixed(2)}`);
+  const [eParts, eFirst] = [error(fromParts, middles[0]!), error(first, middles[0]!)];
+  using blendFirst = await blendFrames(f0, f1, 0.5);
+  assert.ok(eParts < error(blendFirst, middles[0]!) / 3 && eParts < eFirst + 1, `first gap: 2 parts ${eParts.toFixed(2)}, model ${eFirst.toFixed(2)}`);
   // The owner's close closes its rungs.
   await top.close();
   await assert.rejects(reuse.synthesize(f1, f2, 0.5), /rung frc-ifnet-fast\/reuse is closed/);
@@ -54,11 +59,17 @@ test("fast's ladder: its rungs are views of the one model, the reused field need
   for (const f of [...frames, ...middles]) f.free();
 });
 
-test('a card that warps bicubically gets a bilinear rung first; the reuse rung needs lkFine', () => {
-  const labels = (filter: 'bilinear' | 'bicubic', fine: boolean) => ladder(filter, fine).map((r) => r.label ?? 'top');
+test('a card that warps bicubically gets a bilinear rung first; a partsRung comes before the reused field; both need lkFine', () => {
+  const partsRung = { parts: 2, fineSteps: 2 };
+  const labels = (filter: 'bilinear' | 'bicubic', fine: boolean, rung?: typeof partsRung) => ladder(filter, fine, rung).map((r) => r.label ?? 'top');
   assert.deepEqual(labels('bicubic', true), ['top', 'bilinear', 'reuse']);
   assert.deepEqual(labels('bilinear', true), ['top', 'reuse']);
   assert.deepEqual(labels('bicubic', false), ['top', 'bilinear']);
+  assert.deepEqual(labels('bilinear', true, partsRung), ['top', '2-parts', 'reuse']);
+  assert.deepEqual(labels('bicubic', true, partsRung), ['top', 'bilinear', '2-parts', 'reuse']);
+  assert.deepEqual(labels('bilinear', false, partsRung), ['top']);
+  const [, rung] = ladder('bilinear', true, partsRung);
+  assert.deepEqual({ filter: rung!.filter, reuse: rung!.reuse, parts: rung!.parts }, { filter: 'bilinear', reuse: false, parts: partsRung });
 });
 
 test('a warm-up runs the top rung on one frame and leaves no field behind for the stream', async (t) => {
@@ -67,7 +78,7 @@ test('a warm-up runs the top rung on one frame and leaves no field behind for th
   await using top = await synthesizerFor(await loadModel(resolveModelPath('fast')));
   await top.warmUp!(f0);
   // The warm-up's pair (f0, f0) is no gap of the stream: the gap (f0, f1) has no field before it.
-  assert.equal(top.rungs!()[0]!.canRender!(f0, f1, 0.5), false);
+  assert.equal(top.rungs!().find((r) => r.name.endsWith('/reuse'))!.canRender!(f0, f1, 0.5), false);
   for (const f of [...frames, ...middles]) f.free();
 });
 
@@ -79,7 +90,7 @@ test('a field is carried through at most MAX_REUSES gaps in a row; then a networ
   shots.forEach((p, i) => ffmpeg('-i', join(SAMPLE, 'frame0.png'), '-vf', `scale=${640 + 4 * n}:480,crop=640:480:${4 * i}:0`, p));
   const frames = await Promise.all(shots.map((p) => readStillImage(p, AV_PIX_FMT_GBRP)));
   await using top = await synthesizerFor(await loadModel(resolveModelPath('fast')));
-  const reuse = top.rungs!()[0]!;
+  const reuse = top.rungs!().find((r) => r.name.endsWith('/reuse'))!;
   (await top.synthesize(frames[0]!, frames[1]!, 0.5)).free();
   const can: boolean[] = [];
   for (let i = 1; i + 1 < n; i++) {

@@ -174,6 +174,23 @@ test('a card with lkFine out of range is refused with the reason', async (t) => 
   }
 });
 
+test('a card with a partsRung it cannot have (out of range, more parts than its stages, no lkFine) is refused with the reason', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'rung.onnx');
+  writeFileSync(path, zeroFlowModel());
+  const lkFine = { scale: 2, steps: 1 };
+  for (const [card, reason] of [
+    [{ stages: ['a.onnx', 'b.onnx'], lkFine, partsRung: { parts: 2, fineSteps: 1 } }, /partsRung must be \{ parts: 1 to one less than its stages \(2\)/],
+    [{ lkFine, partsRung: { parts: 1, fineSteps: 1 } }, /partsRung must be/],
+    [{ stages: ['a.onnx', 'b.onnx', 'c.onnx'], lkFine, partsRung: { parts: 2, fineSteps: -1 } }, /partsRung must be/],
+    [{ stages: ['a.onnx', 'b.onnx', 'c.onnx'], partsRung: { parts: 2, fineSteps: 1 } }, /partsRung needs lkFine/],
+  ] as const) {
+    // parts: false, so that the part files (absent) are not loaded: the card is checked all the same.
+    writeFileSync(join(dir, 'rung.json'), JSON.stringify({ synthesis: 'engine', inputScale: 0.5, ...card }));
+    await assert.rejects(loadModel(path, { parts: false }), reason);
+  }
+});
+
 /** Largest difference between `out` and `expected(a, b)` per sample, over the three planes (chroma subsampled by `shift`). */
 function worstSample(out: Frame, a: Frame, b: Frame, shift: number, expected: (x: number, y: number) => number): number {
   let worst = 0;
