@@ -77,3 +77,12 @@ test('the page, WHIP and WHEP resources are routed; sessions only by the ids the
     assert.equal(found.kind === 'error' && found.status, 404, path);
   }
 });
+
+test("a stream's badged frames are routed by a valid key only, for GET and HEAD", () => {
+  assert.deepEqual(route('GET', '/api/streams/cam_1/frames'), { kind: 'frames', key: 'cam_1' });
+  assert.deepEqual(route('HEAD', '/api/streams/a/frames?after=3'), { kind: 'frames', key: 'a' });
+  for (const bad of ['/api/streams/%2e%2e/frames', '/api/streams/a.b/frames', '/api/streams//frames', '/api/streams/a/frames/x', '/api/streams/a/other', `/api/streams/${'k'.repeat(65)}/frames`]) {
+    assert.equal(route('GET', bad).kind, 'error', bad);
+  }
+  assert.deepEqual(route('POST', '/api/streams/a/frames'), { kind: 'error', status: 405, reason: 'POST is not allowed here', allow: 'GET, HEAD' });
+});
