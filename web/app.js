@@ -367,6 +367,7 @@ $('inspector-pause').addEventListener('click', () => inspector.pause());
 $('inspector-resume').addEventListener('click', () => inspector.resume());
 $('inspector-back').addEventListener('click', () => inspector.step(-1));
 $('inspector-forward').addEventListener('click', () => inspector.step(1));
+$('inspector-motion').addEventListener('change', () => inspector.setMotion($('inspector-motion').checked));
 document.addEventListener('keydown', (event) => {
   if (!inspector.paused || event.target instanceof HTMLInputElement) return;
   if (event.key === 'ArrowLeft') inspector.step(-1);

@@ -8,6 +8,8 @@
 // of its last output frames was (GET /api/streams/<key>/frames: badge, rung
 // and the same RTP timestamp) and matches the two on that timestamp.
 
+import { blockMotion, drawMotion, halfLuma } from './motion.js';
+
 /** Frames kept: two seconds at 60 fps. */
 export const CAPTURED_FRAMES = 120;
 /** Captured frames are scaled down to this width at most: 120 full 720p frames would hold 440 MB. */
@@ -64,6 +66,15 @@ export class FrameInspector {
     this.frames = [];
     this.index = -1;
     this.callback = undefined;
+    /** Whether the shown frame gets the motion overlay, and how many vectors it drew last. */
+    this.showMotion = false;
+    this.motionDrawn = 0;
+  }
+
+  /** Turns the motion overlay on or off (computed for the shown frame only, when paused). */
+  setMotion(on) {
+    this.showMotion = on;
+    this.render();
   }
 
   /** Starts capturing (the inspector is shown). */
@@ -124,6 +135,16 @@ export class FrameInspector {
     if (!this.paused || this.frames.length === 0) return;
     this.index = Math.max(0, Math.min(this.frames.length - 1, this.index + by));
     this.render();
+  }
+
+  /** Draws the motion from `before` to `frame` over the view; how many vectors it drew. Vectors are kept with the frame: stepping back and forth computes each once. */
+  overlayMotion(g, frame, before) {
+    if (!before || before.canvas.width !== frame.canvas.width || before.canvas.height !== frame.canvas.height) return 0;
+    if (!frame.motion) {
+      const plane = (c) => halfLuma(c.getContext('2d').getImageData(0, 0, c.width, c.height).data, c.width, c.height);
+      frame.motion = blockMotion(plane(before.canvas), plane(frame.canvas));
+    }
+    return drawMotion(g, frame.motion);
   }
 
   /** The badges of the frames held while paused, oldest first (for the browser tests and the console). */
@@ -187,6 +208,7 @@ export class FrameInspector {
       this.view.height = frame.canvas.height;
     }
     g.drawImage(frame.canvas, 0, 0);
+    this.motionDrawn = this.showMotion ? this.overlayMotion(g, frame, this.frames[this.index - 1]) : 0;
     const server = frame.server;
     const badge = server?.badge ?? 'unknown';
     ui.badge.textContent = server?.rung && badge !== 'original' ? `${badge}: ${server.rung}` : badge;
@@ -198,6 +220,7 @@ export class FrameInspector {
       `frame ${this.index + 1} of ${this.frames.length}`,
       server ? `media time ${server.time.toFixed(3)} s` : frame.rtp === undefined ? 'no RTP timestamp from this browser' : 'not in the server’s list',
       skipped > 0 ? `${skipped} frame${skipped === 1 ? '' : 's'} before it not shown by the browser` : '',
+      this.showMotion ? (this.index > 0 ? `${this.motionDrawn} moving blocks since the frame before` : 'no frame before it to show motion from') : '',
       this.error ?? '',
     ]
       .filter(Boolean)

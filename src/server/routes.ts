@@ -40,6 +40,7 @@ const PAGES: Record<string, { file: string; contentType: string }> = {
   'app.js': { file: 'app.js', contentType: 'text/javascript; charset=utf-8' },
   'charts.js': { file: 'charts.js', contentType: 'text/javascript; charset=utf-8' },
   'inspector.js': { file: 'inspector.js', contentType: 'text/javascript; charset=utf-8' },
+  'motion.js': { file: 'motion.js', contentType: 'text/javascript; charset=utf-8' },
 };
 
 const CONTENT_TYPES: Record<string, string> = {

@@ -60,6 +60,7 @@ test('known resources with another method are 405 with Allow; unknown ones stay 
 test('the page, WHIP and WHEP resources are routed; sessions only by the ids the server makes', () => {
   assert.deepEqual(route('GET', '/'), { kind: 'page', file: 'index.html', contentType: 'text/html; charset=utf-8' });
   assert.equal(route('GET', '/app.js').kind, 'page');
+  for (const module of ['charts.js', 'inspector.js', 'motion.js']) assert.deepEqual(route('GET', `/${module}`), { kind: 'page', file: module, contentType: 'text/javascript; charset=utf-8' });
   assert.equal((route('POST', '/') as { status: number }).status, 405);
   assert.deepEqual(route('POST', '/whip/cam'), { kind: 'signal', protocol: 'whip', key: 'cam', method: 'POST' });
   assert.deepEqual(route('OPTIONS', '/whep/cam'), { kind: 'signal', protocol: 'whep', key: 'cam', method: 'OPTIONS' });

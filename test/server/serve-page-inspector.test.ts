@@ -121,6 +121,17 @@ test('the page charts the last minute and its inspector steps through badged fra
   await page.click('#inspector-forward');
   assert.match((await info()) ?? '', new RegExp(`^frame ${badges.length - 7} of ${badges.length}`));
 
+
+  // The motion overlay: testsrc2's band and counters move, so some blocks of a frame moved since the one before.
+  await page.check('#inspector-motion');
+  let moving = 0;
+  for (let i = 0; i < 10 && moving === 0; i++) {
+    moving = await inPage<number>(page, 'window.frc.inspector.motionDrawn');
+    if (moving === 0) await page.click('#inspector-back');
+  }
+  assert.ok(moving > 0, 'no moving block found in ten frames');
+  assert.match((await info()) ?? '', /\d+ moving blocks since the frame before/);
+
   // What a person would see: both videos and the paused frame have a picture, not black panels.
   const png = await page.screenshot({ fullPage: true });
   writeFileSync(join(dir, 'page.png'), png);
