@@ -109,18 +109,20 @@ test('the page charts the last minute and its inspector steps through badged fra
   const info = () => page.textContent('#inspector-info');
   assert.match((await info()) ?? '', new RegExp(`^frame ${badges.length} of ${badges.length}`));
   assert.equal(await page.isDisabled('#inspector-forward'), true);
+  // A loaded machine's browser may show only every other frame for a while: step on until both kinds have shown.
   const seen = new Set<string>();
-  for (let i = 1; i <= 8; i++) {
+  let steps = 0;
+  while (steps < 8 || (!(seen.has('original') && seen.has('blend: blend')) && steps < badges.length - 1)) {
+    steps++;
     await page.click('#inspector-back');
-    assert.match((await info()) ?? '', new RegExp(`^frame ${badges.length - i} of ${badges.length}`));
+    assert.match((await info()) ?? '', new RegExp(`^frame ${badges.length - steps} of ${badges.length}`));
     const badge = (await page.textContent('#inspector-badge')) ?? '';
-    assert.equal(badge.split(':')[0], badges[badges.length - 1 - i]);
+    assert.equal(badge.split(':')[0], badges[badges.length - 1 - steps]);
     seen.add(badge);
   }
   assert.ok(seen.has('original') && seen.has('blend: blend'), [...seen].join(', '));
   await page.click('#inspector-forward');
-  assert.match((await info()) ?? '', new RegExp(`^frame ${badges.length - 7} of ${badges.length}`));
-
+  assert.match((await info()) ?? '', new RegExp(`^frame ${badges.length - steps + 1} of ${badges.length}`));
 
   // The motion overlay: testsrc2's band and counters move, so some blocks of a frame moved since the one before.
   await page.check('#inspector-motion');
