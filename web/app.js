@@ -1,6 +1,11 @@
-// frc live page: publish with WHIP, watch with WHEP, show the server's stats.
-// No framework, no build step: plain browser APIs. `window.frc` exposes the
-// peer connections, for the browser tests and for poking at in the console.
+// frc live page: publish with WHIP, watch with WHEP, show the server's stats,
+// chart the last minute of them and inspect the upconverted frames.
+// No framework, no build step: plain browser APIs and ES modules. `window.frc`
+// exposes the peer connections, charts and inspector, for the browser tests
+// and for poking at in the console.
+
+import { LastMinuteCharts } from './charts.js';
+import { FrameInspector } from './inspector.js';
 
 const $ = (id) => document.getElementById(id);
 const state = { publisher: null, publishUrl: null, viewer: null, viewUrl: null, original: null, originalUrl: null, source: null, fileVideo: null };
@@ -314,6 +319,8 @@ function connectStats() {
     const { streams } = JSON.parse(event.data);
     watchTheOnlyStream(streams);
     const s = streams.find((x) => x.key === key());
+    charts.add(key(), s);
+    charts.draw();
     if (!s) {
       $('server-stats').textContent = `nothing published on “${key()}” yet` + (streams.length ? ` (live now: ${streams.map((x) => x.key).join(', ')})` : '');
       return;
@@ -332,3 +339,37 @@ function connectStats() {
   });
 }
 connectStats();
+
+const charts = new LastMinuteCharts({ fps: $('chart-fps'), latency: $('chart-latency'), slots: $('chart-slots') });
+state.charts = charts;
+charts.draw();
+
+const inspector = new FrameInspector({
+  video: $('upconverted'),
+  view: $('inspector-view'),
+  ui: { pause: $('inspector-pause'), resume: $('inspector-resume'), back: $('inspector-back'), forward: $('inspector-forward'), badge: $('inspector-badge'), info: $('inspector-info') },
+  frames: async () => {
+    const res = await fetch(`${origin}/api/streams/${encodeURIComponent(key())}/frames`);
+    if (!res.ok) throw new Error(`${res.status}: ${(await res.json().catch(() => ({}))).error ?? res.statusText}`);
+    return res.json();
+  },
+});
+state.inspector = inspector;
+// Capturing costs the page a canvas copy per frame: only while the inspector is open.
+$('inspector-open').addEventListener('click', () => {
+  const body = $('inspector-body');
+  body.hidden = !body.hidden;
+  $('inspector-open').textContent = body.hidden ? 'Open the inspector' : 'Close the inspector';
+  if (body.hidden) inspector.stop();
+  else inspector.start();
+});
+$('inspector-pause').addEventListener('click', () => inspector.pause());
+$('inspector-resume').addEventListener('click', () => inspector.resume());
+$('inspector-back').addEventListener('click', () => inspector.step(-1));
+$('inspector-forward').addEventListener('click', () => inspector.step(1));
+$('inspector-motion').addEventListener('change', () => inspector.setMotion($('inspector-motion').checked));
+document.addEventListener('keydown', (event) => {
+  if (!inspector.paused || event.target instanceof HTMLInputElement) return;
+  if (event.key === 'ArrowLeft') inspector.step(-1);
+  if (event.key === 'ArrowRight') inspector.step(1);
+});

@@ -204,6 +204,11 @@ export class LiveEgress implements AsyncDisposable {
     this.encoder.requestKeyframe();
   }
 
+  /** The RTP timestamp WebRTC viewers get the frame at media time `time` (s) under; undefined without WebRTC. */
+  rtpTimestamp(time: number): number | undefined {
+    return this.rtpVideo?.timestampAt(time);
+  }
+
   /**
    * Encodes one output frame and sends its packets everywhere; the frame
    * stays the caller's. `time` is its media time in seconds (the input's

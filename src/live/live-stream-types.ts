@@ -208,6 +208,8 @@ export interface StreamEgress extends FrameSink, AsyncDisposable {
   audioLeadMs(): number | undefined;
   /** Makes one of the next frames a keyframe (a viewer joined, or lost track). */
   requestKeyframe(): void;
+  /** The RTP timestamp WebRTC viewers get the frame at media time `time` (s) under (absent or undefined: none). */
+  rtpTimestamp?(time: number): number | undefined;
   /** Flushes the encoder and ends every output; the playlist is final after it. */
   close(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import type { WhepViewer } from '../protocols/webrtc/whep-viewer.js';
 import { RtmpPush } from '../protocols/rtmp/rtmp-push.js';
 import { LiveAdmission } from './live-admission.js';
 import { LiveEgress } from './live-egress.js';
+import { FrameKindRing, frameBadge } from './frame-kind-ring.js';
 import { OriginalEncoder } from './original-encoder.js';
 import type { LiveStreamEvents, LiveStreamMetrics, LiveStreamOptions, LiveStreamState, LiveStreamStats, StreamEgress } from './live-stream-types.js';
 import { RateMeter } from './rate-meter.js';
@@ -58,6 +59,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
   readonly logger: Logger;
   /** Every output frame's timing record, as it leaves. */
   readonly timings = new StreamTimings();
+  /** The last 10 s or so of output frames, badged, for the page's frame inspector. */
+  readonly frameKinds = new FrameKindRing();
   private currentState: LiveStreamState = 'starting';
   private error?: string;
   private readonly startedAt = new Date();
@@ -351,8 +354,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
         this.inputRate.tick(timing.decoded!);
         if (this.startTimer) this.awaitFirstVideo(false);
       },
-      onSent: ({ kind, timing }) => {
+      onSent: ({ kind, synthesizer, time, timing }) => {
         this.timings.record({ original: kind === 'original', synthesized: kind === 'interpolated' || kind === 'fallback', timing });
+        const rtp = this.egress?.rtpTimestamp?.(time);
+        this.frameKinds.record({ time, ...(rtp !== undefined ? { rtp } : {}), badge: frameBadge(kind, synthesizer), ...(synthesizer !== undefined ? { rung: synthesizer } : {}) });
         this.outputRate.tick(this.now());
         this.setState('live');
       },

@@ -35,6 +35,10 @@ export interface Admission {
 /** An output frame as it left: how it was made and its complete timing record. */
 export interface SentFrame {
   kind: RenderedFrame['kind'];
+  /** The synthesizer that rendered an in-between frame. */
+  synthesizer?: string;
+  /** Its media time, seconds (the output pts). */
+  time: number;
   timing: FrameTiming;
 }
 
@@ -249,8 +253,9 @@ export class FramePipeline implements AsyncDisposable {
     const { outputTimeBase } = this.upconverter;
     for await (const output of this.rendered) {
       using frame = output.frame;
-      const times = await sink.writeVideo(frame, seconds(frame.pts, outputTimeBase));
-      this.options.onSent?.({ kind: output.kind, timing: { ...output.timing, ...times } });
+      const time = seconds(frame.pts, outputTimeBase);
+      const times = await sink.writeVideo(frame, time);
+      this.options.onSent?.({ kind: output.kind, ...(output.synthesizer !== undefined ? { synthesizer: output.synthesizer } : {}), time, timing: { ...output.timing, ...times } });
     }
   }
 }

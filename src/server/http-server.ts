@@ -23,6 +23,8 @@ export interface StreamCatalog {
   mayWatch?(key: string, token: string | undefined): boolean;
   /** JSON-ready stats of every stream. */
   streams(): unknown[];
+  /** `key`'s last output frames, badged, for the page's frame inspector; undefined for an unknown key. */
+  frames?(key: string): unknown;
   /** The Prometheus text for `/metrics`. */
   metrics?(): string;
   /** Whether a new stream would be accepted now (`/readyz`); ready when absent. */
@@ -76,7 +78,7 @@ export interface HttpServerOptions {
   trustedProxies?: readonly string[];
 }
 
-const ADMIN_ROUTES = new Set(['streams', 'metrics', 'ws']);
+const ADMIN_ROUTES = new Set(['streams', 'frames', 'metrics', 'ws']);
 const HEALTH_ROUTES = new Set(['healthz', 'readyz']);
 
 const WEB_DIR = repoPath('web') + '/';
@@ -199,7 +201,7 @@ export class HttpServer implements AsyncDisposable {
       if (!verdict.ok) return { status: 429, error: 'too many requests from this address', headers: { 'Retry-After': String(verdict.retryAfterSeconds) } };
     }
     if ((surface === 'public' && admin) || (surface === 'admin' && !admin && !HEALTH_ROUTES.has(kind))) {
-      return { status: 404, error: surface === 'public' ? 'the admin API is served on its own port' : 'this is the admin port: /api/streams, /api/ws, /metrics, /healthz, /readyz' };
+      return { status: 404, error: surface === 'public' ? 'the admin API is served on its own port' : 'this is the admin port: /api/streams, /api/streams/<key>/frames, /api/ws, /metrics, /healthz, /readyz' };
     }
     if (admin && this.options.adminToken !== undefined && !sameSecret(bearerToken(req.headers.authorization), this.options.adminToken)) {
       return { status: 401, error: 'the admin API needs Authorization: Bearer <admin token>', headers: { 'WWW-Authenticate': 'Bearer' } };
@@ -254,6 +256,13 @@ export class HttpServer implements AsyncDisposable {
       case 'streams':
         send(res, 200, 'application/json', JSON.stringify({ streams: this.catalog.streams() }), head);
         return;
+      case 'frames': {
+        const frames = this.catalog.frames?.(found.key);
+        res.setHeader('Cache-Control', 'no-store');
+        if (frames === undefined) send(res, 404, 'application/json', JSON.stringify({ error: 'no such stream' }), head);
+        else send(res, 200, 'application/json', JSON.stringify(frames), head);
+        return;
+      }
       case 'metrics': {
         const text = this.catalog.metrics?.();
         if (text === undefined) send(res, 404, 'application/json', JSON.stringify({ error: 'no metrics on this server' }), head);

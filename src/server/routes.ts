@@ -10,6 +10,8 @@
  */
 export type Route =
   | { kind: 'streams' }
+  /** One stream's last output frames, badged (original, model, blend, dup) with their RTP timestamps: the page's frame inspector. */
+  | { kind: 'frames'; key: string }
   /** Prometheus text: every stream's figures and the process's. */
   | { kind: 'metrics' }
   /** Liveness: the process answers. */
@@ -19,7 +21,7 @@ export type Route =
   /** The WebSocket stats feed; only an HTTP upgrade can use it. */
   | { kind: 'ws' }
   | { kind: 'hls'; key: string; file: string; contentType: string }
-  /** The web page and its script. */
+  /** The web page and its scripts. */
   | { kind: 'page'; file: string; contentType: string }
   /** WHIP (publish) or WHEP (play) on a stream: POST an offer, or OPTIONS. `/whep/<key>/original` plays the original. */
   | { kind: 'signal'; protocol: 'whip' | 'whep'; key: string; method: 'POST' | 'OPTIONS'; variant?: 'original' }
@@ -36,6 +38,9 @@ const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 const PAGES: Record<string, { file: string; contentType: string }> = {
   '': { file: 'index.html', contentType: 'text/html; charset=utf-8' },
   'app.js': { file: 'app.js', contentType: 'text/javascript; charset=utf-8' },
+  'charts.js': { file: 'charts.js', contentType: 'text/javascript; charset=utf-8' },
+  'inspector.js': { file: 'inspector.js', contentType: 'text/javascript; charset=utf-8' },
+  'motion.js': { file: 'motion.js', contentType: 'text/javascript; charset=utf-8' },
 };
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -61,6 +66,9 @@ export function route(method: string | undefined, target: string | undefined): R
     found = { kind: parts[0] };
   } else if (parts.length === 2 && parts[0] === 'api' && parts[1] === 'streams') {
     found = { kind: 'streams' };
+  } else if (parts.length === 4 && parts[0] === 'api' && parts[1] === 'streams' && parts[3] === 'frames') {
+    if (!STREAM_KEY.test(parts[2]!)) return notFound('no such stream');
+    found = { kind: 'frames', key: parts[2]! };
   } else if (parts.length === 2 && parts[0] === 'api' && parts[1] === 'ws') {
     found = { kind: 'ws' };
   } else if (parts.length === 3 && parts[0] === 'hls') {
@@ -69,7 +77,7 @@ export function route(method: string | undefined, target: string | undefined): R
     if (!HLS_FILE.test(file)) return notFound('no such file');
     found = { kind: 'hls', key, file, contentType: CONTENT_TYPES[file.slice(file.lastIndexOf('.') + 1)]! };
   } else {
-    return notFound('no such resource; try /, /api/streams, /api/ws, /metrics, /healthz, /readyz, /whip/<key>, /whep/<key> or /hls/<key>/index.m3u8');
+    return notFound('no such resource; try /, /api/streams, /api/streams/<key>/frames, /api/ws, /metrics, /healthz, /readyz, /whip/<key>, /whep/<key> or /hls/<key>/index.m3u8');
   }
   if (method !== 'GET' && method !== 'HEAD') return { kind: 'error', status: 405, reason: `${method} is not allowed here`, allow: 'GET, HEAD' };
   return found;

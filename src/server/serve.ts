@@ -6,6 +6,7 @@ import { pullInput } from '../ingest/pulled-source.js';
 import { testPatternInput } from '../ingest/test-pattern.js';
 import { TEST_PATTERN_LABELS } from '../ingest/test-pattern-graphs.js';
 import type { LiveStream, LiveStreamStats } from '../live/live-stream.js';
+import type { FrameKind } from '../live/frame-kind-ring.js';
 import { EventLoopDelay, processFigures } from '../metrics/process-metrics.js';
 import { flvInput } from '../protocols/rtmp/flv-source.js';
 import { RtmpServer, type RtmpPublish } from '../protocols/rtmp/rtmp-server.js';
@@ -221,6 +222,12 @@ export class Server implements StreamCatalog, AsyncDisposable {
 
   streams(): LiveStreamStats[] {
     return this.registry.list().map((stream) => stream.stats());
+  }
+
+  /** The frame inspector's view of `key`: its last output frames, oldest first, on WebRTC's 90 kHz RTP clock. */
+  frames(key: string): { key: string; clockRate: number; frames: FrameKind[] } | undefined {
+    const stream = this.registry.get(key);
+    return stream ? { key, clockRate: 90000, frames: stream.frameKinds.list() } : undefined;
   }
 
   metrics(): string {

@@ -121,6 +121,10 @@ class FakeEgress implements StreamEgress {
     this.keyframeRequests++;
   }
 
+  rtpTimestamp(time: number): number {
+    return 1000 + Math.round(time * 90000);
+  }
+
   async close(): Promise<void> {
     this.closed++;
   }
@@ -203,6 +207,11 @@ test('frames flow to the egress at the factor, and the stream goes starting → 
   assert.equal(egress().closed, 1, 'the playlist was finished once');
   assert.ok(source.disposed, 'the source was disposed');
   assert.equal(stream.timings.recent().length, 20, 'every output frame has its timing record');
+  // The frame inspector's list: each output frame badged, under the RTP timestamp its viewers got it with; the last input frame's own slots are repeats.
+  assert.deepEqual(
+    stream.frameKinds.list(),
+    frames.map((f, i) => ({ time: f.time, rtp: 1000 + Math.round(f.time * 90000), ...(i >= 18 ? { badge: 'dup' } : i % 2 ? { badge: 'blend', rung: 'blend' } : { badge: 'original' }) })),
+  );
 });
 
 test('the model warms up on the first frame, before the first slot, and /api/streams says how long it took', async (t) => {

@@ -63,6 +63,12 @@ test('a file pipeline waits: every input frame comes out at the factor, in order
     sent.map((f) => f.kind),
     Array.from({ length: 24 }, (_, i) => (i >= 22 ? 'repeated' : i % 2 ? 'interpolated' : 'original')),
   );
+  // Each sent frame says its media time (the sink's) and, when synthesized, by what: the page's frame inspector badges them so.
+  assert.deepEqual(sent.map((f) => f.time), sink.times);
+  assert.deepEqual(
+    sent.map((f) => f.synthesizer),
+    sent.map((f) => (f.kind === 'interpolated' ? 'blend' : undefined)),
+  );
   assert.equal(decoded.length, 12);
   for (const { timing } of sent) {
     assert.ok(timing.arrival === timing.decodeStart && timing.decodeStart! <= timing.decoded! && timing.decoded! <= timing.interpStart! && timing.interpEnd! <= timing.encodeStart!, JSON.stringify(timing));

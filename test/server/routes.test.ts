@@ -60,6 +60,7 @@ test('known resources with another method are 405 with Allow; unknown ones stay 
 test('the page, WHIP and WHEP resources are routed; sessions only by the ids the server makes', () => {
   assert.deepEqual(route('GET', '/'), { kind: 'page', file: 'index.html', contentType: 'text/html; charset=utf-8' });
   assert.equal(route('GET', '/app.js').kind, 'page');
+  for (const module of ['charts.js', 'inspector.js', 'motion.js']) assert.deepEqual(route('GET', `/${module}`), { kind: 'page', file: module, contentType: 'text/javascript; charset=utf-8' });
   assert.equal((route('POST', '/') as { status: number }).status, 405);
   assert.deepEqual(route('POST', '/whip/cam'), { kind: 'signal', protocol: 'whip', key: 'cam', method: 'POST' });
   assert.deepEqual(route('OPTIONS', '/whep/cam'), { kind: 'signal', protocol: 'whep', key: 'cam', method: 'OPTIONS' });
@@ -76,4 +77,13 @@ test('the page, WHIP and WHEP resources are routed; sessions only by the ids the
     const found = route('DELETE', path);
     assert.equal(found.kind === 'error' && found.status, 404, path);
   }
+});
+
+test("a stream's badged frames are routed by a valid key only, for GET and HEAD", () => {
+  assert.deepEqual(route('GET', '/api/streams/cam_1/frames'), { kind: 'frames', key: 'cam_1' });
+  assert.deepEqual(route('HEAD', '/api/streams/a/frames?after=3'), { kind: 'frames', key: 'a' });
+  for (const bad of ['/api/streams/%2e%2e/frames', '/api/streams/a.b/frames', '/api/streams//frames', '/api/streams/a/frames/x', '/api/streams/a/other', `/api/streams/${'k'.repeat(65)}/frames`]) {
+    assert.equal(route('GET', bad).kind, 'error', bad);
+  }
+  assert.deepEqual(route('POST', '/api/streams/a/frames'), { kind: 'error', status: 405, reason: 'POST is not allowed here', allow: 'GET, HEAD' });
 });

@@ -187,6 +187,9 @@ test('admin API behind its own token: /api/streams, /metrics and the WebSocket f
   t.after(() => opened.terminate());
   const first = await new Promise<string>((resolve, reject) => opened.on('message', (data) => resolve(String(data))).on('error', reject));
   assert.ok(Array.isArray((JSON.parse(first) as { streams: unknown[] }).streams));
+  // A stream's badged frames are admin API too: with the token, an unknown key is a 404, not a 401.
+  assert.equal((await fetch(`${http}/api/streams/cam/frames`)).status, 401);
+  assert.equal((await fetch(`${http}/api/streams/cam/frames`, { headers: { Authorization: 'Bearer adm1n-t0ken' } })).status, 404);
   assert.ok(!log.lines.join('\n').includes('adm1n-t0ken'));
 });
 
@@ -199,6 +202,8 @@ test('admin API on its own port: the public port does not serve it, the admin po
   assert.equal((await fetch(`${http}/metrics`)).status, 404);
   assert.equal((await fetch(`${http}/whip/cam`, sdp())).status, 400);
   assert.equal((await fetch(`${admin}/api/streams`)).status, 200);
+  assert.equal((await fetch(`${http}/api/streams/cam/frames`)).status, 404);
+  assert.match(((await (await fetch(`${admin}/api/streams/cam/frames`)).json()) as { error: string }).error, /no such stream/);
   assert.equal((await fetch(`${admin}/metrics`)).status, 200);
   assert.equal((await fetch(`${admin}/healthz`)).status, 200);
   assert.equal((await fetch(`${admin}/`)).status, 404);

@@ -21,4 +21,12 @@ export class H264RtpSender {
     const timestamp = Number((this.base + (packet.pts * 90000n * BigInt(num)) / BigInt(den)) & 0xffffffffn);
     this.fanout.writeH264(packet.data, timestamp, packet.isKeyframe, this.parameterSets());
   }
+
+  /**
+   * The RTP timestamp of the frame at media time `seconds`, as `send` stamps
+   * it (give or take a tick of rounding: a reader matches the nearest).
+   */
+  timestampAt(seconds: number): number {
+    return Number((this.base + BigInt(Math.floor(seconds * 90000 + 1e-6))) & 0xffffffffn);
+  }
 }
