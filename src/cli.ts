@@ -10,6 +10,7 @@ import { INTERPOLATOR_KINDS, type InterpolatorChoice, type InterpolatorKind, res
 import type { SemanticChoice } from './engine/semantic/semantic-stage.js';
 import { parseRate, type RateTarget } from './engine/timing/slot-planner.js';
 import { evaluate, formatEvalTable } from './eval/evaluate.js';
+import { testPatternGraph } from './ingest/test-pattern-graphs.js';
 import { captureFfmpegLog } from './base/ffmpeg-log.js';
 import { Server } from './server/serve.js';
 import { configDocs } from './config/config-docs.js';
@@ -24,7 +25,7 @@ const USAGE = `frc: real-time frame-rate upconverter
 usage:
   frc convert <input> <output> [--fps N | --factor K] [--interp model|blend|dup] [--model PATH]
   frc eval <dir> [--interp model|blend|dup] [--model PATH] [--rung NAME] [--json]
-  frc demo [output]                 upconvert FFmpeg's synthetic testsrc2 (30 → 60 fps)
+  frc demo [output]                 upconvert the built-in motion pattern, 640x360 (30 → 60 fps)
   frc serve [--config frc.yml] [--http-port 8080] [--rtmp-port 1935] [--host 127.0.0.1] [--token T]
             [--push URL] [--test-pattern] [--pull KEY=URL ...] [--model fast|quality|blend|dup|PATH] [--KEY VALUE ...]
                                     the live server: a page at http://host:8080/ to publish and watch;
@@ -138,9 +139,11 @@ async function main(argv: string[]): Promise<number> {
     case 'demo': {
       const output = args[0] ?? 'out/demo-60fps.mp4';
       if (!args[0]) mkdirSync('out', { recursive: true });
-      process.stderr.write(`frc demo: testsrc2 640x360 30 fps, 6 s, with a tone → ${output}\n`);
+      process.stderr.write(`frc demo: the motion pattern 640x360 30 fps, 6 s, with a tone → ${output}\n`);
+      // The pattern `serve` shows by default (a pan, a card circling, a disc in front), smaller so it converts in seconds.
+      const pattern = testPatternGraph('motion', { width: 640, height: 360, fps: 30 });
       const summary = await convert({
-        input: 'testsrc2=size=640x360:rate=30:duration=6[out0];sine=frequency=440:duration=6[out1]',
+        input: `${pattern},trim=duration=6[out0];sine=frequency=440:duration=6[out1]`,
         inputFormat: 'lavfi',
         output,
         target: { factor: 2 },
