@@ -21,7 +21,7 @@
  * `/api/streams` while a stream runs, with the stream's output rate before
  * and during.
  *
- *   node dist/bench/latency.js [--sizes 480,720] [--seconds 20] [--runs pass,blend,model] [--ingest rtmp,whip] [--viewers whep,hls]
+ *   node dist/bench/latency.js [--sizes 480,720,1080] [--seconds 20] [--runs pass,blend,model] [--ingest rtmp,whip] [--viewers whep,hls]
  *                              [--deadline-ms N] [--threads N] [--encoder-preset ultrafast] [--video-bitrate-kbps N] [--model quality|PATH] [--no-autocannon]
  */
 import './common.js';
@@ -46,7 +46,7 @@ import { readStamp, STAMP_BITS, stampFilter } from './frame-stamp.js';
 import { publishWhip } from './whip-publisher.js';
 import { machine, today } from './common.js';
 
-const SIZES: Record<string, [number, number, string]> = { '480': [854, 480, '1500k'], '720': [1280, 720, '3000k'] };
+const SIZES: Record<string, [number, number, string]> = { '480': [854, 480, '1500k'], '720': [1280, 720, '3000k'], '1080': [1920, 1080, '6000k'] };
 const REPO = resolve(new URL('../..', import.meta.url).pathname);
 const SOURCE = resolve(process.env.FRC_DATA_DIR ?? join(REPO, '../shared/data'), 'footage/birds_animation_720p30_wp2022.mp4');
 const FPS = 30;
@@ -441,7 +441,10 @@ async function main(): Promise<void> {
       ...(values['video-bitrate-kbps'] ? ['--video-bitrate-kbps', values['video-bitrate-kbps']] : []),
     ];
     const engine = [...(values['deadline-ms'] ? ['--deadline-ms', values['deadline-ms']] : []), ...(values.threads ? ['--threads', values.threads] : [])];
-    for (const size of (values.sizes ?? '480,720').split(',')) {
+    const sizes = (values.sizes ?? '480,720').split(',');
+    const unknown = sizes.filter((s) => !SIZES[s]);
+    if (unknown.length > 0) throw new Error(`--sizes: unknown size ${unknown.join(', ')} (known: ${Object.keys(SIZES).join(', ')})`);
+    for (const size of sizes) {
       const clip = prepareClip(work, size, seconds * FPS);
       for (const kind of kinds) {
         const model = kind === 'model' && values.model ? ['--model', resolveModelPath(values.model)] : [];
