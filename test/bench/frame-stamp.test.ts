@@ -26,3 +26,11 @@ test('the frame counter survives H.264 at a low bitrate, and blends of neighbour
   // A frame without a stamp is unreadable, not a number.
   assert.deepEqual(readStamp(Buffer.alloc(W * H, 128), W, H), { kind: 'unreadable' });
 });
+
+test('the counter reads back at every size the latency benchmark publishes', () => {
+  for (const [w, h] of [[854, 480], [1280, 720], [1920, 1080]] as const) {
+    const raw = execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `color=c=gray:size=${w}x${h}:rate=30`, '-frames:v', '3', '-vf', stampFilter(h), '-f', 'rawvideo', '-pix_fmt', 'gray', '-'], { maxBuffer: 1 << 24 });
+    const frames = Array.from({ length: 3 }, (_, i) => raw.subarray(i * w * h, (i + 1) * w * h));
+    assert.deepEqual(frames.map((f) => readStamp(f, w, h)), [0, 1, 2].map((n) => ({ kind: 'frame', n })), `${w}x${h}`);
+  }
+});
