@@ -13,6 +13,7 @@ on the per-transition mean abs difference) and whose two input frames differ (gr
 high (area filter) when larger. Deterministic: the same clips give the same triplets.
 
   /usr/bin/python3 train/cut_validation.py [--data ../shared/data] [--out ~/.cache/frc/val]
+  /usr/bin/python3 train/cut_validation.py --split development --out ~/.cache/frc/val-dev
 
 Writes outside the repository; never commit the frames. Never reads ../shared/data/eval.
 """
@@ -23,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import find_cuts  # noqa: E402
-from splits import TRIPLETS_PER_CLIP, TRIPLETS_SINGLE_CLIP_SET, VALIDATION  # noqa: E402
+from splits import DEVELOPMENT, TRIPLETS_PER_CLIP, TRIPLETS_SINGLE_CLIP_SET, VALIDATION  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_LINES = 720
@@ -72,11 +73,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--data', default=os.environ.get('FRC_DATA', os.path.join(REPO, '..', 'shared', 'data')))
     ap.add_argument('--out', default=os.path.expanduser(os.environ.get('FRC_VAL', '~/.cache/frc/val')))
+    ap.add_argument('--split', choices=('validation', 'development'), default='validation',
+                    help='development: the clips of splits.DEVELOPMENT (e.g. --out ~/.cache/frc/val-dev)')
     args = ap.parse_args()
+    split = DEVELOPMENT if args.split == 'development' else VALIDATION
     if os.path.exists(args.out):
         shutil.rmtree(args.out)
     rows = ['set\tclip\tfps\tsize\ti\tgrey_mad_0_2']
-    for vset, clips in VALIDATION.items():
+    for vset, clips in split.items():
         k = TRIPLETS_SINGLE_CLIP_SET if len(clips) == 1 else TRIPLETS_PER_CLIP
         for clip in clips:
             path = next(os.path.join(args.data, 'footage', f) for f in sorted(os.listdir(os.path.join(args.data, 'footage')))

@@ -20,6 +20,18 @@ VALIDATION = {
              'nexuiz_silvercity_fps_540p60_nexuiz'],      # 3D FPS fly-through and gameplay, overlays
 }
 
+# The development split (2026-12-07, fourth stop): the seven clips that neither trained the shipped weights
+# (their cards' licence_of_data lists those seven) nor are in VALIDATION. A place to try engine-side ideas
+# without reading VALIDATION again for each try; a choice made on it is then checked once on VALIDATION. Unlike
+# VALIDATION these clips may train later models: the split is unseen only by models that did not train on them.
+DEVELOPMENT = {
+    'game': ['doom_freedoom2_map15_720p60_freedoom'],      # retro FPS, another map: turning, strafing, HUD
+    'screen': ['gnome_ui_animation_launchapps_480p24_gsdocs', 'gnome_ui_animation_taskswitch_480p24_gsdocs',
+               'terminal_glow_tui_1040p50_vhs'],           # desktop UI animations; a terminal UI
+    'film': ['tearsofsteel_battle_332p24_mdn'],            # film battle scene: camera motion, effects
+    'nature': ['stream_water_360p30_mdn', 'flower_timelapse_540p30_mdn'],  # water; a time-lapse
+}
+
 # Triplets cut per clip: sets of one clip get more, so that every set has 12-16.
 TRIPLETS_PER_CLIP = 8
 TRIPLETS_SINGLE_CLIP_SET = 12
