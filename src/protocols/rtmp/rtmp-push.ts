@@ -130,6 +130,8 @@ export class RtmpPush implements AsyncDisposable {
     if (!queue || this.dropReason !== undefined || this.indices[kind] < 0 || !this.gate.pass(kind, packet.isKeyframe)) return;
     if (queue.length >= this.maxQueued) {
       this.dropReason = `the target fell behind by more than ${this.maxQueued} packets`;
+      // Shown at once: the worker may be stuck in a write to this target for a while yet.
+      this.currentState = `retrying: ${this.dropReason}`;
       this.wake?.();
       return;
     }
