@@ -76,8 +76,8 @@ options:
                    (MPEG-TS), HLS over http(s)://, or a file played in real time, looped
                    with ?loop after its path; reconnects with backoff when it drops (serve)
   --push URL       also publish each upconverted stream to this RTMP server, e.g.
-                   rtmp://host/app/{key} ({key} becomes the stream key); a failing
-                   push ends alone, HLS goes on (serve)
+                   rtmp://host/app/{key} ({key} becomes the stream key); a push
+                   whose server goes away reconnects with backoff, the rest goes on (serve)
 `;
 
 class UsageError extends Error {}

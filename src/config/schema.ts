@@ -111,7 +111,7 @@ export const SCHEMA = {
   openPublishing: field<boolean>({ name: 'boolean' }, true, 'Whether keys not listed under `streams` may publish (`false`: only listed keys).'),
   publicUrl: string('Absolute URL of this instance (e.g. `https://frc-7f9c.example.com`) for the `Location` of WHIP/WHEP sessions, so a later DELETE reaches the pod that owns the session. Unset: relative paths.'),
   trustedProxies: string("Reverse proxies or load balancers in front of the server, as comma-separated IP addresses (e.g. `10.0.0.2,10.0.0.3`): for requests from them the client is the rightmost address in `X-Forwarded-For` that is not one of them, for the per-IP rate limit and the auth hook's `ip`. From any other address the header is ignored. Unset: every request is its socket's peer."),
-  push: string('Also publish every stream onward to this RTMP URL; `{key}` becomes the stream key (e.g. `rtmp://cdn/app/{key}`).'),
+  push: string('Also publish every stream onward to this RTMP URL; `{key}` becomes the stream key (e.g. `rtmp://cdn/app/{key}`). A push whose server refuses or goes away reconnects with backoff (1 s doubling to 30 s), resuming at the next keyframe; `/api/streams` shows its `push` state.'),
   record: field<boolean>({ name: 'boolean' }, false, "Record every stream's output (upconverted video and its audio) into `recordDir`, one MPEG-TS file per publish (`streams.<key>.record` per key)."),
   recordDir: field<string>({ name: 'string' }, 'recordings', 'Where recordings go, as `<key>-<UTC time>-<stream id>.ts`; created at start if missing. Recordings are kept: deleting them is up to the operator.'),
   pull: field<Record<string, string> | undefined>(

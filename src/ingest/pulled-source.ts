@@ -7,7 +7,7 @@ import { parameterSets } from '../base/h264.js';
 import type { Logger } from '../base/logger.js';
 import type { Rational } from '../base/rational.js';
 import { AudioTimeline } from './audio-timeline.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../base/backoff.js';
 import { DecodeHealth } from './decode-health.js';
 import { FileSource } from './file-source.js';
 import type { EncodedItem, LiveInput, LiveItem, LiveSource, PullState } from './live-source.js';

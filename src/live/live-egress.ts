@@ -86,7 +86,8 @@ const OPUS_FRAME_SECONDS = 0.02;
  * The outputs are not equals: HLS is the stream's product, and its errors
  * are the stream's (they throw). The push is best effort: `RtmpPush` never
  * throws and never makes `writeVideo` wait, so a push target that refuses,
- * drops or dawdles ends only the push (see `pushState`).
+ * drops or dawdles only sends the push back to connecting with backoff
+ * (see `pushState`) while everything else goes on.
  */
 export class LiveEgress implements AsyncDisposable {
   private closed = false;
@@ -151,7 +152,7 @@ export class LiveEgress implements AsyncDisposable {
       // takes the stream's parameters (and FLV its global header) from them.
       hls = await HlsSink.open({ dir: options.dir, video: encoder.encoder, audio, segmentSeconds });
       if (options.record !== undefined) recording = await Recording.open({ file: options.record, video: encoder.encoder, audio, onFailed: options.onRecordingFailed });
-      await options.push?.attach({ video: encoder.encoder, audio, graceMs: options.pushGraceMs });
+      await options.push?.attach({ video: encoder.encoder, audio, graceMs: options.pushGraceMs, requestKeyframe: () => encoder.requestKeyframe() });
     } catch (err) {
       // Opening failed: `err` is the reason to report; a half-open HLS writer failing to close adds nothing.
       await hls?.close().catch(() => {});

@@ -64,7 +64,7 @@ export interface LiveStreamStats {
    * publisher's audio arrived after its video had gone; never much above 0.
    */
   audioLeadMs?: number;
-  /** The RTMP push of the output, when one is configured: `connecting`, `ok`, `ended` or `failed: <reason>`. */
+  /** The RTMP push of the output, when one is configured: `connecting`, `live`, `retrying: <reason>` (it reconnects with backoff) or `ended`. */
   push?: PushState;
   /** A pulled source's state (`frc serve --pull`): `connecting`, `live`, `retrying: <reason>` or `ended`. */
   pull?: PullState;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -55,7 +55,7 @@ test('the upconverted stream is pushed over RTMP: 60 fps H.264 + AAC, twice the 
   const p = publish(rtmp('birds'), ['-stream_loop', '1', '-i', BIRDS, '-vf', 'scale=320:180']);
   const live = await until('the push to run', 15_000, async () => {
     const s = stream(await streams(), 'birds');
-    return s?.state === 'live' && s.push === 'ok' ? s : undefined;
+    return s?.state === 'live' && s.push === 'live' ? s : undefined;
   });
   assert.equal((await p.done).code, 0);
   const final = await until('the stream to end', 10_000, async () => {
@@ -87,16 +87,16 @@ test('the upconverted stream is pushed over RTMP: 60 fps H.264 + AAC, twice the 
   assert.equal(Number(hls.nb_read_frames), final.framesOut, 'HLS holds every output frame too');
 });
 
-test('a push target that refuses the connection ends only the push: HLS goes on', async (t) => {
+test('a push target that refuses the connection leaves the push retrying: HLS goes on', async (t) => {
   const port = await closedPort();
   const { http, rtmp, streams, log } = await startServer(t, { push: `rtmp://127.0.0.1:${port}/live/{key}` });
   const p = publish(rtmp('cam'), ['-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=2', '-f', 'lavfi', '-i', 'sine=duration=2']);
-  const live = await until('the stream live with the push failed', 10_000, async () => {
+  const live = await until('the stream live with the push retrying', 10_000, async () => {
     const s = stream(await streams(), 'cam');
-    return s?.state === 'live' && s.push?.startsWith('failed') ? s : undefined;
+    return s?.state === 'live' && s.push?.startsWith('retrying') ? s : undefined;
   });
-  assert.match(live.push!, /^failed: cannot connect/);
-  assert.ok(log.lines.some((line) => line.includes("stream 'cam': push failed")), 'the failure is logged');
+  assert.match(live.push!, /^retrying: cannot connect/);
+  assert.ok(log.lines.some((line) => line.includes("stream 'cam': push: cannot connect")), 'the failure is logged');
   assert.doesNotMatch(log.lines.join('\n'), /live\/cam/, 'the stream key stays out of the log');
   assert.equal((await p.done).code, 0);
   const final = await until('the stream to end', 10_000, async () => {
@@ -105,15 +105,18 @@ test('a push target that refuses the connection ends only the push: HLS goes on'
   });
   assert.match(await (await fetch(`${http}/hls/cam/index.m3u8`)).text(), /#EXT-X-ENDLIST/);
   const hls = (await probe(`${http}/hls/cam/index.m3u8`)).find((s) => s.codec_type === 'video')!;
+  assert.equal(final.push, 'ended', 'closing the stream stops the retries');
   t.diagnostic(`push ${final.push}; HLS ${hls.nb_read_frames} frames at ${hls.r_frame_rate} for ${final.framesIn} in`);
   assert.equal(hls.r_frame_rate, '60/1');
   assert.equal(Number(hls.nb_read_frames), final.framesOut);
 });
 
-test('a push target that drops the connection mid-stream ends only the push: HLS keeps every frame', async (t) => {
+test('a push target that drops the connection mid-stream is connected again: HLS keeps every frame', async (t) => {
   const target = new RtmpServer({ logger: captureLog() });
-  // Hangs up on the push half a second into it.
+  let publishes = 0;
+  // Hangs up on the push half a second into it, every time.
   target.on('publish', (p: RtmpPublish) => {
+    publishes++;
     p.flv.resume();
     setTimeout(() => p.close(), 500);
   });
@@ -121,12 +124,13 @@ test('a push target that drops the connection mid-stream ends only the push: HLS
   t.after(() => target.close());
 
   const { http, rtmp, streams } = await startServer(t, { push: `rtmp://127.0.0.1:${targetPort}/live/{key}` });
-  const p = publish(rtmp('cam'), ['-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=3', '-f', 'lavfi', '-i', 'sine=duration=3']);
-  const dropped = await until('the push to fail', 10_000, async () => {
+  const p = publish(rtmp('cam'), ['-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=4', '-f', 'lavfi', '-i', 'sine=duration=4']);
+  const dropped = await until('the push to retry', 10_000, async () => {
     const s = stream(await streams(), 'cam');
-    return s?.push?.startsWith('failed') ? s : undefined;
+    return s?.push?.startsWith('retrying') ? s : undefined;
   });
   assert.equal(dropped.state, 'live', 'the stream goes on');
+  await until('the push to connect again', 10_000, async () => (publishes >= 2 ? true : undefined));
   assert.equal((await p.done).code, 0);
   const final = await until('the stream to end', 10_000, async () => {
     const s = stream(await streams(), 'cam');
@@ -136,4 +140,66 @@ test('a push target that drops the connection mid-stream ends only the push: HLS
   t.diagnostic(`push ${final.push}; HLS ${hls.nb_read_frames} frames at ${hls.r_frame_rate} for ${final.framesIn} in`);
   assert.equal(Number(hls.nb_read_frames), final.framesOut);
   assert.ok(final.framesOut >= 2 * 90 - 8, `${final.framesOut} frames out`);
+});
+
+/** An `ffmpeg -listen` RTMP server on `port` that saves what one publisher sends to `file`, as a push target would take it. */
+function ffmpegReceiver(port: number, file: string) {
+  const child = spawn('ffmpeg', ['-v', 'error', '-listen', '1', '-timeout', '20', '-i', `rtmp://127.0.0.1:${port}/live/cam`, '-c', 'copy', '-f', 'flv', '-y', file], { stdio: 'ignore' });
+  const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return { child, done };
+}
+
+test('a push whose server is killed mid-stream goes retrying, then live again on a new server from a keyframe', async (t) => {
+  const dir = tempDir(t);
+  const port = await closedPort();
+  const first = ffmpegReceiver(port, join(dir, 'first.flv'));
+  t.after(() => first.child.kill('SIGKILL'));
+  const { http, rtmp, streams, log } = await startServer(t, { push: `rtmp://127.0.0.1:${port}/live/{key}` });
+  t.after(() => t.diagnostic(log.lines.filter((line) => line.includes('push')).join('\n')));
+  const p = publish(rtmp('cam'), ['-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=9', '-f', 'lavfi', '-i', 'sine=duration=9']);
+  t.after(() => p.child.kill('SIGKILL'));
+  const states: string[] = [];
+  const pushState = async () => {
+    const push = stream(await streams(), 'cam')?.push;
+    if (push !== undefined && states.at(-1) !== push) states.push(push);
+    return push;
+  };
+  await until('the push to go live', 15_000, async () => ((await pushState()) === 'live' ? true : undefined));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  first.child.kill('SIGKILL');
+  await first.done;
+  await until('the push to retry', 10_000, async () => ((await pushState())?.startsWith('retrying') ? true : undefined));
+  const second = ffmpegReceiver(port, join(dir, 'second.flv'));
+  t.after(() => second.child.kill('SIGKILL'));
+  await until('the push live again', 15_000, async () => ((await pushState()) === 'live' ? true : undefined));
+  const during = stream(await streams(), 'cam')!;
+  assert.equal(during.state, 'live', 'the stream went on throughout');
+  assert.equal((await p.done).code, 0);
+  const final = await until('the stream to end', 10_000, async () => {
+    const s = stream(await streams(), 'cam');
+    return s?.state === 'ended' ? s : undefined;
+  });
+  await pushState();
+  // The push's end reaches the server: it finishes its file by itself.
+  const hungUp = await Promise.race([second.done.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000))]);
+  if (!hungUp) second.child.kill('SIGKILL');
+  assert.ok(hungUp, 'the server saw the push end');
+  t.diagnostic(`push states: ${states.join(' → ')}`);
+  // Retries may fail with other reasons (refused before the new server listens): one phase.
+  const phases = states.map((state) => state.replace(/:.*/, '')).filter((phase, i, all) => phase !== all[i - 1] && phase !== 'connecting');
+  assert.deepEqual(phases, ['live', 'retrying', 'live', 'ended']);
+  assert.ok(log.lines.some((line) => line.includes("stream 'cam': push live again")), 'the reconnection is logged');
+  const probed = await probe(join(dir, 'second.flv'));
+  const video = probed.find((s) => s.codec_type === 'video')!;
+  const frames = Number(video.nb_read_frames);
+  t.diagnostic(`second server: ${frames} frames, r ${video.r_frame_rate}, avg ${video.avg_frame_rate}, audio ${probed.find((s) => s.codec_type === 'audio')?.codec_name}`);
+  assert.deepEqual([video.codec_name, video.width, video.height], ['h264', 320, 180], 'a fresh FLV header and sequence header: the second server can decode');
+  assert.ok(frames >= 60, `${frames} frames reached the second server`);
+  const { stdout: firstPacket } = await promisify(execFile)('ffprobe', ['-v', 'error', '-select_streams', 'v', '-read_intervals', '%+#1', '-show_entries', 'packet=flags', '-of', 'csv=p=0', join(dir, 'second.flv')]);
+  assert.match(firstPacket.trim(), /^K/, "the second server's stream starts at a keyframe");
+  assert.ok(Math.abs(rate(video.r_frame_rate) - 60) < 1, `r_frame_rate ${video.r_frame_rate}`);
+  // The stream never noticed: every input frame was upconverted, and HLS ran to its end.
+  t.diagnostic(`stream: ${final.framesIn} frames in, ${final.framesOut} out`);
+  assert.ok(final.framesIn >= 260 && final.framesOut >= 2 * final.framesIn - 8, `${final.framesIn} in, ${final.framesOut} out`);
+  assert.match(await (await fetch(`${http}/hls/cam/index.m3u8`)).text(), /#EXT-X-ENDLIST/);
 });

@@ -1,7 +1,8 @@
 /**
- * How long a pulled source waits before it tries its URL again: the first
- * wait `firstMs`, doubling after each failure up to `maxMs`; a connection
- * that stayed up `stableMs` or longer starts the doubling over.
+ * How long a connection that dropped (a pulled source, an RTMP push) waits
+ * before it tries its URL again: the first wait `firstMs`, doubling after
+ * each failure up to `maxMs`; a connection that stayed up `stableMs` or
+ * longer starts the doubling over.
  *
  * Pure: the caller passes the times (ms).
  */
@@ -17,12 +18,12 @@ export class Backoff {
     this.nextMs = firstMs;
   }
 
-  /** The source is up (connected and delivering) since `at`. */
+  /** The connection is up (connected and delivering) since `at`. */
   connected(at: number): void {
     this.upSince = at;
   }
 
-  /** The source dropped, or a try failed, at `at`: how long to wait before the next try. */
+  /** The connection dropped, or a try failed, at `at`: how long to wait before the next try. */
   failed(at: number): number {
     if (this.upSince !== undefined && at - this.upSince >= this.stableMs) this.nextMs = this.firstMs;
     this.upSince = undefined;

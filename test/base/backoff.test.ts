@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Backoff } from '../../src/ingest/backoff.js';
+import { Backoff } from '../../src/base/backoff.js';
 
 test('backoff doubles from 1 s to 30 s and stays there', () => {
   const backoff = new Backoff();
