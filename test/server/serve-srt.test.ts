@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { test } from 'node:test';
 import type { LiveStreamStats } from '../../src/live/live-stream.js';
 import { hlsFps, startServer, until } from '../live-helpers.js';
@@ -87,6 +88,33 @@ test('an SRT publisher with a wrong key or secret is refused in the handshake, a
   const refusals = log.lines.filter((line) => /refused SRT caller/.test(line));
   assert.equal(refusals.length, 5, refusals.join('\n'));
   assert.ok(!log.lines.some((line) => line.includes('s3cret') || line.includes('key=wrong')), 'secrets stay out of the log');
+});
+
+test('the external auth hook is asked about an SRT publisher once it is connected: refused, it is dropped and no stream appears', async (t) => {
+  const asked: { action: string; protocol: string; key: string; token?: string }[] = [];
+  const hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      const query = JSON.parse(body) as (typeof asked)[number];
+      asked.push(query);
+      res.writeHead(query.token === 'h00k-t0ken' ? 200 : 403).end();
+    });
+  });
+  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => hook.close(resolve)));
+  const { streams, srt, log } = await startServer(t, { srtPort: 0, authHook: { url: `http://127.0.0.1:${(hook.address() as { port: number }).port}/auth` } });
+  const refused = publishSrt(srt('publish:cam?key=wrong'), 10);
+  t.after(() => refused.kill());
+  const result = await refused.done;
+  assert.notEqual(result.code, 0, 'the refused publisher is dropped');
+  assert.ok(result.ms < 5000, `dropped at once, not after ${result.ms.toFixed(0)} ms`);
+  assert.deepEqual(asked[0], { action: 'publish', protocol: 'srt', key: 'cam', token: 'wrong', ip: '127.0.0.1' });
+  assert.deepEqual(await streams(), [], 'no stream appeared');
+  assert.ok(log.lines.some((line) => /refused SRT publish on 'cam'.*refused by the authentication service/.test(line)), log.lines.join('\n'));
+  const allowed = publishSrt(srt('publish:cam?key=h00k-t0ken'), 3);
+  t.after(() => allowed.kill());
+  await until('the allowed stream to be live', 15_000, async () => (find(await streams(), 'cam')?.state === 'live' ? true : undefined));
 });
 
 test('garbage over SRT ends that stream alone; the server and another SRT stream run on', async (t) => {
