@@ -111,37 +111,3 @@ export function heapTrimAddon(): { trim(): Promise<boolean> } | undefined {
     return undefined;
   }
 }
-
-/** What `srt-listener.c` reports to its listener's callback (see there). */
-export type SrtEvent = 'ask' | 'accept' | 'data' | 'end';
-
-/** `srt-listener.c`: an SRT listener on libsrt, on threads of its own. */
-export interface SrtAddon {
-  /**
-   * Binds and listens; `onEvent` hears of each handshake (`ask`: it returns
-   * 0 to accept or an SRT rejection code), connection (`accept`), message
-   * (`data`) and end (`end`). Throws with `code` EADDRINUSE and the like.
-   */
-  listen(
-    host: string,
-    port: number,
-    latencyMs: number,
-    onEvent: (event: SrtEvent, id: number, text: string | Buffer | undefined, address: string | undefined) => number | void,
-  ): { handle: object; port: number };
-  /** Asks connection `id`'s thread to close it; its `end` follows. */
-  close(handle: object, id: number): void;
-  /** Stops listening and ends every connection; `handle` must not be used after. */
-  stop(handle: object): void;
-}
-
-/**
- * The SRT listener, or undefined where it was not built (libsrt's headers
- * were missing when `node-gyp` ran): loaded on first use.
- */
-export function srtAddon(): SrtAddon | undefined {
-  try {
-    return load<SrtAddon>('frc_srt');
-  } catch {
-    return undefined;
-  }
-}

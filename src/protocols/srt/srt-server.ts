@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Logger } from '../../base/logger.js';
 import { errorMessage } from '../../base/errors.js';
-import { type SrtAddon, srtAddon } from '../../engine/runtime/native.js';
+import { type SrtAddon, srtAddon } from './srt-addon.js';
 import { parseStreamId } from './stream-id.js';
 
 /**
