@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import { test } from 'node:test';
 import type { LiveStreamStats } from '../../src/live/live-stream.js';
 import { hlsFps, startServer, until } from '../live-helpers.js';
+import { receivedFps, watch } from '../reliability/werift-viewer.js';
 
 /**
  * `frc serve --srt-port`: the ffmpeg CLI publishes as OBS's SRT output does
@@ -44,8 +45,8 @@ function garbageSrt(url: string, seconds: number): Sender {
 const find = (streams: LiveStreamStats[], key: string) => streams.find((s) => s.key === key);
 
 test('an SRT publisher runs at twice its rate out, a second one on its key is refused, and its leaving ends the stream', async (t) => {
-  const { streams, server, srt, log } = await startServer(t, { srtPort: 0, token: 's3cret' });
-  const publisher = publishSrt(srt('publish:cam?key=s3cret'), 9);
+  const { streams, server, srt, log, http } = await startServer(t, { srtPort: 0, token: 's3cret' });
+  const publisher = publishSrt(srt('publish:cam?key=s3cret'), 12);
   t.after(() => publisher.kill());
   const cam = await until('the SRT stream to be live for 3 s', 20_000, async () => {
     const s = find(await streams(), 'cam');
@@ -54,6 +55,13 @@ test('an SRT publisher runs at twice its rate out, a second one on its key is re
   assert.equal(cam.protocol, 'srt');
   const fps = await hlsFps(server.hlsDir('cam')!);
   assert.ok(fps > 55 && fps < 65, `HLS out at ${fps.toFixed(1)} fps, want 60`);
+  // WebRTC too: the upconverted stream, and the publisher's H.264 relayed as it came.
+  const [viewer, original] = await Promise.all([watch(http, 'cam'), watch(http, 'cam/original')]);
+  t.after(() => Promise.all([viewer.close(), original.close()]));
+  await until('both viewers to receive', 5000, async () => (viewer.frames() > 0 && original.frames() > 0 ? true : undefined));
+  const [upFps, originalFps] = await Promise.all([receivedFps(viewer, 1000), receivedFps(original, 1000)]);
+  assert.ok(upFps > 50 && upFps < 70, `WHEP out at ${upFps.toFixed(1)} fps, want 60`);
+  assert.ok(originalFps > 24 && originalFps < 36, `the original at ${originalFps.toFixed(1)} fps, want 30`);
 
   // The key is live: a second publisher is refused in the handshake, and the first runs on.
   const second = await publishSrt(srt('publish:cam?key=s3cret'), 3).done;
@@ -72,7 +80,7 @@ test('an SRT publisher runs at twice its rate out, a second one on its key is re
     return s?.state === 'ended' || s?.state === 'failed' ? s : undefined;
   });
   assert.equal(ended.state, 'ended', `ended cleanly, not: ${ended.error}`);
-  assert.ok(ended.framesOut >= 2 * 200, `about twice the 270 frames in went out: ${ended.framesOut}`);
+  assert.ok(ended.framesOut >= 2 * 300, `about twice the 360 frames in went out: ${ended.framesOut}`);
 });
 
 test('an SRT publisher with a wrong key or secret is refused in the handshake, and no stream appears', async (t) => {

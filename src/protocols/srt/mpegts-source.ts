@@ -6,6 +6,7 @@ import { FF_THREAD_SLICE } from 'node-av/constants';
 import { annexBFromAvcc } from '../../base/avcc.js';
 import { InputError } from '../../base/errors.js';
 import { describeFfmpegError } from '../../base/ffmpeg-log.js';
+import { parameterSets } from '../../base/h264.js';
 import type { Rational } from '../../base/rational.js';
 import { DecodeHealth } from '../../ingest/decode-health.js';
 import type { EncodedItem, LiveInput, LiveItem, LiveSource } from '../../ingest/live-source.js';
@@ -137,6 +138,11 @@ export class MpegTsSource implements LiveSource {
       clearInterval(watchdog);
     }
     if (this.stalled !== undefined) throw new InputError(`${this.name}: ${this.stalled}: dropped`);
+  }
+
+  /** H.264's SPS and PPS as the demuxer's parser found them (MPEG-TS also repeats them at keyframes), for viewers of the original. */
+  parameterSets(): Buffer[] {
+    return parameterSets(this.video.codecpar.extradata);
   }
 
   /** Stops reading: the byte stream is destroyed (which drops the publisher), so a pending read sees its end. */
