@@ -54,7 +54,7 @@ export interface SrtServerEvents {
 }
 
 export interface SrtPublishEvents {
-  /** The publisher left, and why: `'disconnected'`, `'consumer closed'`, `'server closed'` or a refusal. */
+  /** The publisher left, and why: `'disconnected'`, `'consumer closed'`, `'server closed'`, `'publish listener failed'` or `'receive failed: …'` (libsrt's error). */
   end: [reason: string];
 }
 
