@@ -30,6 +30,20 @@
       "sources": ["src/engine/native/heap-trim.c"],
       "cflags": ["-O2", "-std=c11"],
       "cflags!": ["-O0"]
+    },
+    {
+      "target_name": "frc_srt",
+      "variables": { "has_srt": "<!(pkg-config --exists srt && echo 1 || echo 0)" },
+      "conditions": [
+        ["has_srt==1", {
+          "sources": ["src/protocols/srt/srt-listener.c"],
+          "cflags": ["-O2", "-std=c11", "<!@(pkg-config --cflags srt)"],
+          "cflags!": ["-O0"],
+          "libraries": ["<!@(pkg-config --libs srt)", "-lpthread"]
+        }, {
+          "type": "none"
+        }]
+      ]
     }
   ]
 }

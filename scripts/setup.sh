@@ -12,6 +12,10 @@ command -v ffmpeg >/dev/null || apt_packages+=(ffmpeg)   # the CLI: tests publis
 # node-gyp builds the native warp kernel (src/engine/native): a C compiler, make, python3
 { command -v cc && command -v make; } >/dev/null || apt_packages+=(build-essential)
 command -v python3 >/dev/null || apt_packages+=(python3)
+# The SRT listener (src/protocols/srt/srt-listener.c) builds against libsrt, found with pkg-config; the GnuTLS
+# flavour is the one Debian's ffmpeg already pulls in (libsrt1.5-gnutls), so the two never conflict.
+command -v pkg-config >/dev/null || apt_packages+=(pkg-config)
+pkg-config --exists srt 2>/dev/null || dpkg -s libsrt-openssl-dev >/dev/null 2>&1 || apt_packages+=(libsrt-gnutls-dev)
 if ((${#apt_packages[@]})); then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

@@ -26,7 +26,7 @@ usage:
   frc convert <input> <output> [--fps N | --factor K] [--interp model|blend|dup] [--model PATH]
   frc eval <dir> [--interp model|blend|dup] [--model PATH] [--rung NAME] [--json]
   frc demo [output]                 upconvert the built-in motion pattern, 640x360 (30 → 60 fps)
-  frc serve [--config frc.yml] [--http-port 8080] [--rtmp-port 1935] [--host 127.0.0.1] [--token T]
+  frc serve [--config frc.yml] [--http-port 8080] [--rtmp-port 1935] [--srt-port N] [--host 127.0.0.1] [--token T]
             [--push URL] [--test-pattern] [--pull KEY=URL ...] [--model fast|quality|blend|dup|PATH] [--KEY VALUE ...]
                                     the live server: a page at http://host:8080/ to publish and watch;
                                     WHIP in (http://host:8080/whip/<key>) and RTMP in
@@ -64,6 +64,7 @@ options:
                    bilinear or reuse (reuse needs prev.png beside frame0.png)
   --http-port N    HTTP port for HLS and /api/streams (serve; default 8080)
   --rtmp-port N    RTMP ingest port (serve; default 1935)
+  --srt-port N     SRT ingest port, UDP: srt://host:N?streamid=publish:<key> (serve; default off)
   --host ADDR      address both listen on (serve; default 127.0.0.1)
   --stream-key KEY the only stream key allowed to publish (serve; default: any)
   --token T        WHIP publishers must send "Authorization: Bearer T" (serve)
@@ -199,11 +200,11 @@ async function serve(config: Config): Promise<number> {
   const options = serveOptionsFrom(config, provider.provider);
   const server = new Server({ ...options, logger: log });
   log.info({ config: redacted(config) }, 'configuration');
-  const { httpPort, rtmpPort } = await server.listen();
+  const { httpPort, rtmpPort, srtPort } = await server.listen();
   // The one line a person needs, on stdout; the JSON logs go to stderr.
   const page = `http://${options.host}:${httpPort}/` + (options.testPattern ? `?key=${options.testPattern}` : '');
   process.stdout.write(`frc serve: open ${page} to publish and watch` + (options.testPattern ? ` (the ${options.testPatternKind ?? 'motion'} test pattern is live on key "${options.testPattern}")` : '') + '\n');
-  log.info(`WHIP ingest at http://${options.host}:${httpPort}/whip/<key>; RTMP ingest at rtmp://${options.host}:${rtmpPort}/live/<key>; WHEP at /whep/<key>; HLS at http://${options.host}:${httpPort}/hls/<key>/index.m3u8; stats at /api/streams and ws://${options.host}:${httpPort}/api/ws` + (options.push ? '; pushing each stream onward over RTMP' : ''));
+  log.info(`WHIP ingest at http://${options.host}:${httpPort}/whip/<key>; RTMP ingest at rtmp://${options.host}:${rtmpPort}/live/<key>; ${srtPort !== undefined ? `SRT ingest at srt://${options.host}:${srtPort}?streamid=publish:<key>; ` : ''}WHEP at /whep/<key>; HLS at http://${options.host}:${httpPort}/hls/<key>/index.m3u8; stats at /api/streams and ws://${options.host}:${httpPort}/api/ws` + (options.push ? '; pushing each stream onward over RTMP' : ''));
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));

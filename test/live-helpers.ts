@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { captureFfmpegLog } from '../src/base/ffmpeg-log.js';
 import type { LiveStreamStats } from '../src/live/live-stream.js';
@@ -20,7 +21,7 @@ captureFfmpegLog();
 export async function startServer(t: TestContext, options: ServeOptions = {}) {
   const log = captureLog();
   const server = new Server({ kind: 'blend', httpPort: 0, rtmpPort: 0, endedRetentionMs: 60_000, logger: log, ...options });
-  const { httpPort, rtmpPort } = await server.listen();
+  const { httpPort, rtmpPort, srtPort } = await server.listen();
   t.after(() => server.close());
   const http = `http://127.0.0.1:${httpPort}`;
   return {
@@ -28,6 +29,8 @@ export async function startServer(t: TestContext, options: ServeOptions = {}) {
     log,
     http,
     rtmp: (key: string) => `rtmp://127.0.0.1:${rtmpPort}/live/${key}`,
+    /** With `srtPort` set: the SRT URL a publisher calls with `streamId` (OBS's Server field). */
+    srt: (streamId: string) => `srt://127.0.0.1:${srtPort}?streamid=${streamId}&pkt_size=1316`,
     streams: async (): Promise<LiveStreamStats[]> => ((await (await fetch(`${http}/api/streams`)).json()) as { streams: LiveStreamStats[] }).streams,
   };
 }
@@ -63,4 +66,28 @@ export async function until<T>(what: string, ms: number, check: () => Promise<T 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** The segments a stream's HLS playlist lists now, as one ffprobe input, and their duration (s). */
+export function hlsSegments(dir: string): { input: string; seconds: number } {
+  const playlist = readFileSync(join(dir, 'index.m3u8'), 'utf8');
+  const segments = [...playlist.matchAll(/#EXTINF:([\d.]+),\s*\n(\S+)/g)];
+  return { input: `concat:${segments.map((m) => join(dir, m[2]!)).join('|')}`, seconds: segments.reduce((sum, m) => sum + Number(m[1]), 0) };
+}
+
+/** The presentation times (s) of one stream's packets in `segments`, as ffprobe reads them. */
+export async function hlsPacketTimes(segments: { input: string }, selector: string): Promise<number[]> {
+  const probe = spawn('ffprobe', ['-v', 'error', '-select_streams', selector, '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', segments.input]);
+  let out = '';
+  probe.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await new Promise((resolve) => probe.on('close', resolve));
+  // One `1.466667,` line per packet (the comma closes an empty side-data section).
+  return out.split(/\s+/).map((line) => line.replace(/,+$/, '')).filter((line) => /^[\d.]+$/.test(line)).map(Number);
+}
+
+/** Frames per second of a stream's HLS output as ffprobe reads it: the video packets of the segments listed, over their durations. */
+export async function hlsFps(dir: string): Promise<number> {
+  // Listed once: the playlist grows while ffprobe reads.
+  const segments = hlsSegments(dir);
+  return (await hlsPacketTimes(segments, 'v:0')).length / segments.seconds;
 }

@@ -77,14 +77,15 @@ const streamEntry = {
   record: field<boolean | undefined>({ name: 'boolean' }, undefined, "Record this stream's output into `recordDir`."),
   semantic: field<boolean | undefined>({ name: 'boolean' }, undefined, 'Run the semantic stage (scene cuts) for this stream.'),
   encoderPreset: field<EncoderPresetSetting | undefined>({ name: 'enum', values: ENCODER_PRESET_SETTINGS }, undefined, "libx264 preset of this stream's output, or `auto`."),
-  token: string('Publish secret for this key: WHIP `Authorization: Bearer <token>`, RTMP `rtmp://host/live/<key>?key=<token>`.', { secret: true }),
+  token: string('Publish secret for this key: WHIP `Authorization: Bearer <token>`, RTMP `rtmp://host/live/<key>?key=<token>`, SRT `streamid=publish:<key>?key=<token>`.', { secret: true }),
   viewToken: string('Bearer token WHEP viewers of this key must send.', { secret: true }),
 } satisfies Shape;
 
 export const SCHEMA = {
-  host: field<string>({ name: 'string' }, '127.0.0.1', 'Address the HTTP and RTMP listeners bind (`0.0.0.0` for every interface, as in a container).'),
+  host: field<string>({ name: 'string' }, '127.0.0.1', 'Address the HTTP, RTMP and SRT listeners bind (`0.0.0.0` for every interface, as in a container).'),
   httpPort: field<number>({ name: 'port' }, 8080, 'HTTP port: the page, WHIP/WHEP, HLS, health checks (and the admin API unless `admin.port` is set). 0 picks a free one.'),
   rtmpPort: field<number>({ name: 'port' }, 1935, 'RTMP ingest port (`rtmp://host:port/live/<key>`). 0 picks a free one.'),
+  srtPort: field<number | undefined>({ name: 'port' }, undefined, 'SRT ingest port, UDP (`srt://host:port?streamid=publish:<key>`, OBS\'s SRT output); off unless set. 0 picks a free one.'),
   model: field<string>({ name: 'string' }, 'fast', 'Interpolator: `fast`, `quality` (shipped models), `blend`, `dup`, or a path to an ONNX model. A missing shipped model falls back to `blend`.'),
   provider: field<ProviderRequest>(
     { name: 'enum', values: PROVIDER_REQUESTS },

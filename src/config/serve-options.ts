@@ -17,6 +17,8 @@ export interface ServeOptions extends InterpolatorChoice, SemanticChoice {
   httpPort?: number;
   /** RTMP ingest port (default 1935; 0 picks a free one). */
   rtmpPort?: number;
+  /** SRT ingest port, UDP (off when undefined; 0 picks a free one). */
+  srtPort?: number;
   /** Address both listen on (default 127.0.0.1). */
   host?: string;
   /** When set, only this key may publish. */
@@ -205,6 +207,7 @@ export function serveOptionsFrom(config: Config, provider: ExecutionProvider = '
     host: config.host,
     httpPort: config.httpPort,
     rtmpPort: config.rtmpPort,
+    srtPort: config.srtPort,
     factor: config.factor,
     deadline: config.deadline,
     deadlineMs: config.deadlineMs,

@@ -22,7 +22,7 @@ export interface ServerState {
   readonly listening: boolean;
   /** Draining or closing: new clients are refused, live streams run on. */
   readonly stopping: boolean;
-  /** Keys with a publisher connected now (RTMP, WHIP or the test pattern). */
+  /** Keys with a publisher connected now (RTMP, SRT, WHIP, a pull or the test pattern). */
   readonly publishers: number;
   hasPublisher(key: string): boolean;
 }
@@ -34,6 +34,7 @@ const OK: Decision = { ok: true };
 const SHUTTING_DOWN: Decision = { ok: false, status: 503, reason: 'the server is shutting down' };
 const WRONG_BEARER: Decision = { ok: false, status: 401, reason: 'missing or wrong bearer token' };
 const WRONG_RTMP_KEY: Decision = { ok: false, status: 401, reason: 'missing or wrong key: publish to rtmp://host/live/<key>?key=<secret>' };
+const WRONG_SRT_KEY: Decision = { ok: false, status: 401, reason: 'missing or wrong key: publish with streamid=publish:<key>?key=<secret>' };
 
 export class AccessPolicy {
   constructor(
@@ -44,12 +45,12 @@ export class AccessPolicy {
   /**
    * A publisher, before the auth hook. WHIP's bearer token is checked
    * before anything else is said about the key; RTMP, as it always has,
-   * hears about the key first.
+   * hears about the key first, and SRT as RTMP does.
    */
-  publish(protocol: 'rtmp' | 'whip', key: string, secret: string | undefined, state: ServerState): Decision {
+  publish(protocol: 'rtmp' | 'srt' | 'whip', key: string, secret: string | undefined, state: ServerState): Decision {
     if (!this.accepting(state)) return SHUTTING_DOWN;
     if (protocol === 'whip') return first(this.publishSecret(key, secret, WRONG_BEARER), () => this.publishKey(key, state));
-    return first(this.publishKey(key, state), () => this.publishSecret(key, secret, WRONG_RTMP_KEY));
+    return first(this.publishKey(key, state), () => this.publishSecret(key, secret, protocol === 'srt' ? WRONG_SRT_KEY : WRONG_RTMP_KEY));
   }
 
   /** A WHEP viewer, before the auth hook: the key's view token, when it has one. */

@@ -1,5 +1,5 @@
 /**
- * The external authentication hook: before a publish (RTMP, WHIP) or a view
+ * The external authentication hook: before a publish (RTMP, SRT, WHIP) or a view
  * (WHEP) is let in, the server POSTs what it knows of the client to an
  * operator's URL, as MediaMTX's `authHTTPAddress` does, and the answer
  * decides: any 2xx lets the client in, anything else keeps it out.
@@ -13,12 +13,12 @@
  */
 
 export interface AuthQuery {
-  /** `publish` (RTMP, WHIP) or `read` (WHEP). */
+  /** `publish` (RTMP, SRT, WHIP) or `read` (WHEP). */
   action: 'publish' | 'read';
-  protocol: 'rtmp' | 'whip' | 'whep';
+  protocol: 'rtmp' | 'srt' | 'whip' | 'whep';
   /** The stream key. */
   key: string;
-  /** What the client presented: the WHIP/WHEP bearer token or the RTMP `?key=` secret. */
+  /** What the client presented: the WHIP/WHEP bearer token or the RTMP (or SRT streamid's) `?key=` secret. */
   token?: string;
   /** The client's address. */
   ip?: string;

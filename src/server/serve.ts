@@ -12,6 +12,8 @@ import { flvInput } from '../protocols/rtmp/flv-source.js';
 import { RtmpServer, type RtmpPublish } from '../protocols/rtmp/rtmp-server.js';
 import { FfmpegReaderPool, ffmpegReaderCapacity } from '../protocols/rtmp/thread-pool.js';
 import type { WhepViewer } from '../protocols/webrtc/whep-viewer.js';
+import { mpegtsInput } from '../protocols/srt/mpegts-source.js';
+import { SrtServer, type SrtPublish, type SrtVerdict } from '../protocols/srt/srt-server.js';
 import { AccessPolicy, type ServerState } from './access-policy.js';
 import { AuthHook, type AuthQuery, type AuthVerdict } from './auth-hook.js';
 import { HttpServer, type OfferRequest, type SessionRequest, type SignalResult, type StreamCatalog } from './http-server.js';
@@ -25,6 +27,8 @@ import { WhipWhepHandler } from './whip-whep-handler.js';
 export interface ServerAddress {
   httpPort: number;
   rtmpPort: number;
+  /** The SRT listener's UDP port, when `srtPort` is set. */
+  srtPort?: number;
   /** The admin surface's own port, when it has one. */
   adminPort?: number;
 }
@@ -35,7 +39,7 @@ const stderrLogger: Logger = {
 };
 
 /**
- * `frc serve`: RTMP and WHIP publishers in, upconverted HLS and WHEP out.
+ * `frc serve`: RTMP, SRT and WHIP publishers in, upconverted HLS and WHEP out.
  * Each publish on a key becomes a `LiveStream` writing into its own
  * directory, served at `/hls/<key>/index.m3u8` (and, with `push`, published
  * onward over RTMP); `/api/streams` lists them, and `/api/ws` streams the
@@ -45,7 +49,8 @@ const stderrLogger: Logger = {
  * - `AccessPolicy`: who may publish and view (and `AuthHook`, when set);
  * - `StreamRegistry`: the streams, the keys published now, and the sessions
  *   by id; `StreamLauncher` starts a stream for each publish;
- * - `RtmpServer` (protocols/rtmp) and `WhipWhepHandler` (protocols/webrtc):
+ * - `RtmpServer` (protocols/rtmp), `SrtServer` (protocols/srt, when `srtPort`
+ *   is set) and `WhipWhepHandler` (protocols/webrtc):
  *   the publishers and viewers;
  * - `HttpServer`: the HTTP face (one listener, or two with an admin port);
  * - `EngineProbe`: the engine half of `/readyz`.
@@ -64,7 +69,8 @@ export class Server implements StreamCatalog, AsyncDisposable {
   private readonly authHook?: AuthHook;
   private readonly webrtc: WhipWhepHandler;
   private readonly rtmp: RtmpServer;
-  /** RTMP streams FFmpeg reads now, each holding a pool thread (see thread-pool.ts); H.264 streams are read without one. */
+  private readonly srt?: SrtServer;
+  /** RTMP and SRT streams FFmpeg reads now, each holding a pool thread (see thread-pool.ts); RTMP H.264 streams are read without one. */
   private readonly ffmpegReaders: FfmpegReaderPool;
   private readonly http: HttpServer;
   /** The admin surface's own listener, when `admin.port` is set. */
@@ -95,6 +101,15 @@ export class Server implements StreamCatalog, AsyncDisposable {
       ...(options.rtmpHandshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.rtmpHandshakeTimeoutMs } : {}),
     });
     this.rtmp.on('publish', (publish) => this.startRtmp(publish));
+    if (options.srtPort !== undefined) {
+      this.srt = new SrtServer({
+        logger: this.logger,
+        admit: (key, secret) => this.admitSrt(key, secret),
+        authorize: (key, secret, ip) => this.authorizeSrt(key, secret, ip),
+        isLive: (key) => this.registry.hasPublisher(key),
+      });
+      this.srt.on('publish', (publish) => this.startSrt(publish));
+    }
     const admin = options.admin ?? {};
     const http = {
       rateLimit: { perSecond: this.limits.requestsPerSecond, burst: this.limits.requestBurst },
@@ -141,6 +156,13 @@ export class Server implements StreamCatalog, AsyncDisposable {
               throw listenError(error, 'admin.port', admin.port!, admin.host ?? host);
             })
           : undefined;
+      const srtPort =
+        this.srt && this.options.srtPort !== undefined
+          ? await this.srt.listen(this.options.srtPort, host).catch(async (error: unknown) => {
+              await Promise.all([this.rtmp.close(), this.adminHttp?.close()]);
+              throw listenError(error, 'srtPort', this.options.srtPort!, host);
+            })
+          : undefined;
       this.engine.start();
       const key = this.options.testPattern;
       if (key !== undefined) {
@@ -149,7 +171,7 @@ export class Server implements StreamCatalog, AsyncDisposable {
         this.launcher.start(key, testPatternInput({ kind }), `the built-in ${TEST_PATTERN_LABELS[kind]}`, this.launcher.identity(key));
       }
       for (const [key, url] of Object.entries(this.options.pull ?? {})) this.startPull(key, url);
-      this.bound = { httpPort, rtmpPort, ...(adminPort !== undefined ? { adminPort } : {}) };
+      this.bound = { httpPort, rtmpPort, ...(srtPort !== undefined ? { srtPort } : {}), ...(adminPort !== undefined ? { adminPort } : {}) };
       return this.bound;
     } catch (error) {
       await this.http.close();
@@ -200,6 +222,7 @@ export class Server implements StreamCatalog, AsyncDisposable {
     this.closing = true;
     this.launcher.stop();
     await this.rtmp.close();
+    await this.srt?.close();
     // Each stream closes its input (a WHIP session among them) and its viewers.
     await this.registry.close();
     await Promise.all([this.http.close(), this.adminHttp?.close()]);
@@ -255,6 +278,31 @@ export class Server implements StreamCatalog, AsyncDisposable {
     if (!still.ok) return still.reason;
     const rules = this.policy.publishKey(key, this.state);
     return rules.ok ? true : rules.reason;
+  }
+
+  /** SRT's check in the handshake: the policy alone, which answers at once; a refusal's status becomes SRT's rejection code. */
+  private admitSrt(key: string, secret: string | undefined): SrtVerdict {
+    const allowed = this.policy.publish('srt', key, secret, this.state);
+    return allowed.ok ? true : { status: allowed.status, reason: allowed.reason };
+  }
+
+  /** SRT's check once connected: the auth hook, then the policy again on what may have changed while it thought. */
+  private async authorizeSrt(key: string, secret: string | undefined, ip: string): Promise<true | string> {
+    const verdict = await this.askHook({ action: 'publish', protocol: 'srt', key, token: secret, ip });
+    if (!verdict.allowed) return verdict.reason;
+    const still = this.policy.stillAccepting(this.state);
+    if (!still.ok) return still.reason;
+    const rules = this.policy.publishKey(key, this.state);
+    return rules.ok ? true : rules.reason;
+  }
+
+  private startSrt(publish: SrtPublish): void {
+    this.registry.publisherJoined(publish.key);
+    publish.on('end', () => this.registry.publisherLeft(publish.key));
+    const ids = this.launcher.identity(publish.key);
+    const input = mpegtsInput(publish.ts, { name: `stream '${publish.key}'`, ffmpegReaders: this.ffmpegReaders, receivedBytes: () => publish.bytesReceived });
+    this.launcher.start(publish.key, input, `SRT from ${publish.remoteAddress}`, ids);
+    publish.on('end', (reason) => ids.log.info(`stream '${publish.key}' publisher left: ${reason}`));
   }
 
   private startRtmp(publish: RtmpPublish): void {

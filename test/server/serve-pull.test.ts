@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import type { LiveStreamStats } from '../../src/live/live-stream.js';
 import { ffmpeg, tempDir } from '../helpers.js';
-import { startServer, until } from '../live-helpers.js';
+import { hlsFps, hlsPacketTimes, hlsSegments, startServer, until } from '../live-helpers.js';
 import { receivedFps, watch } from '../reliability/werift-viewer.js';
 
 /**
@@ -32,30 +32,6 @@ function sendMpegTs(url: string, seconds: number, codec = ['-c:v', 'libx264', '-
   const child = spawn('ffmpeg', args, { stdio: 'ignore' });
   const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
   return { child, done };
-}
-
-/** The segments a stream's HLS playlist lists now, as one ffprobe input, and their duration (s). */
-function hlsSegments(dir: string): { input: string; seconds: number } {
-  const playlist = readFileSync(join(dir, 'index.m3u8'), 'utf8');
-  const segments = [...playlist.matchAll(/#EXTINF:([\d.]+),\s*\n(\S+)/g)];
-  return { input: `concat:${segments.map((m) => join(dir, m[2]!)).join('|')}`, seconds: segments.reduce((sum, m) => sum + Number(m[1]), 0) };
-}
-
-/** The presentation times (s) of one stream's packets in `segments`, as ffprobe reads them. */
-async function hlsPacketTimes(segments: { input: string }, selector: string): Promise<number[]> {
-  const probe = spawn('ffprobe', ['-v', 'error', '-select_streams', selector, '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', segments.input]);
-  let out = '';
-  probe.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await new Promise((resolve) => probe.on('close', resolve));
-  // One `1.466667,` line per packet (the comma closes an empty side-data section).
-  return out.split(/\s+/).map((line) => line.replace(/,+$/, '')).filter((line) => /^[\d.]+$/.test(line)).map(Number);
-}
-
-/** Frames per second of a stream's HLS output as ffprobe reads it: the video packets of the segments listed, over their durations. */
-async function hlsFps(dir: string): Promise<number> {
-  // Listed once: the playlist grows while ffprobe reads.
-  const segments = hlsSegments(dir);
-  return (await hlsPacketTimes(segments, 'v:0')).length / segments.seconds;
 }
 
 const udp = (port: number) => `udp://127.0.0.1:${port}?pkt_size=1316`;
