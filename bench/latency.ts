@@ -110,7 +110,7 @@ function splitFlv(flv: Buffer): { head: Buffer; frames: Buffer[] } {
 }
 
 async function startServer(args: string[]): Promise<{ child: ChildProcess; http: string; rtmp: string }> {
-  // The thread pool the shipped entry points give the server (npm start, the container image; see thread-pool.ts).
+  // The thread pool the shipped entry points give the server (npm start, the container image; see src/ingest/ffmpeg-readers.ts).
   const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '20' };
   const child = spawn(process.execPath, [...NODE_FLAGS, join(REPO, 'dist/bench/latency-server.js'), ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolveLine, reject) => {

@@ -10,7 +10,7 @@ import type { FrameKind } from '../live/frame-kind-ring.js';
 import { EventLoopDelay, processFigures } from '../metrics/process-metrics.js';
 import { flvInput } from '../protocols/rtmp/flv-source.js';
 import { RtmpServer, type RtmpPublish } from '../protocols/rtmp/rtmp-server.js';
-import { FfmpegReaderPool, ffmpegReaderCapacity } from '../protocols/rtmp/thread-pool.js';
+import { FfmpegReaderPool, ffmpegReaderCapacity } from '../ingest/ffmpeg-readers.js';
 import type { WhepViewer } from '../protocols/webrtc/whep-viewer.js';
 import { mpegtsInput } from '../protocols/srt/mpegts-source.js';
 import { SrtServer, type SrtPublish, type SrtVerdict } from '../protocols/srt/srt-server.js';
@@ -70,7 +70,7 @@ export class Server implements StreamCatalog, AsyncDisposable {
   private readonly webrtc: WhipWhepHandler;
   private readonly rtmp: RtmpServer;
   private readonly srt?: SrtServer;
-  /** RTMP and SRT streams FFmpeg reads now, each holding a pool thread (see thread-pool.ts); RTMP H.264 streams are read without one. */
+  /** RTMP and SRT streams FFmpeg reads now, each holding a pool thread (see ingest/ffmpeg-readers.ts); RTMP H.264 streams are read without one. */
   private readonly ffmpegReaders: FfmpegReaderPool;
   private readonly http: HttpServer;
   /** The admin surface's own listener, when `admin.port` is set. */

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { DockerfileParser } from 'dockerfile-ast';
 import { validate, ValidationSeverity, type ValidatorSettings } from 'dockerfile-utils';
 import { REPO } from '../helpers.js';
-import { rtmpCapacity } from '../../src/protocols/rtmp/thread-pool.js';
+import { rtmpCapacity } from '../../src/ingest/ffmpeg-readers.js';
 import { DEFAULT_LIMITS } from '../../src/config/serve-options.js';
 
 /**

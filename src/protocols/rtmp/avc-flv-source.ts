@@ -98,7 +98,7 @@ function rateOf(value: unknown): Rate | undefined {
  *
  * Why: FFmpeg's FLV demuxer reads a live stream through custom I/O, and its
  * blocked read holds a thread of libuv's pool for the stream's whole life
- * (see rtmp/thread-pool.ts), so the pool bounded how many RTMP streams one
+ * (see ingest/ffmpeg-readers.ts), so the pool bounded how many RTMP streams one
  * server could take. Here reading costs nothing while the publisher is
  * silent, and there is no probing delay at the start. Other codecs still go
  * to FFmpeg (`FlvSource`).

@@ -12,7 +12,7 @@ import { annexBFromAvcc } from '../../base/avcc.js';
 import { parameterSets } from '../../base/h264.js';
 import { AvcFlvSource, FlvCodecProbe, type FlvVerdict } from './avc-flv-source.js';
 import { type FlvTag, FlvTagReader } from './flv-tags.js';
-import type { FfmpegReaders } from './thread-pool.js';
+import type { FfmpegReaders } from '../../ingest/ffmpeg-readers.js';
 
 export interface FlvSourceOptions {
   /** What the source is called in error messages (e.g. `rtmp live/<key>`). */
@@ -160,7 +160,7 @@ export class FlvSource implements LiveSource {
 }
 
 export interface FlvInputOptions extends FlvSourceOptions {
-  /** Pool threads for FFmpeg's FLV reader, which only codecs other than H.264 and AAC need (see thread-pool.ts). */
+  /** Pool threads for FFmpeg's FLV reader, which only codecs other than H.264 and AAC need (see ingest/ffmpeg-readers.ts). */
   ffmpegReaders?: FfmpegReaders;
 }
 

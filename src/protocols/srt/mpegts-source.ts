@@ -11,7 +11,7 @@ import type { Rational } from '../../base/rational.js';
 import { DecodeHealth } from '../../ingest/decode-health.js';
 import type { EncodedItem, LiveInput, LiveItem, LiveSource } from '../../ingest/live-source.js';
 import { readDemuxed } from '../../ingest/read-demuxed.js';
-import type { FfmpegReaders } from '../rtmp/thread-pool.js';
+import type { FfmpegReaders } from '../../ingest/ffmpeg-readers.js';
 
 export interface MpegTsSourceOptions {
   /** What the source is called in error messages (e.g. `stream 'cam'`). */
@@ -162,7 +162,7 @@ export class MpegTsSource implements LiveSource {
 }
 
 export interface MpegTsInputOptions extends MpegTsSourceOptions {
-  /** Pool threads for FFmpeg's reader: each live MPEG-TS stream holds one (see thread-pool.ts). */
+  /** Pool threads for FFmpeg's reader: each live MPEG-TS stream holds one (see ingest/ffmpeg-readers.ts). */
   ffmpegReaders?: FfmpegReaders;
 }
 

@@ -1,7 +1,8 @@
 /**
- * How many RTMP streams FFmpeg's FLV demuxer may read at once without
- * starving the server's other work. (H.264 with AAC is read without it, by
- * `AvcFlvSource`; other codecs still need it.)
+ * How many published streams FFmpeg's demuxers may read at once without
+ * starving the server's other work: RTMP's FLV (H.264 with AAC is read
+ * without it, by `AvcFlvSource`; other codecs still need it) and SRT's
+ * MPEG-TS. Here in ingest, below both protocols, which share it.
  *
  * node-av reads an RTMP stream's FLV bytes through custom I/O: FFmpeg's read
  * runs on a thread of libuv's pool and waits there, blocked, until the

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { FfmpegReaderPool, ffmpegReaderCapacity, rtmpCapacity, threadPoolSize } from '../../../src/protocols/rtmp/thread-pool.js';
-import { CLI, tempDir } from '../../helpers.js';
-import { publish, type TestContext, until } from '../../live-helpers.js';
-import { Server } from '../../../src/server/serve.js';
+import { FfmpegReaderPool, ffmpegReaderCapacity, rtmpCapacity, threadPoolSize } from '../../src/ingest/ffmpeg-readers.js';
+import { CLI, tempDir } from '../helpers.js';
+import { publish, type TestContext, until } from '../live-helpers.js';
+import { Server } from '../../src/server/serve.js';
 
 test('the pool size is read as libuv reads it', () => {
   assert.equal(threadPoolSize({}), 4);
