@@ -12,6 +12,7 @@ import {
 import { describeFfmpegError } from '../base/ffmpeg-log.js';
 import { OutputError } from '../base/errors.js';
 import { SerialWrites } from './serial-writes.js';
+import { closeMuxer } from './close-muxer.js';
 
 interface ContainerRule {
   video: FFVideoEncoder;
@@ -135,7 +136,7 @@ export class FileSink implements AsyncDisposable {
       await this.writes.drained();
     } finally {
       await this.writes.settled();
-      await this.muxer.close();
+      await closeMuxer(this.muxer);
       this.encoder.close();
       this.audioTranscode?.decoder.close();
       this.audioTranscode?.encoder.close();

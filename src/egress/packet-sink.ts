@@ -3,6 +3,7 @@ import { avGetCodecName, type Packet, type Stream } from 'node-av/lib';
 import { describeFfmpegError } from '../base/ffmpeg-log.js';
 import { OutputError } from '../base/errors.js';
 import { SerialWrites } from './serial-writes.js';
+import { closeMuxer } from './close-muxer.js';
 
 export interface PacketSinkOptions {
   /** Where FFmpeg writes (a file, or the HLS playlist) and in which format (`hls`, `mpegts`). */
@@ -86,7 +87,7 @@ export class PacketSink implements AsyncDisposable {
     try {
       await this.writes.drained();
     } finally {
-      await this.muxer.close();
+      await closeMuxer(this.muxer);
     }
   }
 

@@ -2,6 +2,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { Frame } from 'node-av/lib';
+import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
+import { FileSink } from '../../src/egress/file-sink.js';
 import { FOOTAGE, probe, runCli, streamMd5, tempDir, videoStream } from '../helpers.js';
 
 function audioPackets(file: string): number {
@@ -27,3 +31,26 @@ for (const ext of ['mkv', 'mov', 'ts', 'flv']) {
     }
   });
 }
+
+test('a closed file sink leaves no descriptor open, and its file is complete', async (t) => {
+  const dir = tempDir(t);
+  const descriptors = () => readdirSync('/proc/self/fd').length;
+  const write = async (path: string) => {
+    const sink = await FileSink.open({ path });
+    for (let i = 0; i < 3; i++) {
+      const frame = new Frame();
+      frame.alloc();
+      Object.assign(frame, { width: 64, height: 64, format: AV_PIX_FMT_YUV420P, pts: BigInt(i), timeBase: { num: 1, den: 30 } });
+      frame.allocBuffer();
+      await sink.writeVideo(frame);
+      frame.free();
+    }
+    await sink.close();
+  };
+  await write(join(dir, 'warm.ts')); // node-av and FFmpeg open what they keep for the process on first use
+  const before = descriptors();
+  for (let i = 0; i < 5; i++) await write(join(dir, `out${i}.ts`));
+  // Five outputs closed: node-av's own close left each file open until the process ended (src/egress/close-muxer.ts).
+  assert.equal(descriptors(), before);
+  assert.equal(Number(videoStream(join(dir, 'out4.ts')).nb_read_frames), 3, 'the trailer was written and every frame reached the file');
+});

@@ -5,6 +5,7 @@ import { AV_CODEC_FLAG_GLOBAL_HEADER } from 'node-av/constants';
 import { Backoff } from '../../base/backoff.js';
 import { describeFfmpegError } from '../../base/ffmpeg-log.js';
 import { KeyframeGate } from './keyframe-gate.js';
+import { closeMuxer } from '../../egress/close-muxer.js';
 
 /**
  * `connecting` until the first connection delivers; `live` while packets
@@ -209,7 +210,7 @@ export class RtmpPush implements AsyncDisposable {
     const muxer = await Promise.race([opening, this.stopped]);
     if (muxer) return muxer;
     // FFmpeg's open cannot be interrupted: what it opens after the close is hung up when it comes.
-    opening.then((late) => hangUp(late).catch(() => {}), () => {});
+    opening.then((late) => closeMuxer(late).catch(() => {}), () => {});
     return undefined;
   }
 
@@ -248,7 +249,7 @@ export class RtmpPush implements AsyncDisposable {
           this.backoff.connected(performance.now());
         }
       }
-      await hangUp(muxer);
+      await closeMuxer(muxer);
       return undefined;
     } catch (err) {
       return this.redact(await describeFfmpegError(err));
@@ -257,7 +258,7 @@ export class RtmpPush implements AsyncDisposable {
       this.queue = undefined;
       this.indices = { video: -1, audio: -1 };
       // Closing again after a clean close is a no-op; after a failure it only frees (trailer errors are ignored).
-      await hangUp(muxer).catch(() => {});
+      await closeMuxer(muxer).catch(() => {});
       for (const context of held) context.freeContext();
     }
   }
@@ -267,19 +268,6 @@ export class RtmpPush implements AsyncDisposable {
     const url = this.options.url;
     return message.split(url).join(`${url.slice(0, url.lastIndexOf('/') + 1)}…`);
   }
-}
-
-/**
- * Writes the trailer and closes the connection. node-av's `close()` detaches
- * its IO from the format context before closing it, and that close then did
- * nothing: the RTMP socket stayed open until the process exited (measured),
- * so the target never saw the push end and every reconnection leaked one.
- * Left attached, the IO is closed as the format context is freed.
- */
-async function hangUp(muxer: Muxer): Promise<void> {
-  const internals = muxer as unknown as { ioContext?: unknown };
-  internals.ioContext = undefined;
-  await muxer.close();
 }
 
 /**
