@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FOOTAGE, REPO, tempDir } from '../helpers.js';
@@ -57,5 +57,25 @@ test('every validation clip names a footage file, so that none is left in traini
   for (const [set, clips] of Object.entries(held)) {
     assert.ok(clips.length > 0, set);
     for (const clip of clips) assert.ok(footage.has(clip), `${set}: ${clip} is not in ${FOOTAGE}`);
+  }
+});
+
+test('the development split names footage files, none held out and none that trained the shipped weights', (t) => {
+  if (!hasTorch) return t.skip(`no ${PYTHON} with numpy and torch (train/setup.sh)`);
+  if (!existsSync(FOOTAGE)) return t.skip(`no footage at ${FOOTAGE}`);
+  const { development, held } = JSON.parse(
+    python('import json; from splits import DEVELOPMENT, HELD_OUT; print(json.dumps({"development": DEVELOPMENT, "held": sorted(HELD_OUT)}))'),
+  ) as { development: Record<string, string[]>; held: string[] };
+  const footage = new Set(readdirSync(FOOTAGE).map((file) => file.replace(/\.[^.]+$/, '')));
+  // What trained the shipped weights: the data their card lists.
+  const card = JSON.parse(readFileSync(join(REPO, 'models', 'fast.json'), 'utf8')) as { licence_of_data: { file: string }[] };
+  const trained = card.licence_of_data.map((d) => d.file.replace(/^footage\//, '').replace(/\.[^.]+$/, ''));
+  assert.ok(trained.length > 0);
+  const clips = Object.values(development).flat();
+  assert.ok(clips.length > 0);
+  for (const clip of clips) {
+    assert.ok(footage.has(clip), `${clip} is not in ${FOOTAGE}`);
+    assert.ok(!held.includes(clip), `${clip} is held out for validation`);
+    assert.ok(!trained.includes(clip), `${clip} trained the shipped weights`);
   }
 });
