@@ -1,14 +1,12 @@
 import { Readable } from 'node:stream';
-import { Decoder, Demuxer } from 'node-av/api';
+import type { Decoder, Demuxer } from 'node-av/api';
 import type { Packet, Stream } from 'node-av/lib';
 import { avGetCodecName } from 'node-av/lib';
-import { FF_THREAD_SLICE } from 'node-av/constants';
 import { type Rational } from '../../base/rational.js';
-import { describeFfmpegError } from '../../base/ffmpeg-log.js';
+import { announcedFrameRate, encodedH264, openDemuxedStream } from '../../ingest/demuxed-stream.js';
 import { readDemuxed } from '../../ingest/read-demuxed.js';
 import { InputError } from '../../base/errors.js';
 import type { EncodedItem, LiveInput, LiveItem, LiveSource } from '../../ingest/live-source.js';
-import { annexBFromAvcc } from '../../base/avcc.js';
 import { parameterSets } from '../../base/h264.js';
 import { AvcFlvSource, FlvCodecProbe, type FlvVerdict } from './avc-flv-source.js';
 import { type FlvTag, FlvTagReader } from './flv-tags.js';
@@ -64,40 +62,14 @@ export class FlvSource implements LiveSource {
     private readonly receivedBytes?: () => number,
   ) {
     this.videoCodec = avGetCodecName(video.codecpar.codecId) ?? 'unknown';
-    const { num, den } = video.avgFrameRate;
-    this.frameRate = num > 0 && den > 0 && num / den >= 1 && num / den <= 240 ? { num, den } : undefined;
+    this.frameRate = announcedFrameRate(video);
   }
 
   /** Resolves once FFmpeg has seen the stream's codec headers (the first second or so of a publish). */
   static async open(flv: Readable, options: FlvSourceOptions = {}): Promise<FlvSource> {
     const name = options.name ?? 'live stream';
-    const probeMicros = String(Math.round((options.probeSeconds ?? 0.2) * 1e6));
-    let demuxer: Demuxer;
-    try {
-      demuxer = await Demuxer.open(flv, {
-        format: 'flv',
-        // Probing reads (and keeps) the first packets; a short bound gets the stream going sooner.
-        // Not `fflags nobuffer`: that would throw those packets away.
-        options: { analyzeduration: probeMicros },
-      });
-    } catch (err) {
-      throw new InputError(`cannot read ${name} as FLV: ${await describeFfmpegError(err)}`);
-    }
-    const video = demuxer.video();
-    if (!video || video.codecpar.width <= 0 || video.codecpar.height <= 0) {
-      await demuxer.close();
-      throw new InputError(`${name} carries no usable video`);
-    }
-    let decoder: Decoder;
-    try {
-      // Slice threads only: frame threads hold each frame back one frame per thread,
-      // latency a live stream cannot afford (bench/history, "RTMP in H.264/AAC without FFmpeg's demuxer").
-      decoder = await Decoder.create(video, { threadCount: 0, threadType: FF_THREAD_SLICE });
-    } catch (err) {
-      await demuxer.close();
-      throw new InputError(`${name}: cannot decode ${avGetCodecName(video.codecpar.codecId)} video: ${await describeFfmpegError(err)}`);
-    }
-    return new FlvSource(name, flv, demuxer, decoder, video, demuxer.audio(), options.onDisposed, options.receivedBytes);
+    const { demuxer, decoder, video, audio } = await openDemuxedStream(flv, 'flv', 'FLV', name, options.probeSeconds ?? 0.2);
+    return new FlvSource(name, flv, demuxer, decoder, video, audio, options.onDisposed, options.receivedBytes);
   }
 
   /** What the publisher has sent so far, for its bitrate limit (see `FlvSourceOptions.receivedBytes`). */
@@ -112,13 +84,8 @@ export class FlvSource implements LiveSource {
    */
   async *read(): AsyncGenerator<LiveItem> {
     const h264 = this.videoCodec === 'h264';
-    const { num, den } = this.video.timeBase;
-    const tap = (packet: Packet): EncodedItem | undefined => {
-      const data = h264 ? packet.data : null;
-      if (!data) return undefined;
-      const timestamp = Number(((packet.pts * 90000n * BigInt(num)) / BigInt(den)) & 0xffffffffn);
-      return { kind: 'encoded', codec: 'H264', data: annexBFromAvcc(data), keyframe: packet.isKeyframe, timestamp };
-    };
+    const { timeBase } = this.video;
+    const tap = (packet: Packet): EncodedItem | undefined => (h264 && packet.data ? encodedH264(packet as Packet & { data: Buffer }, timeBase) : undefined);
     yield* readDemuxed(
       {
         demuxer: this.demuxer,

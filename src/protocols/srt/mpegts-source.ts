@@ -1,15 +1,13 @@
 import type { Readable } from 'node:stream';
-import { Decoder, Demuxer } from 'node-av/api';
+import type { Decoder, Demuxer } from 'node-av/api';
 import type { Packet, Stream } from 'node-av/lib';
 import { avGetCodecName } from 'node-av/lib';
-import { FF_THREAD_SLICE } from 'node-av/constants';
-import { annexBFromAvcc } from '../../base/avcc.js';
 import { InputError } from '../../base/errors.js';
-import { describeFfmpegError } from '../../base/ffmpeg-log.js';
 import { parameterSets } from '../../base/h264.js';
 import type { Rational } from '../../base/rational.js';
 import { DecodeHealth } from '../../ingest/decode-health.js';
 import type { EncodedItem, LiveInput, LiveItem, LiveSource } from '../../ingest/live-source.js';
+import { announcedFrameRate, encodedH264, openDemuxedStream } from '../../ingest/demuxed-stream.js';
 import { readDemuxed } from '../../ingest/read-demuxed.js';
 import type { FfmpegReaders } from '../../ingest/ffmpeg-readers.js';
 
@@ -59,34 +57,14 @@ export class MpegTsSource implements LiveSource {
     private readonly options: MpegTsSourceOptions,
   ) {
     this.videoCodec = avGetCodecName(video.codecpar.codecId) ?? 'unknown';
-    const { num, den } = video.avgFrameRate;
-    this.frameRate = num > 0 && den > 0 && num / den >= 1 && num / den <= 240 ? { num, den } : undefined;
+    this.frameRate = announcedFrameRate(video);
   }
 
   /** Resolves once FFmpeg has seen the stream's tables and codec headers (the first keyframe). */
   static async open(ts: Readable, options: MpegTsSourceOptions = {}): Promise<MpegTsSource> {
     const name = options.name ?? 'live stream';
-    const probeMicros = String(Math.round((options.probeSeconds ?? 1) * 1e6));
-    let demuxer: Demuxer;
-    try {
-      demuxer = await Demuxer.open(ts, { format: 'mpegts', options: { analyzeduration: probeMicros } });
-    } catch (err) {
-      throw new InputError(`cannot read ${name} as MPEG-TS: ${await describeFfmpegError(err)}`);
-    }
-    const video = demuxer.video();
-    if (!video || video.codecpar.width <= 0 || video.codecpar.height <= 0) {
-      await demuxer.close();
-      throw new InputError(`${name} carries no usable video`);
-    }
-    let decoder: Decoder;
-    try {
-      // Slice threads only: frame threads hold each frame back one frame per thread.
-      decoder = await Decoder.create(video, { threadCount: 0, threadType: FF_THREAD_SLICE });
-    } catch (err) {
-      await demuxer.close();
-      throw new InputError(`${name}: cannot decode ${avGetCodecName(video.codecpar.codecId)} video: ${await describeFfmpegError(err)}`);
-    }
-    return new MpegTsSource(name, ts, demuxer, decoder, video, demuxer.audio(), options);
+    const { demuxer, decoder, video, audio } = await openDemuxedStream(ts, 'mpegts', 'MPEG-TS', name, options.probeSeconds ?? 1);
+    return new MpegTsSource(name, ts, demuxer, decoder, video, audio, options);
   }
 
   get mediaBytes(): number {
@@ -96,7 +74,7 @@ export class MpegTsSource implements LiveSource {
   /** Frames carry MPEG-TS's 90 kHz timestamps; H.264 packets also come out as they are, for viewers of the original. */
   async *read(): AsyncGenerator<LiveItem> {
     const h264 = this.videoCodec === 'h264';
-    const { num, den } = this.video.timeBase;
+    const { timeBase } = this.video;
     const stallMs = this.options.stallMs ?? DEFAULT_STALL_MS;
     const decoding = new DecodeHealth();
     let lastVideoAt = performance.now();
@@ -112,8 +90,7 @@ export class MpegTsSource implements LiveSource {
       lastVideoAt = performance.now();
       decoding.packet();
       if (!h264 || !packet.data || packet.pts === NO_PTS) return undefined;
-      const timestamp = Number(((packet.pts * 90000n * BigInt(num)) / BigInt(den)) & 0xffffffffn);
-      return { kind: 'encoded', codec: 'H264', data: annexBFromAvcc(packet.data), keyframe: packet.isKeyframe, timestamp, pts: packet.pts };
+      return { ...encodedH264(packet as Packet & { data: Buffer }, timeBase), pts: packet.pts };
     };
     try {
       const items = readDemuxed(
