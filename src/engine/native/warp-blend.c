@@ -273,17 +273,16 @@ ROW_INLINE void hold_still(const Span *sp, int p, int x0, int n, uint8_t *restri
   const uint8_t *restrict b = sp->job->src1[p] + (size_t)sp->y * sp->stride[1];
   uint8_t still[CHUNK + 2 * STILL_RADIUS];
   const int first = x0 - STILL_RADIUS, count = n + 2 * STILL_RADIUS;
-  if (first >= 0 && first + count <= sp->w) {
-    for (int i = 0; i < count; i++) {
-      const int d = (int)a[first + i] - (int)b[first + i];
-      still[i] = (uint8_t)(d <= STILL_DIFF && d >= -STILL_DIFF);
-    }
-  } else {
-    for (int i = 0; i < count; i++) {
-      const int x = clampi(first + i, 0, sp->w - 1), d = (int)a[x] - (int)b[x];
-      still[i] = (uint8_t)(d <= STILL_DIFF && d >= -STILL_DIFF);
-    }
+  /* Samples past the plane's edges (at most STILL_RADIUS on each side) take the edge's column; the
+   * rest is one loop the compiler vectorizes (clamping every column kept a row's first and last
+   * chunks scalar). */
+  const int lo = first < 0 ? -first : 0, hi = first + count > sp->w ? sp->w - first : count;
+  for (int i = lo; i < hi; i++) {
+    const int d = (int)a[first + i] - (int)b[first + i];
+    still[i] = (uint8_t)(d <= STILL_DIFF && d >= -STILL_DIFF);
   }
+  for (int i = 0; i < lo; i++) still[i] = still[lo];
+  for (int i = hi; i < count; i++) still[i] = still[hi - 1];
   const uint8_t *restrict a0 = a + x0, *restrict b0 = b + x0;
   for (int x = 0; x < n; x++) {
     const uint8_t run = still[x] & still[x + 1] & still[x + 2] & still[x + 3] & still[x + 4]; /* 2 * STILL_RADIUS + 1 */
@@ -305,24 +304,27 @@ static inline void fetch_taps(const uint8_t *restrict im, int s1, const int *res
 
 #ifdef X86_DISPATCH
 /*
- * fetch_taps, 8 samples at a time where their top-left taps are 8 consecutive bytes of one row (a
- * field that is smooth at the scale of 8 pixels, the usual case: its integer part changes rarely
- * within 8 samples): one 16-byte load per row and three shuffles give all 8 taps, instead of 16
- * scalar loads. `limit`: the last column from which 16 bytes stay within the row's stride. The
- * same taps as fetch_taps, so the same output.
+ * fetch_taps, 8 samples at a time where their top-left taps lie within 15 bytes of one row from the
+ * first one's (a field that is smooth at the scale of 8 pixels, the usual case): one 16-byte load per
+ * row and a byte shuffle per row pick all 8 taps, instead of 16 scalar loads. Only where the field
+ * folds or jumps within 8 samples (a flow edge) do they go one by one. `limit`: the last column from
+ * which 16 bytes stay within the row's stride. The same taps as fetch_taps, so the same output.
  */
 __attribute__((target("avx2"))) static void fetch_taps_avx2(const uint8_t *restrict im, int s1, const int *restrict off, const int *restrict col,
                                                             int n, int limit, uint32_t *restrict tap) {
-  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i span = _mm256_set1_epi32(14); /* a tap pair at byte d needs d + 1 <= 15 */
+  const __m128i one = _mm_set1_epi16(1);
   int x = 0;
   for (; x + 8 <= n; x += 8) {
-    const __m256i o = _mm256_loadu_si256((const __m256i *)(off + x));
-    const __m256i run = _mm256_add_epi32(_mm256_set1_epi32(off[x]), iota);
-    if (col[x] <= limit && _mm256_movemask_epi8(_mm256_cmpeq_epi32(o, run)) == -1) {
+    /* each sample's distance from the first; negative ones wrap to large unsigned values */
+    const __m256i d = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(off + x)), _mm256_set1_epi32(off[x]));
+    if (col[x] <= limit && _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_max_epu32(d, span), span)) == -1) {
       const uint8_t *q = im + off[x];
       const __m128i t = _mm_loadu_si128((const __m128i *)q), b = _mm_loadu_si128((const __m128i *)(q + s1));
-      /* 16-bit lane l: bytes l and l + 1 */
-      const __m128i tp = _mm_unpacklo_epi8(t, _mm_srli_si128(t, 1)), bp = _mm_unpacklo_epi8(b, _mm_srli_si128(b, 1));
+      /* 16-bit lane l of the shuffle control: bytes d_l and d_l + 1 */
+      const __m128i d16 = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(d, d), 0x08));
+      const __m128i ctrl = _mm_or_si128(d16, _mm_slli_epi16(_mm_add_epi16(d16, one), 8));
+      const __m128i tp = _mm_shuffle_epi8(t, ctrl), bp = _mm_shuffle_epi8(b, ctrl);
       _mm_storeu_si128((__m128i *)(tap + x), _mm_unpacklo_epi16(tp, bp));
       _mm_storeu_si128((__m128i *)(tap + x + 4), _mm_unpackhi_epi16(tp, bp));
     } else {
