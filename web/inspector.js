@@ -211,7 +211,7 @@ export class FrameInspector {
     this.motionDrawn = this.showMotion ? this.overlayMotion(g, frame, this.frames[this.index - 1]) : 0;
     const server = frame.server;
     const badge = server?.badge ?? 'unknown';
-    ui.badge.textContent = server?.rung && badge !== 'original' ? `${badge}: ${server.rung}` : badge;
+    ui.badge.textContent = server?.rung && badge !== 'original' && server.rung !== badge ? `${badge}: ${server.rung}` : badge;
     ui.badge.className = `badge ${badge}`;
     // Frames the browser never showed (it presents at the display's rate) are named, so a step that skips one says so.
     const previous = this.frames[this.index - 1]?.server;

@@ -20,6 +20,15 @@ export interface UpconverterOptions {
    * Files have none: they wait for every frame.
    */
   deadline?: DeadlineOptions;
+  /**
+   * The still-pair path: where its `canRender` says a gap's two frames are
+   * still (no sample differs by more than a few levels: a paused game, an
+   * idle desktop, a frame the source repeated), it renders that gap's slots
+   * instead of the synthesizer and its deadline (`StillPairSynthesizer`:
+   * their blend, which is the in-between frame whatever the motion estimate
+   * says, for a fraction of its cost).
+   */
+  still?: Synthesizer;
   /** Monotonic clock in ms (default `performance.now`), for deadlines and timings. */
   now?: () => number;
 }
@@ -173,12 +182,13 @@ export class Upconverter implements Disposable {
     const gap = frame.pts - earlier.pts;
     this.lastGap = gap;
     const morph = !discontinuity && this.planner.seconds(gap) <= this.maxGapSeconds;
+    const still = morph && slots.some((slot) => slot.t > 0) && (this.options.still?.canRender?.(earlier, frame, 0.5) ?? false);
     const budgetMs = this.options.deadline?.budgetMs ?? (this.options.deadline?.budgetGaps ?? 1) * this.planner.seconds(gap) * 1000;
     const out: RenderedFrame[] = [];
     try {
       for (const [i, slot] of slots.entries()) {
         const due = arrived.arrival + (budgetMs * (i + 1)) / slots.length;
-        out.push(await this.render(slot, earlier, frame, morph, previousTiming, arrived, due));
+        out.push(still && slot.t > 0 ? await this.renderStill(slot, earlier, frame, arrived) : await this.render(slot, earlier, frame, morph, previousTiming, arrived, due));
       }
     } catch (err) {
       for (const r of out) r.frame.free();
@@ -264,10 +274,7 @@ export class Upconverter implements Disposable {
     } else {
       this.stats.interpolated++;
     }
-    const rung = this.stats.rungFrames.find((r) => r.rung === synthesizer.name);
-    if (rung) rung.frames++;
-    else this.stats.rungFrames.push({ rung: synthesizer.name, frames: 1 });
-    this.stats.framesOut++;
+    this.countRung(synthesizer.name);
     return {
       frame: stamp(frame, slot, this.outputTimeBase),
       kind: reason ? 'fallback' : 'interpolated',
@@ -275,6 +282,25 @@ export class Upconverter implements Disposable {
       ...(reason ? { reason } : {}),
       timing: { ...tb, interpStart: start, interpEnd: end },
     };
+  }
+
+  /** A slot of a still gap, by the still-pair path: no deadline, since it costs a fraction of any rung. */
+  private async renderStill(slot: Slot, a: Frame, b: Frame, tb: FrameTiming): Promise<RenderedFrame> {
+    const still = this.options.still!;
+    const start = this.now();
+    const frame = await still.synthesize(a, b, slot.t);
+    const end = this.now();
+    this.stats.interpolated++;
+    this.countRung(still.name);
+    return { frame: stamp(frame, slot, this.outputTimeBase), kind: 'interpolated', synthesizer: still.name, timing: { ...tb, interpStart: start, interpEnd: end } };
+  }
+
+  /** One more synthesized output frame, by `name`. */
+  private countRung(name: string): void {
+    const rung = this.stats.rungFrames.find((r) => r.rung === name);
+    if (rung) rung.frames++;
+    else this.stats.rungFrames.push({ rung: name, frames: 1 });
+    this.stats.framesOut++;
   }
 
   private countFallback(reason: FallbackReason, synthesizer: string): void {

@@ -1,7 +1,7 @@
 import type { RenderedFrame } from '../engine/upconverter.js';
 
 /** What the page's frame inspector badges an output frame: the input passed through, a model rung's in-between frame, blend's, or a repeat. */
-export type FrameBadge = 'original' | 'model' | 'blend' | 'dup';
+export type FrameBadge = 'original' | 'model' | 'still' | 'blend' | 'dup';
 
 /** One output frame as the inspector sees it. */
 export interface FrameKind {
@@ -18,12 +18,14 @@ export interface FrameKind {
  * The badge of an output frame from how the engine made it. A repeated
  * frame (across a cut, a long gap, the tail) is what dup would have made,
  * so it is badged dup; an in-between frame is named by its rung, and every
- * rung but blend and dup is a model's.
+ * rung but blend, dup and the still-pair path (`still`: the blend of a pair
+ * that did not change) is a model's.
  */
 export function frameBadge(kind: RenderedFrame['kind'], synthesizer?: string): FrameBadge {
   if (kind === 'original') return 'original';
   if (kind === 'repeated' || synthesizer === 'dup') return 'dup';
   if (synthesizer === 'blend') return 'blend';
+  if (synthesizer === 'still') return 'still';
   return 'model';
 }
 

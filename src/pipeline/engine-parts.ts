@@ -1,7 +1,7 @@
 import { resolveKind, type InterpolatorChoice } from '../engine/model/model-choice.js';
 import { createFastFallback, createSynthesizer } from '../engine/synthesis/create-synthesizer.js';
 import { interpolatorThreads, type SemanticChoice, SemanticStage } from '../engine/semantic/semantic-stage.js';
-import { BlendSynthesizer, DupSynthesizer, type Synthesizer } from '../engine/synthesis/synthesis.js';
+import { BlendSynthesizer, DupSynthesizer, StillPairSynthesizer, type Synthesizer } from '../engine/synthesis/synthesis.js';
 
 export interface EngineChoice extends InterpolatorChoice, SemanticChoice {
   /**
@@ -32,6 +32,8 @@ export class EngineParts implements AsyncDisposable {
     /** The shipped `fast` model behind a slower one, as the first deadline fallback. */
     readonly fast: Synthesizer | undefined,
     readonly semantic: SemanticStage | undefined,
+    /** The still-pair path in front of a model (`Upconverter`'s `still`): a still gap costs a blend, not a model run. */
+    readonly still: Synthesizer | undefined,
   ) {}
 
   static async create(choice: EngineChoice): Promise<EngineParts> {
@@ -50,7 +52,8 @@ export class EngineParts implements AsyncDisposable {
             return undefined;
           })
         : undefined;
-      return new EngineParts(synthesizer, fallback, fast, semantic);
+      const still = resolveKind(choice) === 'model' ? new StillPairSynthesizer() : undefined;
+      return new EngineParts(synthesizer, fallback, fast, semantic, still);
     } catch (error) {
       await closeAll([synthesizer, fallback, semantic]).catch(() => {
         // The load error is the one to report; a failed cleanup of what did load adds nothing.
@@ -74,7 +77,7 @@ export class EngineParts implements AsyncDisposable {
 
   /** Closes every part, even when one fails; then throws the first failure. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await closeAll([this.synthesizer, this.fallback, this.fast, this.semantic]);
+    await closeAll([this.synthesizer, this.fallback, this.fast, this.semantic, this.still]);
   }
 }
 

@@ -119,6 +119,7 @@ export class FramePipeline implements AsyncDisposable {
     this.upconverter = new Upconverter({
       synthesizer: engine.synthesizer,
       fallback: engine.fallback,
+      ...(engine.still ? { still: engine.still } : {}),
       inputTimeBase: options.inputTimeBase,
       target: options.target,
       now: this.now,

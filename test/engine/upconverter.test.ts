@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
-import { BlendSynthesizer, DupSynthesizer, type Synthesizer } from '../../src/engine/synthesis/synthesis.js';
+import { BlendSynthesizer, DupSynthesizer, StillPairSynthesizer, type Synthesizer } from '../../src/engine/synthesis/synthesis.js';
 import { type RenderedFrame, Upconverter } from '../../src/engine/upconverter.js';
 import { DelayedSynthesizer, FakeClock } from './delayed-synthesizer.js';
 
@@ -341,4 +341,40 @@ test('live: slots are counted by the rung that rendered them, the top rung inclu
   assert.ok(by['model/reuse']! >= 15 && by.blend! >= 15, JSON.stringify(up.stats.rungFrames));
   assert.ok(reuse.calls === by['model/reuse'], 'never asked to render a slot it cannot');
   for (const entry of up.stats.fallbackFrames) assert.equal(entry.frames, by[entry.synthesizer], JSON.stringify(up.stats));
+});
+
+test('a still gap (no sample differs by more than 2 levels) is rendered by the still-pair path, not the model; one sample that moves more sends the gap to the model', async (t) => {
+  const blend = new BlendSynthesizer();
+  const still = new StillPairSynthesizer();
+  t.after(async () => {
+    await blend.close();
+    await still.close();
+  });
+  let modelRuns = 0;
+  const model: Synthesizer = { name: 'model', synthesize: (a, b, time) => (modelRuns++, blend.synthesize(a, b, time)), [Symbol.asyncDispose]: async () => {}, close: async () => {} };
+  using up = new Upconverter({ synthesizer: model, still, inputTimeBase: { num: 1, den: 30 }, target: { factor: 2 } });
+  const kinds: string[] = [];
+  const lumas: number[] = [];
+  const push = async (frame: Frame) => {
+    for (const r of await up.pushTimed(frame)) {
+      if (r.kind !== 'original') kinds.push(`${r.kind}:${r.synthesizer}`), lumas.push(r.frame.data![0]![0]!);
+      r.frame.free();
+    }
+  };
+  await push(flatFrame(0n, 50));
+  await push(flatFrame(1n, 52)); // still: every sample within 2
+  const moved = flatFrame(2n, 52);
+  moved.data![2]![5] = 131; // one chroma sample 3 levels off: not still
+  await push(moved);
+  await push(flatFrame(3n, 52)); // back to the earlier picture but for that sample: not still either
+  await push(flatFrame(4n, 52)); // identical: still
+  for (const f of up.finish()) f.free();
+  assert.deepEqual(kinds, ['interpolated:still', 'interpolated:model', 'interpolated:model', 'interpolated:still']);
+  assert.equal(modelRuns, 2);
+  assert.equal(lumas[0], 51, 'the still pair\'s in-between frame is its blend');
+  assert.deepEqual(up.stats.rungFrames, [
+    { rung: 'still', frames: 2 },
+    { rung: 'model', frames: 2 },
+  ]);
+  assert.equal(up.stats.interpolated, 4);
 });

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FrameKindRing, frameBadge } from '../../src/live/frame-kind-ring.js';
 
-test('each way the engine makes a frame has its badge: originals, model rungs, blend, dup and repeats', () => {
+test('each way the engine makes a frame has its badge: originals, model rungs, still pairs, blend, dup and repeats', () => {
   assert.equal(frameBadge('original'), 'original');
   assert.equal(frameBadge('interpolated', 'frc-ifnet-fast'), 'model');
   assert.equal(frameBadge('fallback', 'frc-ifnet-fast/reuse'), 'model');
+  assert.equal(frameBadge('interpolated', 'still'), 'still');
   assert.equal(frameBadge('interpolated', 'blend'), 'blend');
   assert.equal(frameBadge('fallback', 'blend'), 'blend');
   assert.equal(frameBadge('fallback', 'dup'), 'dup');

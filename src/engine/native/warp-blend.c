@@ -682,21 +682,24 @@ static napi_value fail(napi_env env, const char *message) {
 
 /* Reads and checks what both calls share: planes, sizes, strides, buffers, the row range. NULL on
  * success, else the message to throw. */
-static const char *parse_planes(napi_env env, napi_value params, Job *job) {
+static const char *parse_planes(napi_env env, napi_value params, Job *job, int withDst) {
   void *ptrs[3];
   size_t lens[3];
   if (!get_int(env, params, "planes", &job->planes) || job->planes < 1 || job->planes > 3) return "planes must be 1..3";
   const int n = job->planes;
   if (!get_ints(env, params, "width", n, job->width) || !get_ints(env, params, "height", n, job->height)) return "bad width/height";
-  if (!get_ints(env, params, "stride0", n, job->stride0) || !get_ints(env, params, "stride1", n, job->stride1) || !get_ints(env, params, "dstStride", n, job->dstStride))
+  if (!get_ints(env, params, "stride0", n, job->stride0) || !get_ints(env, params, "stride1", n, job->stride1) ||
+      (withDst && !get_ints(env, params, "dstStride", n, job->dstStride)))
     return "bad strides";
-  if (!get_int(env, params, "rowStart", &job->rowStart) || !get_int(env, params, "rowEnd", &job->rowEnd)) return "bad row range";
-  if (job->rowStart < 0 || job->rowEnd > job->height[0] || job->rowStart > job->rowEnd) return "row range outside the picture";
+  if (withDst) {
+    if (!get_int(env, params, "rowStart", &job->rowStart) || !get_int(env, params, "rowEnd", &job->rowEnd)) return "bad row range";
+    if (job->rowStart < 0 || job->rowEnd > job->height[0] || job->rowStart > job->rowEnd) return "row range outside the picture";
+  }
 
   /* Every buffer must hold what the sizes and strides say: native code must never read past it. */
   const char *names[3] = {"src0", "src1", "dst"};
   const int *strides[3] = {job->stride0, job->stride1, job->dstStride};
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < (withDst ? 3 : 2); k++) {
     if (!get_buffers(env, params, names[k], n, ptrs, lens)) return "planes must be Buffers/Uint8Arrays";
     for (int p = 0; p < n; p++) {
       if (job->width[p] < 1 || job->height[p] < 1 || strides[k][p] < job->width[p]) return "bad plane geometry";
@@ -734,7 +737,7 @@ static int begin(napi_env env, napi_callback_info info, const char *fn, napi_val
   size_t argc = 1;
   napi_get_cb_info(env, info, &argc, params, NULL, NULL);
   memset(job, 0, sizeof *job);
-  const char *bad = argc < 1 ? "missing parameters" : parse_planes(env, *params, job);
+  const char *bad = argc < 1 ? "missing parameters" : parse_planes(env, *params, job, 1);
   if (bad) fail_with(env, fn, bad);
   return bad == NULL;
 }
@@ -775,6 +778,41 @@ static napi_value blend(napi_env env, napi_callback_info info) {
   return queue(env, params, &job);
 }
 
+/* Whether no sample of the two frames' planes differs by more than `limit`. Stops at the first row
+ * that does, so a pair with motion costs a few rows; a still one (a paused game, an idle desktop,
+ * a frame the source repeated) costs one read of both frames. */
+static int planes_within(const Job *job, int limit) {
+  for (int p = 0; p < job->planes; p++) {
+    for (int y = 0; y < job->height[p]; y++) {
+      const uint8_t *restrict a = job->src0[p] + (size_t)y * job->stride0[p];
+      const uint8_t *restrict b = job->src1[p] + (size_t)y * job->stride1[p];
+      uint8_t worst = 0;
+      for (int x = 0; x < job->width[p]; x++) {
+        const uint8_t d = a[x] > b[x] ? (uint8_t)(a[x] - b[x]) : (uint8_t)(b[x] - a[x]);
+        worst = d > worst ? d : worst;
+      }
+      if (worst > limit) return 0;
+    }
+  }
+  return 1;
+}
+
+/* pairWithin({ planes, width, height, src0, src1, stride0, stride1, limit }) -> boolean, at once:
+ * one read of two frames costs less than handing it to the pool and back. */
+static napi_value pair_within(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value params;
+  napi_get_cb_info(env, info, &argc, &params, NULL, NULL);
+  Job job;
+  memset(&job, 0, sizeof job);
+  const char *bad = argc < 1 ? "missing parameters" : parse_planes(env, params, &job, 0);
+  if (bad) return fail_with(env, "pairWithin", bad);
+  int limit;
+  if (!get_int(env, params, "limit", &limit) || limit < 0 || limit > 255) return fail(env, "pairWithin: limit must be an integer in [0, 255]");
+  napi_value out;
+  napi_get_boolean(env, planes_within(&job, limit), &out);
+  return out;
+}
 
 NAPI_MODULE_INIT() {
   napi_value fn;
@@ -784,5 +822,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "warpBlend", fn);
   napi_create_function(env, "blend", NAPI_AUTO_LENGTH, blend, NULL, &fn);
   napi_set_named_property(env, exports, "blend", fn);
+  napi_create_function(env, "pairWithin", NAPI_AUTO_LENGTH, pair_within, NULL, &fn);
+  napi_set_named_property(env, exports, "pairWithin", fn);
   return exports;
 }

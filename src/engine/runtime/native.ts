@@ -42,6 +42,8 @@ export interface WarpBlendAddon {
   simd(): KernelBuild;
   warpBlend(p: WarpBlendParams): Promise<void>;
   blend(p: PlaneParams & { t: number }): Promise<void>;
+  /** Whether no sample of the two frames differs by more than `limit` (on the calling thread). */
+  pairWithin(p: Pick<PlaneParams, 'planes' | 'width' | 'height' | 'src0' | 'src1' | 'stride0' | 'stride1'> & { limit: number }): boolean;
 }
 
 /** `warp-pair.c`: the backward warp between a model's parts (parted-session.ts). */

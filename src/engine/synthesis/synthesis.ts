@@ -7,7 +7,7 @@ import type { FlowCorrector } from '../semantic/semantic-stage.js';
 import { FieldMemory, FlowRung, ladder, MAX_REUSES, type RungSetting } from './flow-rungs.js';
 import { FineRefiner } from './lk-fine.js';
 import { RgbConverter } from './rgb-convert.js';
-import { blendFrames, OutputFrames, warpBlend } from './warp-kernel.js';
+import { blendFrames, OutputFrames, pairWithin, warpBlend } from './warp-kernel.js';
 
 /**
  * Makes the frame at timestep t between two decoded frames. This is what the
@@ -69,6 +69,44 @@ export class DupSynthesizer implements Synthesizer {
 export class BlendSynthesizer implements Synthesizer {
   readonly name = 'blend';
   private readonly output = new OutputFrames();
+
+  synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
+    return blendFrames(a, b, t, 1, this.output);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.output[Symbol.dispose]();
+  }
+
+  close(): Promise<void> {
+    return this[Symbol.asyncDispose]();
+  }
+}
+
+/**
+ * How far (8-bit levels) the samples of a still pair may differ: an encoder's
+ * noise on a picture that did not change, no motion that any warp could
+ * render differently from a blend by more than half of it.
+ */
+export const STILL_PAIR_LIMIT = 2;
+
+/**
+ * The in-between frames of a still pair (`Upconverter`'s still-pair path):
+ * where no sample of the two frames differs by more than `limit`, their
+ * blend is the answer, and the model's run would only add its noise and its
+ * cost (a paused game, an idle desktop or terminal, a frame the source
+ * repeated). Any other pair, or a pixel format the native kernels do not
+ * take, it declines.
+ */
+export class StillPairSynthesizer implements Synthesizer {
+  readonly name = 'still';
+  private readonly output = new OutputFrames();
+
+  constructor(private readonly limit = STILL_PAIR_LIMIT) {}
+
+  canRender(a: Frame, b: Frame): boolean {
+    return pairWithin(a, b, this.limit);
+  }
 
   synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
     return blendFrames(a, b, t, 1, this.output);

@@ -58,6 +58,29 @@ export async function blendFrames(a: Frame, b: Frame, t: number, slices = 1, out
   return out;
 }
 
+/**
+ * Whether `a` and `b` share a size and a pixel format the native kernels
+ * take, and no sample of one differs from the other's by more than `limit`
+ * (8-bit levels). Reads both frames once at most, on this thread; a pair
+ * with motion is answered within its first rows.
+ */
+export function pairWithin(a: Frame, b: Frame, limit: number): boolean {
+  const shift = CHROMA_SHIFT.get(a.format as number);
+  if (!shift || b.format !== a.format || b.width !== a.width || b.height !== a.height) return false;
+  const cw = (a.width + (1 << shift[0]) - 1) >> shift[0];
+  const ch = (a.height + (1 << shift[1]) - 1) >> shift[1];
+  return warpBlendAddon.pairWithin({
+    planes: 3,
+    width: [a.width, cw, cw],
+    height: [a.height, ch, ch],
+    src0: a.data!.slice(0, 3),
+    src1: b.data!.slice(0, 3),
+    stride0: a.linesize.slice(0, 3),
+    stride1: b.linesize.slice(0, 3),
+    limit,
+  });
+}
+
 type Planes = Omit<PlaneParams, 'rowStart' | 'rowEnd'>;
 
 /** A new frame shaped like `a` for the result, and the three planes' geometry for native code (also what bench/kernels.ts calls the kernels with). */

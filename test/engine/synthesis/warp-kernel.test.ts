@@ -6,7 +6,7 @@ import { Frame } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV444P } from 'node-av/constants';
 import type { FlowField } from '../../../src/engine/model/flow-field.js';
 import type { WarpFilter } from '../../../src/engine/model/model-card.js';
-import { blendFrames, OutputFrames, warpBlend } from '../../../src/engine/synthesis/warp-kernel.js';
+import { blendFrames, OutputFrames, pairWithin, warpBlend } from '../../../src/engine/synthesis/warp-kernel.js';
 import { texturedFrame as frame } from './textured-frame.js';
 
 /** Smooth but non-trivial flow (up to ±3 px at flow resolution) and a mask varying in 0..1. */
@@ -173,6 +173,21 @@ test('output frames are written again only once every reference to them is gone;
   output[Symbol.dispose]();
   assert.deepEqual(luma(held[0]!), luma(a));
   for (const f of [a, b, c, d, direct, other, ...held]) f.free();
+});
+
+test('pairWithin: a pair is still when no sample of any plane differs by more than the limit, and only a pair of one geometry and a format the kernels take', () => {
+  const [a, b] = [frame(64, 32, AV_PIX_FMT_YUV420P, 1), frame(64, 32, AV_PIX_FMT_YUV420P, 1)];
+  assert.equal(pairWithin(a, b, 0), true);
+  // The last sample of the last row of the second chroma plane: the scan reaches every sample.
+  const last = 15 * b.linesize[2]! + 31;
+  b.data![2]![last] = Math.min(255, b.data![2]![last]! + 3);
+  assert.equal(pairWithin(a, b, 2), false);
+  assert.equal(pairWithin(a, b, 3), true);
+  const other = frame(32, 32, AV_PIX_FMT_YUV420P, 1);
+  assert.equal(pairWithin(a, other, 255), false, 'another size');
+  const rgb = frame(64, 32, AV_PIX_FMT_YUV444P, 1);
+  assert.equal(pairWithin(a, rgb, 255), false, 'another format');
+  for (const f of [a, b, other, rgb]) f.free();
 });
 
 test('undersized buffers are refused instead of read out of bounds', async () => {
