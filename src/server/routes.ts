@@ -10,7 +10,7 @@
  */
 export type Route =
   | { kind: 'streams' }
-  /** One stream's last output frames, badged (original, model, blend, dup) with their RTP timestamps: the page's frame inspector. */
+  /** One stream's last output frames, badged (original, model, still, blend, dup) with their RTP timestamps: the page's frame inspector. */
   | { kind: 'frames'; key: string }
   /** Prometheus text: every stream's figures and the process's. */
   | { kind: 'metrics' }
