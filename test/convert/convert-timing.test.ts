@@ -63,3 +63,12 @@ test('the summary line shows the features stage and the scene cuts when the sema
   };
   assert.match(formatSummary(summary), /\(28 interpolated by blend, 0 fallbacks, 3 repeated, 1 scene cut; slots by rung: blend 28\).*decode 3\.0\/5\.0, features 4\.0\/6\.0, interpolate/);
 });
+
+test('the summary line says how many interpolated slots were still pairs, blended without a model run', () => {
+  const summary: ConvertSummary = {
+    framesIn: 31, framesOut: 62, originals: 31, interpolated: 30, fallbacks: 0, fallbackFrames: [], rungFrames: [{ rung: 'still', frames: 12 }, { rung: 'fast', frames: 18 }], warmUpMs: 0, late: 0, repeated: 1, dropped: 0,
+    interpolator: 'fast', warnings: [], decodeErrors: 0, audio: 'none', wallSeconds: 2, fps: 31, inputFps: 15.5, width: 1280, height: 720,
+    stages: { decode: { p50: 3, p95: 5 }, features: { p50: 0, p95: 0 }, interpolate: { p50: 30, p95: 40 }, encode: { p50: 14, p95: 20 } },
+  };
+  assert.match(formatSummary(summary), /\(30 interpolated by fast \(12 of them still pairs, blended\), 0 fallbacks, 1 repeated; slots by rung: still 12, fast 18\)/);
+});
