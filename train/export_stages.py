@@ -31,10 +31,14 @@ A network whose first block takes its flows from a Lucas-Kanade pyramid (ifnet.l
 that done natively too: inside the graph its dozen steps on tiny images were ~40 % of the first
 stage's time (GridSample and a few hundred small nodes). Stage 0 then also outputs
   pyramid_pair the grey frame pair at the first block's scale [1,2,h,w]
-and its next_flow_mask carries the block's own flows, which the engine replaces with the pyramid's
-(from zero flow, `steps` steps at pyramid_pair average-pooled by each of `pools` in turn, doubled
-bilinearly between them, upsampled to the working resolution at the end) before it pools
-next_pair_flow again. The card gets "lkPyramid": {"pools": [...], "steps": n}.
+and the engine replaces the flows of its next_flow_mask with the pyramid's (from zero flow, `steps`
+steps at pyramid_pair average-pooled by each of `pools` in turn, doubled bilinearly between them,
+upsampled to the working resolution at the end), keeping the mask logit, then pools all of
+next_pair_flow (flows and mask) again from it. So that stage 0 leaves out the block's own flows:
+next_flow_mask carries zero flows and the block's mask logit, next_pair_flow zeros
+(ifnet_infer.InferIFNet.mask_only; the matcher and the flow channels took ~0.45 ms of its ~1.5 at
+160x96), and the engine refuses a stage 0 with pyramid_pair unless the card has the pyramid.
+The card gets "lkPyramid": {"pools": [...], "steps": n}.
 """
 import argparse, json, os, sys
 import torch
@@ -68,7 +72,10 @@ class Stage(torch.nn.Module):
         if i == len(inf.blocks) - 1:
             return (fm[:, :4], torch.sigmoid(fm[:, 4:5])) + lk
         sn = inf.scales[i + 1]
-        return (fm, ifnet.pool(ab, sn), inf.pooled_flow(fm, sn)) + lk
+        pn = ifnet.pool(ab, sn)
+        # after the pyramid the engine pools all of next_pair_flow again (flows and mask): zeros will do
+        fsn = torch.zeros_like(pn[:, :5]) if i == 0 and inf.lk_pyramid else inf.pooled_flow(fm, sn)
+        return (fm, pn, fsn) + lk
 
 
 def engine_pyramid(inf, out, t):
@@ -174,8 +181,9 @@ def main():
         card['lkPyramid'] = {'pools': [s // inf.scales[0] for s in scales], 'steps': steps}
     else:
         card.pop('lkPyramid', None)
-    with open(card_path, 'w') as f:
-        json.dump(card, f, indent=2)
+    if card != json.load(open(card_path)):  # left alone otherwise: a hand-edited card keeps its layout
+        with open(card_path, 'w') as f:
+            json.dump(card, f, indent=2)
     sizes = ', '.join(f'{x} {os.path.getsize(os.path.join(args.out_dir, x)) / 1e6:.2f} MB' for x in files)
     print(f'wrote {sizes}; {card_path} lists them')
 

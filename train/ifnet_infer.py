@@ -8,14 +8,20 @@ exact up to float rounding (export_onnx.py checks the rewrite against IFNet on r
 writes anything):
 
   * cost volume: |a(x-d) - b(x+d)| for all d is one convolution of the padded grey pair with
-    +1/-1 one-hot kernels, then Abs; for the warped pair the grey mean is folded into the kernel;
-  * soft-argmin: exp of the normalised cost, then one 1x1 convolution gives the softmax
+    +1/-1 one-hot kernels, then Abs; the warped RGB pair is made grey first too (one ReduceMean,
+    grey()) rather than folding the grey mean into kernels over its six channels: the same linear
+    map with a third of the multiply-adds (in the last part at 160x96, pad and convolution
+    ~330 us -> grey, pad and convolution ~170 us);
+  * soft-argmin: exp of the normalised cost, then one 1x1 weight matrix gives the softmax
     denominator and both expected displacements at once;
   * warps: both frames in one GridSample (batch 2), the sampling grid built once per level from
     Range instead of CumSum, scaled while channels-first;
   * flows and mask travel as one 5-channel tensor (one Resize and one pool instead of two);
   * each block's first convolution takes zero-weight extra channels up to a multiple of 8 (NCHWc).
 Measured in train/README.md (fourth session): ~15 % less network time at 224x128, none at 160x96.
+
+For the parts export_stages.py cuts, the first block also skips what the engine's Lucas-Kanade
+pyramid would throw away (mask_only).
 """
 import torch
 import torch.nn as nn
@@ -48,7 +54,7 @@ class InferIFNet(nn.Module):
         self.r0, self.r1 = net.r0, net.r1
         self.smooth = [m.smooth for m in net.match]
         self.register_buffer('k0', shift_kernel(self.r0, 1))  # block 1: on the grey pair
-        self.register_buffer('k1', shift_kernel(self.r1, 3))  # later blocks: on the warped RGB pair
+        self.register_buffer('k1', shift_kernel(self.r1, 1))  # later blocks: on the warped pair made grey first
         # per matcher: 1x1 weights giving [sum p, sum p dx, sum p dy, sum p dx, sum p dy, 0]
         for i, m in enumerate(net.match):
             d = m.d.reshape(2, -1)
@@ -92,7 +98,11 @@ class InferIFNet(nn.Module):
         e = torch.exp((lo - c) * k)
         if self.window[i]:  # only the displacements near the best match (c - lo: IFNet's normalised cost is 0 there too)
             e = e * ifnet.local_window(c - lo, getattr(self, f'disp{i}'), self.window[i])
-        m = F.conv2d(e, getattr(self, f'moments{i}'))
+        # the 1x1 moments convolution as a MatMul over the flattened pixels: ONNX Runtime ran the
+        # convolution blocked (NCHWc), its 6 outputs padded to 16, ~165 us in the last part at 160x96;
+        # the MatMul takes ~45, with a layout reorder before it ~0.1 ms less in all
+        w = getattr(self, f'moments{i}')
+        m = torch.matmul(w[:, :, 0, 0], e.reshape(1, e.shape[1], -1)).reshape(1, w.shape[0], e.shape[2], e.shape[3])
         return m[:, 1:] / m[:, :1] * coef
 
     def warp_pair(self, ab, fm):
@@ -147,7 +157,11 @@ class InferIFNet(nn.Module):
 
     @staticmethod
     def grey(p):
-        return torch.cat([p[:, :3].mean(1, keepdim=True), p[:, 3:].mean(1, keepdim=True)], 1)
+        """The grey pair [1,2,h,w] of the RGB pair p [1,6,h,w].
+
+        One ReduceMean over the colour axis of p seen as [1,2,3,h,w], not one per frame and a Concat:
+        a quarter of the time in ONNX Runtime (~30 instead of ~130 us at 160x96)."""
+        return p.reshape(-1, 2, 3, p.shape[2], p.shape[3]).mean(2)
 
     def lk(self, i, p, fm, t):
         """ifnet.lk_refine's steps after block i, at its scale, on the grey pair of p: fm with the flows
@@ -183,17 +197,18 @@ class InferIFNet(nn.Module):
         blk, s = self.blocks[i], self.scales[i]
         tp = torch.ones_like(p[:, :1]) * t
         if fm is None:
-            grey = torch.cat([p[:, :3].mean(1, keepdim=True), p[:, 3:].mean(1, keepdim=True)], 1)
-            cost = self.cost(grey, self.r0, self.k0)
+            cost = self.cost(self.grey(p), self.r0, self.k0)
             x = torch.cat([p, tp, cost], 1)
         else:
-            cost = self.cost(wab, self.r1, self.k1)
+            cost = self.cost(self.grey(wab), self.r1, self.k1)
             # IFNet's order: a, b, warped a, warped b, mask, t-plane, flows, cost
             x = torch.cat([p, wab, fs[:, 4:5], tp, fs[:, :4], cost], 1)
         if self.extra[i]:
             x = torch.cat([x] + [tp] * self.extra[i], 1)  # any channel will do: its weights are zero
         f = blk.conv0[1](blk.conv0[0][1](self.first[i](x)))
         f = blk.body(f) + f
+        if fm is None and self.lk_pyramid and not pyramid:
+            return self.mask_only(blk, f, s)
         o = ifnet.up(blk.last(f), 2) + self.match(i, cost, coef)
         if s > 1:
             o = ifnet.up(o, s) * torch.tensor([float(s)] * 4 + [1.0]).reshape(1, 5, 1, 1)
@@ -201,6 +216,20 @@ class InferIFNet(nn.Module):
         if fm is None and self.lk_pyramid and pyramid:  # the first block's flows are Lucas-Kanade's (ifnet.lk_pyramid_flow)
             o = torch.cat([self.pyramid_flow(p, t), o[:, 4:5]], 1)
         return self.lk(i, p, o, t) if lk and self.lk_steps[i] else o
+
+    @staticmethod
+    def mask_only(blk, f, s):
+        """The first block's output when the engine replaces its flows with the Lucas-Kanade pyramid's
+        (export_stages.py): its mask logit, as block() computes it, behind four zero flow channels.
+
+        Why: the engine overwrites those flows and keeps only the mask, so the matcher (pool, min,
+        mean, exp, moments) and the flow channels of the last convolution and the upsampling were
+        computed and thrown away, about a fifth of the first part's time at 160x96. The matcher adds
+        exactly zero to the mask channel (its weight in coefficients() is 0), so leaving it out is exact."""
+        last = blk.last
+        mask = F.conv_transpose2d(f, last.weight[:, 4:5], last.bias[4:5], last.stride, last.padding)
+        mask = ifnet.up(ifnet.up(mask, 2), s)
+        return F.pad(mask, (0, 0, 0, 0, 4, 0))  # zero flows in front, on the channel axis
 
     @staticmethod
     def coefficients(t):

@@ -12,7 +12,11 @@ const NEXT = { flowMask: 'next_flow_mask', pair: 'next_pair', pairFlow: 'next_pa
 const FROM_PREVIOUS = ['flow_mask', 'pair_flow', 'warped_pair'] as const;
 /** What a part followed by Lucas-Kanade steps hands to them: the grey pair and the flows at its block's scale. */
 const LK = { pair: 'lk_pair', flow: 'lk_flow' } as const;
-/** What the first part hands to the Lucas-Kanade pyramid: the grey pair at its block's scale. */
+/**
+ * What the first part hands to the Lucas-Kanade pyramid: the grey pair at its
+ * block's scale. A first part with it computes no flows of its own (the
+ * pyramid's replace them), so it runs only with the card's `lkPyramid`.
+ */
 const PYRAMID_PAIR = 'pyramid_pair';
 
 /**
@@ -35,7 +39,8 @@ const PYRAMID_PAIR = 'pyramid_pair';
  * A card with `lkPyramid` gives the first block Lucas-Kanade's flows from
  * zero flow instead of its own (train/ifnet.py's lk_pyramid_flow), also
  * natively: the first part outputs `pyramid_pair`, and its flows in
- * `next_flow_mask` are replaced before the second block's are pooled. In
+ * `next_flow_mask` (zeros: the part leaves out the work they took) are
+ * replaced, and all of `next_pair_flow` pooled from them again. In
  * the graph those dozen steps on tiny images were a large share of the first
  * part (GridSample and a few hundred small nodes).
  *
@@ -105,6 +110,9 @@ export class PartedSession implements Session {
           ...(i === 0 && pyramid && !part.outputNames.includes(PYRAMID_PAIR) ? [PYRAMID_PAIR] : []),
         ];
         if (missing.length > 0) throw new Error(`part ${i} (${paths[i]}) lacks ${missing.join(', ')}`);
+        if (i === 0 && !pyramid && part.outputNames.includes(PYRAMID_PAIR)) {
+          throw new Error(`part 0 (${paths[i]}) outputs pyramid_pair: its flows come from the Lucas-Kanade pyramid, which the card must give (lkPyramid)`);
+        }
       });
       parts.push(await ort.InferenceSession.create(fieldGraph(), options));
     } catch (error) {
