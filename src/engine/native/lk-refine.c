@@ -281,10 +281,12 @@ PIXEL_INLINE int lk_refine_body(const float *grey, float *flow, int w, int h, fl
  */
 PIXEL_INLINE int upsample_body(const float *src, int planes, int w, int h, int s, float gain, float *dst, int add) {
   const int W = w * s, H = h * s;
-  /* each output column's two source columns and weight, the same for every row and plane */
-  int *cols = (int *)scratch(SCRATCH_COLUMNS, (size_t)3 * W);
+  /* each output column's two source columns and weight, the same for every row and plane; then two
+   * source rows upsampled across */
+  int *cols = (int *)scratch(SCRATCH_COLUMNS, (size_t)5 * W);
   if (!cols) return -1;
   float *wx = (float *)(cols + 2 * W);
+  float *across[2] = {wx + W, wx + 2 * W};
   const float inv = 1.f / (float)s;
   for (int X = 0; X < W; X++) {
     const float sx = fmaxf(((float)X + 0.5f) * inv - 0.5f, 0.f);
@@ -296,19 +298,34 @@ PIXEL_INLINE int upsample_body(const float *src, int planes, int w, int h, int s
   for (int c = 0; c < planes; c++) {
     const float *d = src + (size_t)c * w * h;
     float *o = dst + (size_t)c * W * H;
+    int held[2] = {-1, -1}; /* the source row each of `across` holds */
     for (int Y = 0; Y < H; Y++) {
       const float sy = fmaxf(((float)Y + 0.5f) * inv - 0.5f, 0.f);
       const int y0 = clampi((int)sy, 0, h - 1), y1 = y0 + 1 < h ? y0 + 1 : y0;
       const float ay = sy - (float)y0;
-      const float *r0 = d + (size_t)y0 * w, *r1 = d + (size_t)y1 * w;
-      float *out = o + (size_t)Y * W;
-      for (int X = 0; X < W; X++) {
-        const float ax = wx[X];
-        const float top = r0[cols[2 * X]] + (r0[cols[2 * X + 1]] - r0[cols[2 * X]]) * ax;
-        const float bot = r1[cols[2 * X]] + (r1[cols[2 * X + 1]] - r1[cols[2 * X]]) * ax;
-        const float v = (top + (bot - top) * ay) * gain;
-        out[X] = add ? out[X] + v : v;
+      /* Each source row is upsampled across once, not once per output row that reads it (s + 1
+       * of them): the column lookups are the scalar part. Same arithmetic, so the same floats. */
+      const float *rows[2];
+      for (int k = 0; k < 2; k++) {
+        const int y = k ? y1 : y0;
+        const int slot = held[0] == y ? 0 : held[1] == y ? 1 : -1;
+        if (slot >= 0) {
+          rows[k] = across[slot];
+          continue;
+        }
+        const int free_slot = held[0] == y0 || held[0] == y1 ? 1 : 0; /* never the other row in use */
+        const float *r = d + (size_t)y * w;
+        float *row = across[free_slot];
+        for (int X = 0; X < W; X++) row[X] = r[cols[2 * X]] + (r[cols[2 * X + 1]] - r[cols[2 * X]]) * wx[X];
+        held[free_slot] = y;
+        rows[k] = row;
       }
+      const float *restrict top = rows[0], *restrict bot = rows[1];
+      float *restrict out = o + (size_t)Y * W;
+      if (add)
+        for (int X = 0; X < W; X++) out[X] += (top[X] + (bot[X] - top[X]) * ay) * gain;
+      else
+        for (int X = 0; X < W; X++) out[X] = (top[X] + (bot[X] - top[X]) * ay) * gain;
     }
   }
   return 0;
