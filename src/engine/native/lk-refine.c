@@ -169,16 +169,48 @@ PIXEL_INLINE void box_mean(float *planes, int count, int w, int h, const int k, 
  * arithmetic is the same either way.
  */
 
+/*
+ * `sample` of n points of one row (x0 + i + fx[i], y + fy[i]), in three passes so that only the tap
+ * fetches are scalar: positions (vectorized), the four taps, the lerps (vectorized). The same
+ * arithmetic as `sample`, so the same floats.
+ */
+#define WARP_CHUNK 256
+PIXEL_INLINE void sample_row(const float *restrict p, int w, int h, int x0, int y, const float *restrict fx, const float *restrict fy, int n,
+                             float *restrict out) {
+  int at[WARP_CHUNK], right[WARP_CHUNK], down[WARP_CHUNK];
+  float ax[WARP_CHUNK], ay[WARP_CHUNK], t0[WARP_CHUNK], t1[WARP_CHUNK], b0[WARP_CHUNK], b1[WARP_CHUNK];
+  const float xmax = (float)(w - 1), ymax = (float)(h - 1);
+  for (int i = 0; i < n; i++) {
+    const float px = clampf((float)(x0 + i) + fx[i], 0.f, xmax), py = clampf((float)y + fy[i], 0.f, ymax);
+    const int ix = (int)px, iy = (int)py; /* within the plane: px, py are clamped to it */
+    ax[i] = px - (float)ix;
+    ay[i] = py - (float)iy;
+    at[i] = iy * w + ix;
+    right[i] = ix + 1 < w ? 1 : 0;
+    down[i] = iy + 1 < h ? w : 0;
+  }
+  for (int i = 0; i < n; i++) {
+    const float *q = p + at[i];
+    t0[i] = q[0], t1[i] = q[right[i]], b0[i] = q[down[i]], b1[i] = q[down[i] + right[i]];
+  }
+  for (int i = 0; i < n; i++) {
+    const float top = t0[i] + (t1[i] - t0[i]) * ax[i];
+    const float bot = b0[i] + (b1[i] - b0[i]) * ax[i];
+    out[i] = top + (bot - top) * ay[i];
+  }
+}
+
 /* Both frames warped by their flows, and their blend 2t a + (2 - 2t) b. */
 PIXEL_INLINE void lk_warp(const float *restrict ga, const float *restrict gb, const float *restrict f0x, const float *restrict f0y,
                           const float *restrict f1x, const float *restrict f1y, int w, int h, float c0, float c1, float *restrict wa,
                           float *restrict wb, float *restrict bl) {
   for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++) {
+    for (int x = 0; x < w; x += WARP_CHUNK) {
+      const int n = w - x < WARP_CHUNK ? w - x : WARP_CHUNK;
       const size_t i = (size_t)y * w + x;
-      wa[i] = sample(ga, w, h, (float)x + f0x[i], (float)y + f0y[i]);
-      wb[i] = sample(gb, w, h, (float)x + f1x[i], (float)y + f1y[i]);
-      bl[i] = c0 * wa[i] + c1 * wb[i];
+      sample_row(ga, w, h, x, y, f0x + i, f0y + i, n, wa + i);
+      sample_row(gb, w, h, x, y, f1x + i, f1y + i, n, wb + i);
+      for (int k = 0; k < n; k++) bl[i + k] = c0 * wa[i + k] + c1 * wb[i + k];
     }
 }
 
