@@ -17,7 +17,9 @@
 #include <node_api.h>
 #include <stddef.h>
 
-static inline float clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
+/* fminf(fmaxf(v, lo), hi), a NaN to lo included, written as comparisons: without -ffast-math the
+ * compiler calls libm for fminf and fmaxf (their signed zeros and NaNs), twice per coordinate. */
+static inline float clampf(float v, float lo, float hi) { return v > lo ? (v < hi ? v : hi) : lo; }
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 static void warp_pair(const float *pair, const float *flow, int w, int h, float *out) {
