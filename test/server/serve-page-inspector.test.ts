@@ -109,10 +109,11 @@ test('the page charts the last minute and its inspector steps through badged fra
   const info = () => page.textContent('#inspector-info');
   assert.match((await info()) ?? '', new RegExp(`^frame ${badges.length} of ${badges.length}`));
   assert.equal(await page.isDisabled('#inspector-forward'), true);
-  // A loaded machine's browser may show only every other frame for a while: step on until both kinds have shown.
+  // A loaded machine's browser may show only every other frame for a while: step on until both kinds have shown. A rung named
+  // as its badge (blend's) is shown once, not as "blend: blend".
   const seen = new Set<string>();
   let steps = 0;
-  while (steps < 8 || (!(seen.has('original') && seen.has('blend: blend')) && steps < badges.length - 1)) {
+  while (steps < 8 || (!(seen.has('original') && seen.has('blend')) && steps < badges.length - 1)) {
     steps++;
     await page.click('#inspector-back');
     assert.match((await info()) ?? '', new RegExp(`^frame ${badges.length - steps} of ${badges.length}`));
@@ -120,7 +121,7 @@ test('the page charts the last minute and its inspector steps through badged fra
     assert.equal(badge.split(':')[0], badges[badges.length - 1 - steps]);
     seen.add(badge);
   }
-  assert.ok(seen.has('original') && seen.has('blend: blend'), [...seen].join(', '));
+  assert.ok(seen.has('original') && seen.has('blend'), [...seen].join(', '));
   await page.click('#inspector-forward');
   assert.match((await info()) ?? '', new RegExp(`^frame ${badges.length - steps + 1} of ${badges.length}`));
 
