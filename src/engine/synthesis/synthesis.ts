@@ -67,7 +67,7 @@ export class DupSynthesizer implements Synthesizer {
  * many times the cost and stays as the reference the tests compare with.
  */
 export class BlendSynthesizer implements Synthesizer {
-  readonly name = 'blend';
+  readonly name: string = 'blend';
   private readonly output = new OutputFrames();
 
   synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
@@ -98,26 +98,15 @@ export const STILL_PAIR_LIMIT = 2;
  * repeated). Any other pair, or a pixel format the native kernels do not
  * take, it declines.
  */
-export class StillPairSynthesizer implements Synthesizer {
-  readonly name = 'still';
-  private readonly output = new OutputFrames();
+export class StillPairSynthesizer extends BlendSynthesizer {
+  override readonly name: string = 'still';
 
-  constructor(private readonly limit = STILL_PAIR_LIMIT) {}
+  constructor(private readonly limit = STILL_PAIR_LIMIT) {
+    super();
+  }
 
   canRender(a: Frame, b: Frame): boolean {
     return pairWithin(a, b, this.limit);
-  }
-
-  synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
-    return blendFrames(a, b, t, 1, this.output);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.output[Symbol.dispose]();
-  }
-
-  close(): Promise<void> {
-    return this[Symbol.asyncDispose]();
   }
 }
 
