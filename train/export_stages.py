@@ -36,8 +36,8 @@ steps at pyramid_pair average-pooled by each of `pools` in turn, doubled bilinea
 upsampled to the working resolution at the end), keeping the mask logit, then pools all of
 next_pair_flow (flows and mask) again from it. So that stage 0 leaves out the block's own flows:
 next_flow_mask carries zero flows and the block's mask logit, next_pair_flow zeros
-(ifnet_infer.InferIFNet.mask_only; the matcher and the flow channels took ~0.45 ms of its ~1.5 at
-160x96), and the engine refuses a stage 0 with pyramid_pair unless the card has the pyramid.
+(ifnet_infer.InferIFNet.mask_only; the matcher and the flow channels were a large share of its time:
+bench/RESULTS.md, "Leaner part graphs and faster kernels"), and the engine refuses a stage 0 with pyramid_pair unless the card has the pyramid.
 The card gets "lkPyramid": {"pools": [...], "steps": n}.
 """
 import argparse, json, os, sys

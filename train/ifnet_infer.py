@@ -10,8 +10,8 @@ writes anything):
   * cost volume: |a(x-d) - b(x+d)| for all d is one convolution of the padded grey pair with
     +1/-1 one-hot kernels, then Abs; the warped RGB pair is made grey first too (one ReduceMean,
     grey()) rather than folding the grey mean into kernels over its six channels: the same linear
-    map with a third of the multiply-adds (in the last part at 160x96, pad and convolution
-    ~330 us -> grey, pad and convolution ~170 us);
+    map with a third of the multiply-adds (bench/RESULTS.md, "Leaner part graphs and faster
+    kernels");
   * soft-argmin: exp of the normalised cost, then one 1x1 weight matrix gives the softmax
     denominator and both expected displacements at once;
   * warps: both frames in one GridSample (batch 2), the sampling grid built once per level from
@@ -99,8 +99,8 @@ class InferIFNet(nn.Module):
         if self.window[i]:  # only the displacements near the best match (c - lo: IFNet's normalised cost is 0 there too)
             e = e * ifnet.local_window(c - lo, getattr(self, f'disp{i}'), self.window[i])
         # the 1x1 moments convolution as a MatMul over the flattened pixels: ONNX Runtime ran the
-        # convolution blocked (NCHWc), its 6 outputs padded to 16, ~165 us in the last part at 160x96;
-        # the MatMul takes ~45, with a layout reorder before it ~0.1 ms less in all
+        # convolution blocked (NCHWc), its 6 outputs padded to 16; the MatMul, layout reorder included,
+        # costs less (bench/history, the fifth stop)
         w = getattr(self, f'moments{i}')
         m = torch.matmul(w[:, :, 0, 0], e.reshape(1, e.shape[1], -1)).reshape(1, w.shape[0], e.shape[2], e.shape[3])
         return m[:, 1:] / m[:, :1] * coef
@@ -160,7 +160,7 @@ class InferIFNet(nn.Module):
         """The grey pair [1,2,h,w] of the RGB pair p [1,6,h,w].
 
         One ReduceMean over the colour axis of p seen as [1,2,3,h,w], not one per frame and a Concat:
-        a quarter of the time in ONNX Runtime (~30 instead of ~130 us at 160x96)."""
+        a fraction of the time in ONNX Runtime (bench/history, the fifth stop)."""
         return p.reshape(-1, 2, 3, p.shape[2], p.shape[3]).mean(2)
 
     def lk(self, i, p, fm, t):
@@ -224,7 +224,7 @@ class InferIFNet(nn.Module):
 
         Why: the engine overwrites those flows and keeps only the mask, so the matcher (pool, min,
         mean, exp, moments) and the flow channels of the last convolution and the upsampling were
-        computed and thrown away, about a fifth of the first part's time at 160x96. The matcher adds
+        computed and thrown away (bench/RESULTS.md, "Leaner part graphs and faster kernels"). The matcher adds
         exactly zero to the mask channel (its weight in coefficients() is 0), so leaving it out is exact."""
         last = blk.last
         mask = F.conv_transpose2d(f, last.weight[:, 4:5], last.bias[4:5], last.stride, last.padding)
