@@ -62,8 +62,14 @@ test(`${CASES} fuzzed SDP offers to WHIP and to WHEP: each a 201 or a 4xx with a
   // down (each ends asynchronously after its DELETE; a hundred teardowns at once held the loop past werift's 5 s
   // gathering wait once in a full CI run).
   await until('the fuzz streams to end', 30_000, async () => ((await streams()).every((s) => !s.key.startsWith('fuzz') || s.state === 'ended' || s.state === 'failed') ? true : undefined));
-  const ok = await postOffer(`${http}/whep/steady`, whep.sdp);
-  assert.equal(ok.status, 201, ok.error);
+  // Their sessions' sockets may still be closing on a loaded machine, and an answer waits for ICE gathering (5 s at
+  // most): a first offer has timed out there in a full CI run. WHEP works if an offer is answered within a few tries.
+  let last: Awaited<ReturnType<typeof postOffer>> | undefined;
+  const answered = await until('an unharmed WHEP offer to be answered', 30_000, async () => {
+    last = await postOffer(`${http}/whep/steady`, whep.sdp);
+    return last.status === 201 ? last : undefined;
+  }).catch(() => undefined);
+  assert.equal(answered?.status, 201, `the last try: ${last?.status} ${last?.error ?? ''}`);
 });
 
 test('garbage and half-handshakes on the RTMP port are dropped; a live publisher keeps its rate', async (t) => {
