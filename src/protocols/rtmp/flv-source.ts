@@ -1,18 +1,14 @@
 import { Readable } from 'node:stream';
-import type { Decoder, Demuxer } from 'node-av/api';
-import type { Packet, Stream } from 'node-av/lib';
-import { avGetCodecName } from 'node-av/lib';
-import { type Rational } from '../../base/rational.js';
-import { announcedFrameRate, encodedH264, openDemuxedStream } from '../../ingest/demuxed-stream.js';
-import { readDemuxed } from '../../ingest/read-demuxed.js';
+import type { Packet } from 'node-av/lib';
+import { encodedH264, openDemuxedStream } from '../../ingest/demuxed-stream.js';
+import { DemuxedSource, type DemuxedSourceHooks } from '../../ingest/demuxed-source.js';
 import { InputError } from '../../base/errors.js';
 import type { EncodedItem, LiveInput, LiveItem, LiveSource } from '../../ingest/live-source.js';
-import { parameterSets } from '../../base/h264.js';
 import { AvcFlvSource, FlvCodecProbe, type FlvVerdict } from './avc-flv-source.js';
 import { type FlvTag, FlvTagReader } from './flv-tags.js';
 import type { FfmpegReaders } from '../../ingest/ffmpeg-readers.js';
 
-export interface FlvSourceOptions {
+export interface FlvSourceOptions extends DemuxedSourceHooks {
   /** What the source is called in error messages (e.g. `rtmp live/<key>`). */
   name?: string;
   /**
@@ -22,12 +18,7 @@ export interface FlvSourceOptions {
    * delay when one does not.
    */
   probeSeconds?: number;
-  /** Called once when the source is disposed. */
-  onDisposed?: () => void;
-  /** Every byte the publisher has sent (`RtmpPublish.bytesReceived`): its `mediaBytes`, for the bitrate limit. Without it, the media packets' bytes. */
-  receivedBytes?: () => number;
 }
-
 
 /**
  * A live FLV byte stream (what `RtmpServer` hands over per publish) opened for
@@ -40,90 +31,26 @@ export interface FlvSourceOptions {
  * FFmpeg sees as end of file. So a publisher that leaves, or `close()`,
  * ends `read()` normally after the decoder is flushed.
  */
-export class FlvSource implements LiveSource {
-  /** Video packets the decoder rejected; a live stream keeps going past them. */
-  decodeErrors = 0;
-  private packetBytes = 0;
-  /** The video codec's name (`h264`, …), for stats. Read at open: the stream objects die with the demuxer. */
-  readonly videoCodec: string;
-  /** The frame rate the publisher announced (FLV `onMetaData`) or FFmpeg measured while probing, if plausible. */
-  readonly frameRate: Rational | undefined;
-  private closed = false;
-  private disposed = false;
-
-  private constructor(
-    readonly name: string,
-    private readonly flv: Readable,
-    private readonly demuxer: Demuxer,
-    private readonly decoder: Decoder,
-    readonly video: Stream,
-    readonly audio: Stream | undefined,
-    private readonly onDisposed?: () => void,
-    private readonly receivedBytes?: () => number,
-  ) {
-    this.videoCodec = avGetCodecName(video.codecpar.codecId) ?? 'unknown';
-    this.frameRate = announcedFrameRate(video);
-  }
-
+export class FlvSource extends DemuxedSource {
   /** Resolves once FFmpeg has seen the stream's codec headers (the first second or so of a publish). */
   static async open(flv: Readable, options: FlvSourceOptions = {}): Promise<FlvSource> {
     const name = options.name ?? 'live stream';
-    const { demuxer, decoder, video, audio } = await openDemuxedStream(flv, 'flv', 'FLV', name, options.probeSeconds ?? 0.2);
-    return new FlvSource(name, flv, demuxer, decoder, video, audio, options.onDisposed, options.receivedBytes);
-  }
-
-  /** What the publisher has sent so far, for its bitrate limit (see `FlvSourceOptions.receivedBytes`). */
-  get mediaBytes(): number {
-    return this.receivedBytes?.() ?? this.packetBytes;
+    const stream = await openDemuxedStream(flv, 'flv', 'FLV', name, options.probeSeconds ?? 0.2);
+    return new FlvSource(name, flv, stream, options);
   }
 
   /**
    * Frames carry the demuxer's timestamps (`pts` in the video stream's time
    * base, milliseconds for FLV). H.264 packets also come out as they are
-   * (Annex-B, 90 kHz timestamps), for viewers of the original.
+   * (Annex-B, 90 kHz timestamps), for viewers of the original. RTMP's H.264
+   * keeps its SPS and PPS in the stream header (avcC), not in the keyframes:
+   * `parameterSets()`.
    */
   async *read(): AsyncGenerator<LiveItem> {
     const h264 = this.videoCodec === 'h264';
     const { timeBase } = this.video;
-    const tap = (packet: Packet): EncodedItem | undefined => (h264 && packet.data ? encodedH264(packet as Packet & { data: Buffer }, timeBase) : undefined);
-    yield* readDemuxed(
-      {
-        demuxer: this.demuxer,
-        decoder: this.decoder,
-        video: this.video,
-        audio: this.audio,
-        stopped: () => this.closed,
-        onDamaged: () => this.decodeErrors++,
-        onPacket: (size) => (this.packetBytes += size),
-      },
-      tap,
-    );
+    yield* this.demuxed((packet: Packet): EncodedItem | undefined => (h264 && packet.data ? encodedH264(packet as Packet & { data: Buffer }, timeBase) : undefined));
   }
-
-  /** RTMP's H.264 keeps its SPS and PPS in the stream header (avcC), not in the keyframes. */
-  parameterSets(): Buffer[] {
-    return parameterSets(this.video.codecpar.extradata);
-  }
-
-
-  /**
-   * Stops reading: the FLV stream is destroyed (which drops the publisher),
-   * so a pending read returns end of file and `read()` finishes.
-   */
-  close(): void {
-    this.closed = true;
-    this.flv.destroy();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.close();
-    this.decoder.close();
-    await this.demuxer.close();
-    this.onDisposed?.();
-  }
-
 }
 
 export interface FlvInputOptions extends FlvSourceOptions {

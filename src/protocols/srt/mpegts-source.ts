@@ -1,27 +1,19 @@
 import type { Readable } from 'node:stream';
-import type { Decoder, Demuxer } from 'node-av/api';
-import type { Packet, Stream } from 'node-av/lib';
-import { avGetCodecName } from 'node-av/lib';
+import type { Packet } from 'node-av/lib';
 import { InputError } from '../../base/errors.js';
-import { parameterSets } from '../../base/h264.js';
-import type { Rational } from '../../base/rational.js';
 import { DecodeHealth } from '../../ingest/decode-health.js';
-import type { EncodedItem, LiveInput, LiveItem, LiveSource } from '../../ingest/live-source.js';
-import { announcedFrameRate, encodedH264, openDemuxedStream } from '../../ingest/demuxed-stream.js';
-import { readDemuxed } from '../../ingest/read-demuxed.js';
+import type { EncodedItem, LiveInput, LiveItem } from '../../ingest/live-source.js';
+import { type DemuxedStream, encodedH264, openDemuxedStream } from '../../ingest/demuxed-stream.js';
+import { DemuxedSource, type DemuxedSourceHooks } from '../../ingest/demuxed-source.js';
 import type { FfmpegReaders } from '../../ingest/ffmpeg-readers.js';
 
-export interface MpegTsSourceOptions {
+export interface MpegTsSourceOptions extends DemuxedSourceHooks {
   /** What the source is called in error messages (e.g. `stream 'cam'`). */
   name?: string;
   /** How long FFmpeg may read to learn the codecs, in seconds (default 1: MPEG-TS repeats its tables and SPS only at keyframes). */
   probeSeconds?: number;
   /** A publisher still connected whose video stops (garbage the demuxer keeps searching, video gone) is dropped after this long, ms (default 5000). */
   stallMs?: number;
-  /** Every byte the publisher has sent (`SrtPublish.bytesReceived`), for the bitrate limit. Without it, the packets' bytes. */
-  receivedBytes?: () => number;
-  /** Called once when the source is disposed. */
-  onDisposed?: () => void;
 }
 
 const DEFAULT_STALL_MS = 5000;
@@ -38,37 +30,23 @@ const NO_PTS = -0x8000000000000000n;
  * decoding (`DecodeHealth`), end the stream with the reason; the publisher
  * is dropped.
  */
-export class MpegTsSource implements LiveSource {
-  decodeErrors = 0;
-  private packetBytes = 0;
-  readonly videoCodec: string;
-  readonly frameRate: Rational | undefined;
-  private closed = false;
-  private disposed = false;
+export class MpegTsSource extends DemuxedSource {
   private stalled?: string;
 
   private constructor(
-    readonly name: string,
+    name: string,
     private readonly ts: Readable,
-    private readonly demuxer: Demuxer,
-    private readonly decoder: Decoder,
-    readonly video: Stream,
-    readonly audio: Stream | undefined,
+    stream: DemuxedStream,
     private readonly options: MpegTsSourceOptions,
   ) {
-    this.videoCodec = avGetCodecName(video.codecpar.codecId) ?? 'unknown';
-    this.frameRate = announcedFrameRate(video);
+    super(name, ts, stream, options);
   }
 
   /** Resolves once FFmpeg has seen the stream's tables and codec headers (the first keyframe). */
   static async open(ts: Readable, options: MpegTsSourceOptions = {}): Promise<MpegTsSource> {
     const name = options.name ?? 'live stream';
-    const { demuxer, decoder, video, audio } = await openDemuxedStream(ts, 'mpegts', 'MPEG-TS', name, options.probeSeconds ?? 1);
-    return new MpegTsSource(name, ts, demuxer, decoder, video, audio, options);
-  }
-
-  get mediaBytes(): number {
-    return this.options.receivedBytes?.() ?? this.packetBytes;
+    const stream = await openDemuxedStream(ts, 'mpegts', 'MPEG-TS', name, options.probeSeconds ?? 1);
+    return new MpegTsSource(name, ts, stream, options);
   }
 
   /** Frames carry MPEG-TS's 90 kHz timestamps; H.264 packets also come out as they are, for viewers of the original. */
@@ -93,19 +71,7 @@ export class MpegTsSource implements LiveSource {
       return { ...encodedH264(packet as Packet & { data: Buffer }, timeBase), pts: packet.pts };
     };
     try {
-      const items = readDemuxed(
-        {
-          demuxer: this.demuxer,
-          decoder: this.decoder,
-          video: this.video,
-          audio: this.audio,
-          stopped: () => this.closed,
-          onDamaged: () => this.decodeErrors++,
-          onPacket: (size) => (this.packetBytes += size),
-        },
-        tap,
-      );
-      for await (const item of items) {
+      for await (const item of this.demuxed(tap)) {
         if (item.kind === 'video') decoding.frame();
         yield item;
       }
@@ -115,26 +81,6 @@ export class MpegTsSource implements LiveSource {
       clearInterval(watchdog);
     }
     if (this.stalled !== undefined) throw new InputError(`${this.name}: ${this.stalled}: dropped`);
-  }
-
-  /** H.264's SPS and PPS as the demuxer's parser found them (MPEG-TS also repeats them at keyframes), for viewers of the original. */
-  parameterSets(): Buffer[] {
-    return parameterSets(this.video.codecpar.extradata);
-  }
-
-  /** Stops reading: the byte stream is destroyed (which drops the publisher), so a pending read sees its end. */
-  close(): void {
-    this.closed = true;
-    this.ts.destroy();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.close();
-    this.decoder.close();
-    await this.demuxer.close();
-    this.options.onDisposed?.();
   }
 }
 
