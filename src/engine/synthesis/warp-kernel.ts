@@ -67,18 +67,7 @@ export async function blendFrames(a: Frame, b: Frame, t: number, slices = 1, out
 export function pairWithin(a: Frame, b: Frame, limit: number): boolean {
   const shift = CHROMA_SHIFT.get(a.format as number);
   if (!shift || b.format !== a.format || b.width !== a.width || b.height !== a.height) return false;
-  const cw = (a.width + (1 << shift[0]) - 1) >> shift[0];
-  const ch = (a.height + (1 << shift[1]) - 1) >> shift[1];
-  return warpBlendAddon.pairWithin({
-    planes: 3,
-    width: [a.width, cw, cw],
-    height: [a.height, ch, ch],
-    src0: a.data!.slice(0, 3),
-    src1: b.data!.slice(0, 3),
-    stride0: a.linesize.slice(0, 3),
-    stride1: b.linesize.slice(0, 3),
-    limit,
-  });
+  return warpBlendAddon.pairWithin({ ...sourcePlanes(shift, a, b), limit });
 }
 
 type Planes = Omit<PlaneParams, 'rowStart' | 'rowEnd'>;
@@ -116,7 +105,8 @@ function copyColour(from: Frame, to: Frame): void {
   to.colorTrc = from.colorTrc;
 }
 
-function planesOf(shift: [number, number], a: Frame, b: Frame, out: Frame, dst: Buffer[]): Planes {
+/** The three planes of `a` and `b`: their sizes (chroma subsampled by `shift`), buffers and strides. */
+function sourcePlanes(shift: [number, number], a: Frame, b: Frame): Omit<Planes, 'dst' | 'dstStride'> {
   const cw = (a.width + (1 << shift[0]) - 1) >> shift[0];
   const ch = (a.height + (1 << shift[1]) - 1) >> shift[1];
   return {
@@ -125,11 +115,13 @@ function planesOf(shift: [number, number], a: Frame, b: Frame, out: Frame, dst: 
     height: [a.height, ch, ch],
     src0: a.data!.slice(0, 3),
     src1: b.data!.slice(0, 3),
-    dst,
     stride0: a.linesize.slice(0, 3),
     stride1: b.linesize.slice(0, 3),
-    dstStride: out.linesize.slice(0, 3),
   };
+}
+
+function planesOf(shift: [number, number], a: Frame, b: Frame, out: Frame, dst: Buffer[]): Planes {
+  return { ...sourcePlanes(shift, a, b), dst, dstStride: out.linesize.slice(0, 3) };
 }
 
 /**
