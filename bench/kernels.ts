@@ -9,7 +9,12 @@
  * the outputs are the same: identical bytes for the frames, the largest
  * difference for the refined flows.
  *
- *   node dist/bench/kernels.js --against /tmp/frc-before [--sizes 720,1080] [--runs 40]
+ * `--bands`: also the shipped warp (bilinear, holdStill) as the engine calls
+ * it (`warpBlend`), this build in one row band against two bands run in
+ * parallel on the libuv pool, alternating: process CPU and wall ms per call.
+ * Without `--against`, only that.
+ *
+ *   node dist/bench/kernels.js --against /tmp/frc-before [--sizes 720,1080] [--runs 40] [--bands]
  */
 import '../src/base/polyfills.js';
 import { execFileSync } from 'node:child_process';
@@ -26,7 +31,7 @@ import { loadModel } from '../src/engine/model/load-model.js';
 import { type LkRefineAddon, lkRefineAddon, type WarpBlendAddon, warpBlendAddon } from '../src/engine/runtime/native.js';
 import { copyRows } from '../src/engine/runtime/scale-context.js';
 import { RgbConverter } from '../src/engine/synthesis/rgb-convert.js';
-import { outputFor } from '../src/engine/synthesis/warp-kernel.js';
+import { OutputFrames, outputFor, warpBlend } from '../src/engine/synthesis/warp-kernel.js';
 import { FileSource } from '../src/ingest/file-source.js';
 import { machine, today } from './common.js';
 
@@ -148,6 +153,25 @@ const lkFineKernel: Kernel = cached((addons, c) => {
   };
 });
 
+/** The shipped warp in 1 band against 2, alternating: process CPU and wall ms per call of each. */
+async function timeBands(all: Case[], runs: number): Promise<{ cpu: [number, number]; wall: [number, number] }> {
+  const cpu: [number, number] = [0, 0];
+  const wall: [number, number] = [0, 0];
+  using output = new OutputFrames();
+  for (let r = 1 - all.length; r <= runs; r++) {
+    const c = all[(r + all.length) % all.length]!;
+    for (const i of r % 2 ? [0, 1] : [1, 0]) {
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      (await warpBlend(c.a, c.b, c.field, { holdStill: true, slices: i + 1, output })).free();
+      const t = performance.now() - t0;
+      const used = process.cpuUsage(cpu0);
+      if (r > 0) (cpu[i] += (used.user + used.system) / 1000 / runs), (wall[i] += t / runs);
+    }
+  }
+  return { cpu, wall };
+}
+
 /** Largest difference between two outputs, and how many samples differ. */
 function compare(x: Uint8Array[] | Float32Array[], y: Uint8Array[] | Float32Array[]): { differ: number; worst: number; total: number } {
   let differ = 0, worst = 0, total = 0;
@@ -163,13 +187,15 @@ function compare(x: Uint8Array[] | Float32Array[], y: Uint8Array[] | Float32Arra
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { against: { type: 'string' }, sizes: { type: 'string' }, runs: { type: 'string' } } });
-  if (!values.against) throw new Error('--against <folder with the other build\'s .node files> is required');
+  const { values } = parseArgs({ options: { against: { type: 'string' }, sizes: { type: 'string' }, runs: { type: 'string' }, bands: { type: 'boolean' } } });
+  if (!values.against && !values.bands) throw new Error('--against <folder with the other build\'s .node files> (or --bands) is required');
   const require = createRequire(import.meta.url);
-  const other: Addons = {
-    warp: require(resolve(values.against, 'frc_native.node')) as WarpBlendAddon,
-    lk: require(resolve(values.against, 'frc_lk_refine.node')) as LkRefineAddon,
-  };
+  const other: Addons | undefined = values.against
+    ? {
+        warp: require(resolve(values.against, 'frc_native.node')) as WarpBlendAddon,
+        lk: require(resolve(values.against, 'frc_lk_refine.node')) as LkRefineAddon,
+      }
+    : undefined;
   const ours: Addons = { warp: warpBlendAddon, lk: lkRefineAddon };
   const runs = Number(values.runs ?? 40);
   const kernels: [string, Kernel][] = [
@@ -179,6 +205,7 @@ async function main(): Promise<void> {
     ['lkFine (upsampling, 1 step)', lkFineKernel],
   ];
   const rows: string[] = [];
+  const bandRows: string[] = [];
   const work = mkdtempSync(join(tmpdir(), 'frc-kernels-'));
   try {
     for (const size of (values.sizes ?? '720,1080').split(',')) {
@@ -187,13 +214,18 @@ async function main(): Promise<void> {
       execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', SOURCE, '-an', '-frames:v', String(PAIRS + 1), '-vf', `scale=${w}:${h}`, '-pix_fmt', 'yuv420p', '-c:v', 'ffv1', clip]);
       const all = await cases(clip);
       if (all[0]!.a.format !== AV_PIX_FMT_YUV420P) throw new Error('the clip should decode to yuv420p');
-      for (const [name, kernel] of kernels) {
+      if (values.bands) {
+        const { cpu, wall } = await timeBands(all, runs);
+        bandRows.push(`| ${size}p | ${cpu[0].toFixed(2)} / ${wall[0].toFixed(2)} | ${cpu[1].toFixed(2)} / ${wall[1].toFixed(2)} | ${(cpu[1] / cpu[0]).toFixed(2)} |`);
+        console.error(bandRows.at(-1));
+      }
+      for (const [name, kernel] of other ? kernels : []) {
         const cpu = { ours: 0, other: 0 };
         let same = { differ: 0, worst: 0, total: 0 };
         // Alternating, so that both builds see the same stretch of a noisy machine; the first round (one call per case) is not timed.
         for (let r = 1 - all.length; r <= runs; r++) {
           const c = all[(r + all.length) % all.length]!;
-          const [x, y] = [kernel(ours, c), kernel(other, c)];
+          const [x, y] = [kernel(ours, c), kernel(other!, c)];
           const order = r % 2 ? [x, y] : [y, x];
           const times = [await cpuOf(order[0]!.run), await cpuOf(order[1]!.run)];
           if (r > 0) {
@@ -217,9 +249,16 @@ async function main(): Promise<void> {
     rmSync(work, { recursive: true, force: true });
   }
   console.log(`\n${today()}, ${machine()}, ${runs} calls each, alternating (\`node dist/bench/kernels.js ${process.argv.slice(2).join(' ')}\`)\n`);
-  console.log('| size | kernel | other build, CPU ms per call | this build, CPU ms per call | this / other | outputs |');
-  console.log('|---|---|---|---|---|---|');
-  for (const r of rows) console.log(r);
+  if (rows.length > 0) {
+    console.log('| size | kernel | other build, CPU ms per call | this build, CPU ms per call | this / other | outputs |');
+    console.log('|---|---|---|---|---|---|');
+    for (const r of rows) console.log(r);
+  }
+  if (bandRows.length > 0) {
+    console.log(`${rows.length > 0 ? '\n' : ''}| size | the shipped warp in 1 band: CPU / wall ms per call | in 2 bands: CPU / wall | CPU, 2 bands / 1 |`);
+    console.log('|---|---|---|---|');
+    for (const r of bandRows) console.log(r);
+  }
 }
 
 await main();

@@ -155,23 +155,22 @@ typedef struct {
   uint32_t *tap[2];      /* per frame: the taps, bytes left to right; bilinear: top row in the low half, bottom
                             row in the high half, [CHUNK]; bicubic: tap row j at [j][CHUNK] */
   /* AVX2 build only: the horizontal upsampling of a flow row by groups of 8 samples (see flow_row_avx2) */
-  int *group;            /* per group of 8: the first flow column (-1: not within 8 columns), then the 8 left
+  int *group;            /* per group of 8: the first flow column (-1: not within 8 columns, or too near the
+                            row's end to load 8 from it), then the 8 left
                             and the 8 right columns relative to it: 17 ints */
-  float *padded;         /* one flow row, and 8 more floats to load past its end */
   void *mem;
 } Rows;
 
 #define GROUP_INTS 17
 
-static int rows_alloc(Rows *r, int w, int fw) {
+static int rows_alloc(Rows *r, int w) {
   const size_t n = (size_t)w, fl = sizeof(float) * n, c = CHUNK, groups = n / 8;
   const size_t total = fl * 2 * F_CH + sizeof(float) * c * (F_CH + 4 + 2 * 8) + sizeof(int) * c * 2 * 6 + sizeof(uint32_t) * c * 2 * 4 +
-                       sizeof(int) * GROUP_INTS * groups + sizeof(float) * ((size_t)fw + 8);
+                       sizeof(int) * GROUP_INTS * groups;
   char *m = malloc(total);
   if (!m) return 0;
   r->mem = m;
   r->group = (int *)m, m += sizeof(int) * GROUP_INTS * groups;
-  r->padded = (float *)m, m += sizeof(float) * ((size_t)fw + 8);
   for (int k = 0; k < 2; k++) {
     for (int ch = 0; ch < F_CH; ch++) r->cache[k][ch] = (float *)m, m += fl;
     r->cached[k] = -1;
@@ -187,11 +186,11 @@ static int rows_alloc(Rows *r, int w, int fw) {
 }
 
 /* The group table of the AVX2 flow-row upsampling (Rows.group) for a plane w samples wide. */
-static void group_columns(Rows *r, const int *xi, int w) {
+static void group_columns(Rows *r, const int *xi, int w, int fw) {
   for (int g = 0; g < w / 8; g++) {
     int *e = r->group + GROUP_INTS * g;
     const int base = xi[16 * g];
-    int ok = 1;
+    int ok = base + 8 <= fw; /* the load stays within the flow row */
     for (int l = 0; l < 8; l++) {
       e[1 + l] = xi[16 * g + 2 * l] - base;
       e[9 + l] = xi[16 * g + 2 * l + 1] - base;
@@ -210,9 +209,6 @@ static void group_columns(Rows *r, const int *xi, int w) {
  */
 __attribute__((target("avx2,fma"))) static void flow_row_avx2(const Rows *r, const float *in, int fw, float scale, const int *xi,
                                                                  const float *xa, int w, float *out) {
-  float *pad = r->padded;
-  memcpy(pad, in, sizeof(float) * (size_t)fw);
-  for (int i = 0; i < 8; i++) pad[fw + i] = in[fw - 1]; /* loaded, never selected */
   const __m256 sc = _mm256_set1_ps(scale);
   int x = 0;
   for (int g = 0; g < w / 8; g++, x += 8) {
@@ -221,7 +217,7 @@ __attribute__((target("avx2,fma"))) static void flow_row_avx2(const Rows *r, con
       for (int l = 0; l < 8; l++) out[x + l] = (in[xi[2 * (x + l)]] + (in[xi[2 * (x + l) + 1]] - in[xi[2 * (x + l)]]) * xa[x + l]) * scale;
       continue;
     }
-    const __m256 v = _mm256_loadu_ps(pad + e[0]);
+    const __m256 v = _mm256_loadu_ps(in + e[0]);
     const __m256 lo = _mm256_permutevar8x32_ps(v, _mm256_loadu_si256((const __m256i *)(e + 1)));
     const __m256 hi = _mm256_permutevar8x32_ps(v, _mm256_loadu_si256((const __m256i *)(e + 9)));
     _mm256_storeu_ps(out + x, _mm256_mul_ps(_mm256_fmadd_ps(_mm256_sub_ps(hi, lo), _mm256_loadu_ps(xa + x), lo), sc));
@@ -470,8 +466,8 @@ ROW_INLINE void plane_rows(const Job *job, const int *ps, int np, int yStart, in
   const float sy = (float)fh / (float)h;
   Span sp = {job, ps, np, w, h, 0, {job->stride0[p0], job->stride1[p0]}};
   Rows r;
-  if (!rows_alloc(&r, w, fw)) return;
-  if (simd) group_columns(&r, xi, w);
+  if (!rows_alloc(&r, w)) return;
+  if (simd) group_columns(&r, xi, w, fw);
 
   for (int y = yStart; y < yEnd; y++) {
     int y0, y1;

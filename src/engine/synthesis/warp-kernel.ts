@@ -27,7 +27,11 @@ export interface WarpOptions {
    * scene beside them would make them swim (native/warp-blend.c, hold_still).
    */
   holdStill?: boolean;
-  /** Row bands run in parallel on the libuv thread pool. */
+  /**
+   * Row bands run in parallel on the libuv thread pool (default 2): the
+   * frame is ready sooner for a small share more CPU in all
+   * (bench/kernels.ts, `--bands`).
+   */
   slices?: number;
   /** Where the result's buffer comes from (default: a new frame each call). */
   output?: OutputFrames;
