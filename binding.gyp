@@ -16,7 +16,8 @@
       "target_name": "frc_lk_refine",
       "sources": ["src/engine/native/lk-refine.c"],
       "cflags": ["-O3", "-ffast-math", "-std=c11"],
-      "cflags!": ["-O0"]
+      "cflags!": ["-O0"],
+      "ldflags": ["-Wl,-z,nodelete"]
     },
     {
       "target_name": "frc_vulkan_adapters",

@@ -68,7 +68,11 @@ PIXEL_INLINE float sample(const float *p, int w, int h, float x, float y) {
  * every live stream runs its model on a worker thread of its own, and
  * buffers a thread left behind stayed allocated for good (RSS grew by them
  * with each publish; issue #28). C11's _Thread_local has no destructor, a
- * POSIX thread key has.
+ * POSIX thread key has. That destructor is this file's code, so the addon is
+ * linked never to be unloaded (binding.gyp, `-z nodelete`): Node unloads an
+ * addon when the last thread that loaded it ends, and where that was an
+ * inference thread alone, the thread then ran a destructor that was gone
+ * (a crash at its exit: test/engine/runtime/worker-session.test.ts).
  */
 enum { SCRATCH_STEPS, SCRATCH_FLOW, SCRATCH_COLUMNS, SCRATCH_GREY, SCRATCH_PYRAMID_GREY, SCRATCH_PYRAMID_FLOW, SCRATCH_SLOTS };
 

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { repoPath } from '../../../src/base/paths.js';
 import { buildOnnxModel } from '../../../src/engine/runtime/onnx-builder.js';
 import { ort, sessionOptions } from '../../../src/engine/runtime/ort.js';
 import { WorkerSession } from '../../../src/engine/runtime/worker-session.js';
@@ -78,4 +83,32 @@ test('a worker session passes ONNX Runtime errors on and keeps working, and refu
   await assert.rejects(session.run({ x }), /released/);
   // The caller's input is untouched (inputs are copied, not handed over).
   assert.equal(x.data.length, N * N);
+});
+
+test('a process whose only user of the Lucas-Kanade kernels is an inference thread ends cleanly when that thread does (the kernels\' per-thread memory outlives no unloaded code)', (t) => {
+  // The child loads `fast` in parts in a worker thread only: its main thread never loads the kernels,
+  // so ending the thread once unloaded them while the thread's memory still named their destructor.
+  const at = (path: string) => new URL(path, import.meta.url).href;
+  const script = `
+    import '${at('../../../src/base/polyfills.js')}';
+    import { WorkerSession } from '${at('../../../src/engine/runtime/worker-session.js')}';
+    import { ort, sessionOptions } from '${at('../../../src/engine/runtime/ort.js')}';
+    import { partsToRun, readCard } from '${at('../../../src/engine/model/model-card.js')}';
+    const path = ${JSON.stringify(repoPath('models', 'fast.onnx'))};
+    const card = readCard(path);
+    const session = await WorkerSession.create(partsToRun(path, card, {}), sessionOptions('cpu', 1));
+    const dims = [1, 3, 96, 160];
+    const img = (v) => new ort.Tensor('float32', new Float32Array(3 * 96 * 160).map((_, i) => v + 0.3 * Math.sin(i / 7)), dims);
+    const out = await session.run({ img0: img(0.4), img1: img(0.5), timestep: new ort.Tensor('float32', Float32Array.of(0.5), [1, 1, 1, 1]) });
+    await session[Symbol.asyncDispose]();
+    console.log('disposed', out.flow.dims.join('x'));
+  `;
+  const dir = mkdtempSync(join(tmpdir(), 'frc-worker-exit-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'child.mjs');
+  writeFileSync(file, script);
+  const child = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(child.signal, null, `the child died by ${child.signal}: ${child.stderr}`);
+  assert.equal(child.status, 0, child.stderr);
+  assert.match(child.stdout, /^disposed 1x4x96x160/m);
 });
