@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { InputError } from '../base/errors.js';
+import { errorMessage, InputError } from '../base/errors.js';
 import { FileSink } from '../egress/file-sink.js';
 import type { InterpolatorChoice } from '../engine/model/model-choice.js';
 import type { SemanticChoice } from '../engine/semantic/semantic-stage.js';
@@ -66,9 +66,10 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
   const expectedFrames = Number(source.video.nbFrames) || undefined;
   let pipeline: FramePipeline | undefined;
   let sink: FileSink | undefined;
+  let failover: unknown;
   try {
     pipeline = await FramePipeline.create({
-      engine: options,
+      engine: { ...options, onProviderFailover: (error) => (failover = error) },
       inputTimeBase: source.video.timeBase,
       target: options.target,
       inputPolicy: 'wait',
@@ -94,6 +95,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
     const wallSeconds = (performance.now() - started) / 1000;
     const warnings = [source.truncationWarning()].filter((w): w is string => w !== undefined);
     if (source.decodeErrors) warnings.push(`${source.decodeErrors} damaged video packets could not be decoded; their frames are missing`);
+    if (failover !== undefined) warnings.push(`the model failed on its provider mid-file (${errorMessage(failover)}); the slots after it ran on the CPU (the /cpu rung), blend while that loaded`);
     const semantic = pipeline.engine.semantic;
     return {
       ...stats,

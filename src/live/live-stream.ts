@@ -335,6 +335,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> implements AsyncD
         ...(wrap ? { wrap: (synthesizer) => wrap(synthesizer, this.key) } : {}),
         deadlineFallbacks: options.deadline !== false,
         onFastFallbackFailed: (err) => this.logger.warn(`stream '${this.key}': late slots go to blend: the fast fallback did not load: ${errorMessage(err)}`),
+        onProviderFailover: (err) => this.logger.warn(`stream '${this.key}': the model failed on its provider; its slots go to the model on the CPU (counted as its /cpu rung), blend while that loads: ${errorMessage(err)}`),
       },
       inputTimeBase: admission.timeBase,
       target: { factor: options.factor ?? 2 },

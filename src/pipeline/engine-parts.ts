@@ -1,6 +1,7 @@
 import { resolveKind, type InterpolatorChoice } from '../engine/model/model-choice.js';
 import { createFastFallback, createSynthesizer } from '../engine/synthesis/create-synthesizer.js';
 import { interpolatorThreads, type SemanticChoice, SemanticStage } from '../engine/semantic/semantic-stage.js';
+import { ProviderFailover } from '../engine/synthesis/provider-failover.js';
 import { BlendSynthesizer, DupSynthesizer, StillPairSynthesizer, type Synthesizer } from '../engine/synthesis/synthesis.js';
 
 export interface EngineChoice extends InterpolatorChoice, SemanticChoice {
@@ -14,6 +15,8 @@ export interface EngineChoice extends InterpolatorChoice, SemanticChoice {
   deadlineFallbacks?: boolean;
   /** Hears why `fast` did not load as a deadline fallback; the others then go on without it. */
   onFastFallbackFailed?: (error: unknown) => void;
+  /** Hears the failure of a model on a GPU provider that sends its slots to the model on the CPU (provider-failover.ts). */
+  onProviderFailover?: (error: unknown) => void;
 }
 
 /**
@@ -44,6 +47,11 @@ export class EngineParts implements AsyncDisposable {
       if (choice.semantic) semantic = await SemanticStage.create(choice);
       const engine = { ...choice, threads: interpolatorThreads(semantic !== undefined, choice.threads) };
       synthesizer = await createSynthesizer(engine, semantic);
+      if (resolveKind(choice) === 'model' && engine.provider !== undefined && engine.provider !== 'cpu') {
+        // A GPU lost mid-stream hands the model's slots to its CPU copy, not to blend for good (without the semantic stage: it ran on the same GPU).
+        const cpu = { ...engine, provider: 'cpu' as const };
+        synthesizer = new ProviderFailover(synthesizer, () => createSynthesizer(cpu), choice.onProviderFailover);
+      }
       if (choice.wrap) synthesizer = choice.wrap(synthesizer);
       fallback = resolveKind(choice) === 'model' || choice.wrap ? new BlendSynthesizer() : undefined;
       const fast = choice.deadlineFallbacks
