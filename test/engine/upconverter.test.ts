@@ -1,25 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Frame } from 'node-av/lib';
-import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
+import type { Frame } from 'node-av/lib';
 import { BlendSynthesizer, DupSynthesizer, StillPairSynthesizer, type Synthesizer } from '../../src/engine/synthesis/synthesis.js';
 import { type RenderedFrame, Upconverter } from '../../src/engine/upconverter.js';
 import { DelayedSynthesizer, FakeClock } from './delayed-synthesizer.js';
-
-/** A 64x32 yuv420p frame filled with one luma value. */
-function flatFrame(pts: bigint, luma: number): Frame {
-  const f = new Frame();
-  f.alloc();
-  f.width = 64;
-  f.height = 32;
-  f.format = AV_PIX_FMT_YUV420P;
-  f.allocBuffer();
-  f.data![0]!.fill(luma);
-  f.data![1]!.fill(128);
-  f.data![2]!.fill(128);
-  f.pts = pts;
-  return f;
-}
+import { flatFrame } from './flat-frame.js';
 
 class FailingSynthesizer implements Synthesizer {
   readonly name = 'failing';

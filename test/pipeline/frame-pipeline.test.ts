@@ -1,27 +1,15 @@
 import '../../src/base/polyfills.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Frame } from 'node-av/lib';
-import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
+import type { Frame } from 'node-av/lib';
 import type { Synthesizer } from '../../src/engine/synthesis/synthesis.js';
 import type { SourceItem } from '../../src/ingest/read-demuxed.js';
 import { EngineParts } from '../../src/pipeline/engine-parts.js';
 import { type FramePipelineOptions, type FrameSink, FramePipeline, type SentFrame } from '../../src/pipeline/frame-pipeline.js';
+import { flatFrame as flat } from '../engine/flat-frame.js';
 
 /** A 64x32 yuv420p frame of one luma value, stamped in 1/30 s ticks. */
-function flatFrame(pts: number, luma = 100): Frame {
-  const frame = new Frame();
-  frame.alloc();
-  frame.width = 64;
-  frame.height = 32;
-  frame.format = AV_PIX_FMT_YUV420P;
-  frame.allocBuffer();
-  frame.data![0]!.fill(luma);
-  frame.data![1]!.fill(128);
-  frame.data![2]!.fill(128);
-  frame.pts = BigInt(pts);
-  return frame;
-}
+const flatFrame = (pts: number, luma = 100): Frame => flat(BigInt(pts), luma);
 
 async function* frames(count: number, pace = 0): AsyncGenerator<SourceItem> {
   for (let i = 0; i < count; i++) {

@@ -1,24 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Frame } from 'node-av/lib';
-import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
+import type { Frame } from 'node-av/lib';
 import { ProviderFailover } from '../../../src/engine/synthesis/provider-failover.js';
 import { BlendSynthesizer, type Synthesizer } from '../../../src/engine/synthesis/synthesis.js';
 import { Upconverter } from '../../../src/engine/upconverter.js';
-
-function flatFrame(pts: bigint, luma: number): Frame {
-  const f = new Frame();
-  f.alloc();
-  f.width = 64;
-  f.height = 32;
-  f.format = AV_PIX_FMT_YUV420P;
-  f.allocBuffer();
-  f.data![0]!.fill(luma);
-  f.data![1]!.fill(128);
-  f.data![2]!.fill(128);
-  f.pts = pts;
-  return f;
-}
+import { flatFrame } from '../flat-frame.js';
 
 /** A model whose frames are flat at `luma`; after `works` calls every call fails, as a lost GPU's do. */
 class FakeModel implements Synthesizer {
