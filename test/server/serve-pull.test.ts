@@ -238,9 +238,10 @@ test('an HLS pull over HTTP runs at twice its rate out, and retries when its pla
   await server.close();
 });
 
-// Last in this file on purpose: once a pull has used SRT, FFmpeg's libsrt keeps a thread in this process whose
-// fork handler can deadlock the child of any later spawn (it waits for a lock that thread held at the fork, and
-// the spawning thread waits for the child's exec). No ffmpeg is spawned after this test.
+// Last in this file on purpose: once a pull has used SRT in this process, the libsrt bundled with node-av (1.5.5)
+// has a fork handler that can deadlock the child of any later spawn on a lock another SRT thread held at the fork,
+// while the spawning thread waits for the child's exec (Haivision/srt#3326, fixed upstream after 1.5.5). The server
+// spawns nothing; this test process does, so no ffmpeg is spawned after this test (its own ffprobe remains one).
 test('an SRT pull (frc calling an encoder that listens) runs at twice its rate out', async (t) => {
   const port = await freePort();
   // The ffmpeg CLI as an SRT encoder in listener mode, as OBS or a hardware encoder can be.
