@@ -1,4 +1,5 @@
 import type { Frame } from 'node-av/lib';
+import { errorMessage } from '../../base/errors.js';
 import type { Synthesizer } from './synthesis.js';
 
 /**
@@ -49,7 +50,7 @@ export class ProviderFailover implements Synthesizer {
     throw new Error(
       this.cpuFailure === undefined
         ? 'the model is loading on the CPU after its provider failed'
-        : `the model did not load on the CPU after its provider failed: ${String((this.cpuFailure as Error)?.message ?? this.cpuFailure)}`,
+        : `the model did not load on the CPU after its provider failed: ${errorMessage(this.cpuFailure)}`,
     );
   }
 
