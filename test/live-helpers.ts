@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { captureFfmpegLog } from '../src/base/ffmpeg-log.js';
+import { FileSource } from '../src/ingest/file-source.js';
 import type { LiveStreamStats } from '../src/live/live-stream.js';
 import { Server } from '../src/server/serve.js';
 import { type ServeOptions } from '../src/config/serve-options.js';
@@ -90,4 +91,20 @@ export async function hlsFps(dir: string): Promise<number> {
   // Listed once: the playlist grows while ffprobe reads.
   const segments = hlsSegments(dir);
   return (await hlsPacketTimes(segments, 'v:0')).length / segments.seconds;
+}
+
+/**
+ * `hlsFps`, read in this process (the segments decoded by node-av) rather
+ * than by ffprobe: for a test process that must not spawn any more (see
+ * serve-pull.test.ts, the SRT pull).
+ */
+export async function hlsFpsHere(dir: string): Promise<number> {
+  const playlist = readFileSync(join(dir, 'index.m3u8'), 'utf8');
+  const segments = [...playlist.matchAll(/#EXTINF:([\d.]+),\s*\n(\S+)/g)];
+  let frames = 0;
+  for (const m of segments) {
+    await using source = await FileSource.open(join(dir, m[2]!));
+    for await (const item of source.read()) if (item.kind === 'video') item.frame.free(), frames++;
+  }
+  return frames / segments.reduce((sum, m) => sum + Number(m[1]), 0);
 }

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import type { LiveStreamStats } from '../../src/live/live-stream.js';
 import { ffmpeg, tempDir } from '../helpers.js';
-import { hlsFps, hlsPacketTimes, hlsSegments, startServer, until } from '../live-helpers.js';
+import { hlsFps, hlsFpsHere, hlsPacketTimes, hlsSegments, startServer, until } from '../live-helpers.js';
 import { receivedFps, watch } from '../reliability/werift-viewer.js';
 
 /**
@@ -241,7 +241,7 @@ test('an HLS pull over HTTP runs at twice its rate out, and retries when its pla
 // Last in this file on purpose: once a pull has used SRT in this process, the libsrt bundled with node-av (1.5.5)
 // has a fork handler that can deadlock the child of any later spawn on a lock another SRT thread held at the fork,
 // while the spawning thread waits for the child's exec (Haivision/srt#3326, fixed upstream after 1.5.5). The server
-// spawns nothing; this test process does, so no ffmpeg is spawned after this test (its own ffprobe remains one).
+// spawns nothing; this test process does, so nothing is spawned once the pull has started (the HLS is read here).
 test('an SRT pull (frc calling an encoder that listens) runs at twice its rate out', async (t) => {
   const port = await freePort();
   // The ffmpeg CLI as an SRT encoder in listener mode, as OBS or a hardware encoder can be.
@@ -250,6 +250,6 @@ test('an SRT pull (frc calling an encoder that listens) runs at twice its rate o
   const { streams, server } = await startServer(t, { pull: { enc: `srt://127.0.0.1:${port}` } });
   const enc = await liveFor3s(streams, 'enc', 'SRT', 20_000);
   assert.equal(enc.protocol, 'srt');
-  const fps = await hlsFps(server.hlsDir('enc')!);
+  const fps = await hlsFpsHere(server.hlsDir('enc')!);
   assert.ok(fps > 55 && fps < 65, `HLS out at ${fps.toFixed(1)} fps, want 60`);
 });
