@@ -71,9 +71,15 @@ export async function until<T>(what: string, ms: number, check: () => Promise<T 
 
 /** The segments a stream's HLS playlist lists now, as one ffprobe input, and their duration (s). */
 export function hlsSegments(dir: string): { input: string; seconds: number } {
+  const { files, seconds } = hlsPlaylist(dir);
+  return { input: `concat:${files.join('|')}`, seconds };
+}
+
+/** The segment files a stream's HLS playlist lists now, and their total duration (s). */
+function hlsPlaylist(dir: string): { files: string[]; seconds: number } {
   const playlist = readFileSync(join(dir, 'index.m3u8'), 'utf8');
   const segments = [...playlist.matchAll(/#EXTINF:([\d.]+),\s*\n(\S+)/g)];
-  return { input: `concat:${segments.map((m) => join(dir, m[2]!)).join('|')}`, seconds: segments.reduce((sum, m) => sum + Number(m[1]), 0) };
+  return { files: segments.map((m) => join(dir, m[2]!)), seconds: segments.reduce((sum, m) => sum + Number(m[1]), 0) };
 }
 
 /** The presentation times (s) of one stream's packets in `segments`, as ffprobe reads them. */
@@ -99,12 +105,11 @@ export async function hlsFps(dir: string): Promise<number> {
  * serve-pull.test.ts, the SRT pull).
  */
 export async function hlsFpsHere(dir: string): Promise<number> {
-  const playlist = readFileSync(join(dir, 'index.m3u8'), 'utf8');
-  const segments = [...playlist.matchAll(/#EXTINF:([\d.]+),\s*\n(\S+)/g)];
+  const { files, seconds } = hlsPlaylist(dir);
   let frames = 0;
-  for (const m of segments) {
-    await using source = await FileSource.open(join(dir, m[2]!));
+  for (const file of files) {
+    await using source = await FileSource.open(file);
     for await (const item of source.read()) if (item.kind === 'video') item.frame.free(), frames++;
   }
-  return frames / segments.reduce((sum, m) => sum + Number(m[1]), 0);
+  return frames / seconds;
 }
