@@ -103,7 +103,7 @@ async function cases(file: string): Promise<Case[]> {
 }
 
 /** Process CPU ms of one awaited call. */
-async function cpuOf(call: () => Promise<void>): Promise<number> {
+async function cpuOf(call: () => Promise<unknown>): Promise<number> {
   const cpu0 = process.cpuUsage();
   await call();
   const cpu = process.cpuUsage(cpu0);
@@ -112,7 +112,7 @@ async function cpuOf(call: () => Promise<void>): Promise<number> {
 
 /** A kernel on case `c` with one build: a call that writes into buffers of its own, kept for the next call on the same case, and what it wrote. */
 interface Call {
-  run(): Promise<void>;
+  run(): Promise<unknown>;
   output(): Uint8Array[] | Float32Array[];
 }
 type Kernel = (addons: Addons, c: Case) => Call;

@@ -11,6 +11,13 @@ export type WarpFilter = 'bilinear' | 'bicubic';
 export interface LkFine {
   scale: number;
   steps: number;
+  /**
+   * Also try one displacement for the whole picture, found on the luma, where
+   * the network's field does not follow it (a scrolled page, a fast pan), and
+   * take it where it matches the frames better (lk-refine.c, "global shift
+   * candidate").
+   */
+  shift?: boolean;
 }
 
 /**
@@ -132,9 +139,10 @@ export function synthesisSettings(name: string, card: ModelCard): SynthesisSetti
   if (settings.warp !== 'bilinear' && settings.warp !== 'bicubic') throw new Error(`model "${name}": warp must be "bilinear" or "bicubic"`);
   if (typeof settings.holdStill !== 'boolean') throw new Error(`model "${name}": holdStill must be true or false`);
   if (settings.lkFine !== undefined) {
-    const { scale, steps } = settings.lkFine;
-    if (!(Number.isInteger(scale) && scale >= 1 && scale <= 16 && Number.isInteger(steps) && steps >= 0 && steps <= 16)) {
-      throw new Error(`model "${name}": lkFine must be { scale: 1-16, steps: 0-16 }`);
+    const { scale, steps, shift } = settings.lkFine;
+    if (!(Number.isInteger(scale) && scale >= 1 && scale <= 16 && Number.isInteger(steps) && steps >= 0 && steps <= 16) ||
+      (shift !== undefined && typeof shift !== 'boolean')) {
+      throw new Error(`model "${name}": lkFine must be { scale: 1-16, steps: 0-16, shift?: true or false }`);
     }
     if (settings.synthesis !== 'engine') throw new Error(`model "${name}": lkFine needs engine synthesis`);
   }

@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <node_api.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cpu-dispatch.h"
@@ -74,7 +75,7 @@ PIXEL_INLINE float sample(const float *p, int w, int h, float x, float y) {
  * inference thread alone, the thread then ran a destructor that was gone
  * (a crash at its exit: test/engine/runtime/worker-session.test.ts).
  */
-enum { SCRATCH_STEPS, SCRATCH_FLOW, SCRATCH_COLUMNS, SCRATCH_GREY, SCRATCH_PYRAMID_GREY, SCRATCH_PYRAMID_FLOW, SCRATCH_SLOTS };
+enum { SCRATCH_STEPS, SCRATCH_FLOW, SCRATCH_COLUMNS, SCRATCH_GREY, SCRATCH_PYRAMID_GREY, SCRATCH_PYRAMID_FLOW, SCRATCH_SHIFT, SCRATCH_SLOTS };
 
 typedef struct {
   float *buf[SCRATCH_SLOTS];
@@ -593,12 +594,200 @@ static napi_value lk_pyramid_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * lkFine's global shift candidate (the card's `lkFine.shift`, issue #25). Where the whole picture
+ * moves by more than the network's field follows (a page scrolled by a hundred pixels and more
+ * between input frames, a fast camera turn), the network, at a fraction of the frame's size, and
+ * the steps after it, which move a flow by at most a pixel each, both miss it. Here one
+ * displacement D for the whole pair is found on the luma: the row and the column means matched
+ * first (cheap, and they separate vertical from horizontal motion), the best few of their
+ * combinations checked on the planes, then followed downhill on the planes to a local minimum
+ * and to a fraction of a pixel by a parabola. Its field (F_t0
+ * = -t D, F_t1 = (1 - t) D) gets the same Lucas-Kanade steps as the network's and is taken
+ * wherever it warps the pair into better agreement than the network's field, errors compared over
+ * a window: things that move on their own keep the network's field. Samples that one frame does
+ * not show under the shift (rows scrolled in or out) cannot be compared: they follow the
+ * majority, and their mask takes the frame that shows them.
+ */
+#define SHIFT_RANGE 0.3f /* searched: up to this share of the plane's width and height */
+#define SHIFT_PEAKS 3    /* shifts kept from each profile */
+#define SHIFT_CLIMB 16   /* steps of a pixel downhill from the profiles' best */
+#define SHIFT_MIN 1.f    /* shorter shifts (pixels of the plane) are the network's to follow */
+#define SHIFT_AGREE 0.05f /* a shift that the field follows to within a pixel everywhere but this share is left alone */
+#define SHIFT_FIT 0.7f   /* a global shift leaves at most this share of the pair's difference at zero shift */
+#define SHIFT_WINDOW 9   /* the box over which the two fields' errors are compared */
+#define SHIFT_MARGIN (0.5f / 255.f) /* the shift's field must beat the network's by this (mean absolute grey) */
+
+/* Mean |a[i] - b[i + d]| over the overlap, for d in [-r, r] (cost[d + r]), and the `k` lowest local minima, best first. */
+static int profile_shifts(const float *a, const float *b, int n, int r, float *cost, int *best, int k) {
+  for (int d = -r; d <= r; d++) {
+    const int i0 = d < 0 ? -d : 0, i1 = d > 0 ? n - d : n;
+    float s = 0.f;
+    for (int i = i0; i < i1; i++) s += fabsf(a[i] - b[i + d]);
+    cost[d + r] = s / (float)(i1 - i0);
+  }
+  int found = 0;
+  for (int j = 0; j <= 2 * r; j++) {
+    if ((j > 0 && cost[j - 1] < cost[j]) || (j < 2 * r && cost[j + 1] < cost[j])) continue;
+    int at = found;
+    if (found == k) {
+      if (cost[best[k - 1] + r] <= cost[j]) continue;
+      at = k - 1;
+    } else {
+      found++;
+    }
+    for (; at > 0 && cost[best[at - 1] + r] > cost[j]; at--) best[at] = best[at - 1];
+    best[at] = j - r;
+  }
+  return found;
+}
+
+/* Mean |a(x, y) - b(x + dx, y + dy)| over the overlap (every other row), or +inf where it is under a quarter of the plane. */
+PIXEL_INLINE float shifted_cost(const float *restrict a, const float *restrict b, int w, int h, int dx, int dy) {
+  const int x0 = dx < 0 ? -dx : 0, x1 = dx > 0 ? w - dx : w, y0 = dy < 0 ? -dy : 0, y1 = dy > 0 ? h - dy : h;
+  if (4 * (x1 - x0) < w || 4 * (y1 - y0) < h) return INFINITY;
+  float s = 0.f;
+  int rows = 0;
+  for (int y = y0; y < y1; y += 2, rows++) {
+    const float *restrict ra = a + (size_t)y * w, *restrict rb = b + (size_t)(y + dy) * w + dx;
+    float r = 0.f;
+    for (int x = x0; x < x1; x++) r += fabsf(ra[x] - rb[x]);
+    s += r;
+  }
+  return s / ((float)rows * (float)(x1 - x0));
+}
+
+/* The vertex of the parabola through (-1, m), (0, c), (1, p), within half a step. */
+static float parabola(float m, float c, float p) {
+  const float den = m - 2.f * c + p;
+  if (!(den > 0.f) || !isfinite(m) || !isfinite(p)) return 0.f;
+  return clampf(0.5f * (m - p) / den, -0.5f, 0.5f);
+}
+
+/* Whether a sample at (x, y) + f lies on the plane (within half a pixel of its edge samples). */
+PIXEL_INLINE int on_plane(float x, float y, int w, int h) { return x >= -0.5f && x <= (float)w - 0.5f && y >= -0.5f && y <= (float)h - 0.5f; }
+
+/*
+ * The candidate on grey [2, h, w] (0..1) against the field flow [4, h, w] / mask [h, w] (pixels of this
+ * size; changed in place where the candidate is taken). Returns the number of samples that took it (0 where no global shift was found or the field follows it
+ * already), or -1 when out of memory.
+ */
+PIXEL_INLINE int shift_candidate_body(const float *grey, float *flow, float *mask, int w, int h, float t, int steps) {
+  const size_t n = (size_t)w * h;
+  const float *g0 = grey, *g1 = grey + n;
+  const int ry = (int)(SHIFT_RANGE * (float)h), rx = (int)(SHIFT_RANGE * (float)w);
+  /* the candidate's flows, the warped pair and blend, the errors and where they can be compared, a plane for box_mean; then the profiles */
+  float *buf = scratch(SCRATCH_SHIFT, 12 * n + 2 * (size_t)(w + h) + 2 * (size_t)(2 * (rx > ry ? rx : ry) + 1));
+  if (!buf) return -1;
+  float *cand = buf, *wa = buf + 4 * n, *wb = buf + 5 * n, *bl = buf + 6 * n, *err = buf + 7 * n, *tmp = buf + 10 * n;
+  float *prof = buf + 12 * n, *cost = prof + 2 * (size_t)(w + h);
+  float *rows0 = prof, *rows1 = prof + h, *cols0 = prof + 2 * h, *cols1 = prof + 2 * h + w;
+  for (int k = 0; k < 2; k++) {
+    const float *g = k ? g1 : g0;
+    float *rows = k ? rows1 : rows0, *cols = k ? cols1 : cols0;
+    for (int x = 0; x < w; x++) cols[x] = 0.f;
+    for (int y = 0; y < h; y++) {
+      const float *r = g + (size_t)y * w;
+      float s = 0.f;
+      for (int x = 0; x < w; x++) s += r[x], cols[x] += r[x];
+      rows[y] = s / (float)w;
+    }
+    for (int x = 0; x < w; x++) cols[x] /= (float)h;
+  }
+  int bx[SHIFT_PEAKS + 1], by[SHIFT_PEAKS + 1];
+  const int nx = profile_shifts(cols0, cols1, w, rx, cost, bx, SHIFT_PEAKS), ny = profile_shifts(rows0, rows1, h, ry, cost, by, SHIFT_PEAKS);
+  const float still = shifted_cost(g0, g1, w, h, 0, 0);
+  float best = INFINITY;
+  int dx = 0, dy = 0;
+  for (int i = 0; i < nx; i++)
+    for (int j = 0; j < ny; j++) {
+      const float c = shifted_cost(g0, g1, w, h, bx[i], by[j]);
+      if (c < best) best = c, dx = bx[i], dy = by[j];
+    }
+  /* downhill from there to the nearest local minimum: the profiles only point the way where rows or columns differ */
+  for (int step = 0; step < SHIFT_CLIMB; step++) {
+    const int mx[4] = {-1, 1, 0, 0}, my[4] = {0, 0, -1, 1};
+    int k = -1;
+    for (int j = 0; j < 4; j++) {
+      const float c = shifted_cost(g0, g1, w, h, dx + mx[j], dy + my[j]);
+      if (c < best) best = c, k = j;
+    }
+    if (k < 0) break;
+    dx += mx[k], dy += my[k];
+  }
+  if (!(best < SHIFT_FIT * still)) return 0;
+  const float Dx = (float)dx + parabola(shifted_cost(g0, g1, w, h, dx - 1, dy), best, shifted_cost(g0, g1, w, h, dx + 1, dy));
+  const float Dy = (float)dy + parabola(shifted_cost(g0, g1, w, h, dx, dy - 1), best, shifted_cost(g0, g1, w, h, dx, dy + 1));
+  if (fabsf(Dx) < SHIFT_MIN && fabsf(Dy) < SHIFT_MIN) return 0;
+  size_t apart = 0;
+  for (size_t i = 0; i < n; i++)
+    apart += fabsf(flow[2 * n + i] - flow[i] - Dx) + fabsf(flow[3 * n + i] - flow[n + i] - Dy) > 1.f;
+  if ((float)apart < SHIFT_AGREE * (float)n) return 0;
+
+  const float u[4] = {-t * Dx, -t * Dy, (1.f - t) * Dx, (1.f - t) * Dy};
+  for (int c = 0; c < 4; c++)
+    for (size_t i = 0; i < n; i++) cand[c * n + i] = u[c];
+  if (lk_refine_body(grey, cand, w, h, t, steps) != 0) return -1;
+  /* err: the network's field's error, the candidate's, and 1 where the candidate's samples are both on the plane */
+  float *en = err, *ec = err + n, *known = err + 2 * n;
+  for (int k = 0; k < 2; k++) {
+    const float *f = k ? cand : flow;
+    lk_warp(g0, g1, f, f + n, f + 2 * n, f + 3 * n, w, h, 2.f * t, 2.f - 2.f * t, wa, wb, bl);
+    float *e = k ? ec : en;
+    for (size_t i = 0; i < n; i++) e[i] = fabsf(wa[i] - wb[i]);
+  }
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      const size_t i = (size_t)y * w + x;
+      const float k = (float)(on_plane((float)x + cand[i], (float)y + cand[n + i], w, h) & on_plane((float)x + cand[2 * n + i], (float)y + cand[3 * n + i], w, h));
+      known[i] = k, en[i] *= k, ec[i] *= k;
+    }
+  box_mean(err, 3, w, h, SHIFT_WINDOW, tmp);
+  /* wa: 1 where the candidate wins, 0 where the network's field does, -1 where neither does by the margin
+   * (flat picture) or they cannot be compared: those follow the majority */
+  size_t wins = 0, losses = 0;
+  for (size_t i = 0; i < n; i++) {
+    const float margin = SHIFT_MARGIN * known[i];
+    const int seen = known[i] >= 0.25f, win = seen && ec[i] + margin < en[i], loss = seen && en[i] + margin < ec[i];
+    wa[i] = win ? 1.f : loss ? 0.f : -1.f;
+    wins += win, losses += loss;
+  }
+  const float rest = wins > losses ? 1.f : 0.f;
+  int taken = 0;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      const size_t i = (size_t)y * w + x;
+      if ((wa[i] < 0.f ? rest : wa[i]) == 0.f) continue;
+      for (int c = 0; c < 4; c++) flow[c * n + i] = cand[c * n + i];
+      const int on0 = on_plane((float)x + cand[i], (float)y + cand[n + i], w, h);
+      const int on1 = on_plane((float)x + cand[2 * n + i], (float)y + cand[3 * n + i], w, h);
+      mask[i] = on0 == on1 ? 1.f - t : (float)on0; /* the mask weighs frame 0 */
+      taken++;
+    }
+  return taken;
+}
+
+#define SHIFT_ARGS const float *grey, float *flow, float *mask, int w, int h, float t, int steps
+#define SHIFT_CALL grey, flow, mask, w, h, t, steps
+static int shift_candidate_baseline(SHIFT_ARGS) { return shift_candidate_body(SHIFT_CALL); }
+#ifdef X86_DISPATCH
+__attribute__((target("avx2,fma"))) static int shift_candidate_avx2(SHIFT_ARGS) { return shift_candidate_body(SHIFT_CALL); }
+#endif
+static int shift_candidate(SHIFT_ARGS) {
+#ifdef X86_DISPATCH
+  if (use_avx2()) return shift_candidate_avx2(SHIFT_CALL);
+#endif
+  return shift_candidate_baseline(SHIFT_CALL);
+}
+
 typedef struct {
   const uint8_t *grey0, *grey1; /* [H, W] luma, packed */
   const float *flow, *mask;     /* [4, h, w], [h, w] */
   int w, h, scale, steps;
   float t;
   float *out_flow, *out_mask; /* [4, H, W], [H, W] */
+  int shift;                  /* then the global shift candidate */
+  int taken;                  /* samples that took it */
   int failed;
   napi_async_work work;
   napi_deferred deferred;
@@ -620,13 +809,17 @@ static void fine_execute(napi_env env, void *data) {
     grey[N + i] = (float)c->grey1[i] * (1.f / 255.f);
   }
   c->failed = lk_refine(grey, c->out_flow, W, H, c->t, c->steps) != 0;
+  if (!c->failed && c->shift) {
+    c->taken = shift_candidate(grey, c->out_flow, c->out_mask, W, H, c->t, c->steps);
+    c->failed = c->taken < 0;
+  }
 }
 
 static void fine_complete(napi_env env, napi_status status, void *data) {
   FineCall *c = (FineCall *)data;
   napi_value v;
   if (status == napi_ok && !c->failed) {
-    napi_get_undefined(env, &v);
+    napi_create_int32(env, c->taken, &v);
     napi_resolve_deferred(env, c->deferred, v);
   } else {
     napi_value msg;
@@ -642,12 +835,13 @@ static void fine_complete(napi_env env, napi_status status, void *data) {
 /*
  * lkFine(grey0, grey1: Uint8Array [h*scale, w*scale] luma, flow: Float32Array [4, h, w], mask: Float32Array [h, w],
  *        w, h, scale, t, steps, outFlow: Float32Array [4, h*scale, w*scale], outMask: Float32Array [h*scale, w*scale])
- *   -> Promise<void>
- * The field upsampled by scale into outFlow / outMask, then `steps` Lucas-Kanade steps on those flows.
+ *        shift?: boolean) -> Promise<number>
+ * The field upsampled by scale into outFlow / outMask, then `steps` Lucas-Kanade steps on those flows; with
+ * `shift`, then the global shift candidate. Resolves with the number of samples that took the candidate.
  */
 static napi_value lk_fine_js(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value argv[11];
+  size_t argc = 12;
+  napi_value argv[12];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint8_t *g0, *g1;
   float *flow, *mask, *of, *om;
@@ -676,6 +870,9 @@ static napi_value lk_fine_js(napi_env env, napi_callback_info info) {
   }
   *c = (FineCall){.grey0 = g0, .grey1 = g1, .flow = flow, .mask = mask, .w = w, .h = h, .scale = s, .steps = steps, .t = (float)t,
                   .out_flow = of, .out_mask = om};
+  bool shift = false;
+  if (argc > 11 && napi_get_value_bool(env, argv[11], &shift) != napi_ok) shift = false;
+  c->shift = shift;
   napi_value keep, promise, name;
   const int held[6] = {0, 1, 2, 3, 9, 10};
   napi_create_array_with_length(env, 6, &keep);

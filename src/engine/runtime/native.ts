@@ -71,8 +71,8 @@ export interface LkRefineAddon {
   /** Steps above the model's resolution, on the frames' luma (the card's `lkFine`). */
   lkFine(
     grey0: Uint8Array, grey1: Uint8Array, flow: Float32Array, mask: Float32Array, w: number, h: number, scale: number,
-    t: number, steps: number, outFlow: Float32Array, outMask: Float32Array,
-  ): Promise<void>;
+    t: number, steps: number, outFlow: Float32Array, outMask: Float32Array, shift?: boolean,
+  ): Promise<number>;
 }
 
 const require = createRequire(import.meta.url);

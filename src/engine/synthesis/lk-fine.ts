@@ -33,6 +33,8 @@ export class FineRefiner implements Disposable {
   /** Fields this refiner made, and those of them handed back as no longer used: see `recycle`. */
   private readonly made = new WeakSet<FlowField>();
   private spare: FlowField[] = [];
+  /** Samples of the last refined field that took the global shift candidate (the card's `lkFine.shift`). */
+  shifted = 0;
 
   constructor(readonly settings: LkFine) {}
 
@@ -51,7 +53,9 @@ export class FineRefiner implements Disposable {
     const out = this.takeSpare(width, height) ?? { width, height, flow: new Float32Array(4 * width * height), mask: new Float32Array(width * height) };
     this.made.add(out);
     try {
-      await lkRefineAddon.lkFine(la, lb, field.flow, field.mask, field.width, field.height, scale, t, steps, out.flow, out.mask);
+      // The shift candidate is for the network's own field: a reused one (refined at scale 1) had its chance.
+      const shift = this.settings.shift === true && scale === this.settings.scale && scale > 1;
+      this.shifted = await lkRefineAddon.lkFine(la, lb, field.flow, field.mask, field.width, field.height, scale, t, steps, out.flow, out.mask, shift);
     } catch (error) {
       this.recycle(out);
       throw error;

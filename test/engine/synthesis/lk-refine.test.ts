@@ -205,6 +205,59 @@ test('lkFine refuses arrays too small for the sizes given', () => {
   assert.throws(() => lk.lkFine(new Float32Array(24) as never, luma, f, m, w, h, s, 0.5, 1, big(), big()), /Uint8Arrays/);
 });
 
+/** A smooth random texture of W x H, each luma sample at (x + dx, y + dy) of one larger picture (a view moved by -dx, -dy). */
+function view(W: number, H: number, dx: number, dy: number, seed: number): Uint8Array {
+  const rand = random(seed);
+  const waves = Array.from({ length: 12 }, () => ({ fx: (rand() - 0.5) * 0.6, fy: (rand() - 0.5) * 0.6, phase: rand() * 7 }));
+  return Uint8Array.from({ length: W * H }, (_, i) => {
+    const [x, y] = [(i % W) + dx, Math.floor(i / W) + dy];
+    return Math.round(128 + waves.reduce((s, w) => s + 9 * Math.sin(w.fx * x + w.fy * y + w.phase), 0));
+  });
+}
+
+test('lkFine with shift finds a displacement of the whole picture that the field misses, and takes it', async () => {
+  // The picture scrolls up by 21.5 rows and left by 3 columns between the frames; the model's field says "still".
+  const [w, h, s, t] = [48, 32, 2, 0.5];
+  const [W, H] = [w * s, h * s];
+  const [D, n] = [{ x: -3, y: -21.5 }, W * H];
+  const a = view(W, H, 0, 0, 5), b = view(W, H, -D.x, -D.y, 5);
+  const flow = new Float32Array(4 * w * h), mask = new Float32Array(w * h).fill(0.5);
+  const [outFlow, outMask] = [new Float32Array(4 * n), new Float32Array(n)];
+  const taken = await lk.lkFine(a, b, flow, mask, w, h, s, t, 1, outFlow, outMask, true);
+  assert.ok(taken > 0.9 * n, `${taken} of ${n} samples took the shift`);
+  // Inside (rows both frames show), the flows are the linear-motion flows of D, to a tenth of a pixel.
+  let worst = 0;
+  for (let y = 16; y < 40; y++)
+    for (let x = 8; x < W - 8; x++) {
+      const i = y * W + x;
+      const want = [-t * D.x, -t * D.y, (1 - t) * D.x, (1 - t) * D.y];
+      want.forEach((v, c) => (worst = Math.max(worst, Math.abs(outFlow[c * n + i]! - v))));
+      assert.equal(outMask[i], 1 - t);
+    }
+  assert.ok(worst < 0.1, `flows off by up to ${worst} px`);
+  // Rows scrolled in at the bottom exist only in frame 1, rows scrolled out at the top only in frame 0: the mask says so.
+  assert.equal(outMask[(H - 2) * W + W / 2], 0);
+  assert.equal(outMask[1 * W + W / 2], 1);
+  // Without shift the same call leaves the field near zero: the steps move it by a pixel at most.
+  assert.equal(await lk.lkFine(a, b, flow, mask, w, h, s, t, 1, outFlow, outMask), 0);
+  assert.ok(Math.abs(outFlow[n + 30 * W + 40]!) <= 1.01);
+});
+
+test('lkFine with shift leaves the field alone where the frames have no displacement in common, or where the field has it', async () => {
+  const [w, h, s, t] = [48, 32, 2, 0.5];
+  const [W, H] = [w * s, h * s];
+  const n = W * H;
+  const [outFlow, outMask] = [new Float32Array(4 * n), new Float32Array(n)];
+  const mask = new Float32Array(w * h).fill(0.5);
+  // two unrelated pictures: no shift matches them
+  assert.equal(await lk.lkFine(view(W, H, 0, 0, 5), view(W, H, 0, 0, 77), new Float32Array(4 * w * h), mask, w, h, s, t, 1, outFlow, outMask, true), 0);
+  // the field has the scroll already (flows in pixels of the field's size: half the luma's)
+  const flow = new Float32Array(4 * w * h);
+  flow.fill(-t * -12 / s, w * h, 2 * w * h);
+  flow.fill((1 - t) * -12 / s, 3 * w * h, 4 * w * h);
+  assert.equal(await lk.lkFine(view(W, H, 0, 0, 5), view(W, H, 0, 12, 5), flow, mask, w, h, s, t, 1, outFlow, outMask, true), 0);
+});
+
 // The steps have a baseline build and, on x86-64 CPUs with AVX2 and FMA, a faster one picked at run
 // time (the same choice as the warp kernel's); this machine would only ever test the one it picks.
 test('the kernels run their AVX2 build where the CPU has AVX2 and FMA, and FRC_KERNEL_BASELINE=1 forces the baseline', () => {
