@@ -41,3 +41,28 @@ test('FineRefiner finds, on the frames\' luma at twice the field\'s size, a shif
   a.free();
   b.free();
 });
+
+test('FineRefiner with the card\'s shift takes a displacement of the whole picture that is beyond the steps\' reach', async (t) => {
+  // b is a scrolled 40 px up: at t = 0.5 the flows are ±20 frame pixels in y, ±5 in the refined field's
+  const dir = tempDir(t);
+  const [pa, pb] = [join(dir, 'a.png'), join(dir, 'b.png')];
+  ffmpeg('-i', SOURCE, '-vf', 'scale=640:520,crop=640:480:0:0', pa);
+  ffmpeg('-i', SOURCE, '-vf', 'scale=640:520,crop=640:480:0:40', pb);
+  const [a, b] = [await readStillImage(pa, AV_PIX_FMT_YUV420P), await readStillImage(pb, AV_PIX_FMT_YUV420P)];
+  const [w, h] = [80, 60];
+  const field = () => ({ width: w, height: h, flow: new Float32Array(4 * w * h), mask: new Float32Array(w * h).fill(0.5) });
+  using plain = new FineRefiner({ scale: 2, steps: 1 });
+  using shifting = new FineRefiner({ scale: 2, steps: 1, shift: true });
+  const [without, withShift] = [await plain.refine(a, b, field(), 0.5), await shifting.refine(a, b, field(), 0.5)];
+  const n = withShift.width * withShift.height;
+  assert.equal(plain.shifted, 0);
+  assert.ok(shifting.shifted > 0.8 * n, `${shifting.shifted} of ${n} samples took the shift`);
+  const at = (f: typeof without, c: number) => f.flow[c * n + 60 * f.width + 80]!;
+  assert.ok(Math.abs(at(without, 1)) <= 1.01, 'one step moves the field by a pixel at most');
+  assert.ok(Math.abs(at(withShift, 1) - 5) < 0.25 && Math.abs(at(withShift, 3) + 5) < 0.25, `y flows ${at(withShift, 1)}, ${at(withShift, 3)}: want 5, -5`);
+  // a field refined already (the reuse rung's, scale 1) does not try the shift again
+  await shifting.refine(a, b, withShift, 0.5, 1);
+  assert.equal(shifting.shifted, 0);
+  a.free();
+  b.free();
+});
