@@ -149,7 +149,6 @@ typedef struct {
   float *f[F_CH];        /* the field */
   float *fx[2], *fy[2];  /* per frame: fractions */
   int *off[2];           /* per frame: bilinear: offset of the top-left tap; bicubic: column of the left taps */
-  int *col[2];           /* per frame, bilinear only: column of the top-left tap */
   int *rowOff[2];        /* per frame, bicubic only: offsets of the 4 tap rows (clamped), [4][CHUNK] */
   float *wx[2], *wy[2];  /* per frame, bicubic only: the taps' weights across and down, [4][CHUNK] */
   uint32_t *tap[2];      /* per frame: the taps, bytes left to right; bilinear: top row in the low half, bottom
@@ -165,7 +164,7 @@ typedef struct {
 
 static int rows_alloc(Rows *r, int w) {
   const size_t n = (size_t)w, fl = sizeof(float) * n, c = CHUNK, groups = n / 8;
-  const size_t total = fl * 2 * F_CH + sizeof(float) * c * (F_CH + 4 + 2 * 8) + sizeof(int) * c * 2 * 6 + sizeof(uint32_t) * c * 2 * 4 +
+  const size_t total = fl * 2 * F_CH + sizeof(float) * c * (F_CH + 4 + 2 * 8) + sizeof(int) * c * 2 * 5 + sizeof(uint32_t) * c * 2 * 4 +
                        sizeof(int) * GROUP_INTS * groups;
   char *m = malloc(total);
   if (!m) return 0;
@@ -178,7 +177,6 @@ static int rows_alloc(Rows *r, int w) {
   for (int ch = 0; ch < F_CH; ch++) r->f[ch] = (float *)m, m += sizeof(float) * c;
   for (int k = 0; k < 2; k++) r->fx[k] = (float *)m, m += sizeof(float) * c, r->fy[k] = (float *)m, m += sizeof(float) * c;
   for (int k = 0; k < 2; k++) r->off[k] = (int *)m, m += sizeof(int) * c;
-  for (int k = 0; k < 2; k++) r->col[k] = (int *)m, m += sizeof(int) * c;
   for (int k = 0; k < 2; k++) r->rowOff[k] = (int *)m, m += sizeof(int) * c * 4;
   for (int k = 0; k < 2; k++) r->wx[k] = (float *)m, m += sizeof(float) * c * 4, r->wy[k] = (float *)m, m += sizeof(float) * c * 4;
   for (int k = 0; k < 2; k++) r->tap[k] = (uint32_t *)m, m += sizeof(uint32_t) * c * 4;
@@ -254,6 +252,8 @@ typedef struct {
   const int *ps;
   int np, w, h, y;
   int stride[2];
+  float *const *top, *const *bot; /* the field's two cached rows around this row, and the weight of the lower */
+  float ay;
 } Span;
 
 /* A sample that is the same in both frames (within STILL_DIFF), with STILL_RADIUS neighbours on either
@@ -303,18 +303,19 @@ static inline void fetch_taps(const uint8_t *restrict im, int s1, const int *res
  * fetch_taps, 8 samples at a time where their top-left taps lie within 15 bytes of one row from the
  * first one's (a field that is smooth at the scale of 8 pixels, the usual case): one 16-byte load per
  * row and a byte shuffle per row pick all 8 taps, instead of 16 scalar loads. Only where the field
- * folds or jumps within 8 samples (a flow edge) do they go one by one. `limit`: the last column from
- * which 16 bytes stay within the row's stride. The same taps as fetch_taps, so the same output.
+ * folds or jumps within 8 samples (a flow edge) do they go one by one. `limit`: the last offset from
+ * which 16 bytes of both rows stay within the plane's buffer. The same taps as fetch_taps, so the
+ * same output.
  */
-__attribute__((target("avx2"))) static void fetch_taps_avx2(const uint8_t *restrict im, int s1, const int *restrict off, const int *restrict col,
-                                                            int n, int limit, uint32_t *restrict tap) {
+__attribute__((target("avx2"))) static void fetch_taps_avx2(const uint8_t *restrict im, int s1, const int *restrict off, int n, int limit,
+                                                            uint32_t *restrict tap) {
   const __m256i span = _mm256_set1_epi32(14); /* a tap pair at byte d needs d + 1 <= 15 */
   const __m128i one = _mm_set1_epi16(1);
   int x = 0;
   for (; x + 8 <= n; x += 8) {
     /* each sample's distance from the first; negative ones wrap to large unsigned values */
     const __m256i d = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(off + x)), _mm256_set1_epi32(off[x]));
-    if (col[x] <= limit && _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_max_epu32(d, span), span)) == -1) {
+    if (off[x] <= limit && _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_max_epu32(d, span), span)) == -1) {
       const uint8_t *q = im + off[x];
       const __m128i t = _mm_loadu_si128((const __m128i *)q), b = _mm_loadu_si128((const __m128i *)(q + s1));
       /* 16-bit lane l of the shuffle control: bytes d_l and d_l + 1 */
@@ -331,23 +332,36 @@ __attribute__((target("avx2"))) static void fetch_taps_avx2(const uint8_t *restr
 }
 #endif
 
-/* Bilinear passes 2-4 of `n` samples from column x0: positions, 2x2 fetches, taps and blend. */
+/* One frame's sample positions: the field's flows interpolated between its two rows (weight ay of the
+ * lower), added to the sample's place, clamped; their fractions and the offset of the top-left tap. A
+ * function of its own for its `restrict` parameters: without them the compiler keeps the loop scalar
+ * (too many pointer pairs for its run-time alias checks). */
+ROW_INLINE void positions(const float *restrict tx, const float *restrict bx, const float *restrict ty, const float *restrict by, float ay,
+                          float xf, float yf, float st, float xmax, float ymax, int n, float *restrict fx, float *restrict fy, int *restrict off) {
+  for (int x = 0; x < n; x++) {
+    const float dx = tx[x] + (bx[x] - tx[x]) * ay, dy = ty[x] + (by[x] - ty[x]) * ay;
+    const float px = fminf(fmaxf(xf + (float)x + dx, 0.f), xmax), py = fminf(fmaxf(yf + dy, 0.f), ymax);
+    const float ix = (float)(int)px, iy = (float)(int)py; /* floor: both are >= 0 */
+    fx[x] = px - ix;
+    fy[x] = py - iy;
+    off[x] = (int)(iy * st + ix); /* exact in float up to 2^24 bytes of plane */
+  }
+}
+
+/* Bilinear passes 1-4 of `n` samples from column x0: the field's vertical interpolation fused into the
+ * positions (the flows are read once, never stored), 2x2 fetches, taps and blend. */
 ROW_INLINE void bilinear_chunk(const Span *sp, Rows *r, int x0, int n, const int simd) {
   /* Clamping just inside the last pixel keeps x0+1 and y0+1 in range (the weight lost is 1e-4). */
-  const float xmax = (float)sp->w - 1.0001f, ymax = (float)sp->h - 1.0001f;
+  const float xmax = (float)sp->w - 1.0001f, ymax = (float)sp->h - 1.0001f, ay = sp->ay;
   for (int k = 0; k < 2; k++) {
-    const float *restrict dx = r->f[k ? F_DX1 : F_DX0], *restrict dy = r->f[k ? F_DY1 : F_DY0];
-    float *restrict fx = r->fx[k], *restrict fy = r->fy[k];
-    int *restrict off = r->off[k], *restrict col = r->col[k];
-    const float st = (float)sp->stride[k], yf = (float)sp->y, xf = (float)x0;
-    for (int x = 0; x < n; x++) {
-      const float px = fminf(fmaxf(xf + (float)x + dx[x], 0.f), xmax), py = fminf(fmaxf(yf + dy[x], 0.f), ymax);
-      const float ix = (float)(int)px, iy = (float)(int)py; /* floor: both are >= 0 */
-      fx[x] = px - ix;
-      fy[x] = py - iy;
-      off[x] = (int)(iy * st + ix); /* exact in float up to 2^24 bytes of plane */
-      col[x] = (int)ix;
-    }
+    const int cx = k ? F_DX1 : F_DX0, cy = k ? F_DY1 : F_DY0;
+    positions(sp->top[cx] + x0, sp->bot[cx] + x0, sp->top[cy] + x0, sp->bot[cy] + x0, ay, (float)x0, (float)sp->y, (float)sp->stride[k], xmax,
+              ymax, n, r->fx[k], r->fy[k], r->off[k]);
+  }
+  {
+    const float *restrict t = sp->top[F_M] + x0, *restrict b = sp->bot[F_M] + x0;
+    float *restrict m = r->f[F_M];
+    for (int x = 0; x < n; x++) m[x] = t[x] + (b[x] - t[x]) * ay;
   }
   for (int i = 0; i < sp->np; i++) {
     const int p = sp->ps[i];
@@ -355,7 +369,9 @@ ROW_INLINE void bilinear_chunk(const Span *sp, Rows *r, int x0, int n, const int
       const uint8_t *im = k ? sp->job->src1[p] : sp->job->src0[p];
 #ifdef X86_DISPATCH
       if (simd) {
-        fetch_taps_avx2(im, sp->stride[k], r->off[k], r->col[k], n, sp->stride[k] - 16, r->tap[k]);
+        /* the last top-left tap from which both 16-byte loads stay within the plane's buffer (parse_planes
+         * checked that it holds stride * (h - 1) + w bytes); a load that runs into the next row is harmless */
+        fetch_taps_avx2(im, sp->stride[k], r->off[k], n, sp->stride[k] * (sp->h - 2) + sp->w - 16, r->tap[k]);
         continue;
       }
 #endif
@@ -464,7 +480,7 @@ ROW_INLINE void plane_rows(const Job *job, const int *ps, int np, int yStart, in
                            const float scale[F_CH], const int *xi, const float *xa, const int simd) {
   const int p0 = ps[0], w = job->width[p0], h = job->height[p0], fw = job->fw, fh = job->fh;
   const float sy = (float)fh / (float)h;
-  Span sp = {job, ps, np, w, h, 0, {job->stride0[p0], job->stride1[p0]}};
+  Span sp = {job, ps, np, w, h, 0, {job->stride0[p0], job->stride1[p0]}, NULL, NULL, 0.f};
   Rows r;
   if (!rows_alloc(&r, w)) return;
   if (simd) group_columns(&r, xi, w, fw);
@@ -475,16 +491,19 @@ ROW_INLINE void plane_rows(const Job *job, const int *ps, int np, int yStart, in
     upsample_tap(y, sy, fh, &y0, &y1, &ay);
     float *const *top = flow_row(&r, y0, src, scale, fw, xi, xa, w, simd);
     float *const *bot = flow_row(&r, y1, src, scale, fw, xi, xa, w, simd);
-    sp.y = y;
+    sp.y = y, sp.top = top, sp.bot = bot, sp.ay = ay;
     for (int x0 = 0; x0 < w; x0 += CHUNK) {
       const int n = w - x0 < CHUNK ? w - x0 : CHUNK;
+      if (!job->cubic) {
+        bilinear_chunk(&sp, &r, x0, n, simd);
+        continue;
+      }
       for (int c = 0; c < F_CH; c++) {
         const float *restrict t = top[c] + x0, *restrict b = bot[c] + x0;
         float *restrict o = r.f[c];
         for (int x = 0; x < n; x++) o[x] = t[x] + (b[x] - t[x]) * ay;
       }
-      if (job->cubic) cubic_chunk(&sp, &r, x0, n);
-      else bilinear_chunk(&sp, &r, x0, n, simd);
+      cubic_chunk(&sp, &r, x0, n);
     }
   }
   free(r.mem);
