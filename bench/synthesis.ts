@@ -29,7 +29,14 @@
  * 30 fps, no B-frames), on the same decoded frames, in the same process run:
  * CPU per frame over the whole batch, keyframes included.
  *
- *   node dist/bench/synthesis.js [--interp blend] [--model models/fast.onnx ...] [--sizes 480,720,1080] [--runs 31]
+ * `--rounds N` (default 1) repeats the encode and each synthesizer's timed
+ * calls N times, alternating, and reports the median of the N per-round
+ * ratios with their range: this machine's slow and fast stretches last
+ * seconds, so a ratio taken once moved by ±20 % between runs of the same
+ * build (bench/RESULTS.md, the sixth stop's table); taken in rounds, both
+ * sides sample the same stretches.
+ *
+ *   node dist/bench/synthesis.js [--interp blend] [--model models/fast.onnx ...] [--sizes 480,720,1080] [--runs 31] [--rounds 1]
  */
 import '../src/base/polyfills.js';
 import { execFileSync } from 'node:child_process';
@@ -272,8 +279,12 @@ const fixed = (x: number) => (Number.isNaN(x) ? '' : x.toFixed(1));
 async function main(): Promise<void> {
   const missing = missingNodeFlags();
   if (missing.length > 0) console.error(`started without ${missing.join(' ')}, unlike the server (src/base/node-flags.ts): its garbage collection is measured here, not the server's`);
-  const { values } = parseArgs({ options: { interp: { type: 'string', multiple: true }, model: { type: 'string', multiple: true }, sizes: { type: 'string' }, runs: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { interp: { type: 'string', multiple: true }, model: { type: 'string', multiple: true }, sizes: { type: 'string' }, runs: { type: 'string' }, rounds: { type: 'string' } },
+  });
   const runs = Number(values.runs ?? 31);
+  const rounds = Number(values.rounds ?? 1);
+  if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error('--rounds must be a whole number of at least 1');
   const choices = [
     ...(values.interp ?? (values.model ? [] : ['blend'])).map((kind) => ({ label: kind, kind: kind as 'blend' | 'dup', modelPath: undefined })),
     ...(values.model ?? []).map((p) => ({ label: p, kind: 'model' as const, modelPath: p })),
@@ -288,11 +299,24 @@ async function main(): Promise<void> {
       // The clip has 31 frames: looped, so that warm-up and timed calls all get new frames.
       execFileSync('ffmpeg', ['-v', 'error', '-y', '-stream_loop', '-1', '-i', SOURCE, '-an', '-frames:v', String(runs + WARMUP + 2), '-vf', `scale=${w}:${h}`, '-pix_fmt', 'yuv420p', '-c:v', 'ffv1', clip]);
       const frames = await decodeFrames(clip, runs + WARMUP + 1);
-      const encode = await timeEncode(frames, runs);
+      let encode = await timeEncode(frames, runs);
       console.error(`${size}p x264 veryfast: ${fixed(encode.cpuMs)} ms CPU per frame`);
       for (const choice of choices) {
-        const { tally: total, majorGcs } = await timeSynthesizer(choice, frames, runs);
-        rows.push(`| ${size}p | ${choice.label} | ${fixed(total.wallMs)} | ${fixed(total.cpuMs)} | ${fixed(encode.cpuMs)} | ${(total.cpuMs / encode.cpuMs).toFixed(2)} | ${fixed((100 * majorGcs) / runs)} |`);
+        // Round by round, the synthesizer right after an encode of the same frames: the ratio of each round
+        // compares two measurements of the same stretch of a noisy machine.
+        const perRound: { total: Tally; majorGcs: number; encode: Tally }[] = [];
+        for (let r = 0; r < rounds; r++) {
+          if (r > 0) encode = await timeEncode(frames, runs);
+          const { tally, majorGcs } = await timeSynthesizer(choice, frames, runs);
+          perRound.push({ total: tally, majorGcs, encode });
+        }
+        const ratios = perRound.map((x) => x.total.cpuMs / x.encode.cpuMs).sort((a, b) => a - b);
+        const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+        const [modelMs, encodeMs] = [mean(perRound.map((x) => x.total.cpuMs)), mean(perRound.map((x) => x.encode.cpuMs))];
+        const ratio = rounds === 1 ? ratios[0]!.toFixed(2) : `${ratios[Math.floor(rounds / 2)]!.toFixed(2)} (${ratios[0]!.toFixed(2)}–${ratios.at(-1)!.toFixed(2)} over ${rounds} rounds)`;
+        const total = perRound[0]!.total;
+        const majorGcs = mean(perRound.map((x) => x.majorGcs));
+        rows.push(`| ${size}p | ${choice.label} | ${fixed(total.wallMs)} | ${fixed(modelMs)} | ${fixed(encodeMs)} | ${ratio} | ${fixed((100 * majorGcs) / runs)} |`);
         console.error(rows.at(-1));
         if (!choice.modelPath) continue;
         for (const [name, tally] of await timeRungs(choice, frames, runs)) {
