@@ -1,20 +1,26 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
+import type { Frame } from 'node-av/lib';
 import { FineRefiner } from '../../../src/engine/synthesis/lk-fine.js';
 import { readStillImage } from '../../../src/ingest/still-image.js';
 import { EVAL, ffmpeg, tempDir } from '../../helpers.js';
 
 const SOURCE = join(EVAL, 'middlebury_other/Urban2/frame0.png');
 
-test('FineRefiner finds, on the frames\' luma at twice the field\'s size, a shift the field missed', async (t) => {
-  // b is a moved 4 px to the left: at t = 0.5, F(t->0) = +2 and F(t->1) = -2 frame pixels in x
+/** Two yuv420p frames cut from SOURCE by two ffmpeg filter chains (the second one moved against the first). */
+async function framePair(t: TestContext, filterA: string, filterB: string): Promise<[Frame, Frame]> {
   const dir = tempDir(t);
   const [pa, pb] = [join(dir, 'a.png'), join(dir, 'b.png')];
-  ffmpeg('-i', SOURCE, '-vf', 'scale=644:480,crop=640:480:0:0', pa);
-  ffmpeg('-i', SOURCE, '-vf', 'scale=644:480,crop=640:480:4:0', pb);
-  const [a, b] = [await readStillImage(pa, AV_PIX_FMT_YUV420P), await readStillImage(pb, AV_PIX_FMT_YUV420P)];
+  ffmpeg('-i', SOURCE, '-vf', filterA, pa);
+  ffmpeg('-i', SOURCE, '-vf', filterB, pb);
+  return [await readStillImage(pa, AV_PIX_FMT_YUV420P), await readStillImage(pb, AV_PIX_FMT_YUV420P)];
+}
+
+test('FineRefiner finds, on the frames\' luma at twice the field\'s size, a shift the field missed', async (t) => {
+  // b is a moved 4 px to the left: at t = 0.5, F(t->0) = +2 and F(t->1) = -2 frame pixels in x
+  const [a, b] = await framePair(t, 'scale=644:480,crop=640:480:0:0', 'scale=644:480,crop=640:480:4:0');
   // a zero field at 1/8 of the frame, as a model would return at a tight pixel cap
   const [w, h] = [80, 60];
   const field = { width: w, height: h, flow: new Float32Array(4 * w * h), mask: new Float32Array(w * h).fill(0.5) };
@@ -44,11 +50,7 @@ test('FineRefiner finds, on the frames\' luma at twice the field\'s size, a shif
 
 test('FineRefiner with the card\'s shift takes a displacement of the whole picture that is beyond the steps\' reach', async (t) => {
   // b is a scrolled 40 px up: at t = 0.5 the flows are ±20 frame pixels in y, ±5 in the refined field's
-  const dir = tempDir(t);
-  const [pa, pb] = [join(dir, 'a.png'), join(dir, 'b.png')];
-  ffmpeg('-i', SOURCE, '-vf', 'scale=640:520,crop=640:480:0:0', pa);
-  ffmpeg('-i', SOURCE, '-vf', 'scale=640:520,crop=640:480:0:40', pb);
-  const [a, b] = [await readStillImage(pa, AV_PIX_FMT_YUV420P), await readStillImage(pb, AV_PIX_FMT_YUV420P)];
+  const [a, b] = await framePair(t, 'scale=640:520,crop=640:480:0:0', 'scale=640:520,crop=640:480:0:40');
   const [w, h] = [80, 60];
   const field = () => ({ width: w, height: h, flow: new Float32Array(4 * w * h), mask: new Float32Array(w * h).fill(0.5) });
   using plain = new FineRefiner({ scale: 2, steps: 1 });
