@@ -602,10 +602,10 @@ static napi_value lk_pyramid_js(napi_env env, napi_callback_info info) {
  * displacement D for the whole pair is found on the luma: the row and the column means matched
  * first (cheap, and they separate vertical from horizontal motion), the best few of their
  * combinations checked on the planes, then followed downhill on the planes to a local minimum
- * and to a fraction of a pixel by a parabola. Its field (F_t0
- * = -t D, F_t1 = (1 - t) D) gets the same Lucas-Kanade steps as the network's and is taken
- * wherever it warps the pair into better agreement than the network's field, errors compared over
- * a window: things that move on their own keep the network's field. Samples that one frame does
+ * and to a fraction of a pixel by a parabola. Its field (F_t0 = -t D, F_t1 = (1 - t) D) gets the
+ * same Lucas-Kanade steps as the network's and is taken wherever it warps the pair into better
+ * agreement than the network's field, errors compared over a window: things that move on their
+ * own keep the network's field. Samples that one frame does
  * not show under the shift (rows scrolled in or out) cannot be compared: they follow the
  * majority, and their mask takes the frame that shows them.
  */
@@ -669,18 +669,18 @@ PIXEL_INLINE int on_plane(float x, float y, int w, int h) { return x >= -0.5f &&
 
 /*
  * The candidate on grey [2, h, w] (0..1) against the field flow [4, h, w] / mask [h, w] (pixels of this
- * size; changed in place where the candidate is taken). Returns the number of samples that took it (0 where no global shift was found or the field follows it
- * already), or -1 when out of memory.
+ * size; changed in place where the candidate is taken). Returns the number of samples that took it (0
+ * where no global shift was found or the field follows it already), or -1 when out of memory.
  */
 PIXEL_INLINE int shift_candidate_body(const float *grey, float *flow, float *mask, int w, int h, float t, int steps) {
   const size_t n = (size_t)w * h;
   const float *g0 = grey, *g1 = grey + n;
   const int ry = (int)(SHIFT_RANGE * (float)h), rx = (int)(SHIFT_RANGE * (float)w);
   /* the candidate's flows, the warped pair and blend, the errors and where they can be compared, a plane for box_mean; then the profiles */
-  float *buf = scratch(SCRATCH_SHIFT, 12 * n + 2 * (size_t)(w + h) + 2 * (size_t)(2 * (rx > ry ? rx : ry) + 1));
+  float *buf = scratch(SCRATCH_SHIFT, 11 * n + 2 * (size_t)(w + h) + (size_t)(2 * (rx > ry ? rx : ry) + 1));
   if (!buf) return -1;
   float *cand = buf, *wa = buf + 4 * n, *wb = buf + 5 * n, *bl = buf + 6 * n, *err = buf + 7 * n, *tmp = buf + 10 * n;
-  float *prof = buf + 12 * n, *cost = prof + 2 * (size_t)(w + h);
+  float *prof = buf + 11 * n, *cost = prof + 2 * (size_t)(w + h);
   float *rows0 = prof, *rows1 = prof + h, *cols0 = prof + 2 * h, *cols1 = prof + 2 * h + w;
   for (int k = 0; k < 2; k++) {
     const float *g = k ? g1 : g0;

@@ -100,7 +100,8 @@ static inline float sample_cubic_u8(const uint8_t *p, int stride, int w, int h, 
  * chunk of the row each), so that everything but the pixel fetches is a plain loop the compiler
  * vectorizes:
  *  1. the field, upsampled horizontally once per *flow* row (cached: consecutive output rows
- *     share their two flow rows), then vertically for this row;
+ *     share their two flow rows), then vertically for this row (for bilinear, inside pass 2:
+ *     the flows are read once and never stored);
  *  2. sample positions -> integer offsets and fractions, for both frames;
  *  3. fetch the 2x2 neighbourhoods (scalar gathers, the only scalar loop: each row pair of taps
  *     is one unaligned 16-bit load, half the loads and stores of byte-wise fetches), or for
