@@ -32,11 +32,6 @@ export class ProviderFailover implements Synthesizer {
     return this.cpu ? `${this.gpu.name}/cpu` : this.gpu.name;
   }
 
-  /** The GPU's failure that sent the stream to the CPU, if one did. */
-  get failure(): unknown {
-    return this.gpuFailure;
-  }
-
   async synthesize(a: Frame, b: Frame, t: number): Promise<Frame> {
     if (this.cpu) return this.cpu.synthesize(a, b, t);
     if (this.gpuFailure === undefined) {
