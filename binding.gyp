@@ -7,14 +7,8 @@
       "cflags!": ["-O0"]
     },
     {
-      "target_name": "frc_warp_pair",
-      "sources": ["src/engine/native/warp-pair.c"],
-      "cflags": ["-O3", "-std=c11"],
-      "cflags!": ["-O0"]
-    },
-    {
       "target_name": "frc_lk_refine",
-      "sources": ["src/engine/native/lk-refine.c"],
+      "sources": ["src/engine/native/lk-refine.c", "src/engine/native/ifblock.c"],
       "cflags": ["-O3", "-ffast-math", "-std=c11"],
       "cflags!": ["-O0"],
       "ldflags": ["-Wl,-z,nodelete"]

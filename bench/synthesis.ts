@@ -203,7 +203,7 @@ async function timeNetworkParts(path: string, frames: Frame[], runs: number): Pr
   const parts = partsToRun(path, card, {});
   const settings = synthesisSettings(path, card);
   if (!parts || settings.synthesis !== 'engine') return undefined;
-  const session = await ModelSession.of(await PartedSession.create(parts.parts, sessionOptions('cpu', card.intraOpThreads), parts.lk, parts.lkPyramid), 'parts');
+  const session = await ModelSession.of(await PartedSession.create(parts, sessionOptions('cpu', card.intraOpThreads)), 'parts');
   const conv = await RgbConverter.create(card.padMultiple ?? DEFAULT_PAD_MULTIPLE, settings.inputScale, settings.maxInputPixels);
   // The part runs, timed by wrapping ONNX Runtime's run for this benchmark's process only.
   const proto = (ort.InferenceSession as unknown as { prototype: ort.InferenceSession }).prototype;

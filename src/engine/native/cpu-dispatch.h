@@ -31,7 +31,7 @@ static int use_avx2(void) {
 }
 
 /* simd() -> "avx2" or "baseline": which build this process runs. */
-static napi_value simd_js(napi_env env, napi_callback_info info) {
+__attribute__((unused)) static napi_value simd_js(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value out;
   napi_create_string_utf8(env, use_avx2() ? "avx2" : "baseline", NAPI_AUTO_LENGTH, &out);

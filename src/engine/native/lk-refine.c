@@ -39,16 +39,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cpu-dispatch.h"
+#include "lk-refine.h"
+
+void ifblock_register(napi_env env, napi_value exports); /* ifblock.c: the rest of the work between parts */
 
 #define LK_WINDOW 5
 #define LK_SMOOTH 7
 #define LK_LAMBDA 1e-4f
-
-/* Helpers of the per-pixel code: inlined into each compiled variant (see lk_refine), so they get its instruction set. */
-#define PIXEL_INLINE static inline __attribute__((always_inline))
-
-PIXEL_INLINE float clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
-PIXEL_INLINE int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 /* bilinear sample of a plane at (x, y), grid_sample(border, align_corners=False) semantics */
 PIXEL_INLINE float sample(const float *p, int w, int h, float x, float y) {
@@ -75,7 +72,6 @@ PIXEL_INLINE float sample(const float *p, int w, int h, float x, float y) {
  * inference thread alone, the thread then ran a destructor that was gone
  * (a crash at its exit: test/engine/runtime/worker-session.test.ts).
  */
-enum { SCRATCH_STEPS, SCRATCH_FLOW, SCRATCH_COLUMNS, SCRATCH_GREY, SCRATCH_PYRAMID_GREY, SCRATCH_PYRAMID_FLOW, SCRATCH_SHIFT, SCRATCH_SLOTS };
 
 typedef struct {
   float *buf[SCRATCH_SLOTS];
@@ -93,7 +89,7 @@ static void scratch_free(void *data) {
 
 static void scratch_key_create(void) { pthread_key_create(&scratch_key, scratch_free); }
 
-static float *scratch(int slot, size_t count) {
+float *scratch(int slot, size_t count) {
   pthread_once(&scratch_key_once, scratch_key_create);
   Scratch *s = pthread_getspecific(scratch_key);
   if (!s) {
@@ -111,60 +107,6 @@ static float *scratch(int slot, size_t count) {
     s->cap[slot] = count;
   }
   return s->buf[slot];
-}
-
-/*
- * avg_pool2d(k, stride 1, padding k/2, count_include_pad=False) of `planes`
- * planes of w x h, in place, separably (the sum over the window inside the
- * image, divided by its size). tmp holds one plane. The inner loops have no
- * bounds to check away from the edges, and k is a constant where it is
- * inlined, so that the compiler unrolls and vectorizes them.
- */
-PIXEL_INLINE void box_mean(float *planes, int count, int w, int h, const int k, float *tmp) {
-  const int r = k / 2;
-  const size_t n = (size_t)w * h;
-  const float inv = 1.f / (float)k;
-  for (int c = 0; c < count; c++) {
-    float *p = planes + (size_t)c * n;
-    for (int y = 0; y < h; y++) { /* rows: tmp = horizontal mean */
-      const float *row = p + (size_t)y * w;
-      float *out = tmp + (size_t)y * w;
-      for (int x = 0; x < w; x++) {
-        if (x == r && w - r > r) { /* the interior, where the whole window is inside */
-          for (; x < w - r; x++) {
-            float s = 0.f;
-            for (int i = -r; i <= r; i++) s += row[x + i];
-            out[x] = s * inv;
-          }
-          if (x >= w) break;
-        }
-        const int a = x - r < 0 ? 0 : x - r, b = x + r >= w ? w - 1 : x + r;
-        float s = 0.f;
-        for (int i = a; i <= b; i++) s += row[i];
-        out[x] = s / (float)(b - a + 1);
-      }
-    }
-    for (int y = 0; y < h; y++) { /* columns: p = vertical mean of tmp */
-      const int a = y - r < 0 ? 0 : y - r, b = y + r >= h ? h - 1 : y + r;
-      float *out = p + (size_t)y * w;
-      const float *first = tmp + (size_t)a * w;
-      if (b - a + 1 == k) { /* the whole window: k rows summed in registers, one store per sample */
-        for (int x = 0; x < w; x++) {
-          float s = first[x];
-          for (int i = 1; i < k; i++) s += first[(size_t)i * w + x];
-          out[x] = s * inv;
-        }
-        continue;
-      }
-      for (int x = 0; x < w; x++) out[x] = first[x];
-      for (int i = a + 1; i <= b; i++) {
-        const float *row = tmp + (size_t)i * w;
-        for (int x = 0; x < w; x++) out[x] += row[x];
-      }
-      const float m = 1.f / (float)(b - a + 1);
-      for (int x = 0; x < w; x++) out[x] *= m;
-    }
-  }
 }
 
 /*
@@ -391,7 +333,7 @@ static int lk_refine(LK_ARGS) {
   return lk_refine_baseline(grey, flow, w, h, t, steps);
 }
 
-static int upsample(UP_ARGS) {
+int upsample(UP_ARGS) {
 #ifdef X86_DISPATCH
   if (use_avx2()) return upsample_avx2(src, planes, w, h, s, gain, dst, add);
 #endif
@@ -446,7 +388,7 @@ static int get_ints(napi_env env, napi_value *argv, int count, int *out) {
  * follows, pool its flows again from them (in place). Returns 0, or -1 when
  * out of memory.
  */
-static int lk_stage(const float *grey, const float *flow, int w, int h, float t, int steps, float *running, int scale,
+int lk_stage(const float *grey, const float *flow, int w, int h, float t, int steps, float *running, int scale,
                     float *next_flow, int next_scale) {
   const size_t n = (size_t)w * h;
   float *delta = scratch(SCRATCH_FLOW, 4 * n);
@@ -498,8 +440,9 @@ static napi_value lk_stage_js(napi_env env, napi_callback_info info) {
 }
 
 
-/* out [planes, h/q, w/q] = q x q means of src [planes, h, w] (avg_pool2d(q), sizes rounded down) */
-static void pool_planes(const float *src, int planes, int w, int h, int q, float *out) {
+/* out [planes, h/q, w/q] = q x q means of src [planes, h, w] (avg_pool2d(q), sizes rounded down); q a
+ * constant where it is inlined, so that the window unrolls */
+PIXEL_INLINE void pool_planes_by_q(const float *src, int planes, int w, int h, const int q, float *out) {
   const int ow = w / q, oh = h / q;
   const float area = 1.f / (float)(q * q);
   for (int c = 0; c < planes; c++)
@@ -512,6 +455,13 @@ static void pool_planes(const float *src, int planes, int w, int h, int q, float
       }
 }
 
+void pool_planes(const float *src, int planes, int w, int h, int q, float *out) {
+  if (q == 1) memcpy(out, src, sizeof(float) * (size_t)planes * w * h);
+  else if (q == 2) pool_planes_by_q(src, planes, w, h, 2, out);
+  else if (q == 4) pool_planes_by_q(src, planes, w, h, 4, out);
+  else pool_planes_by_q(src, planes, w, h, q, out);
+}
+
 /*
  * The first block's flows from the Lucas-Kanade pyramid: from zero flow at grey [2, h, w] pooled by
  * pools[0], `steps` steps at each level, the flows upsampled (bilinear, times the ratio) from one
@@ -519,7 +469,7 @@ static void pool_planes(const float *src, int planes, int w, int h, int q, float
  * running's four flow planes; nextFlow, when given, is pooled from running again. 0, or -1 when out
  * of memory.
  */
-static int lk_pyramid(const float *grey, int w, int h, float t, int steps, const int *pools, int levels, float *running, int W,
+int lk_pyramid(const float *grey, int w, int h, float t, int steps, const int *pools, int levels, float *running, int W,
                       int H, float *next_flow, int next_scale) {
   size_t most = 0;
   for (int k = 0; k < levels; k++) {
@@ -894,5 +844,6 @@ NAPI_MODULE_INIT() {
       {"lkPyramid", NULL, lk_pyramid_js, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  ifblock_register(env, exports);
   return exports;
 }

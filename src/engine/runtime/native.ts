@@ -46,8 +46,36 @@ export interface WarpBlendAddon {
   pairWithin(p: Pick<PlaneParams, 'planes' | 'width' | 'height' | 'src0' | 'src1' | 'stride0' | 'stride1'> & { limit: number }): boolean;
 }
 
-/** `warp-pair.c`: the backward warp between a model's parts (parted-session.ts). */
-export interface WarpPairAddon {
+/** A block as `createBlock` takes it: the card's `blocks` entry and where the block sits. */
+export interface BlockSettings {
+  scale: number;
+  channels: number;
+  radius: number;
+  smooth: number;
+  invT: number;
+  /** The first block: no running flows yet. */
+  first: boolean;
+  /** Lucas-Kanade steps after it. */
+  lkSteps: number;
+  /** The first block's flows from the Lucas-Kanade pyramid (its part then outputs the mask alone). */
+  pyramid?: { pools: Int32Array; steps: number };
+}
+
+/** A block's settings held natively (`createBlock`). */
+export type NativeBlock = { readonly __brand: 'NativeBlock' };
+
+/**
+ * `ifblock.c`: everything of an IFBlock but its convolutions, between a
+ * model's parts (parted-session.ts); in the Lucas-Kanade addon, whose
+ * resampling and steps it uses. On the calling thread.
+ */
+export interface IfBlockAddon {
+  createBlock(settings: BlockSettings): NativeBlock;
+  /** block_in [channels, H/scale, W/scale] and the pooled grey pair from the frames (3 planes of W x H each) and, after the first block, the running field [5, H, W]. */
+  blockInput(block: NativeBlock, img0: Float32Array, img1: Float32Array, width: number, height: number, t: number, running: Float32Array | null, blockIn: Float32Array, grey: Float32Array): void;
+  /** The running field [5, H, W] after the block, from its part's block_out and what blockInput wrote. */
+  blockOutput(block: NativeBlock, blockOut: Float32Array, blockIn: Float32Array, grey: Float32Array, width: number, height: number, t: number, running: Float32Array): void;
+  /** Both frames of a 6-plane pair backward-warped by their own flows (planes 0-1 frame 0's, 2-3 frame 1's). */
   warpPair(pair: Float32Array, flow: Float32Array, width: number, height: number, out: Float32Array): void;
 }
 
@@ -79,8 +107,8 @@ const require = createRequire(import.meta.url);
 const load = <T>(name: string): T => require(repoPath('build', 'Release', `${name}.node`)) as T;
 
 export const warpBlendAddon = load<WarpBlendAddon>('frc_native');
-export const warpPairAddon = load<WarpPairAddon>('frc_warp_pair');
 export const lkRefineAddon = load<LkRefineAddon>('frc_lk_refine');
+export const ifBlockAddon = load<IfBlockAddon>('frc_lk_refine');
 
 /** A Vulkan device as the loader lists it (`vulkan-adapters.c`). */
 export interface VulkanAdapter {

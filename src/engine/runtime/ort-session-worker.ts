@@ -18,7 +18,7 @@ let session: Session;
 try {
   session =
     typeof model === 'object' && 'parts' in model
-      ? await PartedSession.create(model.parts, options, model.lk, model.lkPyramid)
+      ? await PartedSession.create(model, options)
       : inlineSession(await ort.InferenceSession.create(model as string, options));
   port.postMessage(ready());
 } catch (error) {

@@ -1,75 +1,63 @@
-import { lkRefineAddon, warpPairAddon } from './native.js';
+import { ifBlockAddon, type NativeBlock } from './native.js';
 import { buildOnnxModel } from './onnx-builder.js';
 import { ort } from './ort.js';
-import type { LkPyramid, RunScope, Session } from './session.js';
+import type { ModelParts, RunScope, Session } from './session.js';
 
-// The graphs' input and output names are fixed by the exported files (train/export_stages.py, which
-// says "stage" for a part: the training side keeps its word, the engine uses "part" since a "stage" is
-// a pipeline step here).
+/** Each part's only input and output (train/export_stages.py, which says "stage" for a part). */
+const BLOCK_IN = 'block_in';
+const BLOCK_OUT = 'block_out';
 
-/** What each part hands to the next. */
-const NEXT = { flowMask: 'next_flow_mask', pair: 'next_pair', pairFlow: 'next_pair_flow' } as const;
-const FROM_PREVIOUS = ['flow_mask', 'pair_flow', 'warped_pair'] as const;
-/** What a part followed by Lucas-Kanade steps hands to them: the grey pair and the flows at its block's scale. */
-const LK = { pair: 'lk_pair', flow: 'lk_flow' } as const;
-/**
- * What the first part hands to the Lucas-Kanade pyramid: the grey pair at its
- * block's scale. A first part with it computes no flows of its own (the
- * pyramid's replace them), so it runs only with the card's `lkPyramid`.
- */
-const PYRAMID_PAIR = 'pyramid_pair';
+/** Memory a run reuses, for one working size: each part's input and grey pair, and the running field. */
+interface RunBuffers {
+  width: number;
+  height: number;
+  blockIn: Float32Array[];
+  grey: Float32Array[];
+  running: Float32Array;
+}
 
 /**
- * An interpolator cut into one ONNX graph per IFBlock (its parts), run in
- * order with the backward warp between blocks done natively
- * (native/warp-pair.c).
+ * An interpolator cut into one ONNX graph per IFBlock, each holding only the
+ * block's convolutions (its part), run in order with everything else done
+ * natively between them (native/ifblock.c): the pooled pair, the backward
+ * warp by the running flows, the matching cost, the soft-argmin matcher, the
+ * upsampling, the Lucas-Kanade steps after a block (the card's `lk`) and the
+ * first block's Lucas-Kanade pyramid (the card's `lkPyramid`; that block's
+ * part then computes only the mask).
  *
- * Why: inside one graph that warp is ONNX Runtime's GridSample, a large share
- * of `fast`'s network time; natively it costs next to nothing (see
- * bench/RESULTS.md, Network alone). Each part hands on the running flow and
- * mask, the frame pair at the next block's scale and the flow at that scale;
- * the warped pair goes into the next part beside them. The result equals the
- * single graph's up to float rounding (test/engine/runtime/parted-session.test.ts).
+ * Why: at the engine's working sizes ONNX Runtime spent about half of each
+ * block's time on that work, a few hundred small nodes (GridSample, pads,
+ * pools, reductions, concatenations, resizes); natively it costs a few per
+ * cent of it (bench/model-parts.ts). The result equals the single graph's up
+ * to float rounding (test/engine/runtime/parted-session.test.ts).
  *
- * A model whose card says `lk` (steps per part) has Lucas-Kanade steps
- * after some blocks (train/ifnet.py's lk_refine); those run natively too
- * (native/lk-refine.c): a part followed by them also outputs `lk_pair` and
- * `lk_flow`, and the change they make to `lk_flow` is upsampled into the
- * running flows before the next block's flows are pooled and its pair warped.
- * A card with `lkPyramid` gives the first block Lucas-Kanade's flows from
- * zero flow instead of its own (train/ifnet.py's lk_pyramid_flow), also
- * natively: the first part outputs `pyramid_pair`, and its flows in
- * `next_flow_mask` (zeros: the part leaves out the work they took) are
- * replaced, and all of `next_pair_flow` pooled from them again. In
- * the graph those dozen steps on tiny images were a large share of the first
- * part (GridSample and a few hundred small nodes).
+ * Each part reads `block_in` [1, channels, H/scale, W/scale] and answers
+ * `block_out` [1, 5, H/(2 scale), W/(2 scale)] (flows and mask logit to add),
+ * or [1, 1, ...] (the mask alone) for a first block with the pyramid. The
+ * running field (4 flow planes and the mask logit at the working
+ * resolution W x H) goes from block to block in this session's memory.
  *
  * A run may stop after its first parts (`RunScope.parts`): the running
- * field they leave, at the working resolution as every part hands it on,
- * is the answer (its mask logit through a sigmoid, as the last part does,
- * in a small graph of its own: `fieldGraph`).
+ * field they leave is the answer (its mask logit through a sigmoid, as the
+ * whole model does, in a small graph of its own: `fieldGraph`).
  *
  * Runs where its caller runs: the engine creates it inside an inference
- * thread (ort-session-worker.ts), like a plain session.
+ * thread (ort-session-worker.ts), like a plain session. Its runs must not
+ * overlap (they share their memory), which that thread's queue ensures.
  */
 export class PartedSession implements Session {
-  readonly inputNames: readonly string[];
-  readonly outputNames: readonly string[];
-
-  /** The card's pyramid, its pools as the native call takes them. */
-  private readonly pyramid?: { pools: Int32Array; steps: number };
+  readonly inputNames = ['img0', 'img1', 'timestep'] as const;
+  readonly outputNames = ['flow', 'mask'] as const;
+  private buffers?: RunBuffers;
 
   private constructor(
     private readonly graphs: ort.InferenceSession[],
-    private readonly lkSteps: readonly number[],
-    /** Turns a running field (`next_flow_mask`) into `flow` and `mask`, for runs that stop early. */
+    private readonly blocks: NativeBlock[],
+    private readonly channels: number[],
+    private readonly scales: number[],
+    /** Turns the running field into `flow` and `mask`. */
     private readonly field: ort.InferenceSession,
-    pyramid?: LkPyramid,
-  ) {
-    if (pyramid) this.pyramid = { pools: Int32Array.from(pyramid.pools), steps: pyramid.steps };
-    this.inputNames = graphs[0]!.inputNames;
-    this.outputNames = graphs.at(-1)!.outputNames;
-  }
+  ) {}
 
   /** How many parts the model has. */
   get parts(): number {
@@ -77,19 +65,15 @@ export class PartedSession implements Session {
   }
 
   /**
-   * Loads the part graphs (in order), with `lkSteps[i]` Lucas-Kanade steps
-   * after part i and, with `pyramid`, the first block's flows from it;
-   * rejects, naming the part, when one does not follow the contract.
+   * Loads the part graphs (in order) with their blocks' settings; rejects,
+   * naming the part, when one does not follow the contract.
    */
-  static async create(
-    paths: readonly string[],
-    options: ort.InferenceSession.SessionOptions,
-    lkSteps: readonly number[] = [],
-    pyramid?: LkPyramid,
-  ): Promise<PartedSession> {
+  static async create(model: ModelParts, options: ort.InferenceSession.SessionOptions): Promise<PartedSession> {
+    const { parts: paths, blocks, lk = [], lkPyramid: pyramid } = model;
     if (paths.length < 2) throw new Error(`a model in parts needs at least two parts (got ${paths.length})`);
-    if (lkSteps.length > paths.length || !lkSteps.every((n) => Number.isInteger(n) && n >= 0 && n <= 16)) {
-      throw new Error(`lk must list at most one step count (0-16) per part, got [${lkSteps.join(', ')}]`);
+    if (!Array.isArray(blocks) || blocks.length !== paths.length) throw new Error(`the card needs one entry in blocks per part (${paths.length}), got ${Array.isArray(blocks) ? blocks.length : 'none'}`);
+    if (lk.length > paths.length || !lk.every((n) => Number.isInteger(n) && n >= 0 && n <= 16)) {
+      throw new Error(`lk must list at most one step count (0-16) per part, got [${lk.join(', ')}]`);
     }
     if (pyramid) {
       const { pools, steps } = pyramid;
@@ -97,30 +81,46 @@ export class PartedSession implements Session {
       if (!chained || !(Number.isInteger(steps) && steps >= 0 && steps <= 16)) {
         throw new Error('lkPyramid must be { pools: 1-8 pool factors, each dividing the one before; steps: 0-16 }');
       }
-      if ((lkSteps[0] ?? 0) > 0) throw new Error('lkPyramid replaces the first block\'s flows: the first part cannot also have lk steps');
+      if ((lk[0] ?? 0) > 0) throw new Error('lkPyramid replaces the first block\'s flows: the first part cannot also have lk steps');
     }
-    const parts: ort.InferenceSession[] = [];
+    const native = blocks.map((b, i) => {
+      try {
+        return ifBlockAddon.createBlock({
+          ...b,
+          first: i === 0,
+          lkSteps: lk[i] ?? 0,
+          ...(i === 0 && pyramid ? { pyramid: { pools: Int32Array.from(pyramid.pools), steps: pyramid.steps } } : {}),
+        });
+      } catch (error) {
+        throw new Error(`block ${i} of the card: ${(error as Error).message}`);
+      }
+    });
+    const graphs: ort.InferenceSession[] = [];
     try {
-      for (const path of paths) parts.push(await ort.InferenceSession.create(path, options));
-      parts.forEach((part, i) => {
-        const missing = [
-          ...(i > 0 ? FROM_PREVIOUS.filter((n) => !part.inputNames.includes(n)) : []),
-          ...(i < parts.length - 1 ? Object.values(NEXT).filter((n) => !part.outputNames.includes(n)) : []),
-          ...((lkSteps[i] ?? 0) > 0 ? Object.values(LK).filter((n) => !part.outputNames.includes(n)) : []),
-          ...(i === 0 && pyramid && !part.outputNames.includes(PYRAMID_PAIR) ? [PYRAMID_PAIR] : []),
-        ];
-        if (missing.length > 0) throw new Error(`part ${i} (${paths[i]}) lacks ${missing.join(', ')}`);
-        if (i === 0 && !pyramid && part.outputNames.includes(PYRAMID_PAIR)) {
-          throw new Error(`part 0 (${paths[i]}) outputs pyramid_pair: its flows come from the Lucas-Kanade pyramid, which the card must give (lkPyramid)`);
+      for (const path of paths) graphs.push(await ort.InferenceSession.create(path, options));
+      graphs.forEach((part, i) => {
+        if (!part.inputNames.includes(BLOCK_IN) || !part.outputNames.includes(BLOCK_OUT)) {
+          throw new Error(`part ${i} (${paths[i]}) is not a block's convolutions: it must read ${BLOCK_IN} and answer ${BLOCK_OUT} (train/export_stages.py)`);
         }
+        const input = part.inputMetadata.find((m) => m.name === BLOCK_IN);
+        const channels = input?.isTensor ? input.shape[1] : undefined;
+        if (typeof channels === 'number' && channels !== blocks[i]!.channels) {
+          throw new Error(`part ${i} (${paths[i]}) reads ${channels} channels, its block in the card says ${blocks[i]!.channels}`);
+        }
+        const output = part.outputMetadata.find((m) => m.name === BLOCK_OUT);
+        const maskOnly = output?.isTensor && output.shape[1] === 1;
+        if (i === 0 && maskOnly && !pyramid) {
+          throw new Error(`part 0 (${paths[i]}) computes the mask alone: its flows come from the Lucas-Kanade pyramid, which the card must give (lkPyramid)`);
+        }
+        if (i === 0 && pyramid && !maskOnly) throw new Error(`part 0 (${paths[i]}) computes flows of its own: a first part for the Lucas-Kanade pyramid (lkPyramid) computes the mask alone`);
       });
-      parts.push(await ort.InferenceSession.create(fieldGraph(), options));
+      graphs.push(await ort.InferenceSession.create(fieldGraph(), options));
     } catch (error) {
-      await Promise.all(parts.map((s) => s.release()));
+      await Promise.all(graphs.map((s) => s.release()));
       throw error;
     }
-    const field = parts.pop()!;
-    return new PartedSession(parts, lkSteps, field, pyramid);
+    const field = graphs.pop()!;
+    return new PartedSession(graphs, native, blocks.map((b) => b.channels), blocks.map((b) => b.scale), field);
   }
 
   async run(feeds: Record<string, ort.Tensor>, options: RunScope = {}): Promise<Record<string, ort.Tensor>> {
@@ -128,76 +128,36 @@ export class PartedSession implements Session {
     if (!(Number.isInteger(count) && count >= 1 && count <= this.graphs.length)) {
       throw new Error(`cannot run ${count} of the model's ${this.graphs.length} parts`);
     }
+    const [img0, img1] = [feeds.img0, feeds.img1];
+    if (!img0 || !img1 || img0.dims.length !== 4 || img0.dims[1] !== 3 || img1.dims.join() !== img0.dims.join()) {
+      throw new Error(`a model in parts takes img0 and img1 of [1,3,h,w] alike, got ${img0?.dims.join('x')} and ${img1?.dims.join('x')}`);
+    }
+    const [height, width] = [img0.dims[2]!, img0.dims[3]!];
     const t = (feeds.timestep?.data as Float32Array | undefined)?.[0] ?? 0.5;
-    let out = this.refine(0, this.firstFlows(await this.graphs[0]!.run(feeds), t), t);
-    for (const [k, part] of this.graphs.slice(1, count).entries()) {
-      const pair = out[NEXT.pair]!;
-      const pairFlow = out[NEXT.pairFlow]!;
-      const [, channels, h, w] = pair.dims as number[];
-      if (channels !== 6 || pairFlow.dims[2] !== h || pairFlow.dims[3] !== w) {
-        throw new Error(`a part returned pair ${pair.dims.join('x')} and flow ${pairFlow.dims.join('x')}`);
-      }
-      const warped = new Float32Array(6 * h! * w!);
-      warpPairAddon.warpPair(pair.data as Float32Array, pairFlow.data as Float32Array, w!, h!, warped);
-      out = await part.run({
-        ...feeds,
-        flow_mask: out[NEXT.flowMask]!,
-        pair_flow: pairFlow,
-        warped_pair: new ort.Tensor('float32', warped, pair.dims),
-      });
-      out = this.refine(k + 1, out, t);
+    const b = this.buffersFor(width, height);
+    for (let i = 0; i < count; i++) {
+      const scale = this.scales[i]!;
+      ifBlockAddon.blockInput(this.blocks[i]!, img0.data as Float32Array, img1.data as Float32Array, width, height, t, i === 0 ? null : b.running, b.blockIn[i]!, b.grey[i]!);
+      const input = new ort.Tensor('float32', b.blockIn[i]!, [1, this.channels[i]!, height / scale, width / scale]);
+      const out = (await this.graphs[i]!.run({ [BLOCK_IN]: input }))[BLOCK_OUT]!;
+      ifBlockAddon.blockOutput(this.blocks[i]!, out.data as Float32Array, b.blockIn[i]!, b.grey[i]!, width, height, t, b.running);
     }
-    return count < this.graphs.length ? this.field.run({ flow_mask: out[NEXT.flowMask]! }) : out;
+    // the field graph's outputs are its own arrays: the running field's memory serves the next run
+    return this.field.run({ flow_mask: new ort.Tensor('float32', b.running, [1, 5, height, width]) });
   }
 
-  /**
-   * The first part's outputs with its flows replaced by the pyramid's, where
-   * the card has one, and the second block's flows pooled from them again.
-   */
-  private firstFlows(out: Record<string, ort.Tensor>, t: number): Record<string, ort.Tensor> {
-    if (!this.pyramid) return out;
-    const grey = out[PYRAMID_PAIR]!;
-    const running = out[NEXT.flowMask]!;
-    const next = out[NEXT.pairFlow]!;
-    const [, channels, h, w] = grey.dims as number[];
-    const [, , H, W] = running.dims as number[];
-    const { pools, steps } = this.pyramid;
-    const last = pools.at(-1)!;
-    const up = (W! * last) / w!;
-    const nextScale = W! / (next.dims[3] as number);
-    if (channels !== 2 || !Number.isInteger(up) || H! * last !== h! * up || !Number.isInteger(nextScale)) {
-      throw new Error(`part 0 returned pyramid_pair ${grey.dims.join('x')} for flows ${running.dims.join('x')}`);
-    }
-    lkRefineAddon.lkPyramid(grey.data as Float32Array, w!, h!, t, steps, pools, running.data as Float32Array, up, next.data as Float32Array, nextScale);
-    return out;
-  }
-
-  /**
-   * Part i's outputs after its Lucas-Kanade steps, if it has any: the
-   * running flows (next_flow_mask, or the last part's flow) corrected in
-   * place and, before a next part, next_pair_flow pooled from them again.
-   */
-  private refine(i: number, out: Record<string, ort.Tensor>, t: number): Record<string, ort.Tensor> {
-    const steps = this.lkSteps[i] ?? 0;
-    if (steps === 0) return out;
-    const last = i === this.graphs.length - 1;
-    const running = out[last ? 'flow' : NEXT.flowMask]!;
-    const grey = out[LK.pair]!;
-    const flow = out[LK.flow]!;
-    const [, , h, w] = flow.dims as number[];
-    const [, , H, W] = running.dims as number[];
-    const scale = W! / w!;
-    if (grey.dims[1] !== 2 || grey.dims[2] !== h || grey.dims[3] !== w || !Number.isInteger(scale) || H! !== h! * scale) {
-      throw new Error(`part ${i} returned lk_pair ${grey.dims.join('x')}, lk_flow ${flow.dims.join('x')} for flows ${running.dims.join('x')}`);
-    }
-    if (last) {
-      lkRefineAddon.lkStage(grey.data as Float32Array, flow.data as Float32Array, w!, h!, t, steps, running.data as Float32Array, scale);
-    } else {
-      const pairFlow = out[NEXT.pairFlow]!;
-      const next = W! / (pairFlow.dims[3] as number);
-      lkRefineAddon.lkStage(grey.data as Float32Array, flow.data as Float32Array, w!, h!, t, steps, running.data as Float32Array, scale, pairFlow.data as Float32Array, next);
-    }
-    return out;
+  /** The run's memory for this size: kept while the size stays (a live stream's does), replaced when it changes. */
+  private buffersFor(width: number, height: number): RunBuffers {
+    if (this.buffers?.width === width && this.buffers.height === height) return this.buffers;
+    const size = (i: number) => (width / this.scales[i]!) * (height / this.scales[i]!);
+    this.buffers = {
+      width,
+      height,
+      blockIn: this.channels.map((c, i) => new Float32Array(c * size(i))),
+      grey: this.channels.map((_, i) => new Float32Array(2 * size(i))),
+      running: new Float32Array(5 * width * height),
+    };
+    return this.buffers;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

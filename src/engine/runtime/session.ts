@@ -67,8 +67,23 @@ export interface LkPyramid {
  */
 export interface ModelParts {
   parts: readonly string[];
+  blocks: readonly PartBlock[];
   lk?: readonly number[];
   lkPyramid?: LkPyramid;
+}
+
+/**
+ * The card's `blocks`, one per part: what the engine computes around the
+ * part's convolutions (native/ifblock.c). `channels` is the part's input
+ * planes; the matching cost has radius `radius`, and the matcher smooths it
+ * over `smooth` x `smooth` and weighs it with `invT`.
+ */
+export interface PartBlock {
+  scale: number;
+  channels: number;
+  radius: number;
+  smooth: number;
+  invT: number;
 }
 
 /**

@@ -10,10 +10,10 @@ import type { ModelOptions } from '../../../src/engine/model/model-session.js';
 import { resolveModelPath } from '../../../src/engine/model/model-choice.js';
 import { sessionOptions } from '../../../src/engine/runtime/ort.js';
 import { PartedSession } from '../../../src/engine/runtime/parted-session.js';
-import { warpPairAddon } from '../../../src/engine/runtime/native.js';
+import { ifBlockAddon } from '../../../src/engine/runtime/native.js';
 import { EVAL, REPO, tempDir } from '../../helpers.js';
 
-const native = warpPairAddon;
+const native = ifBlockAddon;
 
 /** A shipped-style model that must load as a flow model. */
 async function loadFlowModel(path: string, options: ModelOptions = {}): Promise<FlowModel> {
@@ -147,13 +147,13 @@ test('a first part made for a Lucas-Kanade pyramid gets its flows from it, and i
   const first = await flows({}, 1);
   const largest = first.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   assert.ok(largest > 0.5, `the flows after the first part are the pyramid's (largest ${largest} px)`);
-  await assert.rejects(flows({ lkPyramid: undefined }), /part 0 .* outputs pyramid_pair: .* \(lkPyramid\)/);
+  await assert.rejects(flows({ lkPyramid: undefined }), /part 0 .* computes the mask alone: .* \(lkPyramid\)/);
   await assert.rejects(flows({ lkPyramid: { pools: [2, 4], steps: 4 } }), /lkPyramid must be/);
   await assert.rejects(flows({ lkPyramid: { pools: [4, 2, 1], steps: 4 }, lk: [1, 2, 2] }), /cannot also have lk steps/);
-  // a first part without the pair the pyramid needs
+  // a first part that computes flows of its own, where the pyramid would replace them
   await assert.rejects(
-    PartedSession.create([join(dir, card.stages[1]), join(dir, card.stages[2])], sessionOptions('cpu', 1), [], { pools: [4, 2, 1], steps: 4 }),
-    /part 0 .* lacks .*pyramid_pair/,
+    PartedSession.create({ parts: [join(dir, card.stages[1]), join(dir, card.stages[2])], blocks: card.blocks.slice(1), lkPyramid: { pools: [4, 2, 1], steps: 4 } }, sessionOptions('cpu', 1)),
+    /part 0 .* computes flows of its own/,
   );
 });
 
@@ -166,6 +166,17 @@ test('a card whose part files are missing, or parts that break the contract, fai
   await assert.rejects(loadModel(model), /lists part files \(stages\) that are missing: .*m\.s0\.onnx/);
   // the single graph stays one option away
   await (await loadModel(model, { parts: false }))[Symbol.asyncDispose]();
-  // the whole model twice is no chain: it hands nothing on to a next part
-  await assert.rejects(PartedSession.create([model, model], sessionOptions('cpu', 1)), /part 0 .* lacks next_flow_mask, next_pair, next_pair_flow/);
+  // a card without its blocks' settings, or with settings the parts do not fit
+  for (const f of card.stages) copyFileSync(join(REPO, 'models', f), join(dir, f));
+  writeFileSync(join(dir, 'm.json'), JSON.stringify({ ...card, blocks: undefined }));
+  await assert.rejects(loadModel(model), /blocks must list \{ scale, channels, radius, smooth, invT \} for each of its 3 parts/);
+  const blocks = card.blocks.map((b: { channels: number }, i: number) => (i === 2 ? { ...b, channels: 24 } : b));
+  const paths = card.stages.map((f: string) => join(REPO, 'models', f));
+  await assert.rejects(PartedSession.create({ parts: paths, blocks, lkPyramid: card.lkPyramid }, sessionOptions('cpu', 1)), /block 2 of the card: createBlock: settings out of range/);
+  await assert.rejects(
+    PartedSession.create({ parts: paths, blocks: card.blocks.map((b: object, i: number) => (i === 1 ? { ...b, channels: 40 } : b)), lkPyramid: card.lkPyramid }, sessionOptions('cpu', 1)),
+    /part 1 .* reads 32 channels, its block in the card says 40/,
+  );
+  // the whole model is no block: it reads frames, not a block's input
+  await assert.rejects(PartedSession.create({ parts: [model, model], blocks: card.blocks.slice(1) }, sessionOptions('cpu', 1)), /part 0 .* is not a block's convolutions: it must read block_in/);
 });
