@@ -15,21 +15,22 @@
  * graph up to float rounding (test/engine/synthesis/lk-refine.test.ts and
  * test/engine/runtime/parted-session.test.ts).
  *
- * lkPyramid gives the first block its flows the same way, from zero flow,
+ * lk_pyramid gives the first block its flows the same way, from zero flow,
  * coarse to fine over average-pooled copies of its grey pair (the card's
  * "lkPyramid"; train/ifnet.py's lk_pyramid_flow): inside the first part's
  * graph those dozen steps on tiny images took a large share of its time.
+ * ifblock.c calls both after a part (lk-refine.h).
  *
  * lkFine does the steps once more after the whole network, above its
  * resolution (the card's "lkFine"): on the frames' luma at `scale` times the
  * model's input size, the flows and mask upsampled to it. It runs on the
  * libuv pool, like the warp that follows it.
  *
- * Also here: the two resamplings that apply a step's update, taken at a
- * block's scale, to the working-resolution flows (bilinear upsampling as
- * PyTorch's interpolate(align_corners=False)) and hand them to the next block
- * (average pooling), so that the next part's inputs are what the single
- * graph computes.
+ * Also here: the resamplings with PyTorch's semantics (bilinear upsampling
+ * as interpolate(align_corners=False), average pooling) that carry a step's
+ * update to the working-resolution flows and the flows to a block's scale,
+ * so that the parts' inputs are what the single graph computes; ifblock.c
+ * uses them too.
  */
 #include <math.h>
 #include <stdint.h>
@@ -501,48 +502,6 @@ int lk_pyramid(const float *grey, int w, int h, float t, int steps, const int *p
   return 0;
 }
 
-/*
- * lkPyramid(grey: Float32Array [2,h,w], width, height, t, steps, pools: Int32Array (each dividing the
- *           one before and the sizes), running: Float32Array [5, H, W] with W = width / pools[last] * up,
- *           up, nextFlow: Float32Array [5, H/nextScale, W/nextScale], nextScale)
- */
-static napi_value lk_pyramid_js(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  float *grey, *running, *next;
-  size_t greyLen, runningLen, nextLen;
-  int wh[2], steps, up, next_scale;
-  double t;
-  size_t levels;
-  int *pools;
-  if (argc < 10 || !float_array(env, argv[0], &grey, &greyLen) || !get_ints(env, argv + 1, 2, wh) ||
-      napi_get_value_double(env, argv[3], &t) != napi_ok || napi_get_value_int32(env, argv[4], &steps) != napi_ok ||
-      !typed_array(env, argv[5], napi_int32_array, &pools, &levels) ||
-      !float_array(env, argv[6], &running, &runningLen) || napi_get_value_int32(env, argv[7], &up) != napi_ok ||
-      !float_array(env, argv[8], &next, &nextLen) || napi_get_value_int32(env, argv[9], &next_scale) != napi_ok) {
-    napi_throw_type_error(env, NULL, "lkPyramid(grey, width, height, t, steps, pools: Int32Array, running, up, nextFlow, nextScale): "
-                                     "Float32Arrays and numbers expected");
-    return NULL;
-  }
-  const int w = wh[0], h = wh[1];
-  int ok = w > 0 && h > 0 && levels >= 1 && levels <= 8 && steps >= 0 && steps <= 64 && up >= 1 && next_scale >= 1 && t >= 0.0 && t <= 1.0 &&
-           greyLen >= 2 * (size_t)w * h;
-  for (size_t k = 0; ok && k < levels; k++)
-    ok = pools[k] >= 1 && w % pools[k] == 0 && h % pools[k] == 0 && (k == 0 || pools[k - 1] % pools[k] == 0);
-  const int W = ok ? w / pools[levels - 1] * up : 0, H = ok ? h / pools[levels - 1] * up : 0;
-  ok = ok && runningLen >= 5 * (size_t)W * H && W % next_scale == 0 && H % next_scale == 0 &&
-       nextLen >= 5 * (size_t)(W / next_scale) * (H / next_scale);
-  if (!ok) {
-    napi_throw_range_error(env, NULL, "lkPyramid: sizes do not fit (grey 2 planes of width x height, each pool dividing them and the "
-                                      "pool before; running 5 planes of (width / last pool x up) x (height / ...); nextFlow 5 of that / "
-                                      "nextScale; 0 <= t <= 1)");
-    return NULL;
-  }
-  if (lk_pyramid(grey, w, h, (float)t, steps, pools, (int)levels, running, W, H, next, next_scale) != 0)
-    napi_throw_error(env, NULL, "lkPyramid: out of memory");
-  return NULL;
-}
 
 /*
  * lkFine's global shift candidate (the card's `lkFine.shift`, issue #25). Where the whole picture
@@ -841,7 +800,6 @@ NAPI_MODULE_INIT() {
       {"simd", NULL, simd_js, NULL, NULL, NULL, napi_default, NULL},
       {"lkStage", NULL, lk_stage_js, NULL, NULL, NULL, napi_default, NULL},
       {"lkFine", NULL, lk_fine_js, NULL, NULL, NULL, napi_default, NULL},
-      {"lkPyramid", NULL, lk_pyramid_js, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   ifblock_register(env, exports);

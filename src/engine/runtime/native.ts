@@ -83,18 +83,15 @@ export interface IfBlockAddon {
 export interface LkRefineAddon {
   simd(): KernelBuild;
   /**
-   * One model part's steps (the C name is older than the word "part"):
-   * refines flow's copy, adds the change (upsampled by scale) to running;
-   * with nextFlow, pools running into it.
+   * A block's steps, as blockOutput (IfBlockAddon) takes them after a part
+   * (the C name is older than the word "part"): refines flow's copy, adds
+   * the change (upsampled by scale) to running; with nextFlow, pools running
+   * into it. Exposed on its own so that the tests check the kernel against a
+   * plain reference.
    */
   lkStage(
     grey: Float32Array, flow: Float32Array, width: number, height: number, t: number, steps: number,
     running: Float32Array, scale: number, nextFlow?: Float32Array, nextScale?: number,
-  ): void;
-  /** The first block's flows from the pyramid over grey, written into running's flow planes; nextFlow pooled from running. */
-  lkPyramid(
-    grey: Float32Array, width: number, height: number, t: number, steps: number, pools: Int32Array,
-    running: Float32Array, up: number, nextFlow: Float32Array, nextScale: number,
   ): void;
   /** Steps above the model's resolution, on the frames' luma (the card's `lkFine`). */
   lkFine(
