@@ -49,30 +49,47 @@ static inline float clamp_nan(float v, float lo, float hi) { return v > lo ? (v 
  * out_k(x, y) = pair_k(x + fx_k, y + fy_k), coordinates clamped to the image, frame k = 0
  * (channels 0-2, flow planes 0-1) and k = 1 (channels 3-5, flow planes 2-3).
  */
+PIXEL_INLINE void warp_frame(const float *restrict src, const float *restrict fx, const float *restrict fy, int w, int h,
+                             float *restrict dst) {
+  const size_t n = (size_t)w * h;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      const size_t i = (size_t)y * w + x;
+      const float px = clamp_nan((float)x + fx[i], 0.f, (float)(w - 1));
+      const float py = clamp_nan((float)y + fy[i], 0.f, (float)(h - 1));
+      /* integer clamps too, so that even a NaN flow cannot index outside the planes */
+      const int x0 = clampi((int)px, 0, w - 1), y0 = clampi((int)py, 0, h - 1);
+      const int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
+      const float ax = px - (float)x0, ay = py - (float)y0;
+      const int t0 = y0 * w, t1 = y1 * w;
+      for (int c = 0; c < 3; c++) {
+        const float *p = src + (size_t)c * n;
+        const float top = p[t0 + x0] + (p[t0 + x1] - p[t0 + x0]) * ax;
+        const float bot = p[t1 + x0] + (p[t1 + x1] - p[t1 + x0]) * ax;
+        dst[(size_t)c * n + i] = top + (bot - top) * ay;
+      }
+    }
+}
+
+/* Compiled for the baseline and for AVX2+FMA (its gathers), one picked at run time (cpu-dispatch.h). */
+static void warp_frame_baseline(const float *src, const float *fx, const float *fy, int w, int h, float *dst) { warp_frame(src, fx, fy, w, h, dst); }
+#ifdef X86_DISPATCH
+__attribute__((target("avx2,fma"))) static void warp_frame_avx2(const float *src, const float *fx, const float *fy, int w, int h, float *dst) {
+  warp_frame(src, fx, fy, w, h, dst);
+}
+#endif
+
 static void warp_pair(const float *pair, const float *flow, int w, int h, float *out) {
   const size_t n = (size_t)w * h;
   for (int k = 0; k < 2; k++) {
     const float *fx = flow + (size_t)(2 * k) * n, *fy = fx + n;
-    const float *src = pair + (size_t)(3 * k) * n;
-    float *dst = out + (size_t)(3 * k) * n;
-    for (int y = 0; y < h; y++) {
-      for (int x = 0; x < w; x++) {
-        const size_t i = (size_t)y * w + x;
-        const float px = clamp_nan((float)x + fx[i], 0.f, (float)(w - 1));
-        const float py = clamp_nan((float)y + fy[i], 0.f, (float)(h - 1));
-        /* integer clamps too, so that even a NaN flow cannot index outside the planes */
-        const int x0 = clampi((int)px, 0, w - 1), y0 = clampi((int)py, 0, h - 1);
-        const int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
-        const float ax = px - (float)x0, ay = py - (float)y0;
-        const size_t t0 = (size_t)y0 * w, t1 = (size_t)y1 * w;
-        for (int c = 0; c < 3; c++) {
-          const float *p = src + (size_t)c * n;
-          const float top = p[t0 + x0] + (p[t0 + x1] - p[t0 + x0]) * ax;
-          const float bot = p[t1 + x0] + (p[t1 + x1] - p[t1 + x0]) * ax;
-          dst[(size_t)c * n + i] = top + (bot - top) * ay;
-        }
-      }
+#ifdef X86_DISPATCH
+    if (use_avx2()) {
+      warp_frame_avx2(pair + (size_t)(3 * k) * n, fx, fy, w, h, out + (size_t)(3 * k) * n);
+      continue;
     }
+#endif
+    warp_frame_baseline(pair + (size_t)(3 * k) * n, fx, fy, w, h, out + (size_t)(3 * k) * n);
   }
 }
 
