@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { FlowModel } from '../../../src/engine/model/flow-model.js';
 import type { RgbImage } from '../../../src/engine/model/interpolator.js';
 import { loadModel } from '../../../src/engine/model/load-model.js';
@@ -179,4 +180,14 @@ test('a card whose part files are missing, or parts that break the contract, fai
   );
   // the whole model is no block: it reads frames, not a block's input
   await assert.rejects(PartedSession.create({ parts: [model, model], blocks: card.blocks.slice(1) }, sessionOptions('cpu', 1)), /part 0 .* is not a block's convolutions: it must read block_in/);
+});
+
+test('the baseline build of the native work between the parts computes the same too', { skip: process.env.FRC_KERNEL_BASELINE === '1' }, () => {
+  // Without NODE_TEST_CONTEXT, which would make the child report to this runner instead of to stdout.
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  const args = ['--test', '--test-name-pattern', 'compute what the single', fileURLToPath(import.meta.url)];
+  const run = spawnSync(process.execPath, args, { env: { ...env, FRC_KERNEL_BASELINE: '1' }, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, /# pass 2/);
+  assert.match(run.stdout, /# fail 0/);
 });
