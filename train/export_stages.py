@@ -17,7 +17,7 @@ The parts' contract (src/engine/runtime/parted-session.ts runs it):
   input   block_in   [1, C, h, w]   the block's input at its scale (h x w = the working size / scale)
   output  block_out  [1, 5, h/2, w/2]  its transposed convolution: flows and mask logit to add, before
                                     the upsampling; or [1, 1, h/2, w/2], the mask logit alone, for a first
-                                    block whose flows the Lucas-Kanade pyramid replaces (mask_only)
+                                    block whose flows the Lucas-Kanade pyramid replaces
 block_in's channels, in order (ifnet_infer.InferIFNet.block):
   first block   the pair pooled to its scale (6), a plane of t, the matching cost of the grey pair
                 ((2 r + 1)^2 planes)
@@ -59,7 +59,7 @@ class Body(torch.nn.Module):
         blk = self.inf.blocks[self.i]
         f = blk.conv0[1](blk.conv0[0][1](self.inf.first[self.i](x)))
         f = blk.body(f) + f
-        if self.mask_only:  # InferIFNet.mask_only, before its upsampling
+        if self.mask_only:  # the mask channel of the last layer alone: the engine replaces the flows (the pyramid's)
             last = blk.last
             return F.conv_transpose2d(f, last.weight[:, 4:5], last.bias[4:5], last.stride, last.padding)
         return blk.last(f)

@@ -20,8 +20,8 @@ writes anything):
   * each block's first convolution takes zero-weight extra channels up to a multiple of 8 (NCHWc).
 Measured in train/README.md (fourth session): ~15 % less network time at 224x128, none at 160x96.
 
-For the parts export_stages.py cuts, the first block also skips what the engine's Lucas-Kanade
-pyramid would throw away (mask_only).
+export_stages.py cuts each block's convolutions out of this function (its parts) and writes the rest
+out in PyTorch as the engine does it natively.
 """
 import torch
 import torch.nn as nn
@@ -189,11 +189,10 @@ class InferIFNet(nn.Module):
         """The running flows and mask at 1/s of the working resolution (flows in pixels of that size)."""
         return ifnet.pool(fm, s) * torch.tensor([1.0 / s] * 4 + [1.0]).reshape(1, 5, 1, 1) if s > 1 else fm
 
-    def block(self, i, p, t, coef, fm=None, fs=None, wab=None, lk=True, pyramid=True):
+    def block(self, i, p, t, coef, fm=None, fs=None, wab=None):
         """IFBlock i on the frame pair p pooled to its scale: the running flows and mask after it.
         Block 0 starts from nothing; later ones take the running fm, its pooled fs and the pair
-        warped by it (wab). export_stages.py cuts the network here, so the engine can do the warps, and
-        (lk=False) the Lucas-Kanade steps after it, and (pyramid=False) the first block's Lucas-Kanade pyramid."""
+        warped by it (wab)."""
         blk, s = self.blocks[i], self.scales[i]
         tp = torch.ones_like(p[:, :1]) * t
         if fm is None:
@@ -207,29 +206,13 @@ class InferIFNet(nn.Module):
             x = torch.cat([x] + [tp] * self.extra[i], 1)  # any channel will do: its weights are zero
         f = blk.conv0[1](blk.conv0[0][1](self.first[i](x)))
         f = blk.body(f) + f
-        if fm is None and self.lk_pyramid and not pyramid:
-            return self.mask_only(blk, f, s)
         o = ifnet.up(blk.last(f), 2) + self.match(i, cost, coef)
         if s > 1:
             o = ifnet.up(o, s) * torch.tensor([float(s)] * 4 + [1.0]).reshape(1, 5, 1, 1)
         o = o if fm is None else fm + o
-        if fm is None and self.lk_pyramid and pyramid:  # the first block's flows are Lucas-Kanade's (ifnet.lk_pyramid_flow)
+        if fm is None and self.lk_pyramid:  # the first block's flows are Lucas-Kanade's (ifnet.lk_pyramid_flow)
             o = torch.cat([self.pyramid_flow(p, t), o[:, 4:5]], 1)
-        return self.lk(i, p, o, t) if lk and self.lk_steps[i] else o
-
-    @staticmethod
-    def mask_only(blk, f, s):
-        """The first block's output when the engine replaces its flows with the Lucas-Kanade pyramid's
-        (export_stages.py): its mask logit, as block() computes it, behind four zero flow channels.
-
-        Why: the engine overwrites those flows and keeps only the mask, so the matcher (pool, min,
-        mean, exp, moments) and the flow channels of the last convolution and the upsampling were
-        computed and thrown away (bench/RESULTS.md, "Leaner part graphs and faster kernels"). The matcher adds
-        exactly zero to the mask channel (its weight in coefficients() is 0), so leaving it out is exact."""
-        last = blk.last
-        mask = F.conv_transpose2d(f, last.weight[:, 4:5], last.bias[4:5], last.stride, last.padding)
-        mask = ifnet.up(ifnet.up(mask, 2), s)
-        return F.pad(mask, (0, 0, 0, 0, 4, 0))  # zero flows in front, on the channel axis
+        return self.lk(i, p, o, t) if self.lk_steps[i] else o
 
     @staticmethod
     def coefficients(t):
