@@ -195,8 +195,9 @@ async function timeSteps(path: string, frames: Frame[], runs: number): Promise<M
 
 /**
  * The network of a model in parts, run in this thread (as its inference thread runs it): the whole
- * run, and its ONNX Runtime part runs; the rest is the native steps between the parts (warps,
- * Lucas-Kanade) and the glue. Undefined for a model not in parts.
+ * run, and its ONNX Runtime part runs (the blocks' convolutions); the rest is the native work between
+ * the parts (native/ifblock.c: pooling, warps, matching cost, matcher, upsampling, Lucas-Kanade) and
+ * the glue. Undefined for a model not in parts.
  */
 async function timeNetworkParts(path: string, frames: Frame[], runs: number): Promise<Map<string, Tally> | undefined> {
   const card = readCard(path);
