@@ -13,7 +13,8 @@
  *
  * Why: in ONNX Runtime that work was about half of each part's time at the engine's working sizes
  * (a few hundred small nodes: the warp's GridSample, pads, pools, reductions, concatenations,
- * resizes), and a few per cent of it here (bench/model-parts.ts). The order of operations follows
+ * resizes), and a fraction of that here (bench/synthesis.ts, the network's steps; bench/history,
+ * the eighth stop). The order of operations follows
  * train/ifnet_infer.py's block(), so that the parts equal the single graph up to float rounding
  * (test/engine/runtime/parted-session.test.ts).
  *

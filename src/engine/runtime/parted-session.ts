@@ -27,9 +27,10 @@ interface RunBuffers {
  *
  * Why: at the engine's working sizes ONNX Runtime spent about half of each
  * block's time on that work, a few hundred small nodes (GridSample, pads,
- * pools, reductions, concatenations, resizes); natively it costs a few per
- * cent of it (bench/model-parts.ts). The result equals the single graph's up
- * to float rounding (test/engine/runtime/parted-session.test.ts).
+ * pools, reductions, concatenations, resizes); natively it costs a fraction
+ * of that (bench/synthesis.ts, the network's steps; bench/model-parts.ts). The
+ * result equals the single graph's up to float rounding
+ * (test/engine/runtime/parted-session.test.ts).
  *
  * Each part reads `block_in` [1, channels, H/scale, W/scale] and answers
  * `block_out` [1, 5, H/(2 scale), W/(2 scale)] (flows and mask logit to add),
@@ -42,13 +43,13 @@ interface RunBuffers {
  * whole model does, in a small graph of its own: `fieldGraph`).
  *
  * Runs where its caller runs: the engine creates it inside an inference
- * thread (ort-session-worker.ts), like a plain session. Its runs must not
- * overlap (they share their memory), which that thread's queue ensures.
+ * thread (ort-session-worker.ts), like a plain session.
  */
 export class PartedSession implements Session {
   readonly inputNames = ['img0', 'img1', 'timestep'] as const;
   readonly outputNames = ['flow', 'mask'] as const;
-  private buffers?: RunBuffers;
+  /** Memory of finished runs, for the next: a run in flight holds its own. */
+  private spare: RunBuffers[] = [];
 
   private constructor(
     private readonly graphs: ort.InferenceSession[],
@@ -134,7 +135,16 @@ export class PartedSession implements Session {
     }
     const [height, width] = [img0.dims[2]!, img0.dims[3]!];
     const t = (feeds.timestep?.data as Float32Array | undefined)?.[0] ?? 0.5;
-    const b = this.buffersFor(width, height);
+    const b = this.takeBuffers(width, height);
+    try {
+      return await this.runParts(b, img0, img1, t, count);
+    } finally {
+      this.spare = [...this.spare.slice(-1), b];
+    }
+  }
+
+  private async runParts(b: RunBuffers, img0: ort.Tensor, img1: ort.Tensor, t: number, count: number): Promise<Record<string, ort.Tensor>> {
+    const { width, height } = b;
     for (let i = 0; i < count; i++) {
       const scale = this.scales[i]!;
       ifBlockAddon.blockInput(this.blocks[i]!, img0.data as Float32Array, img1.data as Float32Array, width, height, t, i === 0 ? null : b.running, b.blockIn[i]!, b.grey[i]!);
@@ -146,18 +156,18 @@ export class PartedSession implements Session {
     return this.field.run({ flow_mask: new ort.Tensor('float32', b.running, [1, 5, height, width]) });
   }
 
-  /** The run's memory for this size: kept while the size stays (a live stream's does), replaced when it changes. */
-  private buffersFor(width: number, height: number): RunBuffers {
-    if (this.buffers?.width === width && this.buffers.height === height) return this.buffers;
-    const size = (i: number) => (width / this.scales[i]!) * (height / this.scales[i]!);
-    this.buffers = {
+  /** A run's memory for this size: a finished run's while the size stays (a live stream's does), else new. */
+  private takeBuffers(width: number, height: number): RunBuffers {
+    const i = this.spare.findIndex((b) => b.width === width && b.height === height);
+    if (i >= 0) return this.spare.splice(i, 1)[0]!;
+    const size = (k: number) => (width / this.scales[k]!) * (height / this.scales[k]!);
+    return {
       width,
       height,
-      blockIn: this.channels.map((c, i) => new Float32Array(c * size(i))),
-      grey: this.channels.map((_, i) => new Float32Array(2 * size(i))),
+      blockIn: this.channels.map((c, k) => new Float32Array(c * size(k))),
+      grey: this.channels.map((_, k) => new Float32Array(2 * size(k))),
       running: new Float32Array(5 * width * height),
     };
-    return this.buffers;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -8,8 +8,9 @@ import { FlowModel } from '../../../src/engine/model/flow-model.js';
 import type { RgbImage } from '../../../src/engine/model/interpolator.js';
 import { loadModel } from '../../../src/engine/model/load-model.js';
 import type { ModelOptions } from '../../../src/engine/model/model-session.js';
+import { partsToRun, readCard } from '../../../src/engine/model/model-card.js';
 import { resolveModelPath } from '../../../src/engine/model/model-choice.js';
-import { sessionOptions } from '../../../src/engine/runtime/ort.js';
+import { ort, sessionOptions } from '../../../src/engine/runtime/ort.js';
 import { PartedSession } from '../../../src/engine/runtime/parted-session.js';
 import { ifBlockAddon } from '../../../src/engine/runtime/native.js';
 import { EVAL, REPO, tempDir } from '../../helpers.js';
@@ -127,6 +128,29 @@ test("a run of a model's first parts answers with the field they leave: near the
     await assert.rejects(single.flows(a, b, 0.5, { parts: 2 }), /a single graph cannot run part of itself/);
   } finally {
     await Promise.all([single[Symbol.asyncDispose](), parted[Symbol.asyncDispose]()]);
+  }
+});
+
+test('runs of one session in parts that overlap each get their own memory: the same fields as one after the other', async () => {
+  const path = resolveModelPath('fast');
+  const session = await PartedSession.create(partsToRun(path, readCard(path), {})!, sessionOptions('cpu', 1));
+  const dir = join(EVAL, 'middlebury_other', 'DogDance');
+  const frames = ['frame0.png', 'frame1.png'].map((f) => evalFrame(join(dir, f)));
+  const feeds = (a: RgbImage, b: RgbImage, t: number) => ({
+    img0: new ort.Tensor('float32', a.data, [1, 3, a.height, a.width]),
+    img1: new ort.Tensor('float32', b.data, [1, 3, b.height, b.width]),
+    timestep: new ort.Tensor('float32', Float32Array.of(t), [1, 1, 1, 1]),
+  });
+  try {
+    const one = await session.run(feeds(frames[0]!, frames[1]!, 0.5));
+    const two = await session.run(feeds(frames[1]!, frames[0]!, 0.25));
+    const both = await Promise.all([session.run(feeds(frames[0]!, frames[1]!, 0.5)), session.run(feeds(frames[1]!, frames[0]!, 0.25))]);
+    assert.notDeepEqual(one.flow!.data, two.flow!.data, 'the two runs differ');
+    assert.deepEqual(both[0].flow!.data, one.flow!.data);
+    assert.deepEqual(both[1].flow!.data, two.flow!.data);
+    assert.deepEqual(both[1].mask!.data, two.mask!.data);
+  } finally {
+    await session[Symbol.asyncDispose]();
   }
 });
 
