@@ -75,7 +75,7 @@ export interface IfBlockAddon {
   blockInput(block: NativeBlock, img0: Float32Array, img1: Float32Array, width: number, height: number, t: number, running: Float32Array | null, blockIn: Float32Array, grey: Float32Array): void;
   /** The running field [5, H, W] after the block, from its part's block_out and what blockInput wrote. */
   blockOutput(block: NativeBlock, blockOut: Float32Array, blockIn: Float32Array, grey: Float32Array, width: number, height: number, t: number, running: Float32Array): void;
-  /** Both frames of a 6-plane pair backward-warped by their own flows (planes 0-1 frame 0's, 2-3 frame 1's). */
+  /** Both frames of a 6-plane pair backward-warped by their own flows (planes 0-1 frame 0's, 2-3 frame 1's), as blockInput warps them; exposed on its own so that the tests check it against a plain reference. */
   warpPair(pair: Float32Array, flow: Float32Array, width: number, height: number, out: Float32Array): void;
 }
 
