@@ -151,17 +151,6 @@ static void matching_cost(const float *a, const float *b, int w, int h, int r, f
       }
 }
 
-/* out [5 planes] = the running flows and mask of fm [5, H, W] pooled by s, in block_in's order: mask, then flows (in pixels of the smaller size) */
-static void pooled_field(const float *fm, int W, int H, int s, float *mask, float *flows) {
-  const size_t N = (size_t)W * H, n = N / ((size_t)s * s);
-  pool_planes(fm + 4 * N, 1, W, H, s, mask);
-  pool_planes(fm, 4, W, H, s, flows);
-  if (s > 1) {
-    const float k = 1.f / (float)s;
-    for (size_t i = 0; i < 4 * n; i++) flows[i] *= k;
-  }
-}
-
 /*
  * block_in [channels, h, w] and the grey pair of the pooled frames [2, h, w] (for the Lucas-Kanade
  * steps after the block); running [5, H, W] is read by later blocks only. 0, or -1 when out of memory.
@@ -180,7 +169,7 @@ static int block_input(const Block *b, const float *img0, const float *img1, int
     c = 7 + k;
   } else {
     float *warped = in + 6 * n, *flows = in + 14 * n;
-    pooled_field(running, W, H, s, in + 12 * n, flows);
+    pool_field(running, W, H, s, flows, in + 12 * n);
     warp_pair(in, flows, w, h, warped);
     float *wgrey = scratch(SCRATCH_BLOCK_TMP, 2 * n);
     if (!wgrey) return -1;
@@ -282,7 +271,7 @@ static int block_output(const Block *b, const float *out, int out_planes, float 
   if (!o) return -1;
   if (out_planes == 1) { /* the mask logit alone: up(up(out, 2), s), behind the pyramid's flows (ifnet_infer.py's mask_only) */
     if (upsample(out, 1, w / 2, h / 2, 2, 1.f, o, 0) != 0 || upsample(o, 1, w, h, s, 1.f, running + 4 * N, 0) != 0) return -1;
-    return lk_pyramid(grey, w, h, t, b->pyramid_steps, b->pools, b->levels, running, W, H, NULL, 0);
+    return lk_pyramid(grey, w, h, t, b->pyramid_steps, b->pools, b->levels, running, W);
   }
   if (upsample(out, 5, w / 2, h / 2, 2, 1.f, o, 0) != 0) return -1;
   if (match_add(b, in + (b->first ? 7 : 18) * n, w, h, t, o) != 0) return -1;
@@ -294,18 +283,11 @@ static int block_output(const Block *b, const float *out, int out_planes, float 
   }
   if (b->lk_steps == 0) return 0;
   float *pooled = o; /* o is spent: its memory holds the flows at the block's scale */
-  pooled_field(running, W, H, s, pooled + 4 * n, pooled);
+  pool_field(running, W, H, s, pooled, pooled + 4 * n);
   return lk_stage(grey, pooled, w, h, t, b->lk_steps, running, s, NULL, 0);
 }
 
 /* ---- N-API ---- */
-
-static int float_array(napi_env env, napi_value v, float **data, size_t *length) {
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t offset;
-  return napi_get_typedarray_info(env, v, &type, length, (void **)data, &ab, &offset) == napi_ok && type == napi_float32_array;
-}
 
 static int int_property(napi_env env, napi_value obj, const char *name, int *out) {
   napi_value v;
@@ -342,13 +324,10 @@ static napi_value create_block_js(napi_env env, napi_callback_info info) {
   b.inv_t = (float)inv_t;
   if (napi_has_named_property(env, arg, "pyramid", &has) == napi_ok && has) {
     napi_value pyramid, pools;
-    napi_typedarray_type type;
-    size_t levels = 0, offset;
+    size_t levels = 0;
     int *data = NULL;
-    napi_value ab;
     napi_get_named_property(env, arg, "pyramid", &pyramid);
-    if (napi_get_named_property(env, pyramid, "pools", &pools) != napi_ok ||
-        napi_get_typedarray_info(env, pools, &type, &levels, (void **)&data, &ab, &offset) != napi_ok || type != napi_int32_array ||
+    if (napi_get_named_property(env, pyramid, "pools", &pools) != napi_ok || !typed_array(env, pools, napi_int32_array, &data, &levels) ||
         !int_property(env, pyramid, "steps", &b.pyramid_steps) || levels < 1 || levels > MAX_POOLS) {
       napi_throw_type_error(env, NULL, "createBlock: pyramid must be { pools: Int32Array of 1-8 pools, steps }");
       return NULL;

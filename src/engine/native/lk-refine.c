@@ -341,40 +341,40 @@ int upsample(UP_ARGS) {
   return upsample_baseline(src, planes, w, h, s, gain, dst, add);
 }
 
-/* out [5, H/s, W/s] = s x s means of fm [5, H, W], the four flow planes divided by s (pixels of the smaller size) */
-/* The pooling of pool_flow_mask by a factor known here (the parts' usual 1 and 2), so that the
+/* The pooling of pool_field by a factor known here (the parts' usual 1 and 2), so that the
  * compiler unrolls the window and vectorizes the rows; the same sums in the same order. */
-PIXEL_INLINE void pool_planes_by(const float *fm, int W, int H, const int s, float *out) {
+PIXEL_INLINE void pool_field_by(const float *fm, int W, int H, const int s, float *flows, float *mask) {
   const int w = W / s, h = H / s;
   const size_t N = (size_t)W * H, n = (size_t)w * h;
   const float area = 1.f / (float)(s * s);
   for (int c = 0; c < 5; c++) {
     const float k = c < 4 ? area / (float)s : area;
+    float *out = c < 4 ? flows + (size_t)c * n : mask;
     for (int y = 0; y < h; y++)
       for (int x = 0; x < w; x++) {
         float sum = 0.f;
         for (int j = 0; j < s; j++)
           for (int i = 0; i < s; i++) sum += fm[(size_t)c * N + (size_t)(y * s + j) * W + (x * s + i)];
-        out[(size_t)c * n + (size_t)y * w + x] = sum * k;
+        out[(size_t)y * w + x] = sum * k;
       }
   }
 }
 
-static void pool_flow_mask(const float *fm, int W, int H, int s, float *out) {
-  if (s == 1) pool_planes_by(fm, W, H, 1, out);
-  else if (s == 2) pool_planes_by(fm, W, H, 2, out);
-  else pool_planes_by(fm, W, H, s, out);
+void pool_field(const float *fm, int W, int H, int s, float *flows, float *mask) {
+  if (s == 1) pool_field_by(fm, W, H, 1, flows, mask);
+  else if (s == 2) pool_field_by(fm, W, H, 2, flows, mask);
+  else pool_field_by(fm, W, H, s, flows, mask);
 }
 
 /* v's data and element count when it is a typed array of `want`, else 0 */
-static int typed_array(napi_env env, napi_value v, napi_typedarray_type want, void *data, size_t *length) {
+int typed_array(napi_env env, napi_value v, napi_typedarray_type want, void *data, size_t *length) {
   napi_typedarray_type type;
   napi_value ab;
   size_t offset;
   return napi_get_typedarray_info(env, v, &type, length, (void **)data, &ab, &offset) == napi_ok && type == want;
 }
 
-static int float_array(napi_env env, napi_value v, float **data, size_t *length) { return typed_array(env, v, napi_float32_array, data, length); }
+int float_array(napi_env env, napi_value v, float **data, size_t *length) { return typed_array(env, v, napi_float32_array, data, length); }
 
 static int get_ints(napi_env env, napi_value *argv, int count, int *out) {
   for (int i = 0; i < count; i++)
@@ -398,7 +398,10 @@ int lk_stage(const float *grey, const float *flow, int w, int h, float t, int st
   if (lk_refine(grey, delta, w, h, t, steps) != 0) return -1;
   for (size_t i = 0; i < 4 * n; i++) delta[i] -= flow[i];
   if (upsample(delta, 4, w, h, scale, (float)scale, running, 1) != 0) return -1;
-  if (next_flow) pool_flow_mask(running, w * scale, h * scale, next_scale, next_flow);
+  if (next_flow) {
+    const size_t next_n = n * (size_t)scale * scale / ((size_t)next_scale * next_scale);
+    pool_field(running, w * scale, h * scale, next_scale, next_flow, next_flow + 4 * next_n);
+  }
   return 0;
 }
 
@@ -467,11 +470,9 @@ void pool_planes(const float *src, int planes, int w, int h, int q, float *out) 
  * The first block's flows from the Lucas-Kanade pyramid: from zero flow at grey [2, h, w] pooled by
  * pools[0], `steps` steps at each level, the flows upsampled (bilinear, times the ratio) from one
  * level to the next, and from the last to running's W x H (W = w / pools[last] * up). They replace
- * running's four flow planes; nextFlow, when given, is pooled from running again. 0, or -1 when out
- * of memory.
+ * running's four flow planes. 0, or -1 when out of memory.
  */
-int lk_pyramid(const float *grey, int w, int h, float t, int steps, const int *pools, int levels, float *running, int W,
-                      int H, float *next_flow, int next_scale) {
+int lk_pyramid(const float *grey, int w, int h, float t, int steps, const int *pools, int levels, float *running, int W) {
   size_t most = 0;
   for (int k = 0; k < levels; k++) {
     const size_t n = (size_t)(w / pools[k]) * (h / pools[k]);
@@ -497,9 +498,7 @@ int lk_pyramid(const float *grey, int w, int h, float t, int steps, const int *p
     lw = kw;
     lh = kh;
   }
-  if (upsample(cur, 4, lw, lh, W / lw, (float)(W / lw), running, 0) != 0) return -1;
-  if (next_flow) pool_flow_mask(running, W, H, next_scale, next_flow);
-  return 0;
+  return upsample(cur, 4, lw, lh, W / lw, (float)(W / lw), running, 0);
 }
 
 

@@ -7,6 +7,7 @@
 #define FRC_LK_REFINE_H
 
 #include <math.h>
+#include <node_api.h>
 #include <stddef.h>
 
 /* Helpers of the per-pixel code: inlined into each compiled variant (see lk_refine), so they get its instruction set. */
@@ -92,8 +93,14 @@ void pool_planes(const float *src, int planes, int w, int h, int q, float *out);
 int lk_stage(const float *grey, const float *flow, int w, int h, float t, int steps, float *running, int scale,
              float *next_flow, int next_scale);
 
-/* The first block's flows from the Lucas-Kanade pyramid (see lk-refine.c); next_flow may be NULL. 0, or -1 when out of memory. */
-int lk_pyramid(const float *grey, int w, int h, float t, int steps, const int *pools, int levels, float *running, int W,
-               int H, float *next_flow, int next_scale);
+/* The first block's flows from the Lucas-Kanade pyramid, into running's flow planes (see lk-refine.c). 0, or -1 when out of memory. */
+int lk_pyramid(const float *grey, int w, int h, float t, int steps, const int *pools, int levels, float *running, int W);
+
+/* The running flows and mask of fm [5, H, W] pooled by s: flows [4, H/s, W/s] in pixels of the smaller size, mask [H/s, W/s]. */
+void pool_field(const float *fm, int W, int H, int s, float *flows, float *mask);
+
+/* v's data and element count when it is a typed array of `want` (a Float32Array for float_array), else 0 */
+int typed_array(napi_env env, napi_value v, napi_typedarray_type want, void *data, size_t *length);
+int float_array(napi_env env, napi_value v, float **data, size_t *length);
 
 #endif

@@ -1,7 +1,7 @@
 import { ifBlockAddon, type NativeBlock } from './native.js';
 import { buildOnnxModel } from './onnx-builder.js';
 import { ort } from './ort.js';
-import type { ModelParts, RunScope, Session } from './session.js';
+import type { ModelParts, PartBlock, RunScope, Session } from './session.js';
 
 /** Each part's only input and output (train/export_stages.py, which says "stage" for a part). */
 const BLOCK_IN = 'block_in';
@@ -54,8 +54,8 @@ export class PartedSession implements Session {
   private constructor(
     private readonly graphs: ort.InferenceSession[],
     private readonly blocks: NativeBlock[],
-    private readonly channels: number[],
-    private readonly scales: number[],
+    /** The card's entry for each part: its input's channels and scale. */
+    private readonly settings: readonly PartBlock[],
     /** Turns the running field into `flow` and `mask`. */
     private readonly field: ort.InferenceSession,
   ) {}
@@ -121,7 +121,7 @@ export class PartedSession implements Session {
       throw error;
     }
     const field = graphs.pop()!;
-    return new PartedSession(graphs, native, blocks.map((b) => b.channels), blocks.map((b) => b.scale), field);
+    return new PartedSession(graphs, native, blocks, field);
   }
 
   async run(feeds: Record<string, ort.Tensor>, options: RunScope = {}): Promise<Record<string, ort.Tensor>> {
@@ -146,9 +146,9 @@ export class PartedSession implements Session {
   private async runParts(b: RunBuffers, img0: ort.Tensor, img1: ort.Tensor, t: number, count: number): Promise<Record<string, ort.Tensor>> {
     const { width, height } = b;
     for (let i = 0; i < count; i++) {
-      const scale = this.scales[i]!;
+      const { scale, channels } = this.settings[i]!;
       ifBlockAddon.blockInput(this.blocks[i]!, img0.data as Float32Array, img1.data as Float32Array, width, height, t, i === 0 ? null : b.running, b.blockIn[i]!, b.grey[i]!);
-      const input = new ort.Tensor('float32', b.blockIn[i]!, [1, this.channels[i]!, height / scale, width / scale]);
+      const input = new ort.Tensor('float32', b.blockIn[i]!, [1, channels, height / scale, width / scale]);
       const out = (await this.graphs[i]!.run({ [BLOCK_IN]: input }))[BLOCK_OUT]!;
       ifBlockAddon.blockOutput(this.blocks[i]!, out.data as Float32Array, b.blockIn[i]!, b.grey[i]!, width, height, t, b.running);
     }
@@ -160,12 +160,12 @@ export class PartedSession implements Session {
   private takeBuffers(width: number, height: number): RunBuffers {
     const i = this.spare.findIndex((b) => b.width === width && b.height === height);
     if (i >= 0) return this.spare.splice(i, 1)[0]!;
-    const size = (k: number) => (width / this.scales[k]!) * (height / this.scales[k]!);
+    const size = ({ scale }: PartBlock) => (width / scale) * (height / scale);
     return {
       width,
       height,
-      blockIn: this.channels.map((c, k) => new Float32Array(c * size(k))),
-      grey: this.channels.map((_, k) => new Float32Array(2 * size(k))),
+      blockIn: this.settings.map((block) => new Float32Array(block.channels * size(block))),
+      grey: this.settings.map((block) => new Float32Array(2 * size(block))),
       running: new Float32Array(5 * width * height),
     };
   }
